@@ -1,0 +1,50 @@
+"""cell-chain: chain of identity and custody for UC-MSC clinical-trial doses."""
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from cell_chain.config import build_config
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Application factory. `overrides` replace configuration keys (tests use it)."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(build_config(Path(app.instance_path), overrides))
+
+    from cell_chain import models  # noqa: F401  - every table known to Alembic and the ORM
+    from cell_chain.core.db import db
+    from cell_chain.extensions import api, csrf, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"),
+                     render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    api.init_app(app)
+
+    from cell_chain.security import init_security
+    from cell_chain.web.errors import init_error_handlers
+
+    from cell_chain.web.views import init_templates
+
+    init_security(app)
+    init_error_handlers(app)
+    init_templates(app)
+
+    from cell_chain.accounts.routes import blp as accounts_api
+    from cell_chain.audit_trail.routes import blp as audit_api
+
+    for blueprint in (accounts_api, audit_api):
+        api.register_blueprint(blueprint)
+
+    from cell_chain.accounts.views import bp as accounts_pages
+    from cell_chain.audit_trail.views import bp as audit_pages
+    from cell_chain.web.views import bp as home_pages
+
+    for blueprint in (home_pages, accounts_pages, audit_pages):
+        app.register_blueprint(blueprint)
+
+    from cell_chain.cli import register_cli
+
+    register_cli(app)
+    return app

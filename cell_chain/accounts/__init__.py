@@ -1,0 +1,1 @@
+"""Sites, users, roles, passwords, sessions and API tokens."""

@@ -1,0 +1,86 @@
+"""Site, User and ApiToken tables."""
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, func, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from cell_chain.accounts.roles import SITE_ROLES, Role
+from cell_chain.core.db import UtcDateTime, db
+
+_SITE_ROLE_SQL = ", ".join(f"'{r.value}'" for r in sorted(SITE_ROLES))
+_ROLE_SQL = ", ".join(f"'{r.value}'" for r in Role)
+
+
+class Site(db.Model):
+    __tablename__ = "sites"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(8), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    city: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (CheckConstraint("code <> ''", name="code_not_empty"),)
+
+    # A site is site-owned by itself: staff of one hospital cannot see another's record.
+    @classmethod
+    def site_id_column(cls):  # noqa: ANN206 - SQL expression
+        return cls.id
+
+
+class User(db.Model):
+    __tablename__ = "users"
+    __audited__ = True
+    # Volatile login bookkeeping is not GMP data; it is audited only through lock events.
+    __audit_exclude__ = frozenset(
+        {"password_hash", "failed_logins", "locked_until", "last_login_at"}
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    active: Mapped[bool] = mapped_column(default=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    site: Mapped[Site | None] = relationship(lazy="joined")
+
+    __table_args__ = (
+        CheckConstraint(f"role IN ({_ROLE_SQL})", name="role_known"),
+        CheckConstraint(
+            f"(role IN ({_SITE_ROLE_SQL})) = (site_id IS NOT NULL)", name="site_role_has_site"
+        ),
+    )
+
+    @property
+    def site_code(self) -> str | None:
+        return self.site.code if self.site else None
+
+    @classmethod
+    def site_id_column(cls):  # noqa: ANN206 - SQL expression
+        return cls.site_id
+
+    def is_locked(self, now: datetime) -> bool:
+        return self.locked_until is not None and self.locked_until > now
+
+
+class ApiToken(db.Model):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+def user_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(User)) or 0

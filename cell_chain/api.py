@@ -1,0 +1,124 @@
+"""The JSON API: flask-smorest with RFC 9457 problem+json errors carrying a stable `code`."""
+import http
+from typing import Any
+
+import marshmallow as ma
+from flask import Response, json, request
+from flask_smorest import Api as SmorestApi
+from flask_smorest.utils import prepare_response
+from werkzeug.exceptions import HTTPException
+
+from cell_chain.core.errors import DomainError
+
+PROBLEM_JSON = "application/problem+json"
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE", 422: "VALIDATION_ERROR", 423: "ACCOUNT_LOCKED",
+    429: "TOO_MANY_REQUESTS", 500: "INTERNAL_ERROR",
+}
+
+
+class ProblemSchema(ma.Schema):
+    """An error (RFC 9457 problem details) with cell-chain's stable `code`."""
+
+    type = ma.fields.String()
+    title = ma.fields.String(required=True)
+    status = ma.fields.Integer(required=True)
+    detail = ma.fields.String()
+    code = ma.fields.String(required=True, metadata={"description": "Stable error code"})
+    errors = ma.fields.Dict(
+        keys=ma.fields.String(), values=ma.fields.List(ma.fields.String()),
+        metadata={"description": "Field name → messages, for VALIDATION_ERROR"},
+    )
+
+
+def problem(status: int, code: str, title: str, detail: str | None = None,
+            **extra: Any) -> Response:
+    body = {"type": "about:blank", "title": title, "status": status, "code": code}
+    if detail:
+        body["detail"] = detail
+    body.update({k: v for k, v in extra.items() if v is not None})
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    return response
+
+
+def domain_problem(error: DomainError) -> Response:
+    return problem(error.status, error.code, error.title, error.detail, **error.extra)
+
+
+def _flatten_messages(messages: Any) -> dict[str, list[str]]:
+    """webargs nests errors by location ({"json": {"field": [...]}}); clients want fields."""
+    flat: dict[str, list[str]] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), value)
+        elif isinstance(node, list) and all(isinstance(m, str) for m in node):
+            flat.setdefault(prefix or "_schema", []).extend(node)
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(f"{prefix}.{index}", item)
+        else:
+            flat.setdefault(prefix or "_schema", []).append(str(node))
+
+    if isinstance(messages, dict):
+        for location, fields in messages.items():
+            walk("" if location in {"json", "query", "form", "path", "files"} else location, fields)
+    return flat
+
+
+def http_problem(error: HTTPException) -> Response:
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    if status == 422 and "messages" in data:
+        errors = _flatten_messages(data["messages"])
+        return problem(422, "VALIDATION_ERROR", "The request has invalid fields",
+                       "Correct the fields listed in errors.", errors=errors)
+    phrase = http.HTTPStatus(status).phrase if status in http.HTTPStatus._value2member_map_ else "Error"
+    detail = data.get("message") or error.description
+    response = problem(status, _HTTP_CODES.get(status, phrase.upper().replace(" ", "_")), phrase,
+                       detail)
+    if status == 405 and getattr(error, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
+
+
+def wants_problem_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/api"
+
+
+class Api(SmorestApi):
+    ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error: HTTPException) -> Any:
+        if wants_problem_json():
+            return http_problem(error)
+        from cell_chain.web.errors import html_error_page  # pages render their own errors
+
+        return html_error_page(error.code or 500, error.description)
+
+    def _register_responses(self) -> None:
+        # As flask-smorest does, but documenting errors as application/problem+json.
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_JSON)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_JSON)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
+
+
+def problems(blp: Any, *statuses: int) -> Any:
+    """Document the problem+json error responses an endpoint can give."""
+
+    def decorate(view: Any) -> Any:
+        for status in statuses:
+            view = blp.alt_response(status, response=http.HTTPStatus(status).name)(view)
+        return view
+
+    return decorate

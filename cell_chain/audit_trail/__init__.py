@@ -1,0 +1,1 @@
+"""Read-only views of the audit trail and its verification."""

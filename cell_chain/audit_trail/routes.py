@@ -1,0 +1,38 @@
+"""API: the audit trail and its verification (monitor, QA, admin)."""
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from cell_chain.api import problems
+
+from cell_chain.accounts.permissions import roles_required
+from cell_chain.accounts.roles import Role
+from cell_chain.audit_trail.queries import list_events
+from cell_chain.audit_trail.schemas import AuditEventOut, AuditQuery, ChainReportOut
+from cell_chain.core.audit import AuditEvent, ChainReport, verify_chain
+
+AUDIT_READERS = (Role.ADMIN, Role.QA, Role.MONITOR)
+
+blp = Blueprint("audit_api", __name__, url_prefix="/api/audit", description="Audit trail")
+
+
+@blp.route("")
+class AuditResource(MethodView):
+    @roles_required(*AUDIT_READERS)
+    @blp.arguments(AuditQuery, location="query")
+    @blp.response(200, AuditEventOut(many=True))
+    @problems(blp, 401, 403)
+    def get(self, query: dict[str, Any]) -> list[AuditEvent]:
+        """Audit events, newest first, optionally for one entity."""
+        return list_events(**query)
+
+
+@blp.route("/verify")
+class AuditVerifyResource(MethodView):
+    @roles_required(*AUDIT_READERS)
+    @blp.response(200, ChainReportOut)
+    @problems(blp, 401, 403)
+    def get(self) -> ChainReport:
+        """Recompute the hash chain and name the first broken event, if any."""
+        return verify_chain()

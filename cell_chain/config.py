@@ -1,0 +1,57 @@
+"""Configuration from the environment, with safe defaults for a single-machine install."""
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+_FIN = re.compile(r"^[A-NP-Z1-9][0-9]{4}$")
+
+
+def _secret_key(instance: Path) -> str:
+    """SECRET_KEY from the environment, else generated once into the instance folder."""
+    if key := os.environ.get("SECRET_KEY"):
+        return key
+    path = instance / "secret_key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def build_config(instance: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    instance.mkdir(parents=True, exist_ok=True)
+    overrides = overrides or {}
+    database_url = overrides.get("SQLALCHEMY_DATABASE_URI") or os.environ.get(
+        "DATABASE_URL", f"sqlite:///{instance / 'cell_chain.sqlite3'}"
+    )
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    fin = os.environ.get("CELL_CHAIN_FACILITY_FIN", "A9999")
+    if not _FIN.match(fin):
+        raise RuntimeError(f"CELL_CHAIN_FACILITY_FIN {fin!r} is not an ISBT 128 facility number")
+    config: dict[str, Any] = {
+        "SECRET_KEY": overrides.get("SECRET_KEY") or _secret_key(instance),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "FACILITY_FIN": fin,
+        "FACILITY_NAME": os.environ.get("CELL_CHAIN_FACILITY_NAME", "cell-chain GMP facility"),
+        "LOCKOUT_THRESHOLD": 5,
+        "LOCKOUT_MINUTES": 15,
+        "IDLE_TIMEOUT_MINUTES": 15,
+        "TOKEN_HOURS": 8,
+        "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": os.environ.get("CELL_CHAIN_SECURE_COOKIES", "") == "1",
+        "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+        "WTF_CSRF_CHECK_DEFAULT": False,  # checked in one place: cell_chain.security
+        "WTF_CSRF_TIME_LIMIT": None,  # the session's own idle timeout bounds it
+        "API_TITLE": "cell-chain",
+        "API_VERSION": "1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api",
+        "OPENAPI_JSON_PATH": "openapi.json",
+    }
+    config.update(overrides)
+    return config

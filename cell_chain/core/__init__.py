@@ -1,0 +1,1 @@
+"""Foundation shared by every domain: storage, time, errors, audit, signatures, identifiers."""

@@ -1,0 +1,4 @@
+"""Imports every model module so that metadata (and Alembic) sees the whole schema."""
+from cell_chain.accounts.models import ApiToken, Site, User  # noqa: F401
+from cell_chain.core.audit import AuditEvent  # noqa: F401
+from cell_chain.core.signatures import Signature  # noqa: F401

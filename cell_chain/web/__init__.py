@@ -1,0 +1,1 @@
+"""The server-rendered shell: layout, home page per role, error pages."""

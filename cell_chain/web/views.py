@@ -1,0 +1,75 @@
+"""The home page: each role's jobs."""
+from dataclasses import dataclass
+
+from flask import Blueprint, Flask, g, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from cell_chain.accounts.roles import Role
+
+bp = Blueprint("home", __name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    title: str
+    summary: str
+    endpoint: str | None = None  # None until the job's screen exists
+
+
+_AUDIT = Job("Audit trail", "Every change with who, when, old → new and why; chain verification.",
+             "audit_pages.index")
+
+JOBS: dict[str, tuple[str, list[Job]]] = {
+    Role.ADMIN: ("Administration", [
+        Job("Users and sites", "Create accounts, correct printed names, deactivate leavers (API: /api/users, /api/sites)."),
+        _AUDIT,
+    ]),
+    Role.LAB: ("GMP laboratory", [
+        Job("Donors and lots", "Register cord donors, screening and release test results."),
+        Job("Doses and labels", "Prepare doses, print and verify bag labels."),
+        Job("Shipments", "Pack shipments by scanning doses and dispatch them."),
+    ]),
+    Role.QA: ("Quality assurance", [
+        Job("Eligibility and release", "Determine donor eligibility and release lots with your e-signature."),
+        Job("Recalls and excursions", "Recall lots and decide on temperature excursions."),
+        _AUDIT,
+    ]),
+    Role.PHARMACIST: ("Site pharmacy", [
+        Job("Receive shipments", "Scan every dose in the box, check seal and temperature, sign receipt."),
+        Job("Store, thaw and dispense", "Record thaws and dispense doses to the ward."),
+    ]),
+    Role.NURSE: ("Bedside", [
+        Job("Verify and record an infusion", "Scan wristband and dose bag, then record the infusion with a witness."),
+    ]),
+    Role.COORDINATOR: ("Study coordination", [
+        Job("Patients and visits", "Enrol patients and follow their four-dose schedule."),
+        Job("Allocate doses", "Allocate a released dose to a patient's visit."),
+    ]),
+    Role.MONITOR: ("Monitoring", [
+        Job("Reconciliation", "Doses against the four-dose schedule, per patient, site and lot."),
+        Job("Trace", "Donor to patient and back, for recall and lookback."),
+        _AUDIT,
+    ]),
+}
+
+
+@bp.get("/")
+def index() -> str | Response:
+    actor = g.get("actor")
+    if actor is None:
+        return login_redirect()
+    heading, jobs = JOBS[actor.role]
+    return render_template("home.html", heading=heading, jobs=jobs)
+
+
+def init_templates(app: Flask) -> None:
+    @app.context_processor
+    def _actor() -> dict[str, object]:
+        return {"actor": g.get("actor")}
+
+
+def login_redirect() -> Response:
+    expired = "1" if g.get("session_expired") else None
+    target = request.full_path.rstrip("?")
+    return redirect(url_for("accounts.login_form", next=None if target == "/" else target,
+                            expired=expired))
