@@ -1,5 +1,6 @@
 """The append-only, hash-chained audit trail: every change of a GMP record writes one event
 in the same transaction as the change."""
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,6 +54,12 @@ class AuditEvent(db.Model):
             "changes": self.changes,
             "reason": self.reason,
         }
+
+    def change_list(self) -> list[tuple[str, Any, Any]]:
+        """(field, old, new) for display; events that are not field changes show their details."""
+        data = json.loads(self.changes)
+        return [(field, *value) if isinstance(value, list) and len(value) == 2 else (field, None, value)
+                for field, value in sorted(data.items())]
 
     def compute_hash(self) -> str:
         return sha256_hex(self.prev_hash + canonical_json(self.hashed_fields()))

@@ -2,13 +2,15 @@
 import calendar
 import re
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import ClassVar, Final, Literal, TypeAlias, TypeVar
 
 Kind: TypeAlias = Literal["din", "product", "dose_number", "expiry", "coi", "compound"]
+# What a compound message is for, told by the set of structures it holds.
+Label: TypeAlias = Literal["bag", "assignment"]
 
 # Data values 0-35; `*` (36) can only ever be the check character.
 _MOD37_2_CHARS: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ*"
@@ -27,8 +29,11 @@ _DIN_RE: Final = re.compile(f"=({_FACILITY})([0-9]{{2}})([0-9]{{6}})([0-9A-HJ-NP
 _PRODUCT_RE: Final = re.compile("=<([A-Z][0-9A-Z]{4})([0-9A-Za-z])([0-9A-Za-z]{2})")
 _DOSE_NUMBER_RE: Final = re.compile("=,([0-9]{6})")
 _EXPIRY_RE: Final = re.compile("&>([0-9])([0-9]{2})([0-9]{3})([0-9]{2})([0-9]{2})")
-_COI_RE: Final = re.compile(f"&/CH({_FACILITY})([0-9]{{2}})([0-9]{{6}})([0-9A-Z*])")
+_COI_RE: Final = re.compile(f"&/CH({_FACILITY})([0-9]{{2}})([0-9]{{6}})")
 _COMPOUND_HEADER_RE: Final = re.compile(r"=\+([0-9]{2})([0-9]{3})")
+# ST-001: reference 000 means "no defined order"; any other points into ICCBBA's table of
+# message layouts, which our labels do not use.
+_NO_DEFINED_ORDER: Final = "000"
 
 _DIN_FIRST_CHARS: Final = frozenset("ABCDEFGHIJKLMNPQRSTUVWXYZ123456789")
 # Type 3 DIN flags carry 60 + the DIN's check value (ST-001 Table 3), so a mismatch is an error.
@@ -205,36 +210,44 @@ class Coi:
 
     @property
     def code(self) -> str:
-        """The 13 characters the check character covers."""
+        """The 13 characters αppppyynnnnnn that the check character covers."""
         return f"{self.facility}{self.year:02d}{self.sequence:06d}"
 
     @property
     def check(self) -> str:
+        """Keyboard-entry check character: printed boxed, never encoded (as for the DIN)."""
         return mod37_2_check(self.code)
 
     @property
+    def eye_readable(self) -> str:
+        return f"CH {self.facility} {self.year:02d} {self.sequence:06d}"
+
+    @property
     def payload(self) -> str:
-        return f"&/CH{self.code}{self.check}"
+        """`&/` then the 15 data characters CHαppppyynnnnnn (17 in all), no check character."""
+        return f"&/CH{self.code}"
 
 
 Structure: TypeAlias = Din | ProductCode | DoseNumber | Expiry | Coi
 _S = TypeVar("_S", Din, ProductCode, DoseNumber, Expiry, Coi)
 
-BAG_LABEL: Final = "001"
-ASSIGNMENT_LABEL: Final = "002"
-MESSAGE_TYPES: Final[Mapping[str, tuple[type[Structure], ...]]] = MappingProxyType({
-    BAG_LABEL: (Din, ProductCode, Expiry, DoseNumber),
-    ASSIGNMENT_LABEL: (Coi, Din, ProductCode),
+# The compound messages we issue, each told by exactly which structures it holds, in any order.
+_LABELS: Final[Mapping[frozenset[Kind], Label]] = MappingProxyType({
+    frozenset({"din", "product", "expiry", "dose_number"}): "bag",
+    frozenset({"coi", "din", "product"}): "assignment",
 })
 
 
 @dataclass(frozen=True)
 class Parsed:
-    """A recognised payload: one structure, or the structures of a compound message in order."""
+    """A recognised payload: one structure, or the structures of a compound message as scanned.
+
+    `label` says which of our compound messages it is ("bag" or "assignment"), None otherwise.
+    """
 
     kind: Kind
     structures: tuple[Structure, ...]
-    reference: str | None = None
+    label: Label | None = None
 
     @property
     def payload(self) -> str:
@@ -242,7 +255,7 @@ class Parsed:
         body = "".join(structure.payload for structure in self.structures)
         if self.kind != "compound":
             return body
-        return f"=+{len(self.structures):02d}{self.reference}{body}"
+        return f"=+{len(self.structures):02d}{_NO_DEFINED_ORDER}{body}"
 
     @property
     def din(self) -> Din | None:
@@ -268,31 +281,43 @@ class Parsed:
         return next((s for s in self.structures if isinstance(s, cls)), None)
 
 
-def compound(reference: str, structures: Sequence[Structure]) -> str:
-    """Compound message (data structure 023) for one of MESSAGE_TYPES, structures in order."""
-    expected = MESSAGE_TYPES.get(reference)
-    if expected is None:
-        raise Isbt128Error(f"unknown compound message reference {reference!r}")
-    actual = tuple(type(structure) for structure in structures)
-    if actual != expected:
-        names = ", ".join(cls.__name__ for cls in expected)
-        raise TypeError(f"message {reference} needs exactly ({names}) in that order")
+def _compound(*structures: Structure) -> str:
+    """Compound message (data structure 023), reference 000, structures in the order given."""
     body = "".join(structure.payload for structure in structures)
-    return f"=+{len(structures):02d}{reference}{body}"
+    return f"=+{len(structures):02d}{_NO_DEFINED_ORDER}{body}"
+
+
+def _require_structure(value: object, name: str, cls: type[_S]) -> _S:
+    if not isinstance(value, cls):
+        raise TypeError(f"{name} must be a {cls.__name__}, got {type(value).__name__}")
+    return value
 
 
 def bag_compound(din: Din, product: ProductCode, expiry: Expiry, dose_number: DoseNumber) -> str:
-    """The bag label's Data Matrix payload."""
-    return compound(BAG_LABEL, (din, product, expiry, dose_number))
+    """The bag label's Data Matrix payload: `=+04000` then DIN, product, expiry, dose number."""
+    return _compound(
+        _require_structure(din, "din", Din),
+        _require_structure(product, "product", ProductCode),
+        _require_structure(expiry, "expiry", Expiry),
+        _require_structure(dose_number, "dose_number", DoseNumber),
+    )
 
 
 def assignment_compound(coi: Coi, din: Din, product: ProductCode) -> str:
-    """The assignment label's Data Matrix payload."""
-    return compound(ASSIGNMENT_LABEL, (coi, din, product))
+    """The assignment label's Data Matrix payload: `=+03000` then COI, DIN, product code."""
+    return _compound(
+        _require_structure(coi, "coi", Coi),
+        _require_structure(din, "din", Din),
+        _require_structure(product, "product", ProductCode),
+    )
 
 
 def parse(payload: str) -> Parsed:
     """Recognise one scanned payload: a single structure above or one of our compound messages.
+
+    A compound message must have reference 000 and hold exactly the bag label's structures
+    (DIN, product code, expiry, dose number) or the assignment label's (COI, DIN, product
+    code), each once, in any order; `Parsed.label` says which.
 
     Only whitespace around the payload is removed (scanners add Enter, cameras spaces).
     Raises Isbt128Error for anything else; never returns a partial or approximate match.
@@ -303,7 +328,7 @@ def parse(payload: str) -> Parsed:
     structure, end = _read_structure(text, 0)
     if end != len(text):
         raise Isbt128Error(
-            f"{len(text) - end} unexpected character(s) after the {_NAMES[structure.kind]}"
+            f"wrong length: {len(text)} characters where the {_NAMES[structure.kind]} has {end}"
         )
     return Parsed(kind=structure.kind, structures=(structure,))
 
@@ -329,26 +354,32 @@ def _parse_compound(text: str) -> Parsed:
     if header is None:
         raise Isbt128Error(f"malformed compound message header {_excerpt(text[:7])}")
     count, reference = int(header[1]), header[2]
-    expected = MESSAGE_TYPES.get(reference)
-    if expected is None:
-        raise Isbt128Error(f"unknown compound message reference {reference}")
-    if count != len(expected):
+    if reference != _NO_DEFINED_ORDER:
         raise Isbt128Error(
-            f"compound message {reference} declares {count} structures; it has {len(expected)}"
+            f"compound message reference {reference} is not {_NO_DEFINED_ORDER}"
+            " (no defined order), the only one we issue"
         )
     structures: list[Structure] = []
     position = 7
-    while position < len(text):
-        if len(structures) == count:
-            raise Isbt128Error(f"compound message has more than the declared {count} structures")
+    for _ in range(count):
+        if position == len(text):
+            raise Isbt128Error(
+                f"compound message declares {count} structures, found {len(structures)}"
+            )
         structure, position = _read_structure(text, position)
+        if any(seen.kind == structure.kind for seen in structures):
+            raise Isbt128Error(f"compound message repeats the {_NAMES[structure.kind]}")
         structures.append(structure)
-    if len(structures) != count:
-        raise Isbt128Error(f"compound message declares {count} structures, found {len(structures)}")
-    if tuple(type(structure) for structure in structures) != expected:
-        found = ", ".join(_NAMES[structure.kind] for structure in structures)
-        raise Isbt128Error(f"compound message {reference} has the wrong structures: {found}")
-    return Parsed(kind="compound", structures=tuple(structures), reference=reference)
+    if position != len(text):
+        raise Isbt128Error(
+            f"{len(text) - position} unexpected character(s) after the declared {count}"
+            " structures of the compound message"
+        )
+    label = _LABELS.get(frozenset(structure.kind for structure in structures))
+    if label is None:
+        found = ", ".join(_NAMES[structure.kind] for structure in structures) or "nothing"
+        raise Isbt128Error(f"compound message is neither a bag nor an assignment label: {found}")
+    return Parsed(kind="compound", structures=tuple(structures), label=label)
 
 
 def _read_structure(text: str, start: int) -> tuple[Structure, int]:
@@ -401,11 +432,8 @@ def _read_expiry(chunk: str) -> Expiry:
 
 
 def _read_coi(chunk: str) -> Coi:
-    facility, year, sequence, check = _match(_COI_RE, chunk, "coi").groups()
-    coi = Coi(facility, int(year), int(sequence))
-    if check != coi.check:
-        raise Isbt128Error(f"chain of identity identifier {coi.code} has a wrong check character")
-    return coi
+    facility, year, sequence = _match(_COI_RE, chunk, "coi").groups()
+    return Coi(facility, int(year), int(sequence))
 
 
 def _excerpt(text: str) -> str:
@@ -431,5 +459,5 @@ _READERS: Final = MappingProxyType({
     "product": (10, _read_product),
     "dose_number": (8, _read_dose_number),
     "expiry": (12, _read_expiry),
-    "coi": (18, _read_coi),
+    "coi": (17, _read_coi),
 })
