@@ -1,5 +1,7 @@
 """ISBT 128 identifiers: check characters, every structure both ways, and what parse refuses."""
+import itertools
 import json
+import random as random_module
 import re
 import string
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -9,8 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cell_chain.core.isbt128 import (
-    ASSIGNMENT_LABEL,
-    BAG_LABEL,
     Coi,
     Din,
     DoseNumber,
@@ -20,7 +20,6 @@ from cell_chain.core.isbt128 import (
     ProductCode,
     assignment_compound,
     bag_compound,
-    compound,
     mod37_2_check,
     parse,
 )
@@ -113,6 +112,20 @@ DOSE = DoseNumber(12)
 COI = Coi("A9999", 26, 1)
 BAG = bag_compound(DIN, PRODUCT, EXPIRY, DOSE)
 ASSIGNMENT = assignment_compound(COI, DIN, PRODUCT)
+# The COI as encoded before ST-001 alignment: check character appended (18 characters).
+OLD_COI = COI.payload + COI.check
+# Another instance of each kind, for messages that repeat a structure kind.
+OTHER_DIN = Din("A9999", 26, 124)
+OTHER_PRODUCT = ProductCode("YA002", "V", "00")
+OTHER_EXPIRY = Expiry(datetime(2026, 2, 12, 23, 59, tzinfo=UTC))
+OTHER_DOSE = DoseNumber(13)
+OTHER_COI = Coi("A9999", 26, 2)
+
+
+def message(*structures: object) -> str:
+    """A compound message with reference 000 around exactly these structures, in this order."""
+    body = "".join(structure.payload for structure in structures)  # type: ignore[attr-defined]
+    return f"=+{len(structures):02d}000{body}"
 
 
 # --- vectors.json -------------------------------------------------------------------------
@@ -432,10 +445,17 @@ def test_expiry_rejects_values_that_are_not_datetimes(at: object) -> None:
         Expiry(at)  # type: ignore[arg-type]
 
 
-def test_coi_payload_appends_mod37_2_check_over_facility_year_and_sequence() -> None:
+def test_coi_payload_is_the_st001_form_without_the_check_character() -> None:
     assert COI.code == "A999926000001"
+    assert COI.payload == "&/CHA999926000001"
+    assert len(COI.payload) == 17
+    assert len(COI.payload.removeprefix("&/")) == 15
+
+
+def test_coi_has_boxed_mod37_2_check_and_eye_readable_text_like_the_din() -> None:
     assert COI.check == mod37_2_check("A999926000001") == "8"
-    assert COI.payload == "&/CHA9999260000018"
+    assert COI.eye_readable == "CH A9999 26 000001"
+    assert COI.payload == "&/CH" + COI.code
 
 
 @pytest.mark.parametrize(
@@ -448,25 +468,23 @@ def test_coi_rejects_invalid_values(fields: dict) -> None:
         Coi(**({"facility": "A9999", "year": 26, "sequence": 1} | fields))
 
 
-def test_bag_compound_carries_din_product_expiry_and_dose_number_in_that_order() -> None:
-    assert BAG == "=+04001=A99992600012300=<YA001V00&>0260422359=,000012"
+def test_bag_compound_has_reference_000_and_din_product_expiry_dose_number_in_that_order() -> None:
+    assert BAG == "=+04000=A99992600012300=<YA001V00&>0260422359=,000012"
 
 
-def test_assignment_compound_carries_coi_din_and_product_in_that_order() -> None:
-    assert ASSIGNMENT == "=+03002&/CHA9999260000018=A99992600012300=<YA001V00"
+def test_assignment_compound_has_reference_000_and_coi_din_product_in_that_order() -> None:
+    assert ASSIGNMENT == "=+03000&/CHA999926000001=A99992600012300=<YA001V00"
 
 
-def test_compound_refuses_structures_in_the_wrong_order() -> None:
-    with pytest.raises(TypeError):
-        compound(BAG_LABEL, (PRODUCT, DIN, EXPIRY, DOSE))
-    with pytest.raises(TypeError):
-        compound(ASSIGNMENT_LABEL, (COI, DIN))
-
-
-@pytest.mark.parametrize("reference", ["000", "003", "1", "bag"])
-def test_compound_refuses_an_unknown_reference(reference: str) -> None:
-    with pytest.raises(Isbt128Error):
-        compound(reference, (DIN, PRODUCT, EXPIRY, DOSE))
+def test_compound_builders_refuse_arguments_of_the_wrong_kind() -> None:
+    with pytest.raises(TypeError, match="din must be a Din, got ProductCode"):
+        bag_compound(PRODUCT, DIN, EXPIRY, DOSE)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="dose_number must be a DoseNumber, got Coi"):
+        bag_compound(DIN, PRODUCT, EXPIRY, COI)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="coi must be a Coi, got str"):
+        assignment_compound(COI.payload, DIN, PRODUCT)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="product must be a ProductCode, got NoneType"):
+        assignment_compound(COI, DIN, None)  # type: ignore[arg-type]
 
 
 # --- parsing ------------------------------------------------------------------------------
@@ -488,10 +506,15 @@ def test_single_structure_result_has_only_its_own_accessor() -> None:
     assert (parsed.product, parsed.expiry, parsed.dose_number, parsed.coi) == (None,) * 4
 
 
+def test_single_structure_result_has_no_label() -> None:
+    assert parse(COI.payload).label is None
+    assert parse(DOSE.payload).label is None
+
+
 def test_bag_compound_parses_to_its_four_structures() -> None:
     parsed = parse(BAG)
     assert parsed.kind == "compound"
-    assert parsed.reference == BAG_LABEL
+    assert parsed.label == "bag"
     assert parsed.structures == (DIN, PRODUCT, EXPIRY, DOSE)
     assert (parsed.din, parsed.product, parsed.expiry, parsed.dose_number) == (
         DIN, PRODUCT, EXPIRY, DOSE,
@@ -503,9 +526,111 @@ def test_bag_compound_parses_to_its_four_structures() -> None:
 def test_assignment_compound_parses_to_its_three_structures() -> None:
     parsed = parse(ASSIGNMENT)
     assert parsed.kind == "compound"
-    assert parsed.reference == ASSIGNMENT_LABEL
+    assert parsed.label == "assignment"
     assert parsed.structures == (COI, DIN, PRODUCT)
+    assert (parsed.coi, parsed.din, parsed.product) == (COI, DIN, PRODUCT)
+    assert (parsed.expiry, parsed.dose_number) == (None, None)
     assert parsed.payload == ASSIGNMENT
+
+
+def kinds(order: tuple) -> str:
+    return "-".join(structure.kind for structure in order)
+
+
+@pytest.mark.parametrize(
+    "order", list(itertools.permutations((DIN, PRODUCT, EXPIRY, DOSE))), ids=kinds
+)
+def test_bag_compound_is_recognised_in_any_order(order: tuple) -> None:
+    parsed = parse(message(*order))
+    assert parsed.label == "bag"
+    assert parsed.structures == order
+    assert (parsed.din, parsed.product, parsed.expiry, parsed.dose_number, parsed.coi) == (
+        DIN, PRODUCT, EXPIRY, DOSE, None,
+    )
+    assert parsed.payload == message(*order)
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations((COI, DIN, PRODUCT))), ids=kinds)
+def test_assignment_compound_is_recognised_in_any_order(order: tuple) -> None:
+    parsed = parse(message(*order))
+    assert parsed.label == "assignment"
+    assert parsed.structures == order
+    assert (parsed.coi, parsed.din, parsed.product, parsed.expiry, parsed.dose_number) == (
+        COI, DIN, PRODUCT, None, None,
+    )
+    assert parsed.payload == message(*order)
+
+
+@pytest.mark.parametrize("reference", ["001", "002", "003", "035", "999"])
+@pytest.mark.parametrize("payload", [BAG, ASSIGNMENT], ids=["bag", "assignment"])
+def test_compound_with_a_reference_other_than_000_is_rejected(payload: str, reference: str) -> None:
+    with pytest.raises(Isbt128Error, match=f"reference {reference} is not 000"):
+        parse(payload[:4] + reference + payload[7:])
+
+
+REPEATED_KIND = {
+    "din twice (bag-sized)": message(DIN, PRODUCT, EXPIRY, DIN),
+    "same din twice in a bag": message(DIN, DIN, PRODUCT, EXPIRY, DOSE),
+    "two different dins in a bag": message(DIN, PRODUCT, EXPIRY, DOSE, OTHER_DIN),
+    "two products in a bag": message(DIN, PRODUCT, OTHER_PRODUCT, EXPIRY, DOSE),
+    "two expiries in a bag": message(DIN, PRODUCT, EXPIRY, OTHER_EXPIRY, DOSE),
+    "two dose numbers in a bag": message(DIN, PRODUCT, EXPIRY, DOSE, OTHER_DOSE),
+    "two cois in an assignment": message(COI, OTHER_COI, DIN, PRODUCT),
+    "coi twice (assignment-sized)": message(COI, DIN, COI),
+    "product twice (assignment-sized)": message(COI, PRODUCT, PRODUCT),
+}
+
+
+@pytest.mark.parametrize("payload", REPEATED_KIND.values(), ids=REPEATED_KIND.keys())
+def test_compound_repeating_a_structure_kind_is_rejected(payload: str) -> None:
+    with pytest.raises(Isbt128Error, match="compound message repeats the"):
+        parse(payload)
+
+
+WRONG_COMBINATION = {
+    "no structures": message(),
+    "din alone": message(DIN),
+    "dose number alone": message(DOSE),
+    "coi alone": message(COI),
+    "din and dose number": message(DIN, DOSE),
+    "din, product and dose number": message(DIN, PRODUCT, DOSE),
+    "din, product and expiry": message(DIN, PRODUCT, EXPIRY),
+    "bag without din": message(PRODUCT, EXPIRY, DOSE),
+    "bag plus coi": message(DIN, PRODUCT, EXPIRY, DOSE, COI),
+    "bag with coi instead of dose number": message(DIN, PRODUCT, EXPIRY, COI),
+    "bag with coi instead of din": message(COI, PRODUCT, EXPIRY, DOSE),
+    "assignment plus dose number": message(COI, DIN, PRODUCT, DOSE),
+    "assignment plus expiry": message(COI, DIN, PRODUCT, EXPIRY),
+    "assignment without din": message(COI, PRODUCT),
+    "assignment without coi": message(DIN, PRODUCT),
+    "assignment with dose number instead of product": message(COI, DIN, DOSE),
+    "every kind once": message(COI, DIN, PRODUCT, EXPIRY, DOSE),
+}
+
+
+@pytest.mark.parametrize("payload", WRONG_COMBINATION.values(), ids=WRONG_COMBINATION.keys())
+def test_compound_with_any_other_combination_is_rejected(payload: str) -> None:
+    with pytest.raises(Isbt128Error, match="neither a bag nor an assignment label"):
+        parse(payload)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [OLD_COI, "=+03002" + OLD_COI + DIN.payload + PRODUCT.payload, message(COI) + COI.check,
+     "=+03000" + OLD_COI + DIN.payload + PRODUCT.payload,
+     "=+03000" + DIN.payload + PRODUCT.payload + OLD_COI],
+    ids=["alone", "old assignment", "in a message", "in an assignment", "last in an assignment"],
+)
+def test_the_old_18_character_coi_with_its_check_character_is_rejected(payload: str) -> None:
+    with pytest.raises(Isbt128Error):
+        parse(payload)
+
+
+def test_the_old_coi_alone_is_rejected_as_a_wrong_length() -> None:
+    assert len(OLD_COI) == 18
+    message = "wrong length: 18 characters where the chain of identity identifier has 17"
+    with pytest.raises(Isbt128Error, match=re.escape(message)):
+        parse(OLD_COI)
 
 
 @pytest.mark.parametrize(
@@ -575,39 +700,38 @@ REJECTED = {
     "expiry one short": EXPIRY.payload[:-1],
     "expiry one long": EXPIRY.payload + "0",
     # chain of identity
-    "coi wrong check character": COI.payload[:-1] + "9",
-    "coi without check character": COI.payload[:-1],
-    "coi one long": COI.payload + "8",
+    "coi with its check character appended (old 18-character form)": OLD_COI,
+    "coi with another character appended": COI.payload + "9",
+    "coi one short": COI.payload[:-1],
+    "coi letter in sequence": COI.payload[:-1] + "A",
+    "coi facility starting O": "&/CHO999926000001",
+    "eye-readable coi": COI.eye_readable,
     "coi lowercase ch": COI.payload.replace("CH", "ch"),
     "coi other literal": COI.payload.replace("CH", "CX"),
-    "coi digit typo": COI.payload.replace("000001", "000010"),
     # compound messages
-    "compound header only": "=+04001",
+    "compound header only": "=+04000",
     "compound header truncated": "=+0400",
     "compound identifier only": "=+",
-    "bag declaring 3": "=+03001" + BAG[7:],
-    "bag declaring 5": "=+05001" + BAG[7:],
-    "bag declaring 0": "=+00001" + BAG[7:],
-    "bag with undefined reference": "=+04000" + BAG[7:],
-    "bag with unknown reference": "=+04003" + BAG[7:],
-    "bag body under assignment reference": "=+03002" + BAG[7:],
-    "bag body under assignment header declaring 4": "=+04002" + BAG[7:],
-    "assignment body under bag reference": "=+04001" + ASSIGNMENT[7:],
+    "compound header with letter count": "=+0A000" + BAG[7:],
+    "bag declaring 3": "=+03000" + BAG[7:],
+    "bag declaring 5": "=+05000" + BAG[7:],
+    "bag declaring 0": "=+00000" + BAG[7:],
+    "bag declaring 99": "=+99000" + BAG[7:],
+    "bag under old reference 001": "=+04001" + BAG[7:],
+    "assignment under old reference 002": "=+03002" + ASSIGNMENT[7:],
+    "bag with iccbba reference": "=+04035" + BAG[7:],
+    "assignment body declaring 4": "=+04000" + ASSIGNMENT[7:],
     "bag missing dose number": BAG[: -len(DOSE.payload)],
     "bag dose number repeated": BAG + DOSE.payload,
     "bag trailing character": BAG + "0",
     "bag one short": BAG[:-1],
-    "bag structures out of order": (
-        "=+04001" + PRODUCT.payload + DIN.payload + EXPIRY.payload + DOSE.payload
-    ),
-    "bag with coi instead of dose number": (
-        "=+04001" + DIN.payload + PRODUCT.payload + EXPIRY.payload + COI.payload
-    ),
+    "bag with coi instead of dose number": message(DIN, PRODUCT, EXPIRY, COI),
     "bag with bad expiry": BAG.replace(EXPIRY.payload, "&>0260002359"),
     "bag with lowercase din": BAG.replace(DIN.payload, DIN.payload.lower()),
-    "assignment with bad coi check": ASSIGNMENT.replace(COI.payload, COI.payload[:-1] + "9"),
+    "assignment with old coi": ASSIGNMENT.replace(COI.payload, OLD_COI),
     "assignment missing product": ASSIGNMENT[: -len(PRODUCT.payload)],
-    "nested compound": "=+04001" + BAG,
+    "assignment with dose number added": ASSIGNMENT + DOSE.payload,
+    "nested compound": "=+04000" + BAG,
     "compound with space between structures": BAG.replace("=<", " =<"),
     "two bag messages": BAG + BAG,
 }
@@ -622,16 +746,19 @@ def test_parse_rejects(payload: object) -> None:
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
-        ("=+03001" + BAG[7:], "declares 3 structures; it has 4"),
+        ("=+03000" + BAG[7:], "8 unexpected character(s) after the declared 3 structures"),
         (BAG[: -len(DOSE.payload)], "declares 4 structures, found 3"),
-        (BAG + DOSE.payload, "more than the declared 4"),
-        ("=+04000" + BAG[7:], "unknown compound message reference 000"),
-        ("=+04001" + PRODUCT.payload + DIN.payload + EXPIRY.payload + DOSE.payload,
-         "wrong structures: product code, DIN, expiry, dose number"),
-        (COI.payload[:-1] + "9", "wrong check character"),
+        (BAG + DOSE.payload, "8 unexpected character(s) after the declared 4 structures"),
+        ("=+04001" + BAG[7:], "reference 001 is not 000 (no defined order)"),
+        (message(DIN, PRODUCT, DIN), "compound message repeats the DIN"),
+        (message(PRODUCT, DIN, EXPIRY, COI),
+         "neither a bag nor an assignment label: product code, DIN, expiry,"
+         " chain of identity identifier"),
+        (message(), "neither a bag nor an assignment label: nothing"),
+        (ASSIGNMENT.replace(COI.payload, OLD_COI), "unrecognised data identifier '8='"),
         ("&>0253662359", "not a day of 2025"),
         (DIN.payload[:-1], "truncated DIN"),
-        (DIN.payload + "0", "unexpected character"),
+        (DIN.payload + "0", "wrong length: 17 characters where the DIN has 16"),
         ("=A99992600012300\u00e9", "non-ASCII character at position 17"),
         ("=A9999 2600012300", "space or control character at position 7"),
         ("=" * 10_000, "too long (10000 characters)"),
@@ -708,7 +835,7 @@ def test_any_bag_compound_round_trips_through_parse(
     din: Din, product: ProductCode, expiry: Expiry, dose_number: DoseNumber
 ) -> None:
     parsed = parse(bag_compound(din, product, expiry, dose_number))
-    assert (parsed.kind, parsed.reference) == ("compound", BAG_LABEL)
+    assert (parsed.kind, parsed.label) == ("compound", "bag")
     assert parsed.structures == (din, product, expiry, dose_number)
 
 
@@ -718,7 +845,7 @@ def test_any_assignment_compound_round_trips_through_parse(
     coi: Coi, din: Din, product: ProductCode
 ) -> None:
     parsed = parse(assignment_compound(coi, din, product))
-    assert (parsed.kind, parsed.reference) == ("compound", ASSIGNMENT_LABEL)
+    assert (parsed.kind, parsed.label) == ("compound", "assignment")
     assert parsed.structures == (coi, din, product)
 
 
@@ -741,13 +868,36 @@ def test_a_dropped_or_extra_character_is_always_rejected(payload: str, data: st.
 
 @PROPERTY
 @given(cois, st.data())
-def test_a_single_changed_character_in_a_coi_is_caught_by_its_check(
+def test_a_single_changed_character_in_a_keyed_coi_is_caught_by_its_boxed_check(
     coi: Coi, data: st.DataObject
 ) -> None:
     text = coi.code + coi.check
     position = data.draw(st.integers(0, len(text) - 1))
     other = data.draw(st.sampled_from(MOD37_2_CHARS).filter(lambda c: c != text[position]))
-    assert rejected("&/CH" + text[:position] + other + text[position + 1:])
+    assert not carries_valid_check(text[:position] + other + text[position + 1:])
+
+
+@PROPERTY
+@given(cois)
+def test_any_coi_with_its_check_character_encoded_is_rejected(coi: Coi) -> None:
+    assert rejected(coi.payload + coi.check)
+
+
+@PROPERTY
+@given(st.one_of(
+    st.tuples(dins, products, expiries, dose_numbers).map(lambda s: ("bag", s)),
+    st.tuples(cois, dins, products).map(lambda s: ("assignment", s)),
+), st.randoms(use_true_random=False))
+def test_any_shuffled_compound_round_trips_through_parse(
+    labelled: tuple[str, tuple], shuffler: random_module.Random
+) -> None:
+    label, structures = labelled
+    order = list(structures)
+    shuffler.shuffle(order)
+    parsed = parse(message(*order))
+    assert (parsed.kind, parsed.label) == ("compound", label)
+    assert parsed.structures == tuple(order)
+    assert parsed.payload == message(*order)
 
 
 @st.composite
