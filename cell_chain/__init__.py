@@ -33,8 +33,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from cell_chain.accounts.routes import blp as accounts_api
     from cell_chain.audit_trail.routes import blp as audit_api
+    from cell_chain.batches.routes import blp as batches_api
 
-    for blueprint in (accounts_api, audit_api):
+    for blueprint in (accounts_api, audit_api, batches_api):
         api.register_blueprint(blueprint)
 
     from cell_chain.accounts.views import bp as accounts_pages

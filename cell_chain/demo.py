@@ -1,6 +1,7 @@
 """Demo data: the six trial hospitals and one account per role and site."""
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from cell_chain.accounts import services
 from cell_chain.accounts.roles import Role
@@ -41,7 +42,7 @@ class DemoAccount:
 
 
 def seed_demo(now: datetime) -> list[DemoAccount]:
-    """Create the demo sites and accounts (the caller commits)."""
+    """Create the demo sites, accounts and manufacturing history (the caller commits)."""
     accounts: list[DemoAccount] = []
     for code, name, city in SITES:
         services.create_site(code=code, name=name, city=city, actor=None, now=now)
@@ -55,4 +56,82 @@ def seed_demo(now: datetime) -> list[DemoAccount]:
             services.create_user(username=username, display_name=f"{title} {city}", role=role,
                                  password=DEMO_PASSWORD, site_code=code, actor=None, now=now)
             accounts.append(DemoAccount(username, role, code))
+    seed_manufacturing(now)
     return accounts
+
+
+PASSING = {
+    "sterility": "no_growth", "mycoplasma": "not_detected", "endotoxin_eu_ml": 0.12,
+    "viability_pct": 93.5, "cd73_pct": 98.9, "cd90_pct": 99.2, "cd105_pct": 97.4,
+    "cd34_pct": 0.3, "cd45_pct": 0.4, "cd14_pct": 0.2, "cd19_pct": 0.1, "hla_dr_pct": 0.6,
+    "karyotype": "normal",
+}
+
+
+def seed_manufacturing(now: datetime) -> None:
+    """A realistic history: donors (one ineligible), lots in every state, released doses."""
+    from cell_chain.accounts.services import user_by_username
+    from cell_chain.batches import services as batches
+    from cell_chain.batches.models import MARKERS
+    from cell_chain.core.signatures import SignatureInput
+
+    lab, lab2, qa = (user_by_username(u) for u in ("lab", "lab2", "qa"))
+    signature = SignatureInput(DEMO_PASSWORD, "")
+
+    def day(offset: int) -> datetime:
+        return now - timedelta(days=offset)
+
+    def donor(code: str, collected: int, *, reactive: str | None = None, screened: bool = True,
+              determine: bool = True) -> Any:
+        d = batches.register_donor(donor_code=code, collected_on=day(collected).date(), actor=lab,
+                                   now=day(collected))
+        if screened:
+            for marker in MARKERS:
+                result = "reactive" if marker == reactive else "non_reactive"
+                batches.record_screening(d, marker=marker, result=result,
+                                         tested_on=day(collected - 1).date(), reason=None,
+                                         actor=lab2, now=day(collected - 2))
+        if screened and determine:
+            batches.determine_eligibility(d, signature=signature, actor=qa, now=day(collected - 3))
+        return d
+
+    def lot(d: Any, number: str, made: int, presentation: str, *, doses: int,
+            results: dict[str, Any] | None = None, complete: bool = True) -> Any:
+        new = batches.create_lot(donor=d, lot_number=number, manufactured_on=day(made).date(),
+                                 passage=3, presentation=presentation, actor=lab, now=day(made))
+        fill_time = now - timedelta(hours=20) if presentation == "fresh" else day(made - 2)
+        for n in range(doses):
+            cells = 3.2e7 if n == doses - 1 and doses > 4 else 4.0e7 + n * 0.05e7
+            batches.prepare_dose(new, cells=cells, volume_ml=40.0 - (n % 3) * 0.5,
+                                 viability_pct=92.0 - n * 0.3, actor=lab, now=fill_time)
+        if complete:
+            batches.complete_lot(new, actor=lab, now=fill_time)
+        for test, value in (results or {}).items():
+            batches.record_result(new, test=test, value=value, performed_on=fill_time.date(),
+                                  method="SOP-QC-0" + str(len(test) % 9), analyst="Zhao Analyst",
+                                  reason=None, actor=lab2, now=fill_time)
+        return new
+
+    d1 = donor("CD-2026-001", 120)
+    released = lot(d1, "UC-2026-001", 110, "cryopreserved", doses=8, results=PASSING)
+    batches.release_lot(released, signature=signature, actor=qa, now=day(90))
+    d2 = donor("CD-2026-002", 100)
+    second = lot(d2, "UC-2026-002", 95, "cryopreserved", doses=10, results=PASSING)
+    batches.release_lot(second, signature=signature, actor=qa, now=day(70))
+    recalled = lot(d2, "UC-2026-003", 94, "cryopreserved", doses=4, results=PASSING)
+    batches.release_lot(recalled, signature=signature, actor=qa, now=day(69))
+    batches.recall_lot(recalled, reason="Retained sample: mycoplasma detected on re-test",
+                       signature=signature, actor=qa, now=day(20))
+    d3 = donor("CD-2026-003", 30)
+    fresh = lot(d3, "UC-2026-004", 2, "fresh", doses=4,
+                results={k: v for k, v in PASSING.items() if k != "karyotype"})
+    d4 = donor("CD-2026-004", 40, determine=False)
+    doomed = lot(d4, "UC-2026-005", 35, "cryopreserved", doses=3, results=PASSING)
+    batches.record_screening(d4, marker="hbsag", result="reactive", tested_on=day(39).date(),
+                             reason="Confirmatory HBsAg reactive", actor=lab2, now=day(33))
+    batches.determine_eligibility(d4, signature=signature, actor=qa, now=day(32))
+    batches.reject_lot(doomed, reason="Donor ineligible: HBsAg reactive", signature=signature,
+                       actor=qa, now=day(31))
+    d5 = donor("CD-2026-005", 6, screened=False)
+    lot(d5, "UC-2026-006", 3, "cryopreserved", doses=2, complete=False)
+    del fresh

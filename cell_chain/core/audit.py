@@ -106,13 +106,14 @@ def _mark_covered(obj: Any) -> None:
     db.session.info.setdefault("audit_covered", set()).add((entity_type(obj), entity_id(obj)))
 
 
-def record_created(obj: Any, action: str, *, actor: Any, at: datetime) -> AuditEvent:
+def record_created(obj: Any, action: str, *, actor: Any, at: datetime,
+                   reason: str | None = None) -> AuditEvent:
     """Insert `obj` and write its creation event with every recorded field."""
     db.session.add(obj)
     db.session.flush()
     changes = {key: [None, value] for key, value in snapshot(obj).items()}
     audit_event = _append(action=action, etype=entity_type(obj), eid=entity_id(obj),
-                          changes=changes, actor=actor, at=at, reason=None)
+                          changes=changes, actor=actor, at=at, reason=reason)
     _mark_covered(obj)
     return audit_event
 

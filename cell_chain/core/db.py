@@ -69,3 +69,17 @@ def _sqlite_begin(conn: Any) -> None:
 
 def is_postgres() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
+
+
+def lock_row(obj: Any) -> None:
+    """Take `obj`'s row lock for the rest of the transaction and reload it, so a racing
+    writer waits and then sees this one's result. SQLite transactions are already serial."""
+    if not is_postgres():
+        return
+    from sqlalchemy import inspect, select
+
+    mapper = inspect(type(obj))
+    key = mapper.primary_key_from_instance(obj)
+    criteria = [column == value for column, value in zip(mapper.primary_key, key, strict=True)]
+    db.session.execute(select(*mapper.primary_key).where(*criteria).with_for_update())
+    db.session.refresh(obj)

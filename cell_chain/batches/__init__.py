@@ -1,0 +1,1 @@
+"""Donors, eligibility, lots, release testing, QA release, dose preparation and recall."""

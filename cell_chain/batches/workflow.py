@@ -1,0 +1,212 @@
+"""Donor, lot and dose life cycles and the pure guards behind eligibility, release and dose
+acceptance. No database access here: every rule takes its facts and `now`."""
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from cell_chain.core.workflow import lifecycle
+
+DONOR_LIFECYCLE = lifecycle("donor", [
+    ("determine_eligible", {"registered"}, "eligible"),
+    ("determine_ineligible", {"registered"}, "ineligible"),
+])
+
+LOT_LIFECYCLE = lifecycle("lot", [
+    ("complete", {"in_process"}, "quarantine"),
+    ("release", {"quarantine"}, "released"),
+    ("reject", {"in_process", "quarantine"}, "rejected"),
+    ("recall", {"released"}, "recalled"),
+])
+
+# Doses not yet in a patient and not already out of use; recall and excursions quarantine them.
+QUARANTINABLE = frozenset({"prepared", "available", "allocated", "packed", "in_transit",
+                           "received", "dispensed", "returned"})
+DOSE_LIFECYCLE = lifecycle("dose", [
+    ("make_available", {"prepared"}, "available"),
+    ("quarantine", QUARANTINABLE, "quarantined"),
+])
+
+# Results may be entered and corrected while the lot is being made or tested.
+RESULT_ENTRY_STATES = frozenset({"in_process", "quarantine"})
+DOSE_PREPARATION_STATES = frozenset({"in_process", "quarantine"})
+SCREENING_WINDOW = timedelta(days=7)
+
+
+# ---- donor eligibility (21 CFR 1271.80, 1271.85) -----------------------------------------
+
+@dataclass(frozen=True)
+class ScreeningFact:
+    marker: str
+    result: str
+    tested_on: date
+
+
+def screening_counts(fact: ScreeningFact, collected_on: date) -> bool:
+    """A cord donor's specimen (the birth mother's) counts only within 7 days of collection."""
+    return abs(fact.tested_on - collected_on) <= SCREENING_WINDOW
+
+
+def eligibility_outcome(facts: Iterable[ScreeningFact], collected_on: date,
+                        markers: Iterable[str]) -> tuple[str | None, list[str]]:
+    """('eligible' | 'ineligible' | None, missing markers). Any counting reactive or
+    indeterminate result makes the donor ineligible; otherwise every marker must be present."""
+    counting = {f.marker: f for f in facts if screening_counts(f, collected_on)}
+    if any(f.result != "non_reactive" for f in counting.values()):
+        return "ineligible", []
+    missing = [m for m in markers if m not in counting]
+    return (None, missing) if missing else ("eligible", [])
+
+
+# ---- release specification ---------------------------------------------------------------
+
+QUALITATIVE_VALUES = {
+    "sterility": ("no_growth", "growth"),
+    "mycoplasma": ("not_detected", "detected"),
+    "karyotype": ("normal", "abnormal"),
+}
+
+DEFAULT_SPEC: dict[str, dict[str, Any]] = {
+    "sterility": {"equals": "no_growth"},
+    "mycoplasma": {"equals": "not_detected"},
+    "endotoxin_eu_ml": {"max": 0.5},
+    "viability_pct": {"min": 80},
+    "cd73_pct": {"min": 95},
+    "cd90_pct": {"min": 95},
+    "cd105_pct": {"min": 95},
+    "cd34_pct": {"max": 2},
+    "cd45_pct": {"max": 2},
+    "cd14_pct": {"max": 2},
+    "cd19_pct": {"max": 2},
+    "hla_dr_pct": {"max": 2},
+    "karyotype": {"equals": "normal"},
+}
+TESTS = tuple(DEFAULT_SPEC)
+
+
+def parse_result_value(test: str, value: Any) -> str | float:
+    """The value as the spec compares it. Raises ValueError with a message for the user."""
+    if test in QUALITATIVE_VALUES:
+        if value not in QUALITATIVE_VALUES[test]:
+            raise ValueError(f"{test} is one of: {', '.join(QUALITATIVE_VALUES[test])}.")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{test} is a number.")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{test} is a number.") from None
+    if number != number or number in (float("inf"), float("-inf")) or number < 0:
+        raise ValueError(f"{test} must be a finite number, zero or more.")
+    if test.endswith("_pct") and number > 100:
+        raise ValueError(f"{test} is a percentage (0–100).")
+    return number
+
+
+def result_passes(limit: Mapping[str, Any], value: str | float) -> bool:
+    """The system computes pass/fail from the spec; nobody types "pass"."""
+    if "equals" in limit:
+        return value == limit["equals"]
+    if not isinstance(value, float):
+        return False
+    return ("min" not in limit or value >= limit["min"]) and ("max" not in limit or value <= limit["max"])
+
+
+def describe_limit(limit: Mapping[str, Any]) -> str:
+    if "equals" in limit:
+        return str(limit["equals"]).replace("_", " ")
+    parts = []
+    if "min" in limit:
+        parts.append(f"≥ {limit['min']:g}")
+    if "max" in limit:
+        parts.append(f"≤ {limit['max']:g}")
+    return " and ".join(parts)
+
+
+# ---- lot release readiness ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Blocker:
+    code: str
+    message: str
+    test: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.code}:{self.test}" if self.test else self.code
+
+
+def release_blockers(*, lot_status: str, donor_status: str, spec: Mapping[str, Mapping[str, Any]],
+                     results: Mapping[str, str | float], accepted_doses: int) -> list[Blocker]:
+    """Every reason the lot cannot be released now, in a fixed order."""
+    blockers: list[Blocker] = []
+    if lot_status != "quarantine":
+        blockers.append(Blocker("LOT_NOT_IN_QUARANTINE",
+                                f"The lot is {lot_status.replace('_', ' ')}; only a lot in quarantine is released."))
+    if donor_status == "ineligible":
+        blockers.append(Blocker("DONOR_INELIGIBLE", "The donor is ineligible: this lot can never be released."))
+    elif donor_status != "eligible":
+        blockers.append(Blocker("DONOR_NOT_DETERMINED", "QA has not determined the donor eligible."))
+    for test, limit in spec.items():
+        if test not in results:
+            blockers.append(Blocker("TEST_MISSING", f"No {test} result.", test))
+        elif not result_passes(limit, results[test]):
+            blockers.append(Blocker("TEST_FAILED",
+                                    f"{test} {results[test]} fails the specification ({describe_limit(limit)}).",
+                                    test))
+    if accepted_doses == 0:
+        blockers.append(Blocker("NO_DOSES", "No accepted doses have been prepared from this lot."))
+    return blockers
+
+
+# ---- dose acceptance and expiry ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DoseTolerance:
+    cells: float = 4.0e7
+    cells_pct: float = 10.0
+    volume_ml: float = 40.0
+    volume_delta_ml: float = 2.0
+    min_viability_pct: float = 80.0
+
+
+def dose_rejection_reasons(cells: float, volume_ml: float, viability_pct: float,
+                           tolerance: DoseTolerance) -> list[str]:
+    reasons = []
+    low, high = tolerance.cells * (1 - tolerance.cells_pct / 100), tolerance.cells * (1 + tolerance.cells_pct / 100)
+    if not low <= cells <= high:
+        reasons.append(f"cells {cells:.3g} outside {low:.3g}–{high:.3g}")
+    if abs(volume_ml - tolerance.volume_ml) > tolerance.volume_delta_ml:
+        reasons.append(f"volume {volume_ml:g} ml outside {tolerance.volume_ml:g} ± {tolerance.volume_delta_ml:g} ml")
+    if viability_pct < tolerance.min_viability_pct:
+        reasons.append(f"viability {viability_pct:g} % below {tolerance.min_viability_pct:g} %")
+    return reasons
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """Calendar months; the 31st falls back to the month's last day."""
+    import calendar
+
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def dose_expiry(prepared_at: datetime, *, shelf_life_hours: int | None,
+                shelf_life_months: int | None) -> datetime:
+    if shelf_life_hours is not None:
+        return prepared_at + timedelta(hours=shelf_life_hours)
+    assert shelf_life_months is not None
+    return add_months(prepared_at, shelf_life_months)
+
+
+def is_expired(expires_at: datetime, now: datetime) -> bool:
+    return now >= expires_at
+
+
+def division_for(number: int) -> str:
+    """ISBT 128 divisions run A0…Z9 style; ours: first letter A–Z, second a–z (676 per lot).
+    The dose number (data structure 032) keeps identity unique beyond that."""
+    index = (number - 1) % (26 * 26)
+    return chr(ord("A") + index // 26) + chr(ord("a") + index % 26)

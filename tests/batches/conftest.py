@@ -1,0 +1,84 @@
+"""Factories for donors, lots and doses, built through the services."""
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from cell_chain.accounts.models import User
+from cell_chain.batches import services
+from cell_chain.batches.models import MARKERS, Donor, Lot
+from cell_chain.batches.workflow import DEFAULT_SPEC
+from cell_chain.core.clock import utcnow
+from cell_chain.core.db import db
+from cell_chain.core.signatures import SignatureInput
+from tests.conftest import PASSWORD, make_user
+
+PASSING_VALUES: dict[str, Any] = {
+    "sterility": "no_growth", "mycoplasma": "not_detected", "endotoxin_eu_ml": 0.2,
+    "viability_pct": 92, "cd73_pct": 98.5, "cd90_pct": 99.1, "cd105_pct": 97.0,
+    "cd34_pct": 0.4, "cd45_pct": 0.3, "cd14_pct": 0.2, "cd19_pct": 0.1, "hla_dr_pct": 0.5,
+    "karyotype": "normal",
+}
+assert set(PASSING_VALUES) == set(DEFAULT_SPEC)
+GOOD_DOSE = {"cells": 4.0e7, "volume_ml": 40.0, "viability_pct": 91.0}
+
+
+def signed(password: str = PASSWORD, meaning: str = "") -> SignatureInput:
+    return SignatureInput(password=password, meaning=meaning)
+
+
+@dataclass
+class Staff:
+    lab: User
+    lab2: User
+    qa: User
+    qa2: User
+
+
+@pytest.fixture
+def staff(app: Any) -> Staff:
+    return Staff(make_user("lab", "lab", name="Li Lab"), make_user("lab2", "lab", name="Lu Lab"),
+                 make_user("qa", "qa", name="Qian QA"), make_user("qa2", "qa", name="Quan QA"))
+
+
+def make_donor(staff: Staff, code: str = "D-001", *, collected_on: date | None = None,
+               screening: str | None = "non_reactive", tested_offset_days: int = 0,
+               determine: bool = True, now: datetime | None = None) -> Donor:
+    now = now or utcnow()
+    collected = collected_on or (now.date() - timedelta(days=20))
+    donor = services.register_donor(donor_code=code, collected_on=collected, actor=staff.lab, now=now)
+    if screening:
+        for marker in MARKERS:
+            services.record_screening(donor, marker=marker, result=screening,
+                                      tested_on=collected + timedelta(days=tested_offset_days),
+                                      reason=None, actor=staff.lab, now=now)
+    if screening and determine:
+        services.determine_eligibility(donor, signature=signed(), actor=staff.qa, now=now)
+    db.session.commit()
+    return donor
+
+
+def make_lot(staff: Staff, donor: Donor, number: str = "L-001", *, presentation: str = "cryopreserved",
+             results: dict[str, Any] | None = PASSING_VALUES, doses: int = 2, complete: bool = True,
+             now: datetime | None = None) -> Lot:
+    now = now or utcnow()
+    lot = services.create_lot(donor=donor, lot_number=number, manufactured_on=now.date(),
+                              passage=3, presentation=presentation, actor=staff.lab, now=now)
+    for _ in range(doses):
+        services.prepare_dose(lot, **GOOD_DOSE, actor=staff.lab, now=now)
+    if complete:
+        services.complete_lot(lot, actor=staff.lab, now=now)
+    for test, value in (results or {}).items():
+        services.record_result(lot, test=test, value=value, performed_on=now.date(), method="SOP-1",
+                               analyst="A. Analyst", reason=None, actor=staff.lab, now=now)
+    db.session.commit()
+    return lot
+
+
+def released_lot(staff: Staff, number: str = "L-001", **kwargs: Any) -> Lot:
+    donor = make_donor(staff, f"D-{number}")
+    lot = make_lot(staff, donor, number, **kwargs)
+    services.release_lot(lot, signature=signed(), actor=staff.qa, now=utcnow())
+    db.session.commit()
+    return lot
