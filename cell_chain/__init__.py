@@ -34,15 +34,18 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from cell_chain.accounts.routes import blp as accounts_api
     from cell_chain.audit_trail.routes import blp as audit_api
     from cell_chain.batches.routes import blp as batches_api
+    from cell_chain.infusions.routes import blp as patients_api
+    from cell_chain.labels.routes import blp as labels_api
 
-    for blueprint in (accounts_api, audit_api, batches_api):
+    for blueprint in (accounts_api, audit_api, batches_api, labels_api, patients_api):
         api.register_blueprint(blueprint)
 
     from cell_chain.accounts.views import bp as accounts_pages
     from cell_chain.audit_trail.views import bp as audit_pages
+    from cell_chain.batches.views import bp as batches_pages
     from cell_chain.web.views import bp as home_pages
 
-    for blueprint in (home_pages, accounts_pages, audit_pages):
+    for blueprint in (home_pages, batches_pages, accounts_pages, audit_pages):
         app.register_blueprint(blueprint)
 
     from cell_chain.cli import register_cli

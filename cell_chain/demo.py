@@ -57,6 +57,7 @@ def seed_demo(now: datetime) -> list[DemoAccount]:
                                  password=DEMO_PASSWORD, site_code=code, actor=None, now=now)
             accounts.append(DemoAccount(username, role, code))
     seed_manufacturing(now)
+    seed_patients(now)
     return accounts
 
 
@@ -132,6 +133,38 @@ def seed_manufacturing(now: datetime) -> None:
     batches.determine_eligibility(d4, signature=signature, actor=qa, now=day(32))
     batches.reject_lot(doomed, reason="Donor ineligible: HBsAg reactive", signature=signature,
                        actor=qa, now=day(31))
+    from cell_chain.labels.payloads import bag_payloads
+    from cell_chain.labels.services import verify_label
+
+    for released_lot in (released, second):
+        for dose in released_lot.doses:
+            if dose.status == "prepared":
+                verify_label(dose, scan=bag_payloads(dose).compound, actor=lab, now=day(88))
     d5 = donor("CD-2026-005", 6, screened=False)
     lot(d5, "UC-2026-006", 3, "cryopreserved", doses=2, complete=False)
     del fresh
+
+
+def seed_patients(now: datetime) -> None:
+    """Patients at all six sites, both arms, at different points of their schedule; the
+    patients with a visit due now have a dose allocated and its assignment label verified."""
+    from cell_chain.accounts.services import user_by_username
+    from cell_chain.infusions.allocation import allocate_dose
+    from cell_chain.infusions.labels import assignment_payload
+    from cell_chain.infusions.patients import enrol_patient
+    from cell_chain.labels.services import verify_label
+
+    initials = ["WL", "ZH", "LY", "CX", "HM", "SJ", "GQ", "YF"]
+    # days since enrolment: due now (0), between visits, visit 2 due, overdue, control arm
+    plan = [(0, "msc"), (40, "msc"), (92, "msc"), (200, "msc"), (10, "control"), (150, "control")]
+    for index, (code, _, _) in enumerate(SITES):
+        coordinator = user_by_username(f"{code.lower()}-coordinator")
+        for n, (days_ago, arm) in enumerate(plan):
+            enrolled = now - timedelta(days=days_ago + index)
+            patient = enrol_patient(site_code=code, arm=arm, enrolled_on=enrolled.date(),
+                                    initials=initials[(index + n) % len(initials)],
+                                    birth_year=1966 + (index * 7 + n * 5) % 30,
+                                    actor=coordinator, now=enrolled)
+            if arm == "msc" and days_ago == 0 and index < 4:
+                allocation = allocate_dose(patient.visits[0], dose=None, actor=coordinator, now=now)
+                verify_label(allocation.dose, scan=assignment_payload(allocation), actor=coordinator, now=now)

@@ -5,3 +5,5 @@ from cell_chain.core.signatures import Signature  # noqa: F401
 from cell_chain.batches.models import (  # noqa: F401
     DinSequence, Donor, Dose, Lot, ReleaseSpec, ScreeningResult, TestResult,
 )
+from cell_chain.labels.models import LabelVerification, PrintedLabel, PrintJob  # noqa: F401
+from cell_chain.infusions.models import Allocation, CoiSequence, Patient, SubjectSequence, Visit  # noqa: F401

@@ -243,11 +243,21 @@ def release_lot(lot: Lot, *, signature: SignatureInput, actor: User, now: dateti
     lot.status = wf.LOT_LIFECYCLE.next_state("release", lot.status)
     audit.record_change(lot, "lot.released", actor=actor, at=now)
     for dose in lot.doses:
-        if dose.status == "prepared" and not wf.is_expired(dose.expires_at, now):
-            dose.status = wf.DOSE_LIFECYCLE.next_state("make_available", dose.status)
-            audit.record_change(dose, "dose.available", actor=actor, at=now)
+        make_available_if_ready(dose, actor=actor, now=now)
     sign(lot, signer=actor, given=signature, meaning=Meaning.RELEASED, at=now)
     return lot
+
+
+def make_available_if_ready(dose: Dose, *, actor: User, now: datetime) -> bool:
+    """Move a prepared dose to available when its lot is released and its bag label verified;
+    called by release and by label verification, whichever comes last."""
+    if not wf.can_become_available(dose_status=dose.status, lot_status=dose.lot.status,
+                                   bag_label_verified=dose.bag_label_verified_at is not None,
+                                   expires_at=dose.expires_at, now=now):
+        return False
+    dose.status = wf.DOSE_LIFECYCLE.next_state("make_available", dose.status)
+    audit.record_change(dose, "dose.available", actor=actor, at=now)
+    return True
 
 
 def _quarantine_doses(lot: Lot, *, reason: str, actor: User, now: datetime) -> list[Dose]:

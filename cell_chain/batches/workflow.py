@@ -195,14 +195,26 @@ def add_months(moment: datetime, months: int) -> datetime:
 
 def dose_expiry(prepared_at: datetime, *, shelf_life_hours: int | None,
                 shelf_life_months: int | None) -> datetime:
+    """Expiry to the whole minute, rounded down: the ISBT 128 expiry on the label carries
+    minutes, and the label must never promise more time than the record allows."""
     if shelf_life_hours is not None:
-        return prepared_at + timedelta(hours=shelf_life_hours)
-    assert shelf_life_months is not None
-    return add_months(prepared_at, shelf_life_months)
+        expiry = prepared_at + timedelta(hours=shelf_life_hours)
+    else:
+        assert shelf_life_months is not None
+        expiry = add_months(prepared_at, shelf_life_months)
+    return expiry.replace(second=0, microsecond=0)
 
 
 def is_expired(expires_at: datetime, now: datetime) -> bool:
     return now >= expires_at
+
+
+def can_become_available(*, dose_status: str, lot_status: str, bag_label_verified: bool,
+                         expires_at: datetime, now: datetime) -> bool:
+    """A prepared dose is available once its lot is released and its bag label, printed
+    and scanned back, matched it (DESIGN §3, §8)."""
+    return (dose_status == "prepared" and lot_status == "released" and bag_label_verified
+            and not is_expired(expires_at, now))
 
 
 def division_for(number: int) -> str:

@@ -18,7 +18,7 @@ def html_error_page(status: int, message: str | None) -> tuple[str, int]:
     return render_template("error.html", status=status, message=message), status
 
 
-def _count_failure(error: AuthFailure) -> None:
+def count_auth_failure(error: AuthFailure) -> None:
     # The request's transaction is discarded first: a failed signature must leave no trace
     # of the signed action, but the failed attempt itself must be kept.
     db.session.rollback()
@@ -30,7 +30,7 @@ def _count_failure(error: AuthFailure) -> None:
 def _domain_error(error: DomainError) -> Response | tuple[str, int]:
     db.session.rollback()
     if isinstance(error, AuthFailure):
-        _count_failure(error)
+        count_auth_failure(error)
     if wants_problem_json():
         return domain_problem(error)
     if isinstance(error, Unauthenticated):

@@ -25,13 +25,16 @@ JOBS: dict[str, tuple[str, list[Job]]] = {
         _AUDIT,
     ]),
     Role.LAB: ("GMP laboratory", [
-        Job("Donors and lots", "Register cord donors, screening and release test results."),
-        Job("Doses and labels", "Prepare doses, print and verify bag labels."),
+        Job("Donors and lots", "Register cord donors, screening and release test results.",
+            "batches_pages.board"),
+        Job("Doses and labels", "Prepare doses, print and verify bag labels.", "batches_pages.board"),
         Job("Shipments", "Pack shipments by scanning doses and dispatch them."),
     ]),
     Role.QA: ("Quality assurance", [
-        Job("Eligibility and release", "Determine donor eligibility and release lots with your e-signature."),
-        Job("Recalls and excursions", "Recall lots and decide on temperature excursions."),
+        Job("Eligibility and release", "Determine donor eligibility and release lots with your e-signature.",
+            "batches_pages.board"),
+        Job("Recalls and excursions", "Recall lots and decide on temperature excursions.",
+            "batches_pages.board"),
         _AUDIT,
     ]),
     Role.PHARMACIST: ("Site pharmacy", [
@@ -46,6 +49,8 @@ JOBS: dict[str, tuple[str, list[Job]]] = {
         Job("Allocate doses", "Allocate a released dose to a patient's visit."),
     ]),
     Role.MONITOR: ("Monitoring", [
+        Job("Donors and lots", "Read-only: lots by state, release tests, doses and signatures.",
+            "batches_pages.board"),
         Job("Reconciliation", "Doses against the four-dose schedule, per patient, site and lot."),
         Job("Trace", "Donor to patient and back, for recall and lookback."),
         _AUDIT,

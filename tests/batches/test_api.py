@@ -8,7 +8,7 @@ from cell_chain.batches.models import MARKERS, Dose, Lot
 from cell_chain.batches.models import TestResult as LotResult
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from tests.batches.conftest import PASSING_VALUES
+from tests.factories import PASSING_VALUES
 from tests.conftest import PASSWORD, api_token, make_site, make_user
 
 
@@ -51,6 +51,9 @@ def _ready_lot(client, h, number="L-1", presentation=None):
     lot = lot.get_json()
     assert client.post(f"/api/lots/{lot['id']}/doses", headers=h["lab"],
                        json={"cells": 4.1e7, "volume_ml": 40.5, "viability_pct": 93}).status_code == 201
+    dose = client.get(f"/api/lots/{lot['id']}", headers=h["lab"]).get_json()["doses"][0]["code"]
+    compound = client.get(f"/api/doses/{dose}", headers=h["lab"]).get_json()["barcodes"]["compound"]
+    assert client.post(f"/api/doses/{dose}/label-verification", headers=h["lab"], json={"scan": compound}).status_code == 200
     assert client.post(f"/api/lots/{lot['id']}/complete", headers=h["lab"]).get_json()["status"] == "quarantine"
     for test, value in PASSING_VALUES.items():
         r = client.post(f"/api/lots/{lot['id']}/results", headers=h["lab"],

@@ -10,7 +10,7 @@ from cell_chain.batches.models import Donor, Lot
 from cell_chain.core.audit import verify_chain
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from tests.batches.conftest import make_donor
+from tests.factories import make_donor
 
 THREADS, EACH = 6, 4
 

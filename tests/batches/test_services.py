@@ -14,7 +14,7 @@ from cell_chain.core.db import db
 from cell_chain.core.errors import Forbidden, InvalidTransition, ReasonRequired, SignatureInvalid
 from cell_chain.core.isbt128 import mod37_2_check
 from cell_chain.core.signatures import signatures_for
-from tests.batches.conftest import GOOD_DOSE, PASSING_VALUES, make_donor, make_lot, released_lot, signed
+from tests.factories import GOOD_DOSE, PASSING_VALUES, make_donor, make_lot, released_lot, signed
 
 
 def _actions(entity_type: str, entity_id: int) -> list[str]:
@@ -137,7 +137,7 @@ def test_release_leaves_expired_fresh_doses_unavailable(staff):
     later = now + timedelta(hours=73)
     services.release_lot(lot, signature=signed(), actor=staff.qa, now=later)
     assert [d.status for d in lot.doses] == ["prepared", "prepared"]
-    assert lot.doses[0].expires_at == now + timedelta(hours=72)
+    assert lot.doses[0].expires_at == (now + timedelta(hours=72)).replace(second=0, microsecond=0)
 
 
 def test_out_of_tolerance_doses_are_rejected_kept_and_counted(staff):
@@ -200,7 +200,7 @@ def test_every_state_change_has_its_audit_event_and_the_chain_verifies(staff):
     donor = lot.donor
     assert _actions("donors", donor.id) == ["donor.registered", "donor.eligible"]
     assert _actions("lots", lot.id) == ["lot.created", "lot.completed", "lot.released"]
-    assert _actions("doses", lot.doses[0].id) == ["dose.prepared", "dose.available"]
+    assert _actions("doses", lot.doses[0].id) == ["dose.prepared", "dose.bag_label_verified", "dose.available"]
     assert [s.meaning for s in signatures_for(donor)] == ["Eligibility determined"]
     assert verify_chain().ok
 

@@ -51,5 +51,5 @@ def test_monitor_opens_the_verified_audit_trail(demo, page: Page):
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("link", name="Audit trail").click()
     expect(page.get_by_role("status")).to_contain_text("Chain intact")
-    expect(page.get_by_text("user.created").first).to_be_visible()
+    assert page.locator("tbody tr").count() == 200  # the newest 200 events of the demo history
     demo.screenshot(page, "audit-trail-desktop")

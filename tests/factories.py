@@ -1,4 +1,4 @@
-"""Factories for donors, lots and doses, built through the services."""
+"""Factories for donors, lots and doses, built through the services; the `staff` fixture."""
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -61,7 +61,7 @@ def make_donor(staff: Staff, code: str = "D-001", *, collected_on: date | None =
 
 def make_lot(staff: Staff, donor: Donor, number: str = "L-001", *, presentation: str = "cryopreserved",
              results: dict[str, Any] | None = PASSING_VALUES, doses: int = 2, complete: bool = True,
-             now: datetime | None = None) -> Lot:
+             verify_labels: bool = True, now: datetime | None = None) -> Lot:
     now = now or utcnow()
     lot = services.create_lot(donor=donor, lot_number=number, manufactured_on=now.date(),
                               passage=3, presentation=presentation, actor=staff.lab, now=now)
@@ -72,6 +72,12 @@ def make_lot(staff: Staff, donor: Donor, number: str = "L-001", *, presentation:
     for test, value in (results or {}).items():
         services.record_result(lot, test=test, value=value, performed_on=now.date(), method="SOP-1",
                                analyst="A. Analyst", reason=None, actor=staff.lab, now=now)
+    if verify_labels:
+        from cell_chain.labels.payloads import bag_payloads
+        from cell_chain.labels.services import verify_label
+
+        for dose in lot.doses:
+            verify_label(dose, scan=bag_payloads(dose).compound, actor=staff.lab, now=now)
     db.session.commit()
     return lot
 

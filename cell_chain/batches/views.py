@@ -1,0 +1,847 @@
+"""Pages for the GMP lab and QA: the lot board, lot and donor records, and one page per action."""
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from cell_chain.accounts.models import User
+from cell_chain.accounts.permissions import require_actor, roles_required
+from cell_chain.accounts.roles import Role
+from cell_chain.batches import services
+from cell_chain.batches import workflow as wf
+from cell_chain.batches.errors import ReleaseBlocked, ScreeningIncomplete
+from cell_chain.batches.models import (
+    LOT_STATUSES,
+    MARKERS,
+    PRESENTATIONS,
+    SCREENING_RESULTS,
+    Donor,
+    Dose,
+    Lot,
+    ScreeningResult,
+    TestResult,
+)
+from cell_chain.batches.routes import BATCH_READERS, LOT_READERS
+from cell_chain.core.clock import utcnow
+from cell_chain.core.db import db
+from cell_chain.core.errors import (
+    AccountLocked,
+    AuthFailure,
+    DomainError,
+    Forbidden,
+    NotFound,
+    ReasonRequired,
+    Unauthenticated,
+    ValidationFailed,
+)
+from cell_chain.core.signatures import Meaning, SignatureInput, signatures_for
+from cell_chain.web.errors import count_auth_failure
+
+bp = Blueprint("batches_pages", __name__)
+
+T = TypeVar("T")
+Errors = dict[str, list[str]]
+Page = str | tuple[str, int] | Response
+
+# ---- words shown for stored codes ------------------------------------------------------------
+
+TEST_LABELS = {
+    "sterility": "Sterility", "mycoplasma": "Mycoplasma", "endotoxin_eu_ml": "Endotoxin (EU/ml)",
+    "viability_pct": "Viability (%)", "cd73_pct": "CD73 (%)", "cd90_pct": "CD90 (%)",
+    "cd105_pct": "CD105 (%)", "cd34_pct": "CD34 (%)", "cd45_pct": "CD45 (%)", "cd14_pct": "CD14 (%)",
+    "cd19_pct": "CD19 (%)", "hla_dr_pct": "HLA-DR (%)", "karyotype": "Karyotype",
+}
+MARKER_LABELS = {
+    "hiv_1_2_ab": "HIV-1/2 antibody", "hiv_nat": "HIV NAT", "hbsag": "HBsAg", "anti_hbc": "Anti-HBc",
+    "hbv_nat": "HBV NAT", "hcv_ab": "HCV antibody", "hcv_nat": "HCV NAT",
+    "htlv_1_2": "HTLV-I/II antibody", "syphilis": "Syphilis",
+}
+WORDS = {
+    "no_growth": "No growth", "growth": "Growth", "not_detected": "Not detected",
+    "detected": "Detected", "normal": "Normal", "abnormal": "Abnormal",
+    "non_reactive": "Non-reactive", "reactive": "Reactive", "indeterminate": "Indeterminate",
+    "in_process": "In process", "cryopreserved": "Cryopreserved", "fresh": "Fresh",
+}
+LOT_HEADINGS = {
+    "in_process": "In process", "quarantine": "Quarantine: waiting for release",
+    "released": "Released", "rejected": "Rejected", "recalled": "Recalled",
+}
+# Colour always comes with the status word; these only pick the colour.
+TONES = {
+    "in_process": "info", "quarantine": "warn", "released": "ok", "rejected": "stop",
+    "recalled": "stop", "registered": "warn", "eligible": "ok", "ineligible": "stop",
+    "prepared": "info", "available": "ok", "quarantined": "stop", "destroyed": "stop",
+    "allocated": "info", "packed": "info", "in_transit": "info", "received": "info",
+    "dispensed": "info",
+    "non_reactive": "ok", "reactive": "stop", "indeterminate": "warn",
+}
+
+# Which role performs which action; the services enforce the same split.
+LOT_ROLE_ACTIONS = {Role.LAB: ("enter_result", "prepare_dose", "complete"),
+                    Role.QA: ("release", "reject", "recall")}
+
+WRONG_PASSWORD = ("The password is wrong. Enter the password you log in with. "
+                  "Repeated wrong passwords lock your account.")
+
+
+def test_label(test: str) -> str:
+    return TEST_LABELS.get(test, test)
+
+
+def words(value: str | None) -> str:
+    if value is None:
+        return ""
+    return WORDS.get(value, value.replace("_", " "))
+
+
+@bp.context_processor
+def _page_helpers() -> dict[str, Any]:
+    return {"test_label": test_label, "marker_label": lambda m: MARKER_LABELS.get(m, m),
+            "words": words, "tone": lambda s: TONES.get(s, ""), "Role": Role}
+
+
+@bp.app_template_filter("utc")
+def _utc(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else ""
+
+
+@bp.app_template_filter("cells")
+def _cells(cells: float) -> str:
+    return f"{cells / 1e7:.2f} × 10⁷"
+
+
+# ---- reading forms and calling services -----------------------------------------------------
+
+class FormReader:
+    """Turns posted strings into typed values, collecting one plain message per bad field."""
+
+    def __init__(self, data: Mapping[str, str]) -> None:
+        self.data = data
+        self.errors: Errors = {}
+
+    def raw(self, name: str) -> str:
+        return (self.data.get(name) or "").strip()
+
+    def add(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, []).append(message)
+
+    def text(self, name: str, *, required: str | None = None, max_length: int = 200) -> str | None:
+        value = self.raw(name)
+        if not value:
+            if required:
+                self.add(name, required)
+            return None
+        if len(value) > max_length:
+            self.add(name, f"Use {max_length} characters or fewer.")
+            return None
+        return value
+
+    def date(self, name: str, what: str) -> date | None:
+        value = self.raw(name)
+        if not value:
+            self.add(name, f"Enter {what}.")
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.add(name, f"Enter {what} as a real date, for example 2026-03-14.")
+            return None
+
+    def number(self, name: str, what: str, *, example: str, minimum: float = 0,
+               maximum: float | None = None) -> float | None:
+        value = self.raw(name)
+        if not value:
+            self.add(name, f"Enter {what}.")
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if number != number or number in (float("inf"), float("-inf")):
+            self.add(name, f"Enter {what} as a number, for example {example}.")
+            return None
+        if number < minimum or (maximum is not None and number > maximum):
+            bounds = (f"between {minimum:g} and {maximum:g}" if maximum is not None
+                      else f"of {minimum:g} or more")
+            self.add(name, f"Enter {what} {bounds}.")
+            return None
+        return number
+
+    def whole_number(self, name: str, what: str, *, maximum: int) -> int | None:
+        value = self.raw(name)
+        if not value:
+            self.add(name, f"Enter {what}.")
+            return None
+        if not value.isdigit() or int(value) > maximum:
+            self.add(name, f"Enter {what} as a whole number from 0 to {maximum}.")
+            return None
+        return int(value)
+
+    def choice(self, name: str, choices: Iterable[str], message: str) -> str | None:
+        value = self.raw(name)
+        if value not in set(choices):
+            self.add(name, message)
+            return None
+        return value
+
+    def password(self) -> str:
+        value = self.data.get("password") or ""
+        if not value:
+            self.add("password", "Enter your password to sign.")
+        return value
+
+
+@dataclass
+class Refused:
+    """A service refused: what to show in the error summary and the page's status."""
+
+    errors: Errors
+    status: int
+
+
+def _commit(operation: Callable[[], T], *, fields: Iterable[str], anchor: str,
+            explain: Callable[[DomainError], Errors | None] | None = None) -> T | Refused:
+    """Run a service call and commit, or roll back and say why. Role, existence and login
+    failures are not form errors: they propagate to the app's error pages."""
+    try:
+        outcome = operation()
+        db.session.commit()
+        return outcome
+    except (Forbidden, NotFound, Unauthenticated):
+        raise
+    except AuthFailure as error:
+        # The signed action is discarded; the wrong password still counts toward lock-out.
+        count_auth_failure(error)
+        return Refused({"password": [WRONG_PASSWORD]}, error.status)
+    except DomainError as error:
+        db.session.rollback()
+        known = set(fields)
+        errors: Errors = {}
+        if explain and (explained := explain(error)):
+            errors = explained
+        elif isinstance(error, AccountLocked):
+            errors = {"password": [f"{error.detail} Ask an administrator if this is urgent."]}
+        elif isinstance(error, ValidationFailed):
+            for name, messages in error.extra.get("errors", {}).items():
+                target = name if name in known else ("password" if name.startswith("signature")
+                                                      and "password" in known else anchor)
+                errors.setdefault(target, []).extend(messages)
+        elif isinstance(error, ReasonRequired) and "reason" in known:
+            errors = {"reason": ["Give the reason for the change: existing data is corrected, "
+                                 "never silently overwritten."]}
+        else:
+            errors = {anchor: [error.detail]}
+        return Refused(errors, error.status)
+
+
+MAX_ID = 2**31 - 1  # integer primary keys; a larger number in a URL is simply not found
+
+
+def _get(model: type[T], ident: int) -> T:
+    obj = db.session.get(model, ident) if 0 < ident <= MAX_ID else None
+    if obj is None:
+        raise NotFound(f"There is no {model.__name__.lower()} number {ident}.")
+    return obj
+
+
+def _doses(count: int) -> str:
+    return f"{count} dose{'' if count == 1 else 's'}"
+
+
+def _signature(password: str, meaning: Meaning) -> SignatureInput:
+    return SignatureInput(password=password, meaning=meaning.value)
+
+
+# ---- lots: what the pages show --------------------------------------------------------------
+
+@dataclass
+class Readiness:
+    """Release blockers grouped for reading: failed tests, missing tests, everything else."""
+
+    failed: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    other: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, blockers: Iterable[wf.Blocker]) -> "Readiness":
+        readiness = cls()
+        for blocker in blockers:
+            if blocker.code == "TEST_FAILED" and blocker.test:
+                readiness.failed.append(blocker.test)
+            elif blocker.code == "TEST_MISSING" and blocker.test:
+                readiness.missing.append(blocker.test)
+            elif blocker.code != "LOT_NOT_IN_QUARANTINE":
+                readiness.other.append(blocker.message)
+        return readiness
+
+    @property
+    def ready(self) -> bool:
+        return not (self.failed or self.missing or self.other)
+
+    @property
+    def count(self) -> int:
+        return len(self.failed) + len(self.missing) + len(self.other)
+
+
+@dataclass
+class BoardRow:
+    lot: Lot
+    doses: Counter[str]
+    readiness: Readiness | None
+    results_entered: int
+
+
+@dataclass
+class ResultRow:
+    test: str
+    limit: str | None
+    result: TestResult | None
+    outcome: str  # "pass" | "fail" | "missing" | "unspecified"
+
+
+def _lot_actions(lot: Lot, actor: User) -> set[str]:
+    """The actions this actor may take on the lot in its current state."""
+    def state_allows(action: str) -> bool:
+        if action == "enter_result":
+            return lot.status in wf.RESULT_ENTRY_STATES
+        if action == "prepare_dose":
+            return lot.status in wf.DOSE_PREPARATION_STATES
+        return wf.LOT_LIFECYCLE.can(action, lot.status)
+
+    return {action for action in LOT_ROLE_ACTIONS.get(actor.role, ()) if state_allows(action)}
+
+
+def _result_rows(lot: Lot, limits: Mapping[str, Mapping[str, Any]],
+                 blockers: Iterable[wf.Blocker]) -> list[ResultRow]:
+    """Each test of the current specification with its result; pass/fail comes from the
+    same blockers that decide release, so the page and the release never disagree."""
+    failed = {b.test for b in blockers if b.code == "TEST_FAILED"}
+    by_test = {r.test: r for r in lot.results}
+    rows = []
+    for test, limit in limits.items():
+        result = by_test.pop(test, None)
+        outcome = "missing" if result is None else ("fail" if test in failed else "pass")
+        rows.append(ResultRow(test, wf.describe_limit(limit), result, outcome))
+    rows.extend(ResultRow(test, None, result, "unspecified") for test, result in by_test.items())
+    order = {test: index for index, test in enumerate(wf.TESTS)}
+    return sorted(rows, key=lambda row: order.get(row.test, len(order)))
+
+
+def _lot_context(lot: Lot, now: datetime) -> dict[str, Any]:
+    spec = services.current_spec(now=now)
+    blockers = services.release_readiness(lot, now=now)
+    return {
+        "lot": lot, "spec": spec, "result_rows": _result_rows(lot, spec.limits, blockers),
+        "readiness": Readiness.of(blockers), "now": now,
+    }
+
+
+def _expired(dose: Dose, now: datetime) -> bool:
+    return wf.is_expired(dose.expires_at, now)
+
+
+# ---- the lot board ----------------------------------------------------------------------------
+
+@bp.get("/lots")
+@roles_required(*LOT_READERS)
+def board() -> str:
+    now = utcnow()
+    tests = set(services.current_spec(now=now).limits)
+    # One query for the lots (donor joined); results and doses arrive by selectin loading.
+    lots = db.session.scalars(select(Lot).order_by(Lot.id.desc())).all()
+    groups: dict[str, list[BoardRow]] = {status: [] for status in LOT_STATUSES}
+    for lot in lots:
+        readiness = (Readiness.of(services.release_readiness(lot, now=now))
+                     if lot.status == "quarantine" else None)
+        entered = sum(1 for r in lot.results if r.test in tests)
+        groups[lot.status].append(BoardRow(lot, Counter(d.status for d in lot.doses), readiness, entered))
+    return render_template("batches/board.html", groups=groups, headings=LOT_HEADINGS,
+                           test_count=len(tests))
+
+
+# ---- the lot page and its actions ---------------------------------------------------------------
+
+def _render_lot(lot: Lot, *, errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
+    now = utcnow()
+    actor = require_actor()
+    context = _lot_context(lot, now)
+    recall: dict[str, Any] | None = None
+    if lot.status == "recalled":
+        recall = {"quarantined": [d for d in lot.doses if d.status == "quarantined"],
+                  "administered": services.administered_doses_of(lot)}
+    actions = _lot_actions(lot, actor)
+    result_link = ((lambda test: url_for(".enter_result", lot_id=lot.id, test=test))
+                   if "enter_result" in actions else None)
+    return render_template(
+        "batches/lot.html", **context, actions=actions, result_link=result_link, errors=errors or {},
+        signatures=signatures_for(lot), recall=recall, expired=lambda d: _expired(d, now),
+    ), status
+
+
+@bp.get("/lots/<int:lot_id>")
+@roles_required(*LOT_READERS)
+def lot_page(lot_id: int) -> tuple[str, int]:
+    return _render_lot(_get(Lot, lot_id))
+
+
+def _refuse_unless(lot: Lot, action: str, what: str) -> Response | None:
+    """Action pages reached in the wrong state go back to the lot with the reason."""
+    if action in _lot_actions(lot, require_actor()):
+        return None
+    flash(f"Lot {lot.lot_number} is {words(lot.status).lower()}: you cannot {what} now.", "warn")
+    return redirect(url_for(".lot_page", lot_id=lot.id))
+
+
+@bp.post("/lots/<int:lot_id>/complete")
+@roles_required(Role.LAB)
+def complete_lot(lot_id: int) -> Page:
+    lot = _get(Lot, lot_id)
+    outcome = _commit(lambda: services.complete_lot(lot, actor=require_actor(), now=utcnow()),
+                      fields=(), anchor="actions")
+    if isinstance(outcome, Refused):
+        return _render_lot(lot, errors=outcome.errors, status=outcome.status)
+    flash(f"Manufacturing of lot {lot.lot_number} is complete. The lot is in quarantine "
+          "until QA releases it.", "ok")
+    return redirect(url_for(".lot_page", lot_id=lot.id))
+
+
+@bp.route("/lots/<int:lot_id>/results", methods=["GET", "POST"])
+@roles_required(Role.LAB)
+def enter_result(lot_id: int) -> Page:
+    lot = _get(Lot, lot_id)
+    if refused := _refuse_unless(lot, "enter_result", "enter results"):
+        return refused
+    test = request.values.get("test", "")
+    if test not in wf.TESTS:
+        chose = "test" in request.values
+        errors = {"test": ["Choose the test whose result you are entering."]} if chose else {}
+        return _render_result_form(lot, None, errors=errors, status=422 if errors else 200)
+    if request.method == "GET":
+        return _render_result_form(lot, test)
+    form = FormReader(request.form)
+    label = test_label(test)
+    if test in wf.QUALITATIVE_VALUES:
+        allowed = wf.QUALITATIVE_VALUES[test]
+        value: str | None = form.choice("value", allowed,
+                                        f"Choose the {label.lower()} result: "
+                                        f"{' or '.join(words(v).lower() for v in allowed)}.")
+    else:
+        number = form.number("value", f"the {label} result", example="98.5")
+        value = None if number is None else form.raw("value")
+    performed_on = form.date("performed_on", "the date the test was performed")
+    method = form.text("method")
+    analyst = form.text("analyst")
+    reason = form.text("reason", max_length=2000)
+    if form.errors:
+        return _render_result_form(lot, test, errors=form.errors, status=422)
+    assert value is not None and performed_on is not None
+    outcome = _commit(lambda: services.record_result(
+        lot, test=test, value=value, performed_on=performed_on, method=method, analyst=analyst,
+        reason=reason, actor=require_actor(), now=utcnow()),
+        fields=("value", "performed_on", "method", "analyst", "reason"), anchor="value")
+    if isinstance(outcome, Refused):
+        return _render_result_form(lot, test, errors=outcome.errors, status=outcome.status)
+    verdict = "passes" if outcome.passed else "FAILS"
+    flash(f"{label} result {words(outcome.value)} saved for lot {lot.lot_number}: it {verdict} "
+          "the specification.", "ok" if outcome.passed else "stop")
+    return redirect(url_for(".lot_page", lot_id=lot.id, _anchor="results"))
+
+
+def _render_result_form(lot: Lot, test: str | None, *, errors: Errors | None = None,
+                        status: int = 200) -> tuple[str, int]:
+    now = utcnow()
+    limits = services.current_spec(now=now).limits
+    existing = next((r for r in lot.results if r.test == test), None)
+    return render_template(
+        "batches/result_form.html", lot=lot, test=test, tests=wf.TESTS, existing=existing,
+        limit=wf.describe_limit(limits[test]) if test in limits else None,
+        choices=wf.QUALITATIVE_VALUES.get(test or ""), errors=errors or {},
+        form=request.form if request.method == "POST" else {}, today=now.date(),
+    ), status
+
+
+@bp.route("/lots/<int:lot_id>/doses", methods=["GET", "POST"])
+@roles_required(Role.LAB)
+def prepare_dose(lot_id: int) -> Page:
+    lot = _get(Lot, lot_id)
+    if refused := _refuse_unless(lot, "prepare_dose", "prepare doses"):
+        return refused
+    if request.method == "GET":
+        return _render_dose_form(lot)
+    form = FormReader(request.form)
+    cells = form.number("cells", "the number of cells in ×10⁷", example="4.02")
+    volume = form.number("volume_ml", "the volume in ml", example="40.0", maximum=1000)
+    viability = form.number("viability_pct", "the viability in %", example="92.5", maximum=100)
+    if form.errors:
+        return _render_dose_form(lot, errors=form.errors, status=422)
+    assert cells is not None and volume is not None and viability is not None
+    outcome = _commit(lambda: services.prepare_dose(
+        lot, cells=round(cells * 1e7), volume_ml=volume, viability_pct=viability,
+        actor=require_actor(), now=utcnow()),
+        fields=("cells", "volume_ml", "viability_pct"), anchor="cells")
+    if isinstance(outcome, Refused):
+        return _render_dose_form(lot, errors=outcome.errors, status=outcome.status)
+    if outcome.status == "rejected":
+        flash(f"Dose {outcome.code} is out of tolerance and was rejected at fill "
+              f"({outcome.rejection_reasons}). It is kept for accountability.", "stop")
+    else:
+        flash(f"Dose {outcome.code} prepared. It expires {_utc(outcome.expires_at)}.", "ok")
+    return redirect(url_for(".lot_page", lot_id=lot.id, _anchor="doses"))
+
+
+def _render_dose_form(lot: Lot, *, errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
+    cfg = current_app.config
+    return render_template(
+        "batches/dose_form.html", lot=lot, errors=errors or {},
+        form=request.form if request.method == "POST" else {},
+        target={"cells": cfg["DOSE_CELLS"] / 1e7, "cells_pct": cfg["DOSE_CELLS_TOLERANCE_PCT"],
+                "volume": cfg["DOSE_VOLUME_ML"], "volume_delta": cfg["DOSE_VOLUME_TOLERANCE_ML"],
+                "viability": cfg["DOSE_MIN_VIABILITY_PCT"]},
+    ), status
+
+
+DECISIONS = {
+    "release": {"meaning": Meaning.RELEASED, "title": "Release lot", "button": "Release lot",
+                "what": "release this lot"},
+    "reject": {"meaning": Meaning.REJECTED, "title": "Reject lot", "button": "Reject lot",
+               "what": "reject this lot"},
+    "recall": {"meaning": Meaning.RECALLED, "title": "Recall lot", "button": "Recall lot",
+               "what": "recall this lot"},
+}
+
+
+def _render_decision(lot: Lot, action: str, *, errors: Errors | None = None,
+                     status: int = 200) -> tuple[str, int]:
+    now = utcnow()
+    return render_template(
+        "batches/decision.html", **_lot_context(lot, now), action=action,
+        decision=DECISIONS[action], errors=errors or {},
+        form=request.form if request.method == "POST" else {},
+    ), status
+
+
+@bp.route("/lots/<int:lot_id>/release", methods=["GET", "POST"])
+@roles_required(Role.QA)
+def release_lot(lot_id: int) -> Page:
+    lot = _get(Lot, lot_id)
+    if refused := _refuse_unless(lot, "release", "release it"):
+        return refused
+    if request.method == "GET":
+        return _render_decision(lot, "release")
+    form = FormReader(request.form)
+    password = form.password()
+    if form.errors:
+        return _render_decision(lot, "release", errors=form.errors, status=422)
+
+    def explain(error: DomainError) -> Errors | None:
+        if isinstance(error, ReleaseBlocked):
+            blockers = services.release_readiness(lot, now=utcnow())
+            return {"readiness": [b.message for b in blockers] or [error.detail]}
+        return None
+
+    outcome = _commit(lambda: services.release_lot(
+        lot, signature=_signature(password, Meaning.RELEASED), actor=require_actor(), now=utcnow()),
+        fields=("password",), anchor="password", explain=explain)
+    if isinstance(outcome, Refused):
+        return _render_decision(lot, "release", errors=outcome.errors, status=outcome.status)
+    statuses = Counter(d.status for d in lot.doses)
+    message = f"Lot {lot.lot_number} released."
+    if statuses["available"]:
+        message += f" {_doses(statuses['available'])} available for allocation."
+    if statuses["prepared"]:
+        message += (f" {_doses(statuses['prepared'])} will become available once "
+                    f"{'its bag label is' if statuses['prepared'] == 1 else 'their bag labels are'} "
+                    "printed and verified.")
+    flash(message, "ok")
+    return redirect(url_for(".lot_page", lot_id=lot.id))
+
+
+@bp.route("/lots/<int:lot_id>/reject", methods=["GET", "POST"])
+@roles_required(Role.QA)
+def reject_lot(lot_id: int) -> Page:
+    lot = _get(Lot, lot_id)
+    if refused := _refuse_unless(lot, "reject", "reject it"):
+        return refused
+    if request.method == "GET":
+        return _render_decision(lot, "reject")
+    form = FormReader(request.form)
+    reason = form.text("reason", required="Give the reason for rejecting the lot.", max_length=2000)
+    password = form.password()
+    if form.errors:
+        return _render_decision(lot, "reject", errors=form.errors, status=422)
+    outcome = _commit(lambda: services.reject_lot(
+        lot, reason=reason, signature=_signature(password, Meaning.REJECTED),
+        actor=require_actor(), now=utcnow()), fields=("reason", "password"), anchor="reason")
+    if isinstance(outcome, Refused):
+        return _render_decision(lot, "reject", errors=outcome.errors, status=outcome.status)
+    flash(f"Lot {lot.lot_number} rejected. Its doses are quarantined until destroyed.", "ok")
+    return redirect(url_for(".lot_page", lot_id=lot.id))
+
+
+@bp.route("/lots/<int:lot_id>/recall", methods=["GET", "POST"])
+@roles_required(Role.QA)
+def recall_lot(lot_id: int) -> Page:
+    lot = _get(Lot, lot_id)
+    if refused := _refuse_unless(lot, "recall", "recall it"):
+        return refused
+    if request.method == "GET":
+        return _render_decision(lot, "recall")
+    form = FormReader(request.form)
+    reason = form.text("reason", required="Give the reason for the recall.", max_length=2000)
+    password = form.password()
+    if form.errors:
+        return _render_decision(lot, "recall", errors=form.errors, status=422)
+    outcome = _commit(lambda: services.recall_lot(
+        lot, reason=reason, signature=_signature(password, Meaning.RECALLED),
+        actor=require_actor(), now=utcnow()), fields=("reason", "password"), anchor="reason")
+    if isinstance(outcome, Refused):
+        return _render_decision(lot, "recall", errors=outcome.errors, status=outcome.status)
+    quarantined, given = outcome.quarantined_doses, outcome.administered_doses
+    message = f"Lot {lot.lot_number} recalled. {len(quarantined)} dose(s) quarantined"
+    message += f": {', '.join(quarantined)}." if quarantined else "."
+    if given:
+        message += (f" {len(given)} dose(s) were already administered: "
+                    f"{', '.join(d['code'] for d in given)}. Start the lookback.")
+    else:
+        message += " No dose of this lot has been administered."
+    flash(message, "warn" if given else "ok")
+    return redirect(url_for(".lot_page", lot_id=lot.id, _anchor="recall"))
+
+
+# ---- starting a lot ---------------------------------------------------------------------------
+
+def _donors_for_lots() -> list[Donor]:
+    # Ineligible donors are left out of the list; create_lot refuses them in any case.
+    return list(db.session.scalars(
+        select(Donor).where(Donor.status.in_(("registered", "eligible"))).order_by(Donor.id.desc())))
+
+
+def _render_new_lot(*, errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
+    cfg = current_app.config
+    form: Mapping[str, str] = request.form if request.method == "POST" else request.args
+    return render_template(
+        "batches/lot_new.html", donors=_donors_for_lots(), presentations=PRESENTATIONS,
+        errors=errors or {}, form=form,
+        shelf={"fresh": f"2–8 °C, {cfg['FRESH_SHELF_LIFE_HOURS']} hours from preparation",
+               "cryopreserved": f"≤ −150 °C, {cfg['CRYO_SHELF_LIFE_MONTHS']} months; "
+                                f"infuse within {cfg['POST_THAW_HOURS']} hours of thawing"},
+    ), status
+
+
+@bp.route("/lots/new", methods=["GET", "POST"])
+@roles_required(Role.LAB)
+def new_lot() -> Page:
+    if request.method == "GET":
+        return _render_new_lot()
+    form = FormReader(request.form)
+    donor_id = form.raw("donor_id")
+    donor = db.session.get(Donor, int(donor_id)) if donor_id.isdigit() and int(donor_id) <= MAX_ID else None
+    if donor is None:
+        form.add("donor_id", "Choose the donor whose cord this lot is made from.")
+    lot_number = form.text("lot_number", required="Enter the lot number.", max_length=32)
+    manufactured_on = form.date("manufactured_on", "the date manufacturing started")
+    passage = form.whole_number("passage", "the passage number", maximum=50)
+    presentation = form.choice("presentation", PRESENTATIONS,
+                               "Choose fresh or cryopreserved.")
+    if form.errors:
+        return _render_new_lot(errors=form.errors, status=422)
+    assert donor and lot_number and manufactured_on and passage is not None and presentation
+    outcome = _commit(lambda: services.create_lot(
+        donor=donor, lot_number=lot_number, manufactured_on=manufactured_on, passage=passage,
+        presentation=presentation, actor=require_actor(), now=utcnow()),
+        fields=("donor_id", "lot_number", "manufactured_on", "passage", "presentation"),
+        anchor="donor_id")
+    if isinstance(outcome, Refused):
+        return _render_new_lot(errors=outcome.errors, status=outcome.status)
+    flash(f"Lot {outcome.lot_number} started with DIN {outcome.din_structure.eye_readable} "
+          f"[{outcome.din_structure.check}].", "ok")
+    return redirect(url_for(".lot_page", lot_id=outcome.id))
+
+
+# ---- donors -----------------------------------------------------------------------------------
+
+@dataclass
+class ScreeningRow:
+    marker: str
+    entry: ScreeningResult | None
+    counts: bool
+    days_from_collection: int | None
+
+
+def _screening_rows(donor: Donor) -> list[ScreeningRow]:
+    by_marker = {r.marker: r for r in donor.results}
+    rows = []
+    for marker in MARKERS:
+        entry = by_marker.get(marker)
+        if entry is None:
+            rows.append(ScreeningRow(marker, None, False, None))
+            continue
+        fact = wf.ScreeningFact(entry.marker, entry.result, entry.tested_on)
+        rows.append(ScreeningRow(marker, entry, wf.screening_counts(fact, donor.collected_on),
+                                 (entry.tested_on - donor.collected_on).days))
+    return rows
+
+
+def _eligibility_preview(donor: Donor) -> tuple[str | None, list[str]]:
+    facts = [wf.ScreeningFact(r.marker, r.result, r.tested_on) for r in donor.results]
+    return wf.eligibility_outcome(facts, donor.collected_on, MARKERS)
+
+
+def _donor_actions(donor: Donor, actor: User) -> set[str]:
+    pending = wf.DONOR_LIFECYCLE.can("determine_eligible", donor.status)
+    actions = set()
+    if actor.role == Role.LAB:
+        if pending:
+            actions.add("enter_screening")
+        if donor.status != "ineligible":
+            actions.add("start_lot")
+    if actor.role == Role.QA and pending:
+        actions.add("determine")
+    return actions
+
+
+@bp.get("/donors")
+@roles_required(*BATCH_READERS)
+def donors() -> str:
+    rows = db.session.scalars(select(Donor).order_by(Donor.id.desc())).all()
+    counting = {d.id: sum(1 for r in _screening_rows(d) if r.counts) for d in rows}
+    return render_template("batches/donors.html", donors=rows, counting=counting,
+                           marker_total=len(MARKERS))
+
+
+def _render_new_donor(*, errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
+    return render_template("batches/donor_new.html", errors=errors or {},
+                           form=request.form if request.method == "POST" else {}), status
+
+
+@bp.route("/donors/new", methods=["GET", "POST"])
+@roles_required(Role.LAB)
+def new_donor() -> Page:
+    if request.method == "GET":
+        return _render_new_donor()
+    form = FormReader(request.form)
+    code = form.text("donor_code", required="Enter the donor code.", max_length=32)
+    collected_on = form.date("collected_on", "the date the cord was collected")
+    if form.errors:
+        return _render_new_donor(errors=form.errors, status=422)
+    assert code and collected_on
+    outcome = _commit(lambda: services.register_donor(
+        donor_code=code, collected_on=collected_on, actor=require_actor(), now=utcnow()),
+        fields=("donor_code", "collected_on"), anchor="donor_code")
+    if isinstance(outcome, Refused):
+        return _render_new_donor(errors=outcome.errors, status=outcome.status)
+    flash(f"Donor {outcome.donor_code} registered with DIN {outcome.din_structure.eye_readable} "
+          f"[{outcome.din_structure.check}]. Enter the 9 screening markers next.", "ok")
+    return redirect(url_for(".donor_page", donor_id=outcome.id))
+
+
+def _render_donor(donor: Donor, template: str = "batches/donor.html", *,
+                  errors: Errors | None = None, status: int = 200, **extra: Any) -> tuple[str, int]:
+    outcome, missing = _eligibility_preview(donor)
+    lots = db.session.scalars(select(Lot).where(Lot.donor_id == donor.id).order_by(Lot.id)).all()
+    def marker_link(marker: str) -> str:
+        return url_for(".enter_screening", donor_id=donor.id, marker=marker)
+
+    return render_template(
+        template, donor=donor, rows=_screening_rows(donor), lots=lots, marker_link=marker_link,
+        actions=_donor_actions(donor, require_actor()), signatures=signatures_for(donor),
+        preview=outcome, missing=missing, errors=errors or {},
+        form=request.form if request.method == "POST" else {}, **extra,
+    ), status
+
+
+@bp.get("/donors/<int:donor_id>")
+@roles_required(*BATCH_READERS)
+def donor_page(donor_id: int) -> tuple[str, int]:
+    return _render_donor(_get(Donor, donor_id))
+
+
+def _refuse_donor_unless(donor: Donor, action: str, what: str) -> Response | None:
+    if action in _donor_actions(donor, require_actor()):
+        return None
+    flash(f"Donor {donor.donor_code} is {donor.status}: you cannot {what} now.", "warn")
+    return redirect(url_for(".donor_page", donor_id=donor.id))
+
+
+@bp.route("/donors/<int:donor_id>/screening", methods=["GET", "POST"])
+@roles_required(Role.LAB)
+def enter_screening(donor_id: int) -> Page:
+    donor = _get(Donor, donor_id)
+    if refused := _refuse_donor_unless(donor, "enter_screening", "enter screening results"):
+        return refused
+    marker = request.values.get("marker", "")
+
+    def render(errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
+        chosen = marker if marker in MARKERS else None
+        existing = next((r for r in donor.results if r.marker == chosen), None)
+        return _render_donor(donor, "batches/screening_form.html", errors=errors, status=status,
+                             marker=chosen, markers=MARKERS, existing=existing,
+                             results=SCREENING_RESULTS)
+
+    if request.method == "GET":
+        return render()
+    form = FormReader(request.form)
+    form.choice("marker", MARKERS, "Choose the marker whose result you are entering.")
+    result = form.choice("result", SCREENING_RESULTS,
+                         "Choose the result: non-reactive, reactive or indeterminate.")
+    tested_on = form.date("tested_on", "the date the specimen was tested")
+    reason = form.text("reason", max_length=2000)
+    if form.errors:
+        return render(form.errors, 422)
+    assert result and tested_on
+    outcome = _commit(lambda: services.record_screening(
+        donor, marker=marker, result=result, tested_on=tested_on, reason=reason,
+        actor=require_actor(), now=utcnow()),
+        fields=("marker", "result", "tested_on", "reason"), anchor="marker")
+    if isinstance(outcome, Refused):
+        return render(outcome.errors, outcome.status)
+    flash(f"{MARKER_LABELS[marker]}: {words(result).lower()}, tested {tested_on.isoformat()}, saved "
+          f"for donor {donor.donor_code}.", "ok")
+    return redirect(url_for(".donor_page", donor_id=donor.id, _anchor="screening"))
+
+
+@bp.route("/donors/<int:donor_id>/eligibility", methods=["GET", "POST"])
+@roles_required(Role.QA)
+def determine_eligibility(donor_id: int) -> Page:
+    donor = _get(Donor, donor_id)
+    if refused := _refuse_donor_unless(donor, "determine", "determine eligibility"):
+        return refused
+    template = "batches/eligibility.html"
+    if request.method == "GET":
+        return _render_donor(donor, template)
+    form = FormReader(request.form)
+    password = form.password()
+    if form.errors:
+        return _render_donor(donor, template, errors=form.errors, status=422)
+
+    def explain(error: DomainError) -> Errors | None:
+        if not isinstance(error, ScreeningIncomplete):
+            return None
+        entered = {r.marker: r for r in donor.results}
+        errors: Errors = {}
+        for marker in error.extra.get("missing", []):
+            label = MARKER_LABELS.get(marker, marker)
+            if marker in entered:
+                days = abs((entered[marker].tested_on - donor.collected_on).days)
+                errors[f"marker-{marker}"] = [
+                    f"{label}: tested {days} days from collection, outside the 7-day window. The lab "
+                    "must enter a result from a specimen tested within 7 days."]
+            else:
+                errors[f"marker-{marker}"] = [
+                    f"{label}: no result entered. The lab must enter it before eligibility can be "
+                    "determined."]
+        return errors
+
+    outcome = _commit(lambda: services.determine_eligibility(
+        donor, signature=_signature(password, Meaning.DETERMINED), actor=require_actor(),
+        now=utcnow()), fields=("password",), anchor="password", explain=explain)
+    if isinstance(outcome, Refused):
+        return _render_donor(donor, template, errors=outcome.errors, status=outcome.status)
+    flash(f"Donor {donor.donor_code} determined {donor.status.upper()}. Your signature is recorded.",
+          "ok" if donor.status == "eligible" else "stop")
+    return redirect(url_for(".donor_page", donor_id=donor.id))

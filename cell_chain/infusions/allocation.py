@@ -1,0 +1,157 @@
+"""Allocation: the bridge from a released, label-verified dose to one patient's visit, with
+its Chain of Identity identifier and assignment label."""
+from datetime import UTC, datetime, time, timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from cell_chain.accounts.models import User
+from cell_chain.accounts.permissions import require_role
+from cell_chain.accounts.roles import Role
+from cell_chain.batches.models import Dose, Lot, din_from_code
+from cell_chain.core import audit
+from cell_chain.core.db import db, is_postgres, lock_row
+from cell_chain.core.errors import InvalidTransition, ReasonRequired
+from cell_chain.core.isbt128 import Coi
+from cell_chain.infusions.errors import (
+    DoseNotSuitable,
+    NoSuitableDose,
+    NotAllocated,
+    PatientNotInMscArm,
+    VisitAlreadyAllocated,
+    VisitClosed,
+)
+from cell_chain.infusions.models import Allocation, CoiSequence, Visit
+
+ALLOCATORS = (Role.COORDINATOR, Role.LAB)
+# Doses that have left the lab cannot be re-allocated from here (custody decides).
+REVERSIBLE_DOSE_STATES = frozenset({"allocated"})
+
+
+def planned_infusion_at(visit: Visit, now: datetime) -> datetime:
+    """The latest moment the dose must still be in date for: the end of the target day, or
+    now when that has passed."""
+    end_of_target = datetime.combine(visit.target_date, time(23, 59), tzinfo=UTC)
+    return max(end_of_target, now)
+
+
+def dose_problems(dose: Dose, visit: Visit, now: datetime) -> list[str]:
+    """Why this dose cannot go to this visit (empty when it can)."""
+    problems = []
+    if dose.lot.status != "released":
+        problems.append(f"its lot is {dose.lot.status}")
+    if dose.status != "available":
+        problems.append(f"the dose is {dose.status}" + ("" if dose.bag_label_verified_at else
+                                                          " (bag label not verified)"))
+    cutoff = timedelta(hours=current_app.config["DO_NOT_SHIP_CUTOFF_HOURS"])
+    needed = planned_infusion_at(visit, now) + cutoff
+    if dose.expires_at < needed:
+        problems.append(f"it expires {dose.expires_at:%Y-%m-%d %H:%M} UTC, before the planned "
+                        f"infusion plus {cutoff.total_seconds() / 3600:g} h transport cut-off")
+    return problems
+
+
+def _issue_coi(now: datetime) -> Coi:
+    facility, year = current_app.config["FACILITY_FIN"], now.year % 100
+    if is_postgres():
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        db.session.execute(pg_insert(CoiSequence).values(facility=facility, year=year, last_sequence=0)
+                           .on_conflict_do_nothing())
+    elif db.session.get(CoiSequence, (facility, year)) is None:
+        db.session.add(CoiSequence(facility=facility, year=year, last_sequence=0))
+        db.session.flush()
+    sequence = db.session.execute(
+        update(CoiSequence).where(CoiSequence.facility == facility, CoiSequence.year == year)
+        .values(last_sequence=CoiSequence.last_sequence + 1).returning(CoiSequence.last_sequence)
+    ).scalar_one()
+    return Coi(facility=facility, year=year, sequence=sequence)
+
+
+def coi_from_code(code: str) -> Coi:
+    return Coi(facility=code[:5], year=int(code[5:7]), sequence=int(code[7:13]))
+
+
+def active_allocation_of_dose(dose: Dose) -> Allocation | None:
+    return db.session.scalar(select(Allocation).where(Allocation.dose_id == dose.id, Allocation.active))
+
+
+def active_allocation_of_visit(visit: Visit) -> Allocation | None:
+    return db.session.scalar(select(Allocation).where(Allocation.visit_id == visit.id, Allocation.active))
+
+
+def _candidates(visit: Visit, now: datetime) -> list[Dose]:
+    cutoff = timedelta(hours=current_app.config["DO_NOT_SHIP_CUTOFF_HOURS"])
+    stmt = (select(Dose).join(Lot, Dose.lot_id == Lot.id)
+            .where(Dose.status == "available", Lot.status == "released",
+                   Dose.bag_label_verified_at.is_not(None),
+                   Dose.expires_at >= planned_infusion_at(visit, now) + cutoff)
+            .order_by(Dose.expires_at, Dose.id).limit(20))
+    if is_postgres():
+        # Racing allocators skip each other's candidate instead of queueing on it.
+        stmt = stmt.with_for_update(of=Dose, skip_locked=True)
+    return list(db.session.scalars(stmt))
+
+
+def allocate_dose(visit: Visit, *, dose: Dose | None, actor: User, now: datetime) -> Allocation:
+    """Allocate the given dose, or the earliest-expiring suitable one, to an open visit of an
+    active MSC-arm patient. Issues the COI. Raises PatientNotInMscArm, VisitClosed,
+    VisitAlreadyAllocated, DoseNotSuitable, NoSuitableDose."""
+    require_role(actor, ALLOCATORS)
+    patient = visit.patient
+    if patient.arm != "msc" or patient.status != "active":
+        raise PatientNotInMscArm(f"{patient.subject_id} is {'withdrawn' if patient.status != 'active' else 'in the control arm'}.")
+    lock_row(visit)
+    if visit.recorded != "open":
+        raise VisitClosed(f"Visit {visit.number} is {visit.recorded.replace('_', ' ')}.")
+    if active_allocation_of_visit(visit) is not None:
+        raise VisitAlreadyAllocated(f"Visit {visit.number} of {patient.subject_id} already has a dose.")
+    if dose is not None:
+        lock_row(dose)
+        if problems := dose_problems(dose, visit, now):
+            raise DoseNotSuitable(f"Dose {dose.code} cannot be allocated: " + "; ".join(problems) + ".",
+                                  reasons=problems)
+    else:
+        candidates = _candidates(visit, now)
+        if not candidates:
+            raise NoSuitableDose(
+                f"No released, label-verified dose will still be in date for visit {visit.number} "
+                f"({visit.target_date:%Y-%m-%d}).")
+        dose = candidates[0]
+    allocation = Allocation(dose_id=dose.id, visit_id=visit.id, coi=_issue_coi(now).code,
+                            active=True, allocated_by_id=actor.id, allocated_at=now)
+    audit.record_created(allocation, "dose.allocated", actor=actor, at=now)
+    dose.status = "allocated"
+    audit.record_change(dose, "dose.allocated", actor=actor, at=now)
+    return allocation
+
+
+def _end(allocation: Allocation, *, reason: str, actor: User, now: datetime) -> None:
+    dose = allocation.dose
+    lock_row(dose)
+    if dose.status not in REVERSIBLE_DOSE_STATES:
+        raise InvalidTransition(f"Dose {dose.code} is {dose.status}: an allocation is reversible only before dispatch.")
+    allocation.active, allocation.ended_at, allocation.end_reason = False, now, reason
+    audit.record_change(allocation, "dose.deallocated", actor=actor, at=now, reason=reason)
+    dose.status = "available"
+    audit.record_change(dose, "dose.deallocated", actor=actor, at=now, reason=reason)
+
+
+def deallocate(visit: Visit, *, reason: str | None, actor: User, now: datetime) -> Allocation:
+    """Reverse an allocation before dispatch, with a reason."""
+    require_role(actor, ALLOCATORS)
+    if not reason or not reason.strip():
+        raise ReasonRequired("Give the reason for taking the dose back.")
+    allocation = active_allocation_of_visit(visit)
+    if allocation is None:
+        raise NotAllocated(f"Visit {visit.number} has no dose allocated.")
+    _end(allocation, reason=reason.strip(), actor=actor, now=now)
+    return allocation
+
+
+def end_allocation_of_visit(visit: Visit, *, reason: str, actor: User, now: datetime) -> None:
+    """Release a withdrawn patient's dose back to stock if it has not left the lab; a dose
+    already shipped stays allocated until the site returns or destroys it."""
+    allocation = active_allocation_of_visit(visit)
+    if allocation is not None and allocation.dose.status in REVERSIBLE_DOSE_STATES:
+        _end(allocation, reason=reason, actor=actor, now=now)

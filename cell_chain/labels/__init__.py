@@ -1,0 +1,1 @@
+"""Controlled labels: payloads, rendering, print jobs and print-then-scan verification."""

@@ -1,0 +1,68 @@
+"""API schemas for print jobs, label verification and the dose view."""
+import marshmallow as ma
+from marshmallow import validate
+
+from cell_chain.core.schemas import StrictSchema
+from cell_chain.labels.models import FORMATS, JOB_KINDS
+
+
+class OverrideIn(StrictSchema):
+    username = ma.fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = ma.fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class PrintJobIn(StrictSchema):
+    kind = ma.fields.String(required=True, validate=validate.OneOf(JOB_KINDS))
+    target = ma.fields.String(required=True, validate=validate.Length(min=1, max=64))
+    format = ma.fields.String(load_default="pdf", validate=validate.OneOf(FORMATS))
+    reason = ma.fields.String(validate=validate.Length(max=2000))
+    override = ma.fields.Nested(OverrideIn)
+
+
+class PrintJobOut(ma.Schema):
+    id = ma.fields.Integer()
+    kind = ma.fields.String()
+    target = ma.fields.String()
+    format = ma.fields.String()
+    label_kind = ma.fields.String()
+    template_version = ma.fields.String()
+    copies = ma.fields.Integer()
+    is_reprint = ma.fields.Boolean()
+    reason = ma.fields.String(allow_none=True)
+    printed_at = ma.fields.DateTime()
+
+
+class PrintJobQuery(StrictSchema):
+    target = ma.fields.String(validate=validate.Length(max=64))
+    limit = ma.fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    offset = ma.fields.Integer(load_default=0, validate=validate.Range(min=0, max=10**9))
+
+
+class ScanIn(StrictSchema):
+    scan = ma.fields.String(required=True, validate=validate.Length(min=1, max=512))
+
+
+class VerificationOut(ma.Schema):
+    verified = ma.fields.Boolean(attribute="matched")
+    label = ma.fields.String(attribute="label_kind", allow_none=True)
+
+
+class BarcodesOut(ma.Schema):
+    din = ma.fields.String()
+    product = ma.fields.String()
+    compound = ma.fields.String()
+    assignment = ma.fields.String(allow_none=True)
+
+
+class DoseDetailOut(ma.Schema):
+    code = ma.fields.String()
+    lot_number = ma.fields.String()
+    din = ma.fields.String()
+    status = ma.fields.String()
+    expires_at = ma.fields.DateTime()
+    subject_id = ma.fields.String(allow_none=True)
+    visit = ma.fields.Integer(allow_none=True)
+    custody = ma.fields.List(ma.fields.Dict())
+    custody_unbroken = ma.fields.Boolean()
+    bag_label_verified = ma.fields.Boolean()
+    barcodes = ma.fields.Nested(BarcodesOut)

@@ -1,0 +1,30 @@
+^XA
+^FX labels/assignment/v1: 100 mm x 50 mm at 203 dpi (800 x 400 dots). Never edit once used.^FS
+^CI28
+^PW800
+^LL400
+^LH0,0
+^FO24,20^A0N,24,22^FDSUBJECT ASSIGNMENT^FS
+^FO24,48^GB552,3,3^FS
+^FO24,62^A0N,18,16^FDSUBJECT ID^FS
+^FO24,84^A0N,80,68^FB552,1,0,L^FH^FD{{ label.subject_id }}^FS
+^FO24,172^A0N,32,28^FH^FDInitials {{ label.initials }}^FS
+^FO280,172^A0N,32,28^FH^FD{{ label.visit }}^FS
+^FO24,216^A0N,18,16^FDCHAIN OF IDENTITY (COI)^FS
+^FO24,240^A0N,34,28^FH^FD{{ label.coi }}^FS
+^FO352,232^GB40,46,3^FS
+^FO352,240^A0N,34,28^FB40,1,0,C^FH^FD{{ label.coi_check }}^FS
+^FO24,298^A0N,26,22^FH^FDDIN {{ label.din }}^FS
+^FO252,292^GB30,36,2^FS
+^FO252,298^A0N,26,22^FB30,1,0,C^FH^FD{{ label.din_check }}^FS
+^FO312,298^A0N,26,22^FH^FDProduct {{ label.product_code }}^FS
+^FO616,20^BXN,{{ label.compound_datamatrix.module_dots }},200,0,0,6,_^FH^FD{{ label.compound_datamatrix.data }}^FS
+{% if label.reprint %}
+^FO592,216^GB184,48,48^FS
+^FO592,226^FR^A0N,30,28^FB184,1,0,C^FH^FDREPRINT {{ label.reprint }}^FS
+{% endif %}
+^FO24,346^GB752,2,2^FS
+^FO24,358^A0N,20,18^FH^FDDose ID {{ label.dose_code }}^FS
+^FO424,358^A0N,20,18^FB352,1,0,R^FH^FDLabel template {{ kind }}/{{ version }}^FS
+^PQ1
+^XZ
