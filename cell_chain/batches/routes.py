@@ -12,7 +12,7 @@ from cell_chain.batches import schemas as s
 from cell_chain.batches import services
 from cell_chain.batches.models import Donor, Dose, Lot
 from cell_chain.core.clock import utcnow
-from cell_chain.core.db import db
+from cell_chain.core.db import MAX_ID, db
 from cell_chain.core.errors import NotFound
 from cell_chain.core.schemas import PageArgs
 from cell_chain.core.signatures import SignatureInput
@@ -29,7 +29,8 @@ def _signature(args: dict[str, Any]) -> SignatureInput:
 
 
 def _get(model: type, ident: int) -> Any:
-    obj = db.session.get(model, ident)
+    # An id past the integer column's range names nothing; asking the database would fail.
+    obj = db.session.get(model, ident) if 0 < ident <= MAX_ID else None
     if obj is None:
         raise NotFound(f"No such {model.__name__.lower()}.")
     return obj

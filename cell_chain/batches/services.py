@@ -19,6 +19,8 @@ from cell_chain.batches.errors import (
 )
 from cell_chain.batches.models import (
     MARKERS,
+    PRESENTATIONS,
+    SCREENING_RESULTS,
     Donor,
     DinSequence,
     Dose,
@@ -82,6 +84,13 @@ def record_screening(donor: Donor, *, marker: str, result: str, tested_on: date,
                      reason: str | None, actor: User, now: datetime) -> ScreeningResult:
     """Enter a screening marker result; changing an entered one is a correction (reason)."""
     require_role(actor, LAB)
+    errors = {}
+    if marker not in MARKERS:
+        errors["marker"] = [f"Markers are: {', '.join(MARKERS)}."]
+    if result not in SCREENING_RESULTS:
+        errors["result"] = [f"Results are: {', '.join(SCREENING_RESULTS)}."]
+    if errors:
+        raise ValidationFailed(errors)
     if donor.status != "registered":
         raise InvalidTransition(f"The donor is already {donor.status}: screening results are locked.")
     if tested_on > now.date():
@@ -119,12 +128,14 @@ def determine_eligibility(donor: Donor, *, signature: SignatureInput, actor: Use
 
 # ---- release specification ------------------------------------------------------------------
 
-def current_spec(*, now: datetime) -> ReleaseSpec:
-    """The release specification in force; version 1 holds DESIGN's defaults."""
+def current_spec(*, now: datetime, persist: bool = False) -> ReleaseSpec:
+    """The release specification in force; version 1 holds DESIGN's defaults. Reading never
+    writes: version 1 is stored (with its audit event) by the first write that cites it."""
     spec = db.session.scalar(select(ReleaseSpec).order_by(ReleaseSpec.version.desc()).limit(1))
     if spec is None:
         spec = ReleaseSpec(version=1, limits_json=canonical_json(wf.DEFAULT_SPEC), created_at=now)
-        audit.record_created(spec, "release_spec.published", actor=None, at=now)
+        if persist:
+            audit.record_created(spec, "release_spec.published", actor=None, at=now)
     return spec
 
 
@@ -141,7 +152,7 @@ def publish_spec(limits: dict[str, dict[str, Any]], *, reason: str | None, actor
             errors[test] = ["Give 'equals', or 'min' and/or 'max'."]
     if errors:
         raise ValidationFailed(errors)
-    version = current_spec(now=now).version + 1
+    version = current_spec(now=now, persist=True).version + 1
     spec = ReleaseSpec(version=version, limits_json=canonical_json(limits), created_at=now,
                        created_by_id=actor.id)
     audit.record_created(spec, "release_spec.published", actor=actor, at=now, reason=why)
@@ -159,6 +170,10 @@ def create_lot(*, donor: Donor, lot_number: str, manufactured_on: date, passage:
         raise DonorIneligible(f"Donor {donor.donor_code} is ineligible: no lot can be made from it.")
     number = (lot_number or "").strip()
     errors: dict[str, list[str]] = {}
+    if presentation not in PRESENTATIONS:
+        errors["presentation"] = [f"Presentation is one of: {', '.join(PRESENTATIONS)}."]
+    if not 0 <= passage <= 50:
+        errors["passage"] = ["Passage is a whole number from 0 to 50."]
     if not number:
         errors["lot_number"] = ["Give the lot number."]
     elif db.session.scalar(select(Lot.id).where(Lot.lot_number == number)):
@@ -196,6 +211,8 @@ def record_result(lot: Lot, *, test: str, value: Any, performed_on: date, method
     """Enter a release test result; pass/fail is computed from the current specification.
     Changing an entered result is a correction and needs a reason."""
     require_role(actor, LAB)
+    if test not in wf.TESTS:
+        raise ValidationFailed({"test": [f"Unknown test; tests are: {', '.join(wf.TESTS)}."]})
     if lot.status not in wf.RESULT_ENTRY_STATES:
         raise InvalidTransition(f"The lot is {lot.status}: results are locked.")
     try:
@@ -204,7 +221,7 @@ def record_result(lot: Lot, *, test: str, value: Any, performed_on: date, method
         raise ValidationFailed({"value": [str(error)]}) from None
     if performed_on > now.date():
         raise ValidationFailed({"performed_on": ["The test date cannot be in the future."]})
-    spec = current_spec(now=now)
+    spec = current_spec(now=now, persist=True)
     passed = wf.result_passes(spec.limits[test], parsed) if test in spec.limits else True
     stored = parsed if isinstance(parsed, str) else f"{parsed:g}"
     existing = next((r for r in lot.results if r.test == test), None)
@@ -222,11 +239,13 @@ def record_result(lot: Lot, *, test: str, value: Any, performed_on: date, method
     return existing
 
 
-def release_readiness(lot: Lot, *, now: datetime) -> list[wf.Blocker]:
-    spec = current_spec(now=now).limits
+def release_readiness(lot: Lot, *, now: datetime,
+                      spec: ReleaseSpec | None = None) -> list[wf.Blocker]:
+    """Every blocker of the lot's release; pass `spec` when checking many lots at once."""
+    limits = (spec or current_spec(now=now)).limits
     results = {r.test: wf.parse_result_value(r.test, r.value) for r in lot.results}
     accepted = sum(1 for d in lot.doses if d.status != "rejected")
-    return wf.release_blockers(lot_status=lot.status, donor_status=lot.donor.status, spec=spec,
+    return wf.release_blockers(lot_status=lot.status, donor_status=lot.donor.status, spec=limits,
                                results=results, accepted_doses=accepted)
 
 

@@ -28,7 +28,7 @@ from cell_chain.batches.models import (
 )
 from cell_chain.batches.routes import BATCH_READERS, LOT_READERS
 from cell_chain.core.clock import utcnow
-from cell_chain.core.db import db
+from cell_chain.core.db import MAX_ID, db
 from cell_chain.core.errors import (
     AccountLocked,
     AuthFailure,
@@ -82,9 +82,6 @@ TONES = {
 }
 
 # Which role performs which action; the services enforce the same split.
-LOT_ROLE_ACTIONS = {Role.LAB: ("enter_result", "prepare_dose", "complete"),
-                    Role.QA: ("release", "reject", "recall")}
-
 WRONG_PASSWORD = ("The password is wrong. Enter the password you log in with. "
                   "Repeated wrong passwords lock your account.")
 
@@ -239,7 +236,6 @@ def _commit(operation: Callable[[], T], *, fields: Iterable[str], anchor: str,
         return Refused(errors, error.status)
 
 
-MAX_ID = 2**31 - 1  # integer primary keys; a larger number in a URL is simply not found
 
 
 def _get(model: type[T], ident: int) -> T:
@@ -305,15 +301,7 @@ class ResultRow:
 
 
 def _lot_actions(lot: Lot, actor: User) -> set[str]:
-    """The actions this actor may take on the lot in its current state."""
-    def state_allows(action: str) -> bool:
-        if action == "enter_result":
-            return lot.status in wf.RESULT_ENTRY_STATES
-        if action == "prepare_dose":
-            return lot.status in wf.DOSE_PREPARATION_STATES
-        return wf.LOT_LIFECYCLE.can(action, lot.status)
-
-    return {action for action in LOT_ROLE_ACTIONS.get(actor.role, ()) if state_allows(action)}
+    return wf.lot_actions(lot.status, actor.role)
 
 
 def _result_rows(lot: Lot, limits: Mapping[str, Mapping[str, Any]],
@@ -351,12 +339,13 @@ def _expired(dose: Dose, now: datetime) -> bool:
 @roles_required(*LOT_READERS)
 def board() -> str:
     now = utcnow()
-    tests = set(services.current_spec(now=now).limits)
+    spec = services.current_spec(now=now)
+    tests = set(spec.limits)
     # One query for the lots (donor joined); results and doses arrive by selectin loading.
     lots = db.session.scalars(select(Lot).order_by(Lot.id.desc())).all()
     groups: dict[str, list[BoardRow]] = {status: [] for status in LOT_STATUSES}
     for lot in lots:
-        readiness = (Readiness.of(services.release_readiness(lot, now=now))
+        readiness = (Readiness.of(services.release_readiness(lot, now=now, spec=spec))
                      if lot.status == "quarantine" else None)
         entered = sum(1 for r in lot.results if r.test in tests)
         groups[lot.status].append(BoardRow(lot, Counter(d.status for d in lot.doses), readiness, entered))
@@ -693,16 +682,7 @@ def _eligibility_preview(donor: Donor) -> tuple[str | None, list[str]]:
 
 
 def _donor_actions(donor: Donor, actor: User) -> set[str]:
-    pending = wf.DONOR_LIFECYCLE.can("determine_eligible", donor.status)
-    actions = set()
-    if actor.role == Role.LAB:
-        if pending:
-            actions.add("enter_screening")
-        if donor.status != "ineligible":
-            actions.add("start_lot")
-    if actor.role == Role.QA and pending:
-        actions.add("determine")
-    return actions
+    return wf.donor_actions(donor.status, actor.role)
 
 
 @bp.get("/donors")

@@ -222,3 +222,33 @@ def division_for(number: int) -> str:
     The dose number (data structure 032) keeps identity unique beyond that."""
     index = (number - 1) % (26 * 26)
     return chr(ord("A") + index // 26) + chr(ord("a") + index % 26)
+
+
+# ---- what a role may do to a lot or donor now (pages ask; services enforce the same rules) --
+
+LOT_ROLE_ACTIONS = {"lab": ("enter_result", "prepare_dose", "complete"),
+                    "qa": ("release", "reject", "recall")}
+
+
+def lot_actions(lot_status: str, role: str) -> set[str]:
+    def state_allows(action: str) -> bool:
+        if action == "enter_result":
+            return lot_status in RESULT_ENTRY_STATES
+        if action == "prepare_dose":
+            return lot_status in DOSE_PREPARATION_STATES
+        return LOT_LIFECYCLE.can(action, lot_status)
+
+    return {action for action in LOT_ROLE_ACTIONS.get(role, ()) if state_allows(action)}
+
+
+def donor_actions(donor_status: str, role: str) -> set[str]:
+    pending = DONOR_LIFECYCLE.can("determine_eligible", donor_status)
+    actions = set()
+    if role == "lab":
+        if pending:
+            actions.add("enter_screening")
+        if donor_status != "ineligible":
+            actions.add("start_lot")
+    if role == "qa" and pending:
+        actions.add("determine")
+    return actions

@@ -18,6 +18,9 @@ NAMING_CONVENTION = {
 }
 
 
+MAX_ID = 2**31 - 1  # integer primary keys on both databases
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

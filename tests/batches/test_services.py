@@ -224,3 +224,36 @@ def test_new_spec_version_is_used_for_new_results(staff):
     lot = make_lot(staff, make_donor(staff), results=PASSING_VALUES | {"viability_pct": 82})
     result = next(r for r in lot.results if r.test == "viability_pct")
     assert result.spec_version == 2 and result.passed is False
+
+
+def test_services_check_their_inputs_whatever_the_entry_point(staff):
+    from cell_chain.core.errors import ValidationFailed
+
+    now = utcnow()
+    donor = make_donor(staff, determine=False)
+    lot = make_lot(staff, donor, doses=0, complete=False)
+    cases = [
+        lambda: services.record_result(lot, test="colour", value="red", performed_on=now.date(), method=None,
+                                       analyst=None, reason=None, actor=staff.lab, now=now),
+        lambda: services.record_screening(donor, marker="hiv", result="non_reactive", tested_on=now.date(),
+                                          reason="x", actor=staff.lab, now=now),
+        lambda: services.record_screening(donor, marker="hbsag", result="negative", tested_on=now.date(),
+                                          reason="x", actor=staff.lab, now=now),
+        lambda: services.create_lot(donor=donor, lot_number="L-2", manufactured_on=now.date(), passage=2,
+                                    presentation="frozen", actor=staff.lab, now=now),
+        lambda: services.create_lot(donor=donor, lot_number="L-3", manufactured_on=now.date(), passage=-1,
+                                    presentation="fresh", actor=staff.lab, now=now),
+    ]
+    for case in cases:
+        with pytest.raises(ValidationFailed):
+            case()
+        db.session.rollback()
+
+
+def test_reading_the_spec_writes_nothing(staff):
+    from cell_chain.batches.models import ReleaseSpec
+
+    spec = services.current_spec(now=utcnow())
+    assert spec.version == 1 and db.session.scalar(select(ReleaseSpec)) is None
+    make_lot(staff, make_donor(staff))  # the first result stores version 1
+    assert db.session.scalar(select(ReleaseSpec.version)) == 1
