@@ -36,16 +36,19 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from cell_chain.batches.routes import blp as batches_api
     from cell_chain.infusions.routes import blp as patients_api
     from cell_chain.labels.routes import blp as labels_api
+    from cell_chain.shipments.routes import blp as shipments_api
 
-    for blueprint in (accounts_api, audit_api, batches_api, labels_api, patients_api):
+    for blueprint in (accounts_api, audit_api, batches_api, labels_api, patients_api, shipments_api):
         api.register_blueprint(blueprint)
 
     from cell_chain.accounts.views import bp as accounts_pages
     from cell_chain.audit_trail.views import bp as audit_pages
     from cell_chain.batches.views import bp as batches_pages
+    from cell_chain.infusions.views import bp as patient_pages
+    from cell_chain.labels.views import bp as label_pages
     from cell_chain.web.views import bp as home_pages
 
-    for blueprint in (home_pages, batches_pages, accounts_pages, audit_pages):
+    for blueprint in (home_pages, batches_pages, accounts_pages, audit_pages, patient_pages, label_pages):
         app.register_blueprint(blueprint)
 
     from cell_chain.cli import register_cli

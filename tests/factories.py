@@ -88,3 +88,27 @@ def released_lot(staff: Staff, number: str = "L-001", **kwargs: Any) -> Lot:
     services.release_lot(lot, signature=signed(), actor=staff.qa, now=utcnow())
     db.session.commit()
     return lot
+
+
+def shippable_doses(staff: Staff, site: str = "LZ", *, count: int = 1, presentation: str = "cryopreserved",
+                    lot_number: str = "L-SHIP", now: datetime | None = None) -> list[Any]:
+    """Released, allocated doses with both labels verified, for patients at `site`
+    (the site and its coordinator must exist)."""
+    from cell_chain.accounts.services import user_by_username
+    from cell_chain.infusions.allocation import allocate_dose
+    from cell_chain.infusions.labels import assignment_payload
+    from cell_chain.infusions.patients import enrol_patient
+    from cell_chain.labels.services import verify_label
+
+    now = now or utcnow()
+    lot = released_lot(staff, lot_number, doses=count, presentation=presentation)
+    coordinator = user_by_username(f"{site.lower()}-coordinator")
+    doses = []
+    for dose in lot.doses:
+        patient = enrol_patient(site_code=site, arm="msc", enrolled_on=now.date(), initials="AB",
+                                birth_year=1975, actor=coordinator, now=now)
+        allocation = allocate_dose(patient.visits[0], dose=dose, actor=coordinator, now=now)
+        verify_label(dose, scan=assignment_payload(allocation), actor=coordinator, now=now)
+        doses.append(dose)
+    db.session.commit()
+    return doses

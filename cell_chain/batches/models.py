@@ -184,6 +184,7 @@ class Dose(db.Model):
     prepared_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     bag_label_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    thawed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     status_before_quarantine: Mapped[str | None] = mapped_column(String(16))
     quarantine_reason: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(default=1)

@@ -279,16 +279,31 @@ def make_available_if_ready(dose: Dose, *, actor: User, now: datetime) -> bool:
     return True
 
 
+def quarantine_dose(dose: Dose, *, reason: str, actor: User, now: datetime) -> bool:
+    """Take a dose out of use wherever it is (recall, excursion, damage); False when it is
+    already quarantined or beyond it (administered, destroyed)."""
+    if not wf.DOSE_LIFECYCLE.can("quarantine", dose.status):
+        return False
+    dose.status_before_quarantine = dose.status
+    dose.status = wf.DOSE_LIFECYCLE.next_state("quarantine", dose.status)
+    dose.quarantine_reason = reason
+    audit.record_change(dose, "dose.quarantined", actor=actor, at=now, reason=reason)
+    return True
+
+
+def lift_quarantine(dose: Dose, *, reason: str, actor: User, now: datetime) -> None:
+    """QA accepted what quarantined the dose: it goes back to where it was."""
+    if dose.status != "quarantined" or dose.status_before_quarantine is None:
+        raise InvalidTransition(f"Dose {dose.code} is not in quarantine.")
+    if dose.lot.status != "released":
+        raise InvalidTransition(f"Dose {dose.code}'s lot is {dose.lot.status}: it stays in quarantine.")
+    dose.status, dose.status_before_quarantine = dose.status_before_quarantine, None
+    dose.quarantine_reason = None
+    audit.record_change(dose, "dose.quarantine_lifted", actor=actor, at=now, reason=reason)
+
+
 def _quarantine_doses(lot: Lot, *, reason: str, actor: User, now: datetime) -> list[Dose]:
-    quarantined = []
-    for dose in lot.doses:
-        if wf.DOSE_LIFECYCLE.can("quarantine", dose.status):
-            dose.status_before_quarantine = dose.status
-            dose.status = wf.DOSE_LIFECYCLE.next_state("quarantine", dose.status)
-            dose.quarantine_reason = reason
-            audit.record_change(dose, "dose.quarantined", actor=actor, at=now, reason=reason)
-            quarantined.append(dose)
-    return quarantined
+    return [dose for dose in lot.doses if quarantine_dose(dose, reason=reason, actor=actor, now=now)]
 
 
 def _required_reason(reason: str | None) -> str:

@@ -16,7 +16,7 @@ from cell_chain.infusions.allocation import active_allocation_of_dose, coi_from_
 from cell_chain.infusions.errors import NotAllocated
 from cell_chain.infusions.models import Allocation, Patient
 from cell_chain.labels import rendering
-from cell_chain.labels.dose_view import register_dose_view
+from cell_chain.labels.dose_view import register_dose_site, register_dose_view
 from cell_chain.labels.payloads import bag_payloads
 from cell_chain.labels.services import (
     LabelItem,
@@ -94,4 +94,10 @@ register_label_source("assignment", LabelSource("assignment", (Role.COORDINATOR,
 register_label_source("wristband", LabelSource("wristband", (Role.COORDINATOR, Role.NURSE), _wristband_items))
 register_label_check("assignment", _assignment_expected, _assignment_verified)
 register_pack_check(_assignment_label_verified)
+def _dose_site(dose: Dose) -> int | None:
+    allocation = active_allocation_of_dose(dose)
+    return allocation.visit.patient.site_id if allocation else None
+
+
 register_dose_view(_dose_view)
+register_dose_site(_dose_site)

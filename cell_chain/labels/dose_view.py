@@ -13,6 +13,18 @@ def register_dose_view(contributor: Callable[[Dose, dict[str, Any]], None]) -> N
     _CONTRIBUTORS.append(contributor)
 
 
+# Which site a dose belongs to (its patient's), told by the allocation domain.
+_SITE_OF: list[Callable[[Dose], int | None]] = []
+
+
+def register_dose_site(site_of: Callable[[Dose], int | None]) -> None:
+    _SITE_OF.append(site_of)
+
+
+def dose_site_id(dose: Dose) -> int | None:
+    return next((site for site in (f(dose) for f in _SITE_OF) if site is not None), None)
+
+
 def dose_detail(dose: Dose) -> dict[str, Any]:
     view: dict[str, Any] = {
         "code": dose.code, "lot_number": dose.lot.lot_number, "din": dose.lot.din,

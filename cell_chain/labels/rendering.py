@@ -36,6 +36,9 @@ TEMPLATE_VERSIONS: Final[dict[str, str]] = {
 
 # Four doses in one year, one a visit (DESIGN §1).
 SCHEDULED_VISITS: Final = 4
+# Subject IDs are a site code (up to 8 characters) and a number; past this many characters the
+# templates set them smaller (the "long" size) so that they still fit on one line.
+_SUBJECT_ID_FULL_SIZE: Final = 10
 # "203 dpi" Zebra printheads: 8 dots/mm, so 2-dot Code 128 modules are 0.25 mm.
 ZPL_DOTS_PER_MM: Final = 8
 
@@ -97,7 +100,7 @@ class BagLabel:
     # The most characters each text may have and still fit its place on the stock (SPEC.md).
     text_limits: ClassVar[Mapping[str, int]] = MappingProxyType({
         "product_name": 56, "caution": 100, "storage": 64, "cells_text": 20, "volume_text": 12,
-        "lot_number": 20, "facility_name": 40, "dose_code": 24,
+        "lot_number": 32, "facility_name": 40, "dose_code": 24,
     })
 
     def __post_init__(self) -> None:
@@ -123,7 +126,7 @@ class AssignmentLabel:
     reprint: int = 0
 
     text_limits: ClassVar[Mapping[str, int]] = MappingProxyType({
-        "subject_id": 10, "initials": 4, "dose_code": 24,
+        "subject_id": 16, "initials": 4, "dose_code": 24,
     })
 
     def __post_init__(self) -> None:
@@ -146,7 +149,7 @@ class WristbandLabel:
     reprint: int = 0
 
     text_limits: ClassVar[Mapping[str, int]] = MappingProxyType({
-        "subject_id": 10, "initials": 4, "payload": 40,
+        "subject_id": 16, "initials": 4, "payload": 40,
     })
 
     def __post_init__(self) -> None:
@@ -213,9 +216,14 @@ def _bag_payloads(label: BagLabel) -> dict[str, str]:
     }
 
 
+def _subject_id_size(subject_id: str) -> str:
+    return "long" if len(subject_id) > _SUBJECT_ID_FULL_SIZE else "full"
+
+
 def _assignment_fields(label: AssignmentLabel) -> dict[str, Any]:
     return {
         "subject_id": label.subject_id,
+        "subject_id_size": _subject_id_size(label.subject_id),
         "initials": label.initials,
         "coi": label.coi.eye_readable,
         "coi_check": label.coi.check,
@@ -235,6 +243,7 @@ def _assignment_payloads(label: AssignmentLabel) -> dict[str, str]:
 def _wristband_fields(label: WristbandLabel) -> dict[str, Any]:
     return {
         "subject_id": label.subject_id,
+        "subject_id_size": _subject_id_size(label.subject_id),
         "initials": label.initials,
         "birth_year": str(label.birth_year),
         "payload": label.payload,

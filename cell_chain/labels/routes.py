@@ -15,13 +15,13 @@ from cell_chain.core.db import db
 from cell_chain.core.errors import DomainError, NotFound
 from cell_chain.labels import services
 from cell_chain.labels import schemas as s
-from cell_chain.labels.dose_view import dose_detail
+from cell_chain.labels.dose_view import dose_detail, dose_site_id
 from cell_chain.labels.models import PrintJob
 
 blp = Blueprint("labels_api", __name__, url_prefix="/api", description="Labels and doses")
 
 PRINTERS = (Role.LAB, Role.COORDINATOR)
-DOSE_READERS = (Role.LAB, Role.QA, Role.ADMIN, Role.MONITOR)
+DOSE_READERS = (Role.LAB, Role.QA, Role.ADMIN, Role.MONITOR, Role.COORDINATOR, Role.PHARMACIST, Role.NURSE)
 
 
 class LabelMismatch(DomainError):
@@ -33,8 +33,10 @@ class UnrecognizedBarcode(DomainError):
 
 
 def _dose(code: str) -> Dose:
+    """A dose the caller may see: central roles any, site staff their own patients' doses."""
     dose = db.session.scalar(select(Dose).where(Dose.code == code))
-    if dose is None:
+    actor = require_actor()
+    if dose is None or (actor.site_id is not None and dose_site_id(dose) != actor.site_id):
         raise NotFound("No such dose.")
     return dose
 

@@ -45,8 +45,10 @@ JOBS: dict[str, tuple[str, list[Job]]] = {
         Job("Verify and record an infusion", "Scan wristband and dose bag, then record the infusion with a witness."),
     ]),
     Role.COORDINATOR: ("Study coordination", [
-        Job("Patients and visits", "Enrol patients and follow their four-dose schedule."),
-        Job("Allocate doses", "Allocate a released dose to a patient's visit."),
+        Job("Patients and visits", "Enrol patients and follow their four-dose schedule.",
+            "patient_pages.patient_list"),
+        Job("Allocate doses", "Allocate a released dose to a patient's visit.",
+            "patient_pages.waiting_for_dose"),
     ]),
     Role.MONITOR: ("Monitoring", [
         Job("Donors and lots", "Read-only: lots by state, release tests, doses and signatures.",

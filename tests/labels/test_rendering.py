@@ -322,9 +322,11 @@ def longest_labels() -> dict[str, object]:
     words = "Mesenchymal Stromal Cell Suspension "
     bag = bag_label(reprint=12)
     bag = replace(bag, **{name: filled(words, n) for name, n in bag.text_limits.items()})
-    assignment = replace(assignment_label(reprint=12), subject_id="LZ-0042-A1", initials="ABCD")
-    wristband = replace(wristband_label(reprint=12), subject_id="LZ-0042-A1", initials="ABCD",
-                        payload="PT:LZ-0042-A1/2026")
+    # A site code of 8 characters and a subject number past 9999: the longest subject ID.
+    assignment = replace(assignment_label(reprint=12), subject_id="SHANGHAI-0012345",
+                         initials="ABCD")
+    wristband = replace(wristband_label(reprint=12), subject_id="SHANGHAI-0012345",
+                        initials="ABCD", payload="SHANGHAI-0012345")
     shipment = shipment_label(reprint=12)
     shipment = replace(shipment, shipment_code="SHP-2026-000042", site_code="LZUFH-01",
                        site_name=filled("Lanzhou University First Hospital ", 64),

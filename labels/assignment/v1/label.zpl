@@ -7,7 +7,11 @@
 ^FO24,20^A0N,24,22^FDSUBJECT ASSIGNMENT^FS
 ^FO24,48^GB552,3,3^FS
 ^FO24,62^A0N,18,16^FDSUBJECT ID^FS
+{% if label.subject_id_size == "long" %}
+^FO24,96^A0N,56,44^FB552,1,0,L^FH^FD{{ label.subject_id }}^FS
+{% else %}
 ^FO24,84^A0N,80,68^FB552,1,0,L^FH^FD{{ label.subject_id }}^FS
+{% endif %}
 ^FO24,172^A0N,32,28^FH^FDInitials {{ label.initials }}^FS
 ^FO280,172^A0N,32,28^FH^FD{{ label.visit }}^FS
 ^FO24,216^A0N,18,16^FDCHAIN OF IDENTITY (COI)^FS

@@ -6,7 +6,11 @@
 ^LL2235
 ^LH0,0
 ^FO168,240^A0R,20,18^FDTRIAL SUBJECT^FS
+{% if label.subject_id_size == "long" %}
+^FO112,240^A0R,44,34^FB400,1,0,L^FH^FD{{ label.subject_id }}^FS
+{% else %}
 ^FO104,240^A0R,60,52^FB400,1,0,L^FH^FD{{ label.subject_id }}^FS
+{% endif %}
 ^FO64,240^A0R,32,28^FH^FDInitials {{ label.initials }}   Born {{ label.birth_year }}^FS
 ^FO24,240^A0R,18,16^FH^FDLabel template {{ kind }}/{{ version }}^FS
 {% set code128_at = 640 %}

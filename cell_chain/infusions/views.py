@@ -1,0 +1,490 @@
+"""Pages for study coordinators: the patient list, a patient's schedule, enrolment, dose
+allocation, assignment labels, wristbands and withdrawal."""
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+from markupsafe import Markup
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload, lazyload
+
+from cell_chain.accounts.models import User
+from cell_chain.accounts.permissions import require_actor, roles_required, scope_to_site, scoped_get_or_404
+from cell_chain.accounts.roles import Role
+from cell_chain.batches.models import Dose, Lot
+from cell_chain.batches.views import FormReader, Refused, _commit
+from cell_chain.core.clock import utcnow
+from cell_chain.core.errors import DomainError, NotFound, ReasonRequired
+from cell_chain.core.db import db
+from cell_chain.core.signatures import Meaning, SignatureInput
+from cell_chain.infusions import allocation as allocations
+from cell_chain.infusions import patients as patient_services
+from cell_chain.infusions import timeline
+from cell_chain.infusions.errors import DoseNotSuitable, NoSuitableDose
+from cell_chain.infusions.labels import wristband_payload
+from cell_chain.infusions.models import ARMS, Allocation, Patient, Visit
+from cell_chain.infusions.routes import PATIENT_READERS
+from cell_chain.labels import services as labels
+from cell_chain.labels.models import PrintedLabel
+
+bp = Blueprint("patient_pages", __name__)
+
+Errors = dict[str, list[str]]
+Page = str | tuple[str, int] | Response
+
+# Who may press which button; the services enforce the same split.
+ALLOCATORS = frozenset(allocations.ALLOCATORS)
+WITHDRAWERS = frozenset(patient_services.ENROLLERS)
+ASSIGNMENT_PRINTERS = frozenset({Role.COORDINATOR, Role.LAB})  # the assignment label source's roles
+WRISTBAND_PRINTERS = frozenset({Role.COORDINATOR, Role.NURSE})  # the wristband label source's roles
+
+ARM_WORDS = {"msc": "MSC + conventional therapy", "control": "Control: conventional therapy only"}
+ARM_SHORT = {"msc": "MSC", "control": "Control"}
+WORDS = {"active": "Active", "withdrawn": "Withdrawn", **timeline.STATE_WORDS}
+# Colour always comes with the words; these only pick the colour.
+TONES = {"active": "ok", "withdrawn": "", "done": "ok", "done_out_of_window": "warn", "due": "info",
+         "overdue": "warn", "missed": "stop", "upcoming": "", "skipped": ""}
+OPEN_STATES = ("due", "overdue", "upcoming")
+
+
+def words(value: str | None) -> str:
+    return "" if value is None else WORDS.get(value, value.replace("_", " "))
+
+
+@bp.context_processor
+def _page_helpers() -> dict[str, Any]:
+    return {"words": words, "tone": lambda s: TONES.get(s, ""), "Role": Role,
+            "arm_words": ARM_WORDS, "arm_short": ARM_SHORT, "coi": allocations.coi_from_code}
+
+
+# ---- what the pages show ------------------------------------------------------------------------
+
+@dataclass
+class VisitRow:
+    visit: Visit
+    state: str
+    allocation: Allocation | None
+    actions: set[str]
+    printed: int = 0  # how many times its assignment label was printed
+
+
+@dataclass
+class PatientRow:
+    patient: Patient
+    visits: list[VisitRow]
+    picture: Markup | None
+    next_step: str
+
+
+def _active_allocations(visit_ids: Sequence[int]) -> dict[int, Allocation]:
+    """Every active allocation of these visits in one query, with its dose; the dose's lot is
+    left for a page that needs it."""
+    stmt = (select(Allocation).where(Allocation.visit_id.in_(visit_ids), Allocation.active)
+            .options(lazyload(Allocation.visit), joinedload(Allocation.dose).lazyload(Dose.lot)))
+    return {a.visit_id: a for a in db.session.scalars(stmt)}
+
+
+def _visit_actions(patient: Patient, visit: Visit, state: str, allocation: Allocation | None,
+                   actor: User) -> set[str]:
+    actions: set[str] = set()
+    if actor.role in ALLOCATORS:
+        # A missed visit keeps its stored state `open`, but no dose goes to a visit whose
+        # successor's window has begun.
+        if (allocation is None and patient.arm == "msc" and patient.status == "active"
+                and visit.recorded == "open" and state in OPEN_STATES):
+            actions.add("allocate")
+        if allocation is not None and allocation.dose.status in allocations.REVERSIBLE_DOSE_STATES:
+            actions.add("deallocate")
+    if allocation is not None and actor.role in ASSIGNMENT_PRINTERS:
+        actions.add("print_assignment")
+    return actions
+
+
+def _next_step(patient: Patient, rows: list[VisitRow]) -> str:
+    if patient.arm != "msc":
+        return "Control arm — no study doses"
+    if patient.status == "withdrawn":
+        when = f" {patient.withdrawn_at:%Y-%m-%d}" if patient.withdrawn_at else ""
+        return f"Withdrawn{when}: no further doses"
+    row = next((r for r in rows if r.state in ("due", "overdue")), None) or \
+        next((r for r in rows if r.state == "upcoming"), None)
+    if row is None:
+        return "No open visits"
+    v = row.visit
+    if row.state == "upcoming":
+        text = f"Next: visit {v.number}, window opens {v.window_start.isoformat()}"
+    elif row.state == "due":
+        text = f"Visit {v.number} due now, window closes {v.window_end.isoformat()}"
+    else:
+        text = f"Visit {v.number} overdue since {(v.window_end + timedelta(days=1)).isoformat()}"
+    return text + (f" · dose {row.allocation.dose.code} allocated" if row.allocation else " · no dose allocated")
+
+
+def _rows(patients: Iterable[Patient], actor: User, today: date, *,
+          size: str = "small") -> list[PatientRow]:
+    patients = list(patients)
+    active = _active_allocations([v.id for p in patients for v in p.visits])
+    rows = []
+    for patient in patients:
+        visits = []
+        for visit in patient.visits:
+            state = patient_services.visit_state(visit, today)
+            allocation = active.get(visit.id)
+            visits.append(VisitRow(visit, state, allocation,
+                                   _visit_actions(patient, visit, state, allocation, actor)))
+        marks = [timeline.Mark(r.visit.number, r.visit.target_date, r.visit.window_start,
+                               r.visit.window_end, r.state) for r in visits]
+        picture = timeline.timeline_svg(marks, today=today, size=size)  # type: ignore[arg-type]
+        rows.append(PatientRow(patient, visits, picture, _next_step(patient, visits)))
+    return rows
+
+
+def _listed_patients(actor: User) -> list[Patient]:
+    # Site and visits come with the patients (joined and selectin); allocations follow in one query.
+    stmt = scope_to_site(select(Patient), Patient, actor).order_by(Patient.subject_id)
+    return list(db.session.scalars(stmt))
+
+
+# ---- the patient list and the allocation queue ------------------------------------------------
+
+@bp.get("/patients")
+@roles_required(*PATIENT_READERS)
+def patient_list() -> str:
+    actor = require_actor()
+    today = utcnow().date()
+    rows = _rows(_listed_patients(actor), actor, today)
+    return render_template("patients/list.html", rows=rows, today=today)
+
+
+@bp.get("/visits/waiting-for-a-dose")
+@roles_required(*PATIENT_READERS)
+def waiting_for_dose() -> str:
+    """Each active MSC patient's next open visit that has no dose yet, soonest window first."""
+    actor = require_actor()
+    today = utcnow().date()
+    waiting = []
+    for row in _rows(_listed_patients(actor), actor, today):
+        if row.patient.arm != "msc" or row.patient.status != "active":
+            continue
+        upcoming = next((v for v in row.visits if v.state in OPEN_STATES), None)
+        if upcoming is not None and upcoming.allocation is None:
+            waiting.append((row, upcoming))
+    waiting.sort(key=lambda pair: (pair[1].visit.window_start, pair[0].patient.subject_id))
+    return render_template("patients/waiting.html", waiting=waiting, today=today)
+
+
+# ---- one patient --------------------------------------------------------------------------------
+
+def _patient(subject_id: str) -> Patient:
+    return scoped_get_or_404(Patient, require_actor(), Patient.subject_id == subject_id)
+
+
+def _visit(patient: Patient, number: int) -> Visit:
+    visit = next((v for v in patient.visits if v.number == number), None)
+    if visit is None:
+        raise NotFound(f"{patient.subject_id} has no visit {number}.")
+    return visit
+
+
+def _print_counts(label_kind: str, keys: Sequence[str]) -> dict[str, int]:
+    """How many times each label was printed (the reprint rule itself stays in the service)."""
+    if not keys:
+        return {}
+    rows = db.session.execute(
+        select(PrintedLabel.subject_key, func.count()).where(
+            PrintedLabel.label_kind == label_kind, PrintedLabel.subject_key.in_(keys))
+        .group_by(PrintedLabel.subject_key)).all()
+    return {key: count for key, count in rows}
+
+
+def _render_patient(patient: Patient, *, errors: Errors | None = None, status: int = 200,
+                    open_form: str | None = None) -> tuple[str, int]:
+    actor = require_actor()
+    today = utcnow().date()
+    row = _rows([patient], actor, today, size="large")[0]
+    printed = _print_counts("assignment", [v.allocation.dose.code for v in row.visits if v.allocation])
+    for visit_row in row.visits:
+        if visit_row.allocation:
+            visit_row.printed = printed.get(visit_row.allocation.dose.code, 0)
+    wristband_prints = _print_counts("wristband", [patient.subject_id]).get(patient.subject_id, 0)
+    can_withdraw = (actor.role in WITHDRAWERS and actor.site_id == patient.site_id
+                    and patient.status == "active")
+    return render_template(
+        "patients/patient.html", row=row, patient=patient, today=today, errors=errors or {},
+        form=request.form if request.method == "POST" else {}, open_form=open_form,
+        wristband=wristband_payload(patient), wristband_prints=wristband_prints,
+        can_print_wristband=actor.role in WRISTBAND_PRINTERS, can_withdraw=can_withdraw,
+    ), status
+
+
+@bp.get("/patients/<subject_id>")
+@roles_required(*PATIENT_READERS)
+def patient_page(subject_id: str) -> tuple[str, int]:
+    return _render_patient(_patient(subject_id))
+
+
+def _pdf(output: labels.PrintOutput) -> Response:
+    response = Response(output.content, mimetype=output.mimetype)
+    response.headers["Content-Disposition"] = f'inline; filename="{output.filename}"'
+    response.headers["X-Print-Job-Id"] = str(output.job.id)
+    return response
+
+
+def _reprint_reason(field: str) -> Any:
+    def explain(error: DomainError) -> Errors | None:
+        if isinstance(error, ReasonRequired):
+            return {field: [f"{error.detail} For example: label damaged, printer jam."]}
+        return None
+    return explain
+
+
+@bp.post("/patients/<subject_id>/wristband")
+@roles_required(*WRISTBAND_PRINTERS)
+def print_wristband(subject_id: str) -> Page:
+    patient = _patient(subject_id)
+    reason = FormReader(request.form).text("reason", max_length=2000)
+    outcome = _commit(lambda: labels.print_labels(
+        kind="wristband", target=patient.subject_id, fmt="pdf", reason=reason, override=None,
+        actor=require_actor(), now=utcnow()),
+        fields=("wristband-reason",), anchor="wristband-reason",
+        explain=_reprint_reason("wristband-reason"))
+    if isinstance(outcome, Refused):
+        return _render_patient(patient, errors=outcome.errors, status=outcome.status)
+    return _pdf(outcome)
+
+
+@bp.route("/patients/<subject_id>/visits/<int:number>/assignment-label", methods=["GET", "POST"])
+@roles_required(*ASSIGNMENT_PRINTERS)
+def print_assignment(subject_id: str, number: int) -> Page:
+    """GET: the reprint form (a reprint needs a reason). POST: print, return the PDF."""
+    patient = _patient(subject_id)
+    visit = _visit(patient, number)
+    allocation = _active_allocations([visit.id]).get(visit.id)
+    if allocation is None:
+        flash(f"Visit {number} of {patient.subject_id} has no dose allocated: there is no "
+              "assignment label to print.", "warn")
+        return redirect(url_for(".patient_page", subject_id=patient.subject_id))
+
+    def render(errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
+        printed = _print_counts("assignment", [allocation.dose.code]).get(allocation.dose.code, 0)
+        return render_template(
+            "patients/assignment_label.html", patient=patient, visit=visit, allocation=allocation,
+            printed=printed, errors=errors or {},
+            form=request.form if request.method == "POST" else {}), status
+
+    if request.method == "GET":
+        return render()
+    reason = FormReader(request.form).text("reason", max_length=2000)
+    outcome = _commit(lambda: labels.print_labels(
+        kind="assignment", target=allocation.dose.code, fmt="pdf", reason=reason, override=None,
+        actor=require_actor(), now=utcnow()),
+        fields=("reason",), anchor="reason", explain=_reprint_reason("reason"))
+    if isinstance(outcome, Refused):
+        return render(outcome.errors, outcome.status)
+    return _pdf(outcome)
+
+
+# ---- enrolment ----------------------------------------------------------------------------------
+
+def _render_enrol(*, errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
+    today = utcnow().date()
+    form = request.form if request.method == "POST" else {"enrolled_on": today.isoformat()}
+    return render_template("patients/enrol.html", errors=errors or {}, form=form, today=today,
+                           window=current_app.config["VISIT_WINDOW_DAYS"]), status
+
+
+@bp.route("/patients/new", methods=["GET", "POST"])
+@roles_required(*patient_services.ENROLLERS)
+def enrol() -> Page:
+    actor = require_actor()
+    if request.method == "GET":
+        return _render_enrol()
+    form = FormReader(request.form)
+    arm = form.choice("arm", ARMS, "Choose the arm the patient was randomised to: MSC or control.")
+    enrolled_on = form.date("enrolled_on", "the enrolment date")
+    initials = form.text("initials", required="Enter the patient's initials, for example WL.",
+                         max_length=8)
+    year = form.raw("birth_year")
+    birth_year = int(year) if year.isdigit() and len(year) == 4 else None
+    if birth_year is None:
+        form.add("birth_year", "Enter the year of birth as 4 digits, for example 1975.")
+    if form.errors:
+        return _render_enrol(errors=form.errors, status=422)
+    assert arm and enrolled_on and initials and birth_year and actor.site_code
+    outcome = _commit(lambda: patient_services.enrol_patient(
+        site_code=actor.site_code, arm=arm, enrolled_on=enrolled_on, initials=initials,
+        birth_year=birth_year, actor=actor, now=utcnow()),
+        fields=("arm", "enrolled_on", "initials", "birth_year"), anchor="arm")
+    if isinstance(outcome, Refused):
+        return _render_enrol(errors=outcome.errors, status=outcome.status)
+    planned = ("four visits planned at months 0, 3, 6 and 9" if outcome.arm == "msc"
+               else "no study doses")
+    flash(f"{outcome.subject_id} enrolled in the {ARM_SHORT[outcome.arm]} arm: {planned}. "
+          "Print the wristband next.", "ok")
+    return redirect(url_for(".patient_page", subject_id=outcome.subject_id))
+
+
+# ---- allocation ---------------------------------------------------------------------------------
+
+def _suggested_dose(visit: Visit, now: datetime) -> Dose | None:
+    """The dose allocation would pick now: read-only (no row locks), the service's criteria,
+    each candidate confirmed by the service's own `dose_problems`."""
+    cutoff = timedelta(hours=current_app.config["DO_NOT_SHIP_CUTOFF_HOURS"])
+    stmt = (select(Dose).join(Lot, Dose.lot_id == Lot.id)
+            .where(Dose.status == "available", Lot.status == "released",
+                   Dose.bag_label_verified_at.is_not(None),
+                   Dose.expires_at >= allocations.planned_infusion_at(visit, now) + cutoff)
+            .order_by(Dose.expires_at, Dose.id).limit(5))
+    return next((d for d in db.session.scalars(stmt) if not allocations.dose_problems(d, visit, now)),
+                None)
+
+
+def _refuse_allocation(patient: Patient, visit: Visit, state: str,
+                       allocation: Allocation | None) -> Response | None:
+    if "allocate" in _visit_actions(patient, visit, state, allocation, require_actor()):
+        return None
+    if patient.arm != "msc":
+        why = "the patient is in the control arm"
+    elif patient.status != "active":
+        why = "the patient is withdrawn"
+    elif allocation is not None:
+        why = f"it already has dose {allocation.dose.code}"
+    else:
+        why = f"it is {words(state).lower()}"
+    flash(f"Visit {visit.number} of {patient.subject_id} cannot get a dose: {why}.", "warn")
+    return redirect(url_for(".patient_page", subject_id=patient.subject_id))
+
+
+@bp.route("/patients/<subject_id>/visits/<int:number>/allocate", methods=["GET", "POST"])
+@roles_required(*allocations.ALLOCATORS)
+def allocate(subject_id: str, number: int) -> Page:
+    patient = _patient(subject_id)
+    visit = _visit(patient, number)
+    now = utcnow()
+    state = patient_services.visit_state(visit, now.date())
+    if refused := _refuse_allocation(patient, visit, state,
+                                     _active_allocations([visit.id]).get(visit.id)):
+        return refused
+
+    def render(errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
+        return render_template(
+            "patients/allocate.html", patient=patient, visit=visit, state=state,
+            suggested=_suggested_dose(visit, utcnow()), errors=errors or {},
+            form=request.form if request.method == "POST" else {},
+            cutoff=current_app.config["DO_NOT_SHIP_CUTOFF_HOURS"]), status
+
+    if request.method == "GET":
+        return render()
+    form = FormReader(request.form)
+    code = form.text("dose_code", max_length=24)
+    dose = None
+    if code:
+        dose = db.session.scalar(select(Dose).where(Dose.code == code.upper()))
+        if dose is None:
+            form.add("dose_code", f"No dose has the code {code}. Check the code printed under the "
+                                  "bag label's barcode, or leave the field empty.")
+    if form.errors:
+        return render(form.errors, 422)
+
+    def explain(error: DomainError) -> Errors | None:
+        if isinstance(error, DoseNotSuitable) and dose is not None:
+            return {"dose_code": [f"Dose {dose.code} cannot go to visit {visit.number}: {reason}."
+                                  for reason in error.extra.get("reasons", [])] +
+                    ["Choose another dose, or leave the field empty to allocate the "
+                     "earliest-expiring suitable dose."]}
+        if isinstance(error, NoSuitableDose):
+            return {"allocate": [f"{error.detail} A dose becomes available when its lot is "
+                                 "released and its bag label verified: ask the GMP lab."]}
+        return None
+
+    outcome = _commit(lambda: allocations.allocate_dose(visit, dose=dose, actor=require_actor(),
+                                                        now=utcnow()),
+                      fields=("dose_code",), anchor="allocate", explain=explain)
+    if isinstance(outcome, Refused):
+        return render(outcome.errors, outcome.status)
+    coi = allocations.coi_from_code(outcome.coi)
+    message = (f"Dose {outcome.dose.code} allocated to visit {visit.number} of {patient.subject_id}. "
+               f"Chain of Identity {coi.eye_readable} [{coi.check}]. Print the assignment label and "
+               "attach it beside the bag label.")
+    previewed = FormReader(request.form).raw("previewed")
+    if dose is None and previewed and previewed != outcome.dose.code:
+        message += f" (Dose {previewed}, shown before, went to another visit meanwhile.)"
+    flash(message, "ok")
+    return redirect(url_for(".patient_page", subject_id=patient.subject_id, _anchor=f"visit-{visit.number}"))
+
+
+@bp.route("/patients/<subject_id>/visits/<int:number>/deallocate", methods=["GET", "POST"])
+@roles_required(*allocations.ALLOCATORS)
+def deallocate(subject_id: str, number: int) -> Page:
+    patient = _patient(subject_id)
+    visit = _visit(patient, number)
+    allocation = _active_allocations([visit.id]).get(visit.id)
+    if allocation is None or allocation.dose.status not in allocations.REVERSIBLE_DOSE_STATES:
+        why = ("it has no dose allocated" if allocation is None else
+               f"dose {allocation.dose.code} is {allocation.dose.status.replace('_', ' ')}: only a "
+               "dose that has not left the lab can be taken back")
+        flash(f"Visit {number} of {patient.subject_id}: {why}.", "warn")
+        return redirect(url_for(".patient_page", subject_id=patient.subject_id))
+
+    def render(errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
+        return render_template("patients/deallocate.html", patient=patient, visit=visit,
+                               allocation=allocation, errors=errors or {},
+                               form=request.form if request.method == "POST" else {}), status
+
+    if request.method == "GET":
+        return render()
+    form = FormReader(request.form)
+    reason = form.text("reason", required="Give the reason for taking the dose back, for example "
+                                          "visit postponed.", max_length=2000)
+    if form.errors:
+        return render(form.errors, 422)
+    code = allocation.dose.code
+    outcome = _commit(lambda: allocations.deallocate(visit, reason=reason, actor=require_actor(),
+                                                     now=utcnow()),
+                      fields=("reason",), anchor="reason",
+                      explain=lambda e: {"reason": [e.detail]} if isinstance(e, ReasonRequired) else None)
+    if isinstance(outcome, Refused):
+        return render(outcome.errors, outcome.status)
+    flash(f"Dose {code} taken back from visit {number} of {patient.subject_id}: it is available "
+          "again. Destroy its assignment label.", "ok")
+    return redirect(url_for(".patient_page", subject_id=patient.subject_id, _anchor=f"visit-{number}"))
+
+
+# ---- withdrawal ---------------------------------------------------------------------------------
+
+@bp.route("/patients/<subject_id>/withdraw", methods=["GET", "POST"])
+@roles_required(*patient_services.ENROLLERS)
+def withdraw(subject_id: str) -> Page:
+    patient = _patient(subject_id)
+    if patient.status != "active":
+        flash(f"{patient.subject_id} is already withdrawn.", "warn")
+        return redirect(url_for(".patient_page", subject_id=patient.subject_id))
+
+    def render(errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
+        today = utcnow().date()
+        row = _rows([patient], require_actor(), today)[0]
+        open_rows = [v for v in row.visits if v.visit.recorded == "open"]
+        return render_template("patients/withdraw.html", patient=patient, open_rows=open_rows,
+                               errors=errors or {}, meaning=Meaning.WITHDRAWN,
+                               reversible=allocations.REVERSIBLE_DOSE_STATES,
+                               form=request.form if request.method == "POST" else {}), status
+
+    if request.method == "GET":
+        return render()
+    form = FormReader(request.form)
+    reason = form.text("reason", required="Give the reason for withdrawal, for example consent "
+                                          "withdrawn.", max_length=2000)
+    password = form.password()
+    if form.errors:
+        return render(form.errors, 422)
+    outcome = _commit(lambda: patient_services.withdraw_patient(
+        patient, reason=reason, signature=SignatureInput(password, Meaning.WITHDRAWN.value),
+        actor=require_actor(), now=utcnow()), fields=("reason", "password"), anchor="reason",
+        explain=lambda e: {"reason": [e.detail]} if isinstance(e, ReasonRequired) else None)
+    if isinstance(outcome, Refused):
+        return render(outcome.errors, outcome.status)
+    flash(f"{patient.subject_id} withdrawn. Open visits are skipped; doses not yet dispatched are "
+          "back in stock. Your signature is recorded.", "ok")
+    return redirect(url_for(".patient_page", subject_id=patient.subject_id))

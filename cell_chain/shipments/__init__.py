@@ -1,0 +1,1 @@
+"""Shipments, the chain of custody, temperature and site pharmacy."""

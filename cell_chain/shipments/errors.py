@@ -1,0 +1,24 @@
+"""Refusals about shipments, packing, receipt and site pharmacy actions."""
+from cell_chain.core.errors import DomainError
+
+
+class PackRefused(DomainError):
+    """A dose that cannot go into this box; `code` says why."""
+
+    status, code, title = 409, "PACK_REFUSED", "This dose cannot be packed into this shipment"
+
+    def __init__(self, code: str, detail: str, **extra: object) -> None:
+        super().__init__(detail, **extra)
+        self.code = code
+
+
+class ShipmentState(DomainError):
+    status, code, title = 409, "SHIPMENT_STATE", "Not allowed in the shipment's current state"
+
+
+class NotInCustody(DomainError):
+    status, code, title = 409, "NOT_IN_SITE_CUSTODY", "The dose is not in this pharmacy's custody"
+
+
+class NoExcursion(DomainError):
+    status, code, title = 409, "NO_OPEN_EXCURSION", "The shipment has no excursion awaiting a decision"

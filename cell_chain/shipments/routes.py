@@ -1,0 +1,289 @@
+"""API: shipments, custody hand-offs, temperature, receipt, excursions, pharmacy actions, scans."""
+import json
+from datetime import datetime
+from typing import Any
+
+from flask import Response, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from cell_chain.accounts.permissions import require_actor, roles_required, scope_to_site, scoped_get_or_404
+from cell_chain.accounts.roles import Role
+from cell_chain.api import problems
+from cell_chain.batches.models import Dose
+from cell_chain.core.clock import utcnow
+from cell_chain.core.db import MAX_ID, db
+from cell_chain.core.errors import NotFound, ValidationFailed
+from cell_chain.core.signatures import SignatureInput, WitnessInput
+from cell_chain.labels.dose_view import dose_site_id
+from cell_chain.scanning import read_scan
+from cell_chain.shipments import pharmacy, services
+from cell_chain.shipments import schemas as s
+from cell_chain.shipments.models import Shipment, TemperatureRecord
+
+blp = Blueprint("shipments_api", __name__, url_prefix="/api", description="Shipments, custody and pharmacy")
+
+SHIPMENT_READERS = (Role.LAB, Role.QA, Role.ADMIN, Role.MONITOR, Role.PHARMACIST)
+
+
+def _shipment(shipment_id: int) -> Shipment:
+    if not 0 < shipment_id <= MAX_ID:
+        raise NotFound("No such shipment.")
+    return scoped_get_or_404(Shipment, require_actor(), Shipment.id == shipment_id)
+
+
+def _signature(given: dict[str, Any]) -> SignatureInput:
+    return SignatureInput(given["password"], given.get("meaning", ""))
+
+
+def site_dose(code: str) -> Dose:
+    """A dose the caller may see: central roles any; site staff only their patients' doses."""
+    actor = require_actor()
+    dose = db.session.scalar(select(Dose).where(Dose.code == code))
+    if dose is None or (actor.site_id is not None and dose_site_id(dose) != actor.site_id):
+        raise NotFound("No such dose.")
+    return dose
+
+
+@blp.route("/shipments")
+class ShipmentsResource(MethodView):
+    @roles_required(*SHIPMENT_READERS)
+    @blp.arguments(s.ShipmentQuery, location="query")
+    @blp.response(200, s.ShipmentOut(many=True))
+    @problems(blp, 401, 403)
+    def get(self, query: dict[str, Any]) -> list[Shipment]:
+        """Shipments the caller may see (a pharmacist: those to their site)."""
+        stmt = scope_to_site(select(Shipment), Shipment, require_actor()).order_by(Shipment.id.desc())
+        if "status" in query:
+            stmt = stmt.where(Shipment.status == query["status"])
+        return list(db.session.scalars(stmt.limit(query["limit"]).offset(query["offset"])))
+
+    @roles_required(Role.LAB)
+    @blp.arguments(s.ShipmentIn)
+    @blp.response(201, s.ShipmentOut)
+    @problems(blp, 401, 403)
+    def post(self, args: dict[str, Any]) -> Shipment:
+        """Start a draft shipment to a site at one storage condition."""
+        shipment = services.create_shipment(**args, actor=require_actor(), now=utcnow())
+        db.session.commit()
+        return shipment
+
+
+@blp.route("/shipments/<int:shipment_id>")
+class ShipmentResource(MethodView):
+    @roles_required(*SHIPMENT_READERS)
+    @blp.response(200, s.ShipmentOut)
+    @problems(blp, 401, 403, 404)
+    def get(self, shipment_id: int) -> Shipment:
+        """A shipment and its doses."""
+        return _shipment(shipment_id)
+
+
+@blp.route("/shipments/<int:shipment_id>/pack")
+class PackResource(MethodView):
+    @roles_required(Role.LAB)
+    @blp.arguments(s.PackIn)
+    @blp.response(200, s.ShipmentOut)
+    @problems(blp, 401, 403, 404, 409)
+    def post(self, args: dict[str, Any], shipment_id: int) -> Shipment:
+        """Scan a dose into the box; refused with the reason's code."""
+        shipment = _shipment(shipment_id)
+        services.pack_dose(shipment, scan=args["scan"], actor=require_actor(), now=utcnow())
+        db.session.commit()
+        return shipment
+
+
+@blp.route("/shipments/<int:shipment_id>/dispatch")
+class DispatchResource(MethodView):
+    @roles_required(Role.LAB)
+    @blp.arguments(s.DispatchIn)
+    @blp.response(200, s.ShipmentOut)
+    @problems(blp, 401, 403, 404, 409, 423)
+    def post(self, args: dict[str, Any], shipment_id: int) -> Shipment:
+        """Hand the box to the courier (e-signature)."""
+        shipment = services.dispatch(_shipment(shipment_id), courier=args["courier"], logger_id=args["logger_id"],
+                                     signature=_signature(args["signature"]), actor=require_actor(), now=utcnow())
+        db.session.commit()
+        return shipment
+
+
+@blp.route("/shipments/<int:shipment_id>/handoffs")
+class HandoffResource(MethodView):
+    @roles_required(Role.LAB, Role.PHARMACIST)
+    @blp.arguments(s.HandoffIn)
+    @blp.response(200, s.ShipmentOut)
+    @problems(blp, 401, 403, 404, 409)
+    def post(self, args: dict[str, Any], shipment_id: int) -> Shipment:
+        """Record a courier hand-off of the whole box."""
+        shipment = services.handoff(_shipment(shipment_id), **args, actor=require_actor(), now=utcnow())
+        db.session.commit()
+        return shipment
+
+
+@blp.route("/shipments/<int:shipment_id>/temperature")
+class TemperatureResource(MethodView):
+    @roles_required(Role.LAB, Role.PHARMACIST)
+    @blp.doc(requestBody={"required": True, "content": {
+        "text/csv": {"schema": {"type": "string"}},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}})
+    @blp.response(201, s.TemperatureOut)
+    @problems(blp, 401, 403, 404, 409, 413)
+    def post(self, shipment_id: int) -> dict[str, Any]:
+        """Upload the data logger's file (CSV timestamp,celsius or a supported export)."""
+        from cell_chain.shipments.loggers import LoggerFileError
+
+        shipment = _shipment(shipment_id)
+        try:
+            record, excursions = services.record_temperature(
+                shipment, data=request.get_data(cache=False), filename=request.headers.get("X-Filename"),
+                actor=require_actor(), now=utcnow())
+        except LoggerFileError as error:
+            raise ValidationFailed({"file": [str(error)]}, detail=str(error)) from None
+        db.session.commit()
+        return {"readings": record.readings_count, "source_format": record.source_format,
+                "excursions": excursions}
+
+
+@blp.route("/shipments/<int:shipment_id>/temperature.svg")
+class TemperatureSvgResource(MethodView):
+    @roles_required(*SHIPMENT_READERS)
+    @blp.doc(responses={"200": {"description": "The trace with the allowed band and excursions",
+                                "content": {"image/svg+xml": {"schema": {"type": "string"}}}}})
+    @problems(blp, 401, 403, 404)
+    def get(self, shipment_id: int) -> Response:
+        """The latest logger trace as a picture."""
+        from cell_chain.shipments.excursions import CRYO, FRESH, find_excursions
+        from cell_chain.shipments.loggers import Reading
+        from cell_chain.shipments.trace_svg import temperature_svg
+
+        shipment = _shipment(shipment_id)
+        record = db.session.scalar(select(TemperatureRecord).where(TemperatureRecord.shipment_id == shipment.id)
+                                   .order_by(TemperatureRecord.id.desc()).limit(1))
+        if record is None:
+            raise NotFound("No temperature file has been uploaded for this shipment.")
+        readings = [Reading(datetime.fromisoformat(at), celsius) for at, celsius in json.loads(record.readings_json)]
+        allowed = FRESH if shipment.storage == "2-8C" else CRYO
+        svg = temperature_svg(readings, allowed, find_excursions(readings, allowed))
+        return Response(svg, mimetype="image/svg+xml")
+
+
+@blp.route("/shipments/<int:shipment_id>/receive")
+class ReceiveResource(MethodView):
+    @roles_required(Role.PHARMACIST)
+    @blp.arguments(s.ReceiveIn)
+    @blp.response(200, s.ReceiptOut)
+    @problems(blp, 401, 403, 404, 409, 423)
+    def post(self, args: dict[str, Any], shipment_id: int) -> services.ReceiptResult:
+        """Receive the box: every dose scanned, seal checked, e-signed. Idempotent."""
+        result = services.receive(_shipment(shipment_id), scans=args["scans"], seal_intact=args["seal_intact"],
+                                  signature=_signature(args["signature"]), actor=require_actor(), now=utcnow())
+        db.session.commit()
+        return result
+
+
+@blp.route("/shipments/<int:shipment_id>/excursion-disposition")
+class DispositionResource(MethodView):
+    @roles_required(Role.QA)
+    @blp.arguments(s.DispositionIn)
+    @blp.response(200, s.ExcursionOut(many=True))
+    @problems(blp, 401, 403, 404, 409, 423)
+    def post(self, args: dict[str, Any], shipment_id: int) -> list[Any]:
+        """QA accepts or rejects the shipment's open excursions (reason, e-signature)."""
+        excursions = services.dispose_excursion(_shipment(shipment_id), decision=args["decision"],
+                                                reason=args["reason"], signature=_signature(args["signature"]),
+                                                actor=require_actor(), now=utcnow())
+        db.session.commit()
+        return excursions
+
+
+def _dose_action(code: str, action: Any, **kwargs: Any) -> dict[str, Any]:
+    from cell_chain.labels.dose_view import dose_detail
+
+    dose = action(site_dose(code), actor=require_actor(), now=utcnow(), **kwargs)
+    db.session.commit()
+    return dose_detail(dose)
+
+
+@blp.route("/doses/<code>/thaw")
+class ThawResource(MethodView):
+    @roles_required(Role.PHARMACIST)
+    @blp.arguments(s.ThawIn)
+    @blp.response(200)
+    @problems(blp, 401, 403, 404, 409)
+    def post(self, args: dict[str, Any], code: str) -> dict[str, Any]:
+        """Record the thaw of a cryopreserved dose; its expiry moves to the post-thaw window."""
+        return _json(_dose_action(code, pharmacy.thaw, thawed_at=args["thawed_at"]))
+
+
+@blp.route("/doses/<code>/dispense")
+class DispenseResource(MethodView):
+    @roles_required(Role.PHARMACIST)
+    @blp.arguments(s.DispenseIn)
+    @blp.response(200)
+    @problems(blp, 401, 403, 404, 409)
+    def post(self, args: dict[str, Any], code: str) -> dict[str, Any]:
+        """Dispense to the ward, to the nurse who takes the dose."""
+        return _json(_dose_action(code, pharmacy.dispense, to=args["to"]))
+
+
+@blp.route("/doses/<code>/destroy")
+class DestroyResource(MethodView):
+    @roles_required(Role.PHARMACIST)
+    @blp.arguments(s.DestroyIn)
+    @blp.response(200)
+    @problems(blp, 401, 403, 404, 409, 423)
+    def post(self, args: dict[str, Any], code: str) -> dict[str, Any]:
+        """Destroy a dose (reason, e-signature, witness)."""
+        return _json(_dose_action(code, pharmacy.destroy, reason=args["reason"],
+                                  signature=_signature(args["signature"]),
+                                  witnessed_by=WitnessInput(args["witness"]["username"], args["witness"]["password"])))
+
+
+@blp.route("/doses/<code>/return")
+class ReturnResource(MethodView):
+    @roles_required(Role.PHARMACIST)
+    @blp.arguments(s.ReturnIn)
+    @blp.response(200)
+    @problems(blp, 401, 403, 404, 409, 423)
+    def post(self, args: dict[str, Any], code: str) -> dict[str, Any]:
+        """Return a dose to the manufacturer (reason, e-signature)."""
+        return _json(_dose_action(code, pharmacy.return_to_manufacturer, reason=args["reason"],
+                                  signature=_signature(args["signature"])))
+
+
+def _json(view: dict[str, Any]) -> dict[str, Any]:
+    from cell_chain.labels.schemas import DoseDetailOut
+
+    return DoseDetailOut().dump(view)
+
+
+@blp.route("/scan")
+class ScanResource(MethodView):
+    @roles_required(*Role)
+    @blp.arguments(s.ScanQuery, location="query")
+    @blp.response(200, s.ScanOut)
+    @problems(blp, 401, 404, 422)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """What a scanned payload is: a dose, a patient (wristband), a shipment or a lot."""
+        scan = read_scan(query["payload"])
+        actor = require_actor()
+        body: dict[str, Any] = {"type": scan.kind, "payload": scan.payload, "label": scan.label}
+        obj = scan.obj
+        if obj is None:
+            raise NotFound(f"This {scan.kind} label names nothing known here.")
+        if scan.kind == "dose":
+            site_dose(obj.code)
+            body["dose_code"] = obj.code
+            body["subject_id"] = scan.details.get("subject_id")
+        elif scan.kind == "patient":
+            if actor.site_id is not None and obj.site_id != actor.site_id:
+                raise NotFound("This patient label names nothing known here.")
+            body["subject_id"] = obj.subject_id
+        elif scan.kind == "shipment":
+            body["shipment_id"] = _shipment(obj.id).id
+        elif scan.kind == "lot":
+            if actor.site_id is not None:
+                raise NotFound("This lot label names nothing known here.")
+            body["lot_id"] = obj.id
+        return body

@@ -1,0 +1,293 @@
+"""Shipments: draft → packed (scan each dose) → dispatched (e-signed) → in transit (courier
+hand-offs) → received | partially received; temperature and QA disposition of excursions."""
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select
+
+from cell_chain.accounts.models import Site, User
+from cell_chain.accounts.permissions import require_role
+from cell_chain.accounts.roles import Role
+from cell_chain.batches import services as batches
+from cell_chain.batches import workflow as batch_rules
+from cell_chain.batches.models import Dose
+from cell_chain.core import audit
+from cell_chain.core.db import db, lock_row
+from cell_chain.core.errors import NotFound, ReasonRequired, ValidationFailed
+from cell_chain.core.signatures import Meaning, SignatureInput, sign
+from cell_chain.infusions.allocation import active_allocation_of_dose
+from cell_chain.labels.services import labels_verified
+from cell_chain.scanning import UnrecognizedBarcode, read_scan
+from cell_chain.shipments import custody
+from cell_chain.shipments.errors import NoExcursion, PackRefused, ShipmentState
+from cell_chain.shipments.models import Excursion, Shipment, ShipmentItem, TemperatureRecord, UnexpectedItem
+
+STORAGE_OF_PRESENTATION = {"fresh": "2-8C", "cryopreserved": "cryo"}
+PACKING_STATES = ("draft", "packed")
+RECEIVABLE_STATES = ("dispatched", "in_transit")
+
+
+def _require_reason(reason: str | None) -> str:
+    if not reason or not reason.strip():
+        raise ReasonRequired("Give the reason (field 'reason').")
+    return reason.strip()
+
+
+def create_shipment(*, site_code: str, storage: str, actor: User, now: datetime) -> Shipment:
+    """A draft shipment to one site at one storage condition."""
+    require_role(actor, (Role.LAB,))
+    site = db.session.scalar(select(Site).where(Site.code == site_code))
+    if site is None:
+        raise ValidationFailed({"site_code": [f"No site {site_code}."]})
+    if storage not in STORAGE_OF_PRESENTATION.values():
+        raise ValidationFailed({"storage": ["Storage is 2-8C or cryo."]})
+    shipment = Shipment(code=f"SHP-{site.code}-{secrets.token_hex(3).upper()}", site_id=site.id,
+                        storage=storage, status="draft", created_by_id=actor.id, created_at=now)
+    audit.record_created(shipment, "shipment.created", actor=actor, at=now)
+    return shipment
+
+
+def dose_from_scan(payload: str) -> Dose:
+    scan = read_scan(payload)
+    if scan.kind != "dose":
+        raise UnrecognizedBarcode(f"This is a {scan.kind} barcode, not a dose label.")
+    if scan.obj is None:
+        raise NotFound("No dose with this label is known.")
+    return scan.obj
+
+
+def pack_dose(shipment: Shipment, *, scan: str, actor: User, now: datetime) -> ShipmentItem:
+    """Add the scanned dose; refused (409, with its own code) for the wrong site, state,
+    storage, expiry, unverified labels or a second scan of the same dose."""
+    require_role(actor, (Role.LAB,))
+    lock_row(shipment)
+    if shipment.status not in PACKING_STATES:
+        raise ShipmentState(f"Shipment {shipment.code} is {shipment.status}: nothing more can be packed.")
+    dose = dose_from_scan(scan)
+    lock_row(dose)
+    if any(item.dose_id == dose.id for item in shipment.items):
+        raise PackRefused("PACK_DUPLICATE", f"Dose {dose.code} is already in this shipment.")
+    allocation = active_allocation_of_dose(dose)
+    if dose.status != "allocated" or allocation is None:
+        raise PackRefused("PACK_WRONG_STATE", f"Dose {dose.code} is {dose.status}: only doses allocated "
+                          "to a patient are shipped.", dose_status=dose.status)
+    if allocation.visit.patient.site_id != shipment.site_id:
+        raise PackRefused("PACK_WRONG_SITE", f"Dose {dose.code} is for {allocation.visit.patient.subject_id} "
+                          f"at another site, not {shipment.site.code}.")
+    if dose.lot.status != "released":
+        raise PackRefused("PACK_WRONG_STATE", f"Dose {dose.code}'s lot is {dose.lot.status}.")
+    if batch_rules.is_expired(dose.expires_at, now):
+        raise PackRefused("PACK_EXPIRED", f"Dose {dose.code} expired at {dose.expires_at:%Y-%m-%d %H:%M} UTC.")
+    if STORAGE_OF_PRESENTATION[dose.lot.presentation] != shipment.storage:
+        raise PackRefused("PACK_WRONG_STORAGE", f"Dose {dose.code} is {dose.lot.presentation}; this box "
+                          f"travels at {shipment.storage}.")
+    if not labels_verified(dose):
+        raise PackRefused("PACK_LABELS_NOT_VERIFIED", f"Dose {dose.code}'s bag and assignment labels must "
+                          "both be scanned back before packing.")
+    item = ShipmentItem(shipment=shipment, dose_id=dose.id, packed_at=now, packed_by_id=actor.id)
+    audit.record_created(item, "shipment.dose_packed", actor=actor, at=now)
+    dose.status = "packed"
+    audit.record_change(dose, "dose.packed", actor=actor, at=now)
+    if shipment.status == "draft":
+        shipment.status = "packed"
+        audit.record_change(shipment, "shipment.packed", actor=actor, at=now)
+    return item
+
+
+def dispatch(shipment: Shipment, *, courier: str, logger_id: str, signature: SignatureInput,
+             actor: User, now: datetime) -> Shipment:
+    """Hand the box to the courier with the lab's e-signature: custody lab → courier."""
+    require_role(actor, (Role.LAB,))
+    lock_row(shipment)
+    if shipment.status != "packed" or not shipment.items:
+        raise ShipmentState(f"Shipment {shipment.code} is {shipment.status}: only a packed box is dispatched.")
+    errors = {}
+    if not courier.strip():
+        errors["courier"] = ["Name the courier company or person."]
+    if not logger_id.strip():
+        errors["logger_id"] = ["Give the temperature logger's serial number."]
+    if errors:
+        raise ValidationFailed(errors)
+    shipment.status, shipment.courier, shipment.logger_id = "dispatched", courier.strip(), logger_id.strip()
+    shipment.dispatched_at = now
+    audit.record_change(shipment, "shipment.dispatched", actor=actor, at=now)
+    for item in shipment.items:
+        item.dose.status = "in_transit"
+        audit.record_change(item.dose, "dose.in_transit", actor=actor, at=now)
+        custody.record_handover(item.dose, kind="dispatch", to_party=custody.courier_party(shipment.courier),
+                                place=current_app.config["FACILITY_NAME"], actor=actor, now=now,
+                                shipment_id=shipment.id)
+    sign(shipment, signer=actor, given=signature, meaning=Meaning.DISPATCHED, at=now)
+    return shipment
+
+
+def handoff(shipment: Shipment, *, from_party: str, to_party: str, place: str, actor: User,
+            now: datetime) -> Shipment:
+    """A courier hand-off of the whole box, recorded for every dose in it."""
+    require_role(actor, (Role.LAB, Role.PHARMACIST))
+    lock_row(shipment)
+    if shipment.status not in RECEIVABLE_STATES:
+        raise ShipmentState(f"Shipment {shipment.code} is {shipment.status}: no hand-off to record.")
+    if not (from_party.strip() and to_party.strip() and place.strip()):
+        raise ValidationFailed({"to_party": ["Give who handed over, who took the box and where."]})
+    for item in shipment.items:
+        custody.record_handover(item.dose, kind="handoff", from_party=custody.courier_party(from_party),
+                                to_party=custody.courier_party(to_party), place=place.strip(),
+                                actor=actor, now=now, shipment_id=shipment.id)
+    if shipment.status == "dispatched":
+        shipment.status = "in_transit"
+        audit.record_change(shipment, "shipment.in_transit", actor=actor, at=now)
+    return shipment
+
+
+@dataclass
+class ReceiptResult:
+    shipment: Shipment
+    accepted: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return self.shipment.status
+
+
+def receipt_result(shipment: Shipment) -> ReceiptResult:
+    result = ReceiptResult(shipment)
+    for item in shipment.items:
+        {"accepted": result.accepted, "missing": result.missing,
+         "quarantined": result.quarantined}.get(item.receipt or "", []).append(item.dose.code)
+    result.unexpected = [u.payload for u in db.session.scalars(
+        select(UnexpectedItem).where(UnexpectedItem.shipment_id == shipment.id).order_by(UnexpectedItem.id))]
+    return result
+
+
+def receive(shipment: Shipment, *, scans: list[str], seal_intact: bool, signature: SignatureInput,
+            actor: User, now: datetime) -> ReceiptResult:
+    """The site pharmacist scans every dose in the box. Idempotent: a received shipment
+    answers its recorded result. The shipment row is locked, so two pharmacists receiving
+    at once count once."""
+    require_role(actor, (Role.PHARMACIST,))
+    lock_row(shipment)
+    if shipment.status in ("received", "partially_received", "closed"):
+        return receipt_result(shipment)
+    if shipment.status not in RECEIVABLE_STATES:
+        raise ShipmentState(f"Shipment {shipment.code} is {shipment.status}: it has not been dispatched.")
+    expected = {item.dose_id: item for item in shipment.items}
+    scanned: set[int] = set()
+    unexpected: list[tuple[str, int | None]] = []
+    for payload in scans:
+        try:
+            dose = dose_from_scan(payload)
+        except (UnrecognizedBarcode, NotFound):
+            unexpected.append((str(payload)[:512], None))
+            continue
+        if dose.id in expected:
+            scanned.add(dose.id)
+        elif all(dose.id != d for _, d in unexpected):
+            unexpected.append((dose.code, dose.id))
+    place = shipment.site.name
+    for dose_id, item in expected.items():
+        dose = item.dose
+        if dose_id not in scanned:
+            item.receipt = "missing"
+            audit.record_change(item, "shipment.dose_missing", actor=actor, at=now)
+            continue
+        custody.record_handover(dose, kind="receipt", to_party=custody.site_party(shipment.site.code),
+                                place=place, actor=actor, now=now, shipment_id=shipment.id,
+                                condition="seal intact" if seal_intact else "seal broken")
+        quarantined = dose.status == "quarantined"
+        if not quarantined:
+            dose.status = "received"
+            audit.record_change(dose, "dose.received", actor=actor, at=now)
+        else:
+            dose.status_before_quarantine = "received"
+            audit.record_change(dose, "dose.received_in_quarantine", actor=actor, at=now)
+        if not seal_intact and not quarantined:
+            batches.quarantine_dose(dose, reason="shipment seal broken on receipt", actor=actor, now=now)
+            quarantined = True
+        item.receipt = "quarantined" if quarantined else "accepted"
+        audit.record_change(item, f"shipment.dose_{item.receipt}", actor=actor, at=now)
+    for payload, dose_id in unexpected:
+        audit.record_created(UnexpectedItem(shipment_id=shipment.id, payload=payload, dose_id=dose_id,
+                                            recorded_at=now), "shipment.unexpected_item", actor=actor, at=now)
+    complete = len(scanned) == len(expected) and not unexpected
+    shipment.status = "received" if complete else "partially_received"
+    shipment.seal_intact, shipment.received_at, shipment.received_by_id = seal_intact, now, actor.id
+    audit.record_change(shipment, f"shipment.{shipment.status}", actor=actor, at=now)
+    sign(shipment, signer=actor, given=signature, meaning=Meaning.RECEIVED, at=now)
+    db.session.flush()
+    return receipt_result(shipment)
+
+
+# ---- temperature -------------------------------------------------------------------------------
+
+def record_temperature(shipment: Shipment, *, data: bytes, filename: str | None, actor: User,
+                       now: datetime) -> tuple[TemperatureRecord, list[Excursion]]:
+    """Store the logger's readings and the excursions outside the storage range; an
+    excursion quarantines the shipment's doses until QA decides. Raises LoggerFileError."""
+    from cell_chain.shipments.excursions import CRYO, FRESH, find_excursions
+    from cell_chain.shipments.loggers import parse_logger_file
+
+    require_role(actor, (Role.LAB, Role.PHARMACIST))
+    if shipment.status in ("draft", "packed"):
+        raise ShipmentState("Upload the logger file once the shipment has left the lab.")
+    trace = parse_logger_file(data, filename)
+    allowed = FRESH if shipment.storage == "2-8C" else CRYO
+    found = find_excursions(trace.readings, allowed,
+                            allowance_minutes=current_app.config["EXCURSION_ALLOWANCE_MINUTES"])
+    record = TemperatureRecord(
+        shipment_id=shipment.id, source_format=trace.source_format, filename=(filename or "")[:200] or None,
+        readings_count=len(trace.readings),
+        readings_json=json.dumps([[r.at.isoformat(), r.celsius] for r in trace.readings]),
+        uploaded_by_id=actor.id, uploaded_at=now)
+    audit.record_created(record, "shipment.temperature_recorded", actor=actor, at=now)
+    excursions = []
+    for found_one in found:
+        excursion = Excursion(shipment_id=shipment.id, record_id=record.id, start=found_one.start,
+                              end=found_one.end, minutes=found_one.minutes,
+                              extreme_celsius=found_one.extreme_celsius, status="open")
+        audit.record_created(excursion, "shipment.excursion", actor=actor, at=now)
+        excursions.append(excursion)
+    if excursions:
+        for item in shipment.items:
+            batches.quarantine_dose(item.dose, reason=f"temperature excursion in shipment {shipment.code}",
+                                    actor=actor, now=now)
+    return record, excursions
+
+
+def open_excursions(shipment: Shipment) -> list[Excursion]:
+    return list(db.session.scalars(select(Excursion).where(
+        Excursion.shipment_id == shipment.id, Excursion.status == "open").order_by(Excursion.start)))
+
+
+def dispose_excursion(shipment: Shipment, *, decision: str, reason: str | None,
+                      signature: SignatureInput, actor: User, now: datetime) -> list[Excursion]:
+    """QA accepts (doses back in use) or rejects (doses stay quarantined for destruction or
+    return) every open excursion of the shipment, with reason and e-signature."""
+    require_role(actor, (Role.QA,))
+    why = _require_reason(reason)
+    if decision not in ("accept", "reject"):
+        raise ValidationFailed({"decision": ["Decide accept or reject."]})
+    lock_row(shipment)
+    excursions = open_excursions(shipment)
+    if not excursions:
+        raise NoExcursion(f"Shipment {shipment.code} has no excursion awaiting a decision.")
+    for excursion in excursions:
+        excursion.status = "accepted" if decision == "accept" else "rejected"
+        excursion.decision_reason, excursion.decided_by_id, excursion.decided_at = why, actor.id, now
+        audit.record_change(excursion, f"excursion.{excursion.status}", actor=actor, at=now, reason=why)
+    if decision == "accept":
+        for item in shipment.items:
+            dose = item.dose
+            if dose.status == "quarantined" and (dose.quarantine_reason or "").startswith("temperature excursion"):
+                batches.lift_quarantine(dose, reason=f"excursion accepted: {why}", actor=actor, now=now)
+                if item.receipt == "quarantined":
+                    item.receipt = "accepted"
+                    audit.record_change(item, "shipment.dose_accepted", actor=actor, at=now, reason=why)
+    sign(shipment, signer=actor, given=signature, meaning=Meaning.DISPOSITIONED, at=now)
+    return excursions

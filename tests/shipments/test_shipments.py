@@ -1,0 +1,281 @@
+"""Shipments and custody on both databases: packing refusals, dispatch, hand-offs, receipt."""
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+
+from cell_chain.accounts.models import User
+from cell_chain.batches.models import Dose
+from cell_chain.core.clock import utcnow
+from cell_chain.core.db import db
+from cell_chain.core.signatures import signatures_for
+from cell_chain.labels.payloads import bag_payloads
+from cell_chain.shipments import custody, services
+from cell_chain.shipments.errors import PackRefused
+from cell_chain.shipments.models import CustodyEvent, Shipment
+from tests.conftest import PASSWORD, api_token, make_site, make_user
+from tests.factories import make_donor, make_lot, released_lot, shippable_doses, signed
+
+
+@pytest.fixture
+def sites(app):
+    for code in ("LZ", "BJ"):
+        make_site(code)
+        make_user(f"{code.lower()}-coordinator", "coordinator", code)
+        make_user(f"{code.lower()}-pharmacist", "pharmacist", code)
+        make_user(f"{code.lower()}-pharmacist2", "pharmacist", code)
+        make_user(f"{code.lower()}-nurse", "nurse", code)
+
+
+def new_shipment(staff, site="LZ", storage="cryo"):
+    shipment = services.create_shipment(site_code=site, storage=storage, actor=staff.lab, now=utcnow())
+    db.session.commit()
+    return shipment
+
+
+def scan_of(dose):
+    return bag_payloads(dose).compound
+
+
+def packed(staff, doses, site="LZ"):
+    shipment = new_shipment(staff, site)
+    for dose in doses:
+        services.pack_dose(shipment, scan=scan_of(dose), actor=staff.lab, now=utcnow())
+    db.session.commit()
+    return shipment
+
+
+def dispatched(staff, doses, site="LZ"):
+    shipment = packed(staff, doses, site)
+    services.dispatch(shipment, courier="ColdChain Express", logger_id="QT-1", signature=signed(),
+                      actor=staff.lab, now=utcnow())
+    db.session.commit()
+    return shipment
+
+
+def _refusal(shipment, staff, scan):
+    with pytest.raises(PackRefused) as refused:
+        services.pack_dose(shipment, scan=scan, actor=staff.lab, now=utcnow())
+    db.session.rollback()
+    return refused.value.code
+
+
+def test_packing_refusals_each_with_its_reason(sites, staff):
+    [ok] = shippable_doses(staff, "LZ", lot_number="L-OK")
+    [other_site] = shippable_doses(staff, "BJ", lot_number="L-BJ")
+    [fresh] = shippable_doses(staff, "LZ", presentation="fresh", lot_number="L-FRESH")
+    unallocated = released_lot(staff, "L-FREE", doses=1).doses[0]
+    shipment = new_shipment(staff, "LZ", "cryo")
+    services.pack_dose(shipment, scan=scan_of(ok), actor=staff.lab, now=utcnow())
+    db.session.commit()
+    assert _refusal(shipment, staff, scan_of(ok)) == "PACK_DUPLICATE"
+    assert _refusal(shipment, staff, scan_of(other_site)) == "PACK_WRONG_SITE"
+    assert _refusal(shipment, staff, scan_of(fresh)) == "PACK_WRONG_STORAGE"
+    assert _refusal(shipment, staff, scan_of(unallocated)) == "PACK_WRONG_STATE"
+    later = utcnow() + timedelta(days=800)
+    [aging] = shippable_doses(staff, "LZ", lot_number="L-OLD")
+    with pytest.raises(PackRefused) as expired:
+        services.pack_dose(shipment, scan=scan_of(aging), actor=staff.lab, now=later)
+    assert expired.value.code == "PACK_EXPIRED"
+    db.session.rollback()
+    assert [i.dose.code for i in shipment.items] == [ok.code]
+
+
+def test_unverified_assignment_label_blocks_packing(sites, staff, client):
+    from cell_chain.infusions.allocation import allocate_dose
+    from cell_chain.infusions.patients import enrol_patient
+    from tests.infusions.conftest import coordinator
+
+    dose = released_lot(staff, "L-U", doses=1).doses[0]
+    patient = enrol_patient(site_code="LZ", arm="msc", enrolled_on=utcnow().date(), initials="AB",
+                            birth_year=1970, actor=coordinator("LZ"), now=utcnow())
+    allocate_dose(patient.visits[0], dose=dose, actor=coordinator("LZ"), now=utcnow())
+    db.session.commit()
+    shipment = new_shipment(staff)
+    r = client.post(f"/api/shipments/{shipment.id}/pack", headers=api_token(client, "lab"), json={"scan": scan_of(dose)})
+    assert r.status_code == 409 and r.get_json()["code"] == "PACK_LABELS_NOT_VERIFIED"
+
+
+def test_garbage_pack_scan_is_422(sites, staff, client):
+    shipment = new_shipment(staff)
+    r = client.post(f"/api/shipments/{shipment.id}/pack", headers=api_token(client, "lab"), json={"scan": "=+04000garbage"})
+    assert r.status_code == 422 and r.get_json()["code"] == "UNRECOGNIZED_BARCODE"
+
+
+def test_dispatch_needs_the_signature(sites, staff, client):
+    doses = shippable_doses(staff, count=2)
+    shipment = packed(staff, doses)
+    lab = api_token(client, "lab")
+    body = {"courier": "ColdChain", "logger_id": "QT-9", "signature": {"password": "wrong-password"}}
+    r = client.post(f"/api/shipments/{shipment.id}/dispatch", headers=lab, json=body)
+    assert r.status_code == 401 and r.get_json()["code"] == "SIGNATURE_INVALID"
+    db.session.expire_all()
+    assert shipment.status == "packed" and {d.status for d in doses} == {"packed"}
+    r = client.post(f"/api/shipments/{shipment.id}/dispatch", headers=lab, json=body | {"signature": {"password": PASSWORD}})
+    assert r.status_code == 200 and r.get_json()["status"] == "dispatched"
+    db.session.expire_all()
+    assert {d.status for d in doses} == {"in_transit"}
+    assert [s.meaning for s in signatures_for(shipment)] == ["Dispatched"]
+
+
+def test_handoffs_keep_the_chain_unbroken_and_a_forged_event_is_flagged(sites, staff, client):
+    [dose] = shippable_doses(staff)
+    dose_id = dose.id
+    shipment = dispatched(staff, [dose])
+    lab = api_token(client, "lab")
+    r = client.post(f"/api/shipments/{shipment.id}/handoffs", headers=lab,
+                    json={"from_party": "ColdChain Express", "to_party": "Lanzhou Courier", "place": "Lanzhou airport"})
+    assert r.status_code == 200 and r.get_json()["status"] == "in_transit"
+    detail = client.get(f"/api/doses/{dose.code}", headers=lab).get_json()
+    assert detail["custody_unbroken"] is True
+    assert [(e["kind"], e["from"], e["to"]) for e in detail["custody"]] == [
+        ("dispatch", "lab:A9999", "courier:ColdChain Express"),
+        ("handoff", "courier:ColdChain Express", "courier:Lanzhou Courier")]
+    # a forged event slipped in between, out of order, with raw SQL
+    first_at = db.session.scalar(select(CustodyEvent.occurred_at).where(CustodyEvent.dose_id == dose.id)
+                                 .order_by(CustodyEvent.id).limit(1))
+    lab_id = staff.lab.id
+    db.session.rollback()  # release SQLite's write lock for the raw connection
+    forged_at = first_at + timedelta(microseconds=1)
+    with db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO custody_events (dose_id, kind, from_party, to_party, place, condition, "
+                          "occurred_at, recorded_by_id) VALUES (:d, 'handoff', 'courier:Nobody', 'courier:Thief', "
+                          "'car park', 'intact', :at, :u)"),
+                     {"d": dose_id, "at": forged_at.replace(tzinfo=None)
+                      if db.engine.dialect.name == "sqlite" else forged_at, "u": lab_id})
+    db.session.expire_all()
+    detail = client.get(f"/api/doses/{dose.code}", headers=lab).get_json()
+    assert detail["custody_unbroken"] is False
+    assert [e["flagged"] for e in detail["custody"]] == [False, True, True]
+
+
+def test_nothing_may_follow_a_terminal_event():
+    from cell_chain.shipments.models import CustodyEvent as E
+
+    events = [E(id=1, kind="dispatch", from_party="lab", to_party="c"),
+              E(id=2, kind="destroy", from_party="c", to_party="destroyed"),
+              E(id=3, kind="handoff", from_party="destroyed", to_party="x")]
+    check = custody.check_chain(events, "lab")
+    assert not check.unbroken and check.breaks[0]["event_id"] == 3
+
+
+def test_receipt_with_missing_and_unexpected_doses(sites, staff, client):
+    doses = shippable_doses(staff, count=3)
+    shipment = dispatched(staff, doses)
+    [stray] = shippable_doses(staff, lot_number="L-STRAY")
+    headers = api_token(client, "lz-pharmacist")
+    body = {"scans": [scan_of(doses[0]) + "\r\n", scan_of(doses[1]) + "\n", scan_of(stray), "garbage-scan"],
+            "seal_intact": True, "signature": {"password": PASSWORD}}
+    r = client.post(f"/api/shipments/{shipment.id}/receive", headers=headers, json=body)
+    assert r.status_code == 200, r.get_json()
+    result = r.get_json()
+    assert result["status"] == "partially_received"
+    assert result["accepted"] == [doses[0].code, doses[1].code]
+    assert result["missing"] == [doses[2].code]
+    assert result["unexpected"] == [stray.code, "garbage-scan"] and result["quarantined"] == []
+    db.session.expire_all()
+    assert [d.status for d in doses] == ["received", "received", "in_transit"]
+    again = client.post(f"/api/shipments/{shipment.id}/receive", headers=headers, json=body)
+    assert again.get_json() == result  # idempotent
+    detail = client.get(f"/api/doses/{doses[0].code}", headers=headers).get_json()
+    assert detail["custody"][-1]["to"] == "pharmacy:LZ" and detail["custody_unbroken"]
+
+
+def test_broken_seal_quarantines_what_arrives(sites, staff, client):
+    doses = shippable_doses(staff, count=1)
+    shipment = dispatched(staff, doses)
+    r = client.post(f"/api/shipments/{shipment.id}/receive", headers=api_token(client, "lz-pharmacist"),
+                    json={"scans": [scan_of(doses[0])], "seal_intact": False, "signature": {"password": PASSWORD}})
+    assert r.get_json()["quarantined"] == [doses[0].code] and r.get_json()["status"] == "received"
+
+
+def test_another_sites_pharmacist_gets_404(sites, staff, client):
+    doses = shippable_doses(staff, count=1)
+    shipment = dispatched(staff, doses)
+    bj = api_token(client, "bj-pharmacist")
+    assert client.get(f"/api/shipments/{shipment.id}", headers=bj).status_code == 404
+    r = client.post(f"/api/shipments/{shipment.id}/receive", headers=bj,
+                    json={"scans": [], "seal_intact": True, "signature": {"password": PASSWORD}})
+    assert r.status_code == 404
+    assert client.get(f"/api/doses/{doses[0].code}", headers=bj).status_code == 404
+    assert client.get(f"/api/shipments/{shipment.id}", headers=api_token(client, "lz-pharmacist")).status_code == 200
+
+
+def test_concurrent_receipt_counts_once(app, sites, staff):
+    doses = shippable_doses(staff, count=2)
+    shipment_id = dispatched(staff, doses).id
+    ids = [db.session.scalar(select(User.id).where(User.username == u)) for u in ("lz-pharmacist", "lz-pharmacist2")]
+    scans = [scan_of(d) for d in doses]
+    db.session.rollback()
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def worker(user_id):
+        with app.app_context():
+            try:
+                barrier.wait(timeout=10)
+                actor = db.session.get(User, user_id)
+                shipment = db.session.get(Shipment, shipment_id)
+                result = services.receive(shipment, scans=scans, seal_intact=True,
+                                          signature=signed(), actor=actor, now=utcnow())
+                results.append((result.status, tuple(result.accepted)))
+                db.session.commit()
+            except Exception as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(u,)) for u in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors, errors
+    assert len({r for r in results}) == 1 and results[0][0] == "received"
+    events = db.session.scalar(select(func.count()).select_from(CustodyEvent).where(CustodyEvent.kind == "receipt"))
+    assert events == 2  # one receipt per dose, not per pharmacist
+    assert len([s for s in signatures_for(db.session.get(Shipment, shipment_id)) if s.meaning == "Received"]) == 1
+
+
+def test_pharmacy_thaw_dispense_destroy_return(sites, staff, client):
+    doses = shippable_doses(staff, count=3)
+    shipment = dispatched(staff, doses)
+    headers = api_token(client, "lz-pharmacist")
+    client.post(f"/api/shipments/{shipment.id}/receive", headers=headers,
+                json={"scans": [scan_of(d) for d in doses], "seal_intact": True, "signature": {"password": PASSWORD}})
+    thawed_at = utcnow() - timedelta(minutes=30)
+    r = client.post(f"/api/doses/{doses[0].code}/thaw", headers=headers, json={"thawed_at": thawed_at.isoformat()})
+    assert r.status_code == 200
+    assert r.get_json()["expires_at"].startswith((thawed_at + timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M"))
+    assert client.post(f"/api/doses/{doses[0].code}/thaw", headers=headers,
+                       json={"thawed_at": thawed_at.isoformat()}).status_code == 409
+    assert client.post(f"/api/doses/{doses[0].code}/dispense", headers=headers, json={"to": "bj-nurse"}).status_code == 422
+    r = client.post(f"/api/doses/{doses[0].code}/dispense", headers=headers, json={"to": "lz-nurse"})
+    assert r.status_code == 200 and r.get_json()["status"] == "dispensed"
+    assert r.get_json()["custody"][-1]["to"] == "ward:LZ:lz-nurse"
+    no_witness = client.post(f"/api/doses/{doses[1].code}/destroy", headers=headers,
+                             json={"reason": "Bag leaked", "signature": {"password": PASSWORD},
+                                   "witness": {"username": "lz-pharmacist", "password": PASSWORD}})
+    assert no_witness.status_code == 422 and no_witness.get_json()["code"] == "WITNESS_INVALID"
+    destroyed = client.post(f"/api/doses/{doses[1].code}/destroy", headers=headers,
+                            json={"reason": "Bag leaked", "signature": {"password": PASSWORD},
+                                  "witness": {"username": "lz-pharmacist2", "password": PASSWORD}})
+    assert destroyed.status_code == 200 and destroyed.get_json()["status"] == "destroyed"
+    returned = client.post(f"/api/doses/{doses[2].code}/return", headers=headers,
+                           json={"reason": "Patient withdrew", "signature": {"password": PASSWORD}})
+    assert returned.status_code == 200 and returned.get_json()["custody"][-1]["to"] == "lab:A9999"
+    assert client.post(f"/api/doses/{doses[2].code}/dispense", headers=headers, json={"to": "lz-nurse"}).status_code == 409
+
+
+def test_scan_endpoint_classifies_payloads(sites, staff, client):
+    [dose] = shippable_doses(staff)
+    shipment = packed(staff, [dose])
+    lab = api_token(client, "lab")
+    assert client.get("/api/scan", headers=lab, query_string={"payload": scan_of(dose)}).get_json()["dose_code"] == dose.code
+    assert client.get("/api/scan", headers=lab, query_string={"payload": shipment.code + "\n"}).get_json()["type"] == "shipment"
+    assert client.get("/api/scan", headers=lab, query_string={"payload": "LZ-0001"}).get_json() == {
+        "type": "patient", "payload": "LZ-0001", "label": None, "subject_id": "LZ-0001"}
+    for garbage in ["hello", "=A99", "&/CH", "=+03000=<YA001VAa", "\x00\x01", "LZ-00001"]:
+        r = client.get("/api/scan", headers=lab, query_string={"payload": garbage})
+        assert r.status_code == 422 and r.get_json()["code"] == "UNRECOGNIZED_BARCODE", garbage
+    bj = api_token(client, "bj-pharmacist")
+    assert client.get("/api/scan", headers=bj, query_string={"payload": "LZ-0001"}).status_code == 404
