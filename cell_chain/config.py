@@ -53,6 +53,8 @@ def build_config(instance: Path, overrides: dict[str, Any] | None = None) -> dic
         "DOSE_VOLUME_TOLERANCE_ML": 2.0,
         "DOSE_MIN_VIABILITY_PCT": 80.0,
         "VISIT_WINDOW_DAYS": 14,
+        "VERIFICATION_VALID_MINUTES": 10,
+        "DISPENSE_OVERDUE_MINUTES": 120,
         "EXCURSION_ALLOWANCE_MINUTES": 0,
         "MIN_DOSE_INTERVAL_DAYS": 60,
         "DO_NOT_SHIP_CUTOFF_HOURS": 24,

@@ -6,7 +6,9 @@ from cell_chain.batches.models import (  # noqa: F401
     DinSequence, Donor, Dose, Lot, ReleaseSpec, ScreeningResult, TestResult,
 )
 from cell_chain.labels.models import LabelVerification, PrintedLabel, PrintJob  # noqa: F401
-from cell_chain.infusions.models import Allocation, CoiSequence, Patient, SubjectSequence, Visit  # noqa: F401
+from cell_chain.infusions.models import (  # noqa: F401
+    Allocation, BedsideCheck, CoiSequence, Infusion, Patient, SubjectSequence, Visit,
+)
 from cell_chain.shipments.models import (  # noqa: F401
     CustodyEvent, Excursion, Shipment, ShipmentItem, TemperatureRecord, UnexpectedItem,
 )
@@ -16,3 +18,4 @@ from cell_chain.infusions import labels as _infusion_labels, scans as _infusion_
 from cell_chain.labels import scans as _label_scans  # noqa: E402,F401
 from cell_chain.shipments import custody as _custody, labels as _shipment_labels  # noqa: E402,F401
 from cell_chain.shipments import scans as _shipment_scans  # noqa: E402,F401
+from cell_chain.infusions import bedside as _bedside  # noqa: E402,F401

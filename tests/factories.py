@@ -112,3 +112,23 @@ def shippable_doses(staff: Staff, site: str = "LZ", *, count: int = 1, presentat
         doses.append(dose)
     db.session.commit()
     return doses
+
+
+def doses_at_site(staff: Staff, site: str = "LZ", *, count: int = 1, presentation: str = "cryopreserved",
+                  lot_number: str = "L-BED", now: datetime | None = None) -> list[Any]:
+    """Doses shipped to `site`, received by its pharmacist (`{site}-pharmacist` must exist)."""
+    from cell_chain.accounts.services import user_by_username
+    from cell_chain.labels.payloads import bag_payloads
+    from cell_chain.shipments import services as shipping
+
+    now = now or utcnow()
+    doses = shippable_doses(staff, site, count=count, presentation=presentation, lot_number=lot_number, now=now)
+    shipment = shipping.create_shipment(site_code=site, storage="cryo" if presentation == "cryopreserved" else "2-8C",
+                                        actor=staff.lab, now=now)
+    for dose in doses:
+        shipping.pack_dose(shipment, scan=bag_payloads(dose).compound, actor=staff.lab, now=now)
+    shipping.dispatch(shipment, courier="ColdChain", logger_id="QT-1", signature=signed(), actor=staff.lab, now=now)
+    shipping.receive(shipment, scans=[bag_payloads(d).compound for d in doses], seal_intact=True,
+                     signature=signed(), actor=user_by_username(f"{site.lower()}-pharmacist"), now=now)
+    db.session.commit()
+    return doses

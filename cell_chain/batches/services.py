@@ -334,13 +334,24 @@ class RecallOutcome:
     affected_patients: list[str] = field(default_factory=list)
 
 
+# The infusion record tells which patient received a dose; it registers here (batches must
+# not import the later domains).
+_PATIENT_OF_DOSES: list[Any] = []
+
+
+def register_lookback(patients_of_doses: Any) -> None:
+    _PATIENT_OF_DOSES.append(patients_of_doses)
+
+
 def administered_doses_of(lot: Lot) -> list[dict[str, Any]]:
-    """Doses of the lot already in a patient (the lookback list); patients are linked once
-    infusions are recorded."""
+    """Doses of the lot already in a patient, with the patient (the lookback list)."""
     rows = db.session.execute(
-        select(Dose.code).where(Dose.lot_id == lot.id, Dose.status == "administered").order_by(Dose.number)
+        select(Dose.id, Dose.code).where(Dose.lot_id == lot.id, Dose.status == "administered").order_by(Dose.number)
     ).all()
-    return [{"code": row.code, "subject_id": None} for row in rows]
+    subjects: dict[int, str] = {}
+    for lookup in _PATIENT_OF_DOSES:
+        subjects.update(lookup([row.id for row in rows]))
+    return [{"code": row.code, "subject_id": subjects.get(row.id)} for row in rows]
 
 
 def recall_lot(lot: Lot, *, reason: str | None, signature: SignatureInput, actor: User,

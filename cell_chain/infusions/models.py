@@ -113,3 +113,52 @@ class Allocation(db.Model):
         Index("uq_allocations_active_visit", "visit_id", unique=True,
               sqlite_where=text("active"), postgresql_where=text("active")),
     )
+
+
+class Infusion(db.Model):
+    """One administration of a dose to a patient at a visit. One per dose, ever."""
+
+    __tablename__ = "infusions"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dose_id: Mapped[int] = mapped_column(ForeignKey("doses.id"), unique=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), unique=True)
+    coi: Mapped[str] = mapped_column(String(13))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    volume_ml: Mapped[float]
+    partial: Mapped[bool]
+    tolerance_grade: Mapped[int]
+    adverse_events: Mapped[str | None] = mapped_column(Text)
+    serious: Mapped[bool]
+    out_of_window: Mapped[bool]
+    deviation_reason: Mapped[str | None] = mapped_column(Text)
+    nurse_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    witness_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        CheckConstraint("tolerance_grade BETWEEN 0 AND 4", name="grade_range"),
+        CheckConstraint("volume_ml > 0", name="volume_positive"),
+    )
+
+
+class BedsideCheck(db.Model):
+    """Every bedside verification, with its stops and warnings: countable, and the proof that
+    this nurse scanned this patient and dose at the bedside shortly before recording."""
+
+    __tablename__ = "bedside_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    nurse_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"))
+    dose_id: Mapped[int | None] = mapped_column(ForeignKey("doses.id"))
+    ok: Mapped[bool]
+    stops: Mapped[str] = mapped_column(String(400))
+    warnings: Mapped[str] = mapped_column(String(200))
+    checked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_bedside_checks_nurse", "nurse_id", "patient_id", "dose_id", "checked_at"),)

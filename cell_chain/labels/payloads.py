@@ -1,6 +1,7 @@
 """The exact payloads a dose's labels encode, built from its record (one place, so the
 printed label, the API and the verification all agree)."""
 from dataclasses import dataclass
+from datetime import datetime
 
 from cell_chain.batches.models import Dose, din_from_code
 from cell_chain.core.isbt128 import Din, DoseNumber, Expiry, ProductCode, bag_compound
@@ -31,3 +32,9 @@ def bag_payloads(dose: Dose) -> BagPayloads:
         dose_number=DoseNumber(number=dose.number),
         expiry=Expiry(at=dose.expires_at),
     )
+
+
+def printed_bag_compound(dose: Dose, expiry_at: datetime) -> str:
+    """The bag compound as printed with a given expiry (the label printed before a thaw)."""
+    payloads = bag_payloads(dose)
+    return bag_compound(payloads.din, payloads.product, Expiry(at=expiry_at), payloads.dose_number)

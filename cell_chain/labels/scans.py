@@ -16,8 +16,9 @@ def _recognise(text: str) -> Scan | None:
         raise UnrecognizedBarcode(f"Not a label we print: {error}.") from None
     if parsed.label == "bag":
         dose = db_dose(parsed.din.code, parsed.dose_number.number)
-        # The whole message must be this dose's current one (expiry included), or it is not its label.
-        if dose is not None and _bag_compound(dose) != parsed.payload:
+        # The whole message must be one this dose's bag label carries (expiry included), or it
+        # is not its label.
+        if dose is not None and parsed.payload not in _bag_compounds(dose):
             dose = None
         return Scan("dose", parsed.payload, dose, label="bag")
     if parsed.kind == "din":
@@ -35,10 +36,15 @@ def db_dose(din: str, number: int) -> Dose | None:
                              .where(Lot.din == din, Dose.number == number))
 
 
-def _bag_compound(dose: Dose) -> str:
-    from cell_chain.labels.payloads import bag_payloads
+def _bag_compounds(dose: Dose) -> set[str]:
+    """The printed bag label keeps the pre-thaw expiry; after a thaw the record's expiry is
+    earlier, and both name the same dose."""
+    from cell_chain.batches.workflow import dose_expiry
+    from cell_chain.labels.payloads import bag_payloads, printed_bag_compound
 
-    return bag_payloads(dose).compound
+    original = dose_expiry(dose.prepared_at, shelf_life_hours=dose.lot.shelf_life_hours,
+                           shelf_life_months=dose.lot.shelf_life_months)
+    return {bag_payloads(dose).compound, printed_bag_compound(dose, original)}
 
 
 register_recogniser(_recognise)
