@@ -46,11 +46,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from cell_chain.accounts.views import bp as accounts_pages
     from cell_chain.audit_trail.views import bp as audit_pages
     from cell_chain.batches.views import bp as batches_pages
+    from cell_chain.infusions.bedside_views import bp as bedside_pages
     from cell_chain.infusions.views import bp as patient_pages
     from cell_chain.labels.views import bp as label_pages
+    from cell_chain.shipments.views import bp as shipment_pages
     from cell_chain.web.views import bp as home_pages
 
-    for blueprint in (home_pages, batches_pages, accounts_pages, audit_pages, patient_pages, label_pages):
+    for blueprint in (home_pages, batches_pages, accounts_pages, audit_pages, patient_pages, label_pages,
+                      shipment_pages, bedside_pages):
         app.register_blueprint(blueprint)
 
     from cell_chain.cli import register_cli

@@ -37,8 +37,10 @@ class Donor(db.Model):
     registered_at: Mapped[datetime] = mapped_column(UtcDateTime())
     determined_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
+    # Loaded on demand; list pages ask for selectinload themselves (hot paths load lots
+    # and doses without their results).
     results: Mapped[list["ScreeningResult"]] = relationship(
-        back_populates="donor", order_by="ScreeningResult.marker", lazy="selectin")
+        back_populates="donor", order_by="ScreeningResult.marker")
 
     __table_args__ = (CheckConstraint(_in("status", DONOR_STATUSES), name="status_known"),)
 
@@ -120,10 +122,8 @@ class Lot(db.Model):
     status_reason: Mapped[str | None] = mapped_column(Text)
 
     donor: Mapped[Donor] = relationship(lazy="joined", innerjoin=True)
-    results: Mapped[list["TestResult"]] = relationship(
-        back_populates="lot", order_by="TestResult.id", lazy="selectin")
-    doses: Mapped[list["Dose"]] = relationship(
-        back_populates="lot", order_by="Dose.number", lazy="selectin")
+    results: Mapped[list["TestResult"]] = relationship(back_populates="lot", order_by="TestResult.id")
+    doses: Mapped[list["Dose"]] = relationship(back_populates="lot", order_by="Dose.number")
 
     __table_args__ = (
         CheckConstraint(_in("status", LOT_STATUSES), name="status_known"),

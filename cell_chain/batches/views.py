@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy.orm import selectinload
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -342,7 +343,8 @@ def board() -> str:
     spec = services.current_spec(now=now)
     tests = set(spec.limits)
     # One query for the lots (donor joined); results and doses arrive by selectin loading.
-    lots = db.session.scalars(select(Lot).order_by(Lot.id.desc())).all()
+    lots = db.session.scalars(select(Lot).options(selectinload(Lot.results), selectinload(Lot.doses))
+                              .order_by(Lot.id.desc())).all()
     groups: dict[str, list[BoardRow]] = {status: [] for status in LOT_STATUSES}
     for lot in lots:
         readiness = (Readiness.of(services.release_readiness(lot, now=now, spec=spec))
@@ -688,7 +690,8 @@ def _donor_actions(donor: Donor, actor: User) -> set[str]:
 @bp.get("/donors")
 @roles_required(*BATCH_READERS)
 def donors() -> str:
-    rows = db.session.scalars(select(Donor).order_by(Donor.id.desc())).all()
+    rows = db.session.scalars(select(Donor).options(selectinload(Donor.results))
+                              .order_by(Donor.id.desc())).all()
     counting = {d.id: sum(1 for r in _screening_rows(d) if r.counts) for d in rows}
     return render_template("batches/donors.html", donors=rows, counting=counting,
                            marker_total=len(MARKERS))
@@ -723,7 +726,8 @@ def new_donor() -> Page:
 def _render_donor(donor: Donor, template: str = "batches/donor.html", *,
                   errors: Errors | None = None, status: int = 200, **extra: Any) -> tuple[str, int]:
     outcome, missing = _eligibility_preview(donor)
-    lots = db.session.scalars(select(Lot).where(Lot.donor_id == donor.id).order_by(Lot.id)).all()
+    lots = db.session.scalars(select(Lot).options(selectinload(Lot.doses))
+                              .where(Lot.donor_id == donor.id).order_by(Lot.id)).all()
     def marker_link(marker: str) -> str:
         return url_for(".enter_screening", donor_id=donor.id, marker=marker)
 

@@ -2,6 +2,7 @@
 import re
 
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from cell_chain.core.db import db
 from cell_chain.core.isbt128 import Isbt128Error, parse
@@ -34,7 +35,9 @@ def _assignment(text: str) -> Scan | None:
 def _wristband(text: str) -> Scan | None:
     if not SUBJECT_ID.fullmatch(text):
         return None
-    patient = db.session.scalar(select(Patient).where(Patient.subject_id == text))
+    # The schedule is not needed to say whose wristband this is.
+    patient = db.session.scalar(select(Patient).options(lazyload(Patient.visits))
+                                .where(Patient.subject_id == text))
     return Scan("patient", text, patient)
 
 

@@ -47,8 +47,8 @@ class _Size:
 
 
 SIZES = {
-    "small": _Size(width=440, height=84, margin=58, axis_y=32, band=18, radius=8, today_y=11,
-                   heading_y=None, state_y=61, detail_y=78, font=13),
+    "small": _Size(width=440, height=86, margin=58, axis_y=32, band=18, radius=8, today_y=11,
+                   heading_y=None, state_y=62, detail_y=80, font=14),
     "large": _Size(width=880, height=144, margin=90, axis_y=48, band=28, radius=13, today_y=15,
                    heading_y=112, state_y=88, detail_y=134, font=18),
 }

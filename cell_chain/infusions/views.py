@@ -1,14 +1,14 @@
 """Pages for study coordinators: the patient list, a patient's schedule, enrolment, dose
 allocation, assignment labels, wristbands and withdrawal."""
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload, lazyload
+from sqlalchemy.orm import joinedload, lazyload, selectinload
 
 from cell_chain.accounts.models import User
 from cell_chain.accounts.permissions import require_actor, roles_required, scope_to_site, scoped_get_or_404
@@ -21,7 +21,7 @@ from cell_chain.core.db import db
 from cell_chain.core.signatures import Meaning, SignatureInput
 from cell_chain.infusions import allocation as allocations
 from cell_chain.infusions import patients as patient_services
-from cell_chain.infusions import timeline
+from cell_chain.infusions import schedule, timeline
 from cell_chain.infusions.errors import DoseNotSuitable, NoSuitableDose
 from cell_chain.infusions.labels import wristband_payload
 from cell_chain.infusions.models import ARMS, Allocation, Patient, Visit
@@ -123,7 +123,7 @@ def _next_step(patient: Patient, rows: list[VisitRow]) -> str:
 
 
 def _rows(patients: Iterable[Patient], actor: User, today: date, *,
-          size: str = "small") -> list[PatientRow]:
+          size: Literal["small", "large"] = "small") -> list[PatientRow]:
     patients = list(patients)
     active = _active_allocations([v.id for p in patients for v in p.visits])
     rows = []
@@ -136,14 +136,16 @@ def _rows(patients: Iterable[Patient], actor: User, today: date, *,
                                    _visit_actions(patient, visit, state, allocation, actor)))
         marks = [timeline.Mark(r.visit.number, r.visit.target_date, r.visit.window_start,
                                r.visit.window_end, r.state) for r in visits]
-        picture = timeline.timeline_svg(marks, today=today, size=size)  # type: ignore[arg-type]
+        picture = timeline.timeline_svg(marks, today=today, size=size)
         rows.append(PatientRow(patient, visits, picture, _next_step(patient, visits)))
     return rows
 
 
 def _listed_patients(actor: User) -> list[Patient]:
-    # Site and visits come with the patients (joined and selectin); allocations follow in one query.
-    stmt = scope_to_site(select(Patient), Patient, actor).order_by(Patient.subject_id)
+    # Site joined, visits in one selectin query (a visit's patient is already in the session,
+    # so it is not joined again); allocations follow in one more query.
+    stmt = (scope_to_site(select(Patient), Patient, actor).order_by(Patient.subject_id)
+            .options(selectinload(Patient.visits).lazyload(Visit.patient)))
     return list(db.session.scalars(stmt))
 
 
@@ -232,10 +234,14 @@ def _pdf(output: labels.PrintOutput) -> Response:
     return response
 
 
-def _reprint_reason(field: str) -> Any:
+def _print_refusal(field: str) -> Callable[[DomainError], Errors | None]:
+    """Say on the page what a refused print needs, next to its reason field."""
     def explain(error: DomainError) -> Errors | None:
         if isinstance(error, ReasonRequired):
             return {field: [f"{error.detail} For example: label damaged, printer jam."]}
+        if isinstance(error, labels.ReprintLimitReached):
+            return {field: ["This label has reached its reprint limit: another print needs a QA "
+                            "person's approval. Ask QA."]}
         return None
     return explain
 
@@ -244,12 +250,15 @@ def _reprint_reason(field: str) -> Any:
 @roles_required(*WRISTBAND_PRINTERS)
 def print_wristband(subject_id: str) -> Page:
     patient = _patient(subject_id)
-    reason = FormReader(request.form).text("reason", max_length=2000)
+    form = FormReader(request.form)
+    reason = form.text("reason", max_length=2000)
+    if form.errors:
+        return _render_patient(patient, errors={"wristband-reason": form.errors["reason"]}, status=422)
     outcome = _commit(lambda: labels.print_labels(
         kind="wristband", target=patient.subject_id, fmt="pdf", reason=reason, override=None,
         actor=require_actor(), now=utcnow()),
         fields=("wristband-reason",), anchor="wristband-reason",
-        explain=_reprint_reason("wristband-reason"))
+        explain=_print_refusal("wristband-reason"))
     if isinstance(outcome, Refused):
         return _render_patient(patient, errors=outcome.errors, status=outcome.status)
     return _pdf(outcome)
@@ -276,11 +285,14 @@ def print_assignment(subject_id: str, number: int) -> Page:
 
     if request.method == "GET":
         return render()
-    reason = FormReader(request.form).text("reason", max_length=2000)
+    form = FormReader(request.form)
+    reason = form.text("reason", max_length=2000)
+    if form.errors:
+        return render(form.errors, 422)
     outcome = _commit(lambda: labels.print_labels(
         kind="assignment", target=allocation.dose.code, fmt="pdf", reason=reason, override=None,
         actor=require_actor(), now=utcnow()),
-        fields=("reason",), anchor="reason", explain=_reprint_reason("reason"))
+        fields=("reason",), anchor="reason", explain=_print_refusal("reason"))
     if isinstance(outcome, Refused):
         return render(outcome.errors, outcome.status)
     return _pdf(outcome)
@@ -311,6 +323,9 @@ def enrol() -> Page:
     if birth_year is None:
         form.add("birth_year", "Enter the year of birth as 4 digits, for example 1975.")
     if form.errors:
+        # The service is not reached, so ask the schedule's age rule here: every error at once.
+        if birth_year and enrolled_on and (problem := schedule.age_problem(birth_year, enrolled_on)):
+            form.add("birth_year", problem)
         return _render_enrol(errors=form.errors, status=422)
     assert arm and enrolled_on and initials and birth_year and actor.site_code
     outcome = _commit(lambda: patient_services.enrol_patient(

@@ -42,13 +42,13 @@ def _mark_preview(png: bytes) -> bytes:
         dpi = opened.info.get("dpi", (PREVIEW_DPI, PREVIEW_DPI))
     stamp = Image.new("RGBA", image.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(stamp)
-    font = _font(max(image.width // 11, 12))
+    font = _font(max(image.width // 16, 12))
     text = "PREVIEW · NOT A LABEL"
     box = draw.textbbox((0, 0), text, font=font)
     width, height = box[2] - box[0], box[3] - box[1]
     band = Image.new("RGBA", (width + 24, height + 24), (0, 0, 0, 0))
     ImageDraw.Draw(band).text((12 - box[0], 12 - box[1]), text, font=font, fill=(212, 53, 28, 150))
-    band = band.rotate(35, expand=True, resample=Image.Resampling.BICUBIC)
+    band = band.rotate(40, expand=True, resample=Image.Resampling.BICUBIC)
     stamp.alpha_composite(band, ((image.width - band.width) // 2, (image.height - band.height) // 2))
     out = io.BytesIO()
     Image.alpha_composite(image, stamp).convert("RGB").save(out, format="PNG", dpi=dpi)
@@ -83,11 +83,17 @@ def print_lot_labels(lot_id: int) -> Response | tuple[str, int]:
     lot = _get(Lot, lot_id)
     if request.method == "GET":
         return _render_print_form(lot)
-    reason = FormReader(request.form).text("reason", max_length=2000)
+    form = FormReader(request.form)
+    reason = form.text("reason", max_length=2000)
+    if form.errors:
+        return _render_print_form(lot, errors={"label-reason": form.errors["reason"]}, status=422)
 
     def explain(error: DomainError) -> Errors | None:
         if isinstance(error, ReasonRequired):
             return {"label-reason": [f"{error.detail} For example: labels damaged, printer jam."]}
+        if isinstance(error, services.ReprintLimitReached):
+            return {"label-reason": ["These labels have reached their reprint limit: another print "
+                                     "needs a QA person's approval. Ask QA."]}
         return None
 
     outcome = _commit(lambda: services.print_labels(

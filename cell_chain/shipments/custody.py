@@ -44,8 +44,10 @@ def events_of(dose_ids: Iterable[int]) -> dict[int, list[CustodyEvent]]:
 
 
 def current_custodian(dose: Dose) -> str:
-    chain = events_of([dose.id])[dose.id]
-    return chain[-1].to_party if chain else lab_party()
+    """Who holds the dose now: the last hand-over's recipient (the lab before any)."""
+    holder = db.session.scalar(select(CustodyEvent.to_party).where(CustodyEvent.dose_id == dose.id)
+                               .order_by(CustodyEvent.occurred_at.desc(), CustodyEvent.id.desc()).limit(1))
+    return holder or lab_party()
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,8 @@ def parse_logger_file(data: bytes, filename: str | None = None, *, tz_offset_min
         return _parse_rotronic(_csv_rows(lines, "Rotronic"), context)
     rows = _csv_rows(lines, "CSV")
     nonblank = [(number, cells) for number, cells in rows if any(cell.strip() for cell in cells)]
+    if not nonblank:
+        raise _refuse(_unknown_layout([], filename))
     head = [[cell.strip() for cell in cells] for _, cells in nonblank[:8]]
     if {"timestamp", "celsius"} <= {cell.lower() for cell in head[0]}:
         return _parse_plain_csv(nonblank, context)
@@ -518,8 +520,7 @@ def _parse_plain_csv(rows: list[tuple[int, list[str]]], context: _Context) -> Lo
             raise _too_many()
         times.append((line, stamp))
         values.append(value)
-    # One row suffices: _datetimes refuses a file that mixes date formats.
-    for line, text in times[:1]:
+    for line, text in times:
         if not _YMD_RE.fullmatch(text.strip()) or "/" in text:
             raise _damaged(kind, line, f'the timestamp "{text}" is not ISO 8601 (for example 2024-05-01T14:30:00Z)')
     for at, value in zip(_datetimes(times, kind=kind, context=context), values, strict=True):

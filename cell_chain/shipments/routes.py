@@ -164,7 +164,11 @@ class TemperatureSvgResource(MethodView):
             raise NotFound("No temperature file has been uploaded for this shipment.")
         readings = [Reading(datetime.fromisoformat(at), celsius) for at, celsius in json.loads(record.readings_json)]
         allowed = FRESH if shipment.storage == "2-8C" else CRYO
-        svg = temperature_svg(readings, allowed, find_excursions(readings, allowed))
+        from flask import current_app
+
+        found = find_excursions(readings, allowed,
+                                allowance_minutes=current_app.config["EXCURSION_ALLOWANCE_MINUTES"])
+        svg = temperature_svg(readings, allowed, found)
         return Response(svg, mimetype="image/svg+xml")
 
 

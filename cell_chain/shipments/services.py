@@ -231,19 +231,25 @@ def record_temperature(shipment: Shipment, *, data: bytes, filename: str | None,
     """Store the logger's readings and the excursions outside the storage range; an
     excursion quarantines the shipment's doses until QA decides. Raises LoggerFileError."""
     from cell_chain.shipments.excursions import CRYO, FRESH, find_excursions
-    from cell_chain.shipments.loggers import parse_logger_file
+    from cell_chain.shipments.loggers import LoggerFileError, parse_logger_file
 
     require_role(actor, (Role.LAB, Role.PHARMACIST))
     if shipment.status in ("draft", "packed"):
         raise ShipmentState("Upload the logger file once the shipment has left the lab.")
     trace = parse_logger_file(data, filename)
+    # Only the time the doses travelled counts: a logger started in a warm room before packing,
+    # or left running after receipt, is not an excursion of this shipment.
+    until = shipment.received_at or now
+    readings = [r for r in trace.readings if shipment.dispatched_at <= r.at <= until]
+    if not readings:
+        raise LoggerFileError("The file has no readings between dispatch and receipt of this shipment.")
     allowed = FRESH if shipment.storage == "2-8C" else CRYO
-    found = find_excursions(trace.readings, allowed,
+    found = find_excursions(readings, allowed,
                             allowance_minutes=current_app.config["EXCURSION_ALLOWANCE_MINUTES"])
     record = TemperatureRecord(
         shipment_id=shipment.id, source_format=trace.source_format, filename=(filename or "")[:200] or None,
-        readings_count=len(trace.readings),
-        readings_json=json.dumps([[r.at.isoformat(), r.celsius] for r in trace.readings]),
+        readings_count=len(readings),
+        readings_json=json.dumps([[r.at.isoformat(), r.celsius] for r in readings]),
         uploaded_by_id=actor.id, uploaded_at=now)
     audit.record_created(record, "shipment.temperature_recorded", actor=actor, at=now)
     excursions = []

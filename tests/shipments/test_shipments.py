@@ -46,10 +46,10 @@ def packed(staff, doses, site="LZ"):
     return shipment
 
 
-def dispatched(staff, doses, site="LZ"):
+def dispatched(staff, doses, site="LZ", hours_ago=0):
     shipment = packed(staff, doses, site)
     services.dispatch(shipment, courier="ColdChain Express", logger_id="QT-1", signature=signed(),
-                      actor=staff.lab, now=utcnow())
+                      actor=staff.lab, now=utcnow() - timedelta(hours=hours_ago))
     db.session.commit()
     return shipment
 
@@ -279,3 +279,74 @@ def test_scan_endpoint_classifies_payloads(sites, staff, client):
         assert r.status_code == 422 and r.get_json()["code"] == "UNRECOGNIZED_BARCODE", garbage
     bj = api_token(client, "bj-pharmacist")
     assert client.get("/api/scan", headers=bj, query_string={"payload": "LZ-0001"}).status_code == 404
+
+
+def _csv(start, temps, minutes=10):
+    lines = ["timestamp,celsius"] + [f"{(start + timedelta(minutes=minutes * i)).isoformat()},{t}"
+                                     for i, t in enumerate(temps)]
+    return "\n".join(lines).encode()
+
+
+def test_temperature_excursion_quarantines_until_qa_accepts(sites, staff, client):
+    from cell_chain.shipments.models import Excursion, TemperatureRecord
+
+    doses = shippable_doses(staff, count=2, presentation="fresh", lot_number="L-T")
+    shipment = new_shipment(staff, "LZ", "2-8C")
+    for dose in doses:
+        services.pack_dose(shipment, scan=scan_of(dose), actor=staff.lab, now=utcnow())
+    services.dispatch(shipment, courier="C", logger_id="QT", signature=signed(), actor=staff.lab,
+                      now=utcnow() - timedelta(hours=3))  # the logger file arrives after the journey
+    db.session.commit()
+    start = shipment.dispatched_at + timedelta(seconds=1)
+    lab = api_token(client, "lab")
+    garbage = client.post(f"/api/shipments/{shipment.id}/temperature", headers=lab | {"Content-Type": "text/csv"},
+                          data=b"\x89PNG\r\n\x1a\nnot a logger")
+    assert garbage.status_code == 422 and garbage.get_json()["code"] == "VALIDATION_ERROR"
+    assert db.session.scalar(select(func.count()).select_from(TemperatureRecord)) == 0
+    # exactly at the limits is inside; one reading at 9.1 °C is an excursion
+    data = _csv(start, [5.0, 8.0, 2.0, 9.1, 7.5, 6.0])
+    r = client.post(f"/api/shipments/{shipment.id}/temperature", headers=lab | {"Content-Type": "text/csv"}, data=data)
+    assert r.status_code == 201, r.get_json()
+    body = r.get_json()
+    assert body["readings"] == 6 and len(body["excursions"]) == 1
+    assert body["excursions"][0]["extreme_celsius"] == 9.1 and body["excursions"][0]["minutes"] == 10
+    db.session.expire_all()
+    assert {d.status for d in doses} == {"quarantined"}
+    svg = client.get(f"/api/shipments/{shipment.id}/temperature.svg", headers=lab)
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml" and b"<svg" in svg.data
+    qa = api_token(client, "qa")
+    no_reason = client.post(f"/api/shipments/{shipment.id}/excursion-disposition", headers=qa,
+                            json={"decision": "accept", "reason": "", "signature": {"password": PASSWORD}})
+    assert no_reason.status_code == 422
+    ok = client.post(f"/api/shipments/{shipment.id}/excursion-disposition", headers=qa,
+                     json={"decision": "accept", "reason": "10 min at 9.1 °C within stability data",
+                           "signature": {"password": PASSWORD}})
+    assert ok.status_code == 200 and ok.get_json()[0]["status"] == "accepted"
+    db.session.expire_all()
+    assert {d.status for d in doses} == {"in_transit"}
+    assert client.post(f"/api/shipments/{shipment.id}/excursion-disposition", headers=qa,
+                       json={"decision": "accept", "reason": "again", "signature": {"password": PASSWORD}}).status_code == 409
+
+
+def test_rejected_excursion_keeps_doses_quarantined(sites, staff, client):
+    doses = shippable_doses(staff, count=1, lot_number="L-R")
+    shipment = dispatched(staff, doses, hours_ago=3)
+    data = _csv(shipment.dispatched_at + timedelta(seconds=1), [-180, -120, -125, -185])
+    lab = api_token(client, "lab")
+    assert client.post(f"/api/shipments/{shipment.id}/temperature", headers=lab | {"Content-Type": "text/csv"},
+                       data=data).status_code == 201
+    r = client.post(f"/api/shipments/{shipment.id}/excursion-disposition", headers=api_token(client, "qa"),
+                    json={"decision": "reject", "reason": "Warmed to -120 °C", "signature": {"password": PASSWORD}})
+    assert r.status_code == 200
+    db.session.expire_all()
+    assert doses[0].status == "quarantined"
+
+
+def test_readings_outside_the_journey_do_not_count(sites, staff, client):
+    doses = shippable_doses(staff, count=1, lot_number="L-J")
+    shipment = dispatched(staff, doses, hours_ago=4)
+    before = shipment.dispatched_at - timedelta(hours=2)
+    data = _csv(before, [25.0] * 6 + [-190.0] * 20, minutes=10)  # warm in the lab, cold once packed
+    r = client.post(f"/api/shipments/{shipment.id}/temperature", headers=api_token(client, "lab") | {"Content-Type": "text/csv"},
+                    data=data)
+    assert r.status_code == 201 and r.get_json()["excursions"] == []

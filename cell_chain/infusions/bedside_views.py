@@ -1,0 +1,305 @@
+"""The nurse's bedside tablet screen: scan the wristband and the dose bag, the full-screen
+decision, the infusion record with a witness, and the patient's four doses afterwards. With
+JavaScript the page checks through `POST /api/infusions/verify`; without it, the same
+verification runs behind a plain two-field form. Recording always goes through
+`bedside.record_infusion`."""
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from cell_chain.accounts.models import User
+from cell_chain.accounts.permissions import require_actor, roles_required
+from cell_chain.batches.models import Dose
+from cell_chain.batches.views import WRONG_PASSWORD, FormReader
+from cell_chain.core.clock import utcnow
+from cell_chain.core.db import MAX_ID, db
+from cell_chain.core.errors import (
+    AccountLocked,
+    AuthFailure,
+    DomainError,
+    Forbidden,
+    NotFound,
+    Unauthenticated,
+    ValidationFailed,
+)
+from cell_chain.core.signatures import Meaning, SignatureInput, WitnessInput, WitnessInvalid, signatures_for
+from cell_chain.infusions import bedside, schedule, timeline
+from cell_chain.infusions.bedside_routes import verification_body
+from cell_chain.infusions.models import Infusion, Patient, Visit
+from cell_chain.infusions.patients import visit_state
+from cell_chain.scanning import UnrecognizedBarcode, read_scan
+from cell_chain.web.errors import count_auth_failure
+
+bp = Blueprint("bedside_pages", __name__)
+
+Errors = dict[str, list[str]]
+Page = str | tuple[str, int] | Response
+
+VISITS = len(schedule.VISIT_MONTHS)
+# The protocol grades infusion tolerance 0 (no discomfort) to 4 (life-threatening); the words
+# between follow the usual infusion-reaction grading, so that nurses at six sites grade alike.
+TOLERANCE_GRADES = (
+    ("0", "0 — No discomfort", "The patient felt nothing unusual."),
+    ("1", "1 — Mild", "Noticed by the patient; no treatment, the infusion went on."),
+    ("2", "2 — Moderate", "Treated, or the infusion was slowed or paused; settled quickly."),
+    ("3", "3 — Severe", "The infusion was stopped, or symptoms lasted and needed treatment."),
+    ("4", "4 — Life-threatening", "Urgent intervention was needed."),
+)
+GRADE_WORDS = {value: text for value, text, _ in TOLERANCE_GRADES}
+SERIOUS_WORDS = "death, life-threatening, disabling, or a tumour (particularly hepatocellular carcinoma)"
+WARNING_REASON_LABELS = {
+    "OUT_OF_WINDOW": "Why is the dose given outside this visit’s window?",
+}
+WITNESS_WRONG = ("The witness’s username or password is wrong. The witness types their own "
+                 "username and password; repeated wrong passwords lock their account.")
+_CLOCK = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
+RECORD_FIELDS = ("started_at", "ended_at", "volume_ml", "tolerance_grade", "adverse_events")
+
+
+# ---- words --------------------------------------------------------------------------------------
+
+def initials(text: str | None) -> str:
+    """`WL` → `W.L.` as the wristband prints it."""
+    return "".join(f"{letter}." for letter in (text or ""))
+
+
+def _moment(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@bp.context_processor
+def _page_helpers() -> dict[str, Any]:
+    return {"initials": initials, "visits_total": VISITS, "moment": _moment,
+            "full_volume": current_app.config["DOSE_VOLUME_ML"]}
+
+
+@bp.app_template_filter("hhmm")
+def _hhmm(moment: datetime | None) -> str:
+    return f"{moment:%H:%M} UTC" if moment else ""
+
+
+# ---- the scan step --------------------------------------------------------------------------------
+
+def _render(state: str, *, check: Mapping[str, Any] | None = None, scans: Mapping[str, str] | None = None,
+            errors: Errors | None = None, form: Mapping[str, str] | None = None,
+            status: int = 200) -> tuple[str, int]:
+    """One template for every state: `scan`, `matched`, `stop` and `form` (the infusion form
+    shown again with what to fix). With JavaScript the scan page switches states itself."""
+    return render_template(
+        "bedside/screen.html", state=state, check=check, scans=scans or {}, errors=errors or {},
+        form=form or {}, grades=TOLERANCE_GRADES, serious_words=SERIOUS_WORDS,
+        reason_labels=WARNING_REASON_LABELS, messages=bedside.MESSAGES,
+        server_now=utcnow().isoformat(timespec="milliseconds"),
+    ), status
+
+
+@bp.get("/bedside")
+@roles_required(*bedside.NURSES)
+def scan() -> tuple[str, int]:
+    return _render("scan")
+
+
+@bp.post("/bedside/scan")
+@roles_required(*bedside.NURSES)
+def classify() -> Response:
+    """What one scan looks like, for the prompt only ("Wristband LZ-0007 ✓ — now scan the
+    dose bag"); the decision is always the verification's."""
+    payload = (request.get_json(silent=True) or {}).get("scan")
+    try:
+        read = read_scan(payload)
+    except UnrecognizedBarcode:
+        return jsonify(kind="other", label=None)
+    if read.kind == "patient":
+        return jsonify(kind="patient", label=read.payload)
+    if read.kind == "dose":
+        return jsonify(kind="dose", label=read.obj.code if isinstance(read.obj, Dose) else None)
+    return jsonify(kind="other", label=None)
+
+
+@bp.post("/bedside/verify")
+@roles_required(*bedside.NURSES)
+def verify() -> tuple[str, int]:
+    """The check without JavaScript: the same verification as the API, shown as a page."""
+    form = FormReader(request.form)
+    scans = {"patient_scan": form.raw("patient_scan"), "dose_scan": form.raw("dose_scan")}
+    if not scans["patient_scan"]:
+        form.add("patient_scan", "Scan the patient’s wristband into the first box.")
+    if not scans["dose_scan"]:
+        form.add("dose_scan", "Scan the dose bag into the second box.")
+    if form.errors:
+        return _render("scan", scans=scans, errors=form.errors, status=422)
+    result = bedside.verify_infusion(scans["patient_scan"], scans["dose_scan"], actor=require_actor(),
+                                     now=utcnow())
+    check = verification_body(result)
+    db.session.commit()  # the check's log entry: the proof of this bedside scan
+    return _render("matched" if check["ok"] else "stop", check=check, scans=scans)
+
+
+# ---- the infusion record ------------------------------------------------------------------------
+
+def _clock_time(value: str, now: datetime) -> datetime | None:
+    """`14:05` (UTC, today; yesterday if that is still to come) or an ISO 8601 moment."""
+    if match := _CLOCK.fullmatch(value):
+        moment = now.replace(hour=int(match[1]), minute=int(match[2]), second=0, microsecond=0)
+        return moment - timedelta(days=1) if moment > now + timedelta(minutes=1) else moment
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _time_field(form: FormReader, name: str, what: str, now: datetime) -> datetime | None:
+    value = form.raw(name)
+    if not value:
+        form.add(name, f"Enter the time the infusion {what} (UTC, 24-hour clock, for example 14:05).")
+        return None
+    moment = _clock_time(value, now)
+    if moment is None:
+        form.add(name, f"Enter the time the infusion {what} as hours and minutes, for example 14:05.")
+    return moment
+
+
+def _read_record(form: FormReader, warnings: list[str], now: datetime) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "started_at": _time_field(form, "started_at", "started", now),
+        "ended_at": _time_field(form, "ended_at", "ended", now),
+        "volume_ml": form.number("volume_ml", "the volume given in ml", example="40", maximum=45),
+        "tolerance_grade": form.choice("tolerance_grade", GRADE_WORDS,
+                                       "Choose how the patient tolerated the infusion: 0 (no discomfort) "
+                                       "to 4 (life-threatening)."),
+        "adverse_events": form.text("adverse_events", max_length=4000),
+        "serious": form.raw("serious") == "yes",
+        "password": form.password(),
+        "witness_username": form.text("witness_username", required="Enter the witness’s username.",
+                                      max_length=80),
+        "witness_password": form.data.get("witness_password") or "",
+    }
+    if values["volume_ml"] == 0:
+        form.add("volume_ml", "Enter the volume given in ml: more than 0.")
+    if not values["witness_password"]:
+        form.add("witness_password", "The witness enters their own password.")
+    if values["serious"] and not values["adverse_events"]:
+        form.add("adverse_events", "Describe the serious adverse event.")
+    values["reasons"] = {}
+    for code in warnings:
+        reason = form.text(f"reason_{code}", max_length=2000,
+                           required="Give the reason: it is recorded as a protocol deviation.")
+        if reason:
+            values["reasons"][code] = reason
+    return values
+
+
+def _current_check(scans: Mapping[str, str], actor: User, now: datetime) -> dict[str, Any]:
+    """The decision for these scans as it stands now, without logging a new bedside check
+    (showing the form again must not count as scanning at the bedside)."""
+    facts = bedside.load_facts(scans["patient_scan"], scans["dose_scan"], nurse=actor)
+    decision = bedside.decide(facts, now=now,
+                              min_interval=timedelta(days=current_app.config["MIN_DOSE_INTERVAL_DAYS"]))
+    return verification_body(bedside.Verification(decision, facts))
+
+
+def _stopped(error: bedside.InfusionStopped, scans: Mapping[str, str]) -> dict[str, Any]:
+    return {"ok": False, "stops": error.extra["stops"], "warnings": [], "patient": None, "dose": None,
+            "visit": None}
+
+
+@bp.post("/bedside/record")
+@roles_required(*bedside.NURSES)
+def record() -> Page:
+    actor = require_actor()
+    actor_id = actor.id
+    now = utcnow()
+    form = FormReader(request.form)
+    scans = {"patient_scan": form.raw("patient_scan"), "dose_scan": form.raw("dose_scan")}
+    if not (scans["patient_scan"] and scans["dose_scan"]):
+        return _render("scan", errors={"scan": ["Scan the wristband and the dose bag before recording."]},
+                       status=409)
+    check = _current_check(scans, actor, now)
+    if not check["ok"]:
+        return _render("stop", check=check, scans=scans, status=409)
+    values = _read_record(form, [w["code"] for w in check["warnings"]], now)
+    if form.errors:
+        return _render("form", check=check, scans=scans, errors=form.errors, form=request.form, status=422)
+    given = bedside.InfusionInput(
+        started_at=values["started_at"], ended_at=values["ended_at"], volume_ml=values["volume_ml"],
+        tolerance_grade=int(values["tolerance_grade"]), adverse_events=values["adverse_events"],
+        serious=values["serious"], acknowledged_warnings=values["reasons"])
+    errors: Errors
+    try:
+        infusion = bedside.record_infusion(
+            scans["patient_scan"], scans["dose_scan"], given=given,
+            signature=SignatureInput(values["password"], Meaning.ADMINISTERED.value),
+            witnessed_by=WitnessInput(values["witness_username"] or "", values["witness_password"]),
+            actor=actor, now=now)
+        db.session.commit()
+        return redirect(url_for("bedside_pages.recorded", infusion_id=infusion.id), code=303)
+    except (Forbidden, NotFound, Unauthenticated):
+        raise
+    except AuthFailure as error:
+        # Nothing is recorded, but the wrong password counts toward its owner's lock-out.
+        count_auth_failure(error)
+        errors = ({"password": [WRONG_PASSWORD]} if error.user_id == actor_id
+                  else {"witness_password": [WITNESS_WRONG]})
+        status = error.status
+    except bedside.InfusionStopped as error:
+        db.session.rollback()
+        return _render("stop", check=_stopped(error, scans), scans=scans, status=error.status)
+    except DomainError as error:
+        db.session.rollback()
+        status = error.status
+        errors = _explain(error, actor_id, now)
+    return _render("form", check=_current_check(scans, require_actor(), utcnow()), scans=scans,
+                   errors=errors, form=request.form, status=status)
+
+
+def _explain(error: DomainError, actor_id: int, now: datetime) -> Errors:
+    """Where each refusal goes on the form, in words that say how to fix it."""
+    if isinstance(error, bedside.VerificationRequired):
+        return {"scan-again": [f"{error.detail} Press Start again and scan both labels at the bedside."]}
+    if isinstance(error, bedside.WarningNotAcknowledged):
+        return {f"reason_{code}": ["Give the reason: it is recorded as a protocol deviation."]
+                for code in error.extra.get("warnings", [])}
+    if isinstance(error, WitnessInvalid):
+        return {"witness_username": [f"{error.detail} Ask another nurse or a pharmacist of this hospital."]}
+    if isinstance(error, AccountLocked):
+        mine = db.session.get(User, actor_id)
+        field = "password" if mine is not None and mine.is_locked(now) else "witness_password"
+        whose = "Your account" if field == "password" else "The witness’s account"
+        return {field: [f"{whose} is locked: {error.detail} Ask an administrator if this is urgent."]}
+    if isinstance(error, ValidationFailed):
+        errors: Errors = {}
+        for name, messages in error.extra.get("errors", {}).items():
+            errors.setdefault(name if name in RECORD_FIELDS else "password", []).extend(messages)
+        return errors
+    return {"scan-again": [error.detail]}
+
+
+# ---- after recording ----------------------------------------------------------------------------
+
+@bp.get("/bedside/infusions/<int:infusion_id>")
+@roles_required(*bedside.NURSES)
+def recorded(infusion_id: int) -> str:
+    """The record as signed, and the patient's four doses with this visit done."""
+    actor = require_actor()
+    infusion = db.session.get(Infusion, infusion_id) if 0 < infusion_id <= MAX_ID else None
+    patient = db.session.get(Patient, infusion.patient_id) if infusion else None
+    if infusion is None or patient is None or patient.site_id != actor.site_id:
+        raise NotFound("There is no such infusion record at your hospital.")
+    today = utcnow().date()
+    visits = list(db.session.scalars(select(Visit).where(Visit.patient_id == patient.id).order_by(Visit.number)))
+    marks = [timeline.Mark(v.number, v.target_date, v.window_start, v.window_end, visit_state(v, today))
+             for v in visits]
+    visit = next(v for v in visits if v.id == infusion.visit_id)
+    return render_template(
+        "bedside/recorded.html", infusion=infusion, patient=patient, visit=visit,
+        dose=db.session.get(Dose, infusion.dose_id), signatures=signatures_for(infusion),
+        picture=timeline.timeline_svg(marks, today=today, size="large"),
+        grade_words=GRADE_WORDS.get(str(infusion.tolerance_grade), str(infusion.tolerance_grade)),
+        state_words=timeline.STATE_WORDS.get(visit.recorded, visit.recorded),
+        serious_words=SERIOUS_WORDS)

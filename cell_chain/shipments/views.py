@@ -1,0 +1,762 @@
+"""Pages for shipments and the site pharmacy: the shipment list and page (pack by scanning,
+dispatch, hand-offs, logger file, excursion disposition), the pharmacist's receipt screen and
+the site inventory with thaw, dispense, destroy and return."""
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import lazyload
+from werkzeug.wrappers import Response
+
+from cell_chain.accounts.models import Site, User
+from cell_chain.accounts.permissions import require_actor, roles_required, scope_to_site, scoped_get_or_404
+from cell_chain.accounts.roles import Role
+from cell_chain.batches import workflow as batch_rules
+from cell_chain.batches.models import Dose
+from cell_chain.batches.views import FormReader, Refused, _commit
+from cell_chain.core.clock import utcnow
+from cell_chain.core.db import MAX_ID, db
+from cell_chain.core.errors import AccountLocked, AuthFailure, DomainError, NotFound
+from cell_chain.core.signatures import Meaning, SignatureInput, WitnessInput, WitnessInvalid, signatures_for
+from cell_chain.infusions.labels import assignment_payload
+from cell_chain.infusions.models import Allocation, Patient, Visit
+from cell_chain.labels.payloads import bag_payloads
+from cell_chain.scanning import MAX_PAYLOAD
+from cell_chain.shipments import custody, pharmacy, services
+from cell_chain.shipments.errors import PackRefused
+from cell_chain.shipments.models import STORAGE, CustodyEvent, Excursion, Shipment, ShipmentItem, TemperatureRecord
+from cell_chain.shipments.routes import SHIPMENT_READERS
+
+bp = Blueprint("shipment_pages", __name__)
+
+Errors = dict[str, list[str]]
+Page = str | tuple[str, int] | Response
+
+# ---- words shown for stored codes -------------------------------------------------------------
+
+STORAGE_WORDS = {"2-8C": "2–8 °C (fresh)", "cryo": "≤ −150 °C (cryopreserved)"}
+WORDS = {
+    "draft": "Draft", "packed": "Packed", "dispatched": "Dispatched", "in_transit": "In transit",
+    "received": "Received", "partially_received": "Partially received", "closed": "Closed",
+    "accepted": "Accepted", "missing": "Missing", "quarantined": "Quarantined", "open": "Open",
+    "rejected": "Rejected", "dispensed": "Dispensed", "allocated": "Allocated",
+    "administered": "Administered", "destroyed": "Destroyed", "returned": "Returned",
+    "dispatch": "Dispatched to courier", "handoff": "Courier hand-off", "receipt": "Received at site",
+    "dispense": "Dispensed to ward", "destroy": "Destroyed", "return": "Returned to manufacturer",
+    "administer": "Administered", "cryopreserved": "Cryopreserved", "fresh": "Fresh",
+}
+# Colour always comes with the words; these only pick the colour.
+TONES = {
+    "draft": "", "packed": "info", "dispatched": "info", "in_transit": "info", "received": "ok",
+    "partially_received": "warn", "closed": "", "accepted": "ok", "missing": "stop",
+    "quarantined": "stop", "open": "stop", "rejected": "stop", "dispensed": "info",
+    "allocated": "info", "destroyed": "stop", "returned": "warn", "administered": "ok",
+}
+REFUSAL_WORDS = {
+    "PACK_DUPLICATE": "Already in this box",
+    "PACK_WRONG_SITE": "For another site",
+    "PACK_WRONG_STATE": "Not ready to ship",
+    "PACK_EXPIRED": "Expired",
+    "PACK_WRONG_STORAGE": "Wrong storage for this box",
+    "PACK_LABELS_NOT_VERIFIED": "Labels not verified",
+    "UNRECOGNIZED_BARCODE": "Not a dose label",
+    "UNKNOWN_DOSE": "Unknown dose",
+    "SHIPMENT_STATE": "Box closed for packing",
+}
+
+# Who sees which form; the services check the same roles.
+PACKERS = frozenset({Role.LAB})
+CREATORS = frozenset({Role.LAB})
+HANDOFF_ROLES = frozenset({Role.LAB, Role.PHARMACIST})
+UPLOADERS = frozenset({Role.LAB, Role.PHARMACIST})
+RECEIVERS = frozenset({Role.PHARMACIST})
+DISPOSERS = frozenset({Role.QA})
+RECEIVED_STATES = ("received", "partially_received", "closed")
+# What the site inventory lists: doses held by the site pharmacy or its wards.
+INVENTORY_STATES = ("received", "dispensed", "quarantined")
+EXPIRY_WARNING = timedelta(hours=24)
+
+
+def words(value: str | None) -> str:
+    return "" if value is None else WORDS.get(value, value.replace("_", " "))
+
+
+def party(name: str) -> str:
+    """A custodian as people say it: 'courier:ColdChain' → 'Courier ColdChain'."""
+    kind, _, rest = name.partition(":")
+    if kind == "lab":
+        return f"GMP lab ({rest})"
+    if kind == "courier":
+        return f"Courier {rest}"
+    if kind == "pharmacy":
+        return f"{rest} site pharmacy"
+    if kind == "ward":
+        site, _, nurse = rest.partition(":")
+        return f"{site} ward, nurse {nurse}"
+    if kind == "destroyed":
+        return f"Destroyed at {rest}"
+    return name
+
+
+@bp.context_processor
+def _page_helpers() -> dict[str, Any]:
+    return {"words": words, "tone": lambda s: TONES.get(s, ""), "Role": Role, "party": party,
+            "storage_words": STORAGE_WORDS, "refusal_words": REFUSAL_WORDS}
+
+
+def _signature(password: str, meaning: Meaning) -> SignatureInput:
+    return SignatureInput(password=password, meaning=meaning.value)
+
+
+def _rekey(errors: Errors, names: Mapping[str, str]) -> Errors:
+    """Give a form's errors the ids its fields have on a page that holds several forms."""
+    out: Errors = {}
+    for name, messages in errors.items():
+        out.setdefault(names.get(name, name), []).extend(messages)
+    return out
+
+
+class UnknownDose(DomainError):
+    """A well-formed dose label naming no dose here: a refusal on the page, not a missing page."""
+
+    status, code, title = 422, "UNKNOWN_DOSE", "No dose with this label is known"
+
+
+# ---- loading what the pages show ----------------------------------------------------------------
+
+def _shipment(shipment_id: int) -> Shipment:
+    if not 0 < shipment_id <= MAX_ID:
+        raise NotFound("There is no such shipment.")
+    return scoped_get_or_404(Shipment, require_actor(), Shipment.id == shipment_id)
+
+
+def _patients_of(dose_ids: Sequence[int]) -> dict[int, Patient]:
+    """The patient each dose is allocated to, in one query."""
+    if not dose_ids:
+        return {}
+    stmt = (select(Allocation.dose_id, Patient)
+            .join(Visit, Visit.id == Allocation.visit_id).join(Patient, Patient.id == Visit.patient_id)
+            .where(Allocation.dose_id.in_(dose_ids), Allocation.active))
+    return {dose_id: patient for dose_id, patient in db.session.execute(stmt)}
+
+
+def _active_allocations(dose_ids: Sequence[int]) -> dict[int, Allocation]:
+    if not dose_ids:
+        return {}
+    stmt = select(Allocation).where(Allocation.dose_id.in_(dose_ids), Allocation.active)
+    return {a.dose_id: a for a in db.session.scalars(stmt)}
+
+
+def _names(user_ids: Iterable[int | None]) -> dict[int, str]:
+    ids = {i for i in user_ids if i is not None}
+    if not ids:
+        return {}
+    return {user_id: name for user_id, name in db.session.execute(
+        select(User.id, User.display_name).where(User.id.in_(ids)))}
+
+
+@dataclass
+class CustodyStep:
+    """One hand-over of the box: the same event recorded for each dose in it."""
+
+    event: CustodyEvent
+    doses: list[str] = field(default_factory=list)
+    recorded_by: str = ""
+
+
+def _custody_steps(shipment: Shipment, codes: Mapping[int, str]) -> list[CustodyStep]:
+    events = db.session.scalars(select(CustodyEvent).where(CustodyEvent.shipment_id == shipment.id)
+                                .order_by(CustodyEvent.occurred_at, CustodyEvent.id)).all()
+    names = _names(e.recorded_by_id for e in events)
+    steps: dict[tuple[Any, ...], CustodyStep] = {}
+    for event in events:
+        key = (event.kind, event.from_party, event.to_party, event.place, event.condition,
+               event.occurred_at, event.recorded_by_id)
+        step = steps.setdefault(key, CustodyStep(event, recorded_by=names.get(event.recorded_by_id, "")))
+        step.doses.append(codes.get(event.dose_id, str(event.dose_id)))
+    return list(steps.values())
+
+
+@dataclass
+class DoseRow:
+    item: ShipmentItem
+    patient: Patient | None
+    chain_unbroken: bool
+    expired: bool
+
+
+@dataclass
+class ShipmentActions:
+    """Which forms the page offers; the services decide again when one is used."""
+
+    pack: bool = False
+    dispatch: bool = False
+    handoff: bool = False
+    upload: bool = False
+    receive: bool = False
+    dispose: bool = False
+
+    def __bool__(self) -> bool:
+        return any(vars(self).values())
+
+
+def _shipment_actions(shipment: Shipment, actor: User, open_excursions: Sequence[Excursion]) -> ShipmentActions:
+    state = shipment.status
+    return ShipmentActions(
+        pack=actor.role in PACKERS and state in services.PACKING_STATES,
+        dispatch=actor.role in PACKERS and state == "packed" and bool(shipment.items),
+        handoff=actor.role in HANDOFF_ROLES and state in services.RECEIVABLE_STATES,
+        upload=actor.role in UPLOADERS and state not in services.PACKING_STATES,
+        receive=actor.role in RECEIVERS and state in services.RECEIVABLE_STATES,
+        dispose=actor.role in DISPOSERS and bool(open_excursions),
+    )
+
+
+def _render_shipment(shipment: Shipment, *, errors: Errors | None = None, status: int = 200,
+                     refusal: DomainError | None = None) -> tuple[str, int]:
+    actor = require_actor()
+    now = utcnow()
+    items = list(shipment.items)
+    dose_ids = [i.dose_id for i in items]
+    patients = _patients_of(dose_ids)
+    chains = custody.events_of(dose_ids)
+    origin = custody.lab_party()
+    rows = [DoseRow(i, patients.get(i.dose_id), custody.check_chain(chains[i.dose_id], origin).unbroken,
+                    batch_rules.is_expired(i.dose.expires_at, now)) for i in items]
+    record = db.session.scalar(select(TemperatureRecord).where(TemperatureRecord.shipment_id == shipment.id)
+                               .order_by(TemperatureRecord.id.desc()).limit(1))
+    excursions = db.session.scalars(select(Excursion).where(Excursion.shipment_id == shipment.id)
+                                    .order_by(Excursion.start, Excursion.id)).all()
+    open_ones = [e for e in excursions if e.status == "open"]
+    names = _names([shipment.created_by_id, shipment.received_by_id,
+                    record.uploaded_by_id if record else None, *(e.decided_by_id for e in excursions)])
+    packed = request.args.get("packed")
+    just_packed = next((r for r in rows if r.item.dose.code == packed), None) if packed else None
+    return render_template(
+        "shipments/shipment.html", shipment=shipment, rows=rows,
+        steps=_custody_steps(shipment, {i.dose_id: i.dose.code for i in items}),
+        signatures=signatures_for(shipment), record=record, excursions=excursions,
+        open_excursions=open_ones, names=names,
+        actions=_shipment_actions(shipment, actor, open_ones), errors=errors or {},
+        form=request.form if request.method == "POST" else {}, refusal=refusal,
+        just_packed=just_packed if refusal is None else None, now=now,
+    ), status
+
+
+# ---- the shipment list and a new shipment -------------------------------------------------------
+
+def _render_list(*, errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
+    actor = require_actor()
+    counts = (select(ShipmentItem.shipment_id, func.count().label("doses"))
+              .group_by(ShipmentItem.shipment_id).subquery())
+    open_excursions = (select(Excursion.shipment_id, func.count().label("open"))
+                       .where(Excursion.status == "open").group_by(Excursion.shipment_id).subquery())
+    # Doses are counted in SQL: the list does not load the boxes' contents.
+    stmt = (select(Shipment, func.coalesce(counts.c.doses, 0), func.coalesce(open_excursions.c.open, 0))
+            .outerjoin(counts, counts.c.shipment_id == Shipment.id)
+            .outerjoin(open_excursions, open_excursions.c.shipment_id == Shipment.id)
+            .options(lazyload(Shipment.items))
+            .order_by(Shipment.id.desc()))
+    rows = db.session.execute(scope_to_site(stmt, Shipment, actor)).all()
+    sites = (db.session.scalars(select(Site).order_by(Site.code)).all()
+             if actor.role in CREATORS else [])
+    return render_template(
+        "shipments/list.html", rows=rows, sites=sites, storages=STORAGE, errors=errors or {},
+        form=request.form if request.method == "POST" else {},
+        awaiting_qa=[r for r in rows if r[2]],
+    ), status
+
+
+@bp.get("/shipments")
+@roles_required(*SHIPMENT_READERS)
+def shipment_list() -> tuple[str, int]:
+    return _render_list()
+
+
+@bp.post("/shipments")
+@roles_required(*CREATORS)
+def new_shipment() -> Page:
+    form = FormReader(request.form)
+    site_code = form.text("site_code", required="Choose the site the box goes to.", max_length=8)
+    storage = form.choice("storage", STORAGE, "Choose the storage condition: 2–8 °C (fresh) or "
+                                              "≤ −150 °C (cryopreserved).")
+    if form.errors:
+        return _render_list(errors=form.errors, status=422)
+    assert site_code and storage
+    outcome = _commit(lambda: services.create_shipment(site_code=site_code, storage=storage,
+                                                       actor=require_actor(), now=utcnow()),
+                      fields=("site_code", "storage"), anchor="site_code")
+    if isinstance(outcome, Refused):
+        return _render_list(errors=outcome.errors, status=outcome.status)
+    flash(f"Shipment {outcome.code} started for {outcome.site.code} at "
+          f"{STORAGE_WORDS[outcome.storage]}. Scan each dose's bag label to pack it.", "ok")
+    return redirect(url_for(".shipment_page", shipment_id=outcome.id, _anchor="pack"))
+
+
+# ---- the shipment page and its forms ------------------------------------------------------------
+
+@bp.get("/shipments/<int:shipment_id>")
+@roles_required(*SHIPMENT_READERS)
+def shipment_page(shipment_id: int) -> tuple[str, int]:
+    return _render_shipment(_shipment(shipment_id))
+
+
+@bp.post("/shipments/<int:shipment_id>/pack")
+@roles_required(*PACKERS)
+def pack(shipment_id: int) -> Page:
+    shipment = _shipment(shipment_id)
+    form = FormReader(request.form)
+    scan = form.text("scan", required="Scan the Data Matrix on the dose's bag label.",
+                     max_length=MAX_PAYLOAD)
+    if form.errors:
+        return _render_shipment(shipment, errors=form.errors, status=422)
+    assert scan is not None
+    caught: list[DomainError] = []
+
+    def operation() -> ShipmentItem:
+        try:
+            return services.pack_dose(shipment, scan=scan, actor=require_actor(), now=utcnow())
+        except NotFound as error:
+            raise UnknownDose(f"{error.detail} Check that this is one of our bag labels.") from None
+
+    def explain(error: DomainError) -> Errors:
+        caught.append(error)
+        return {"scan": [f"Not packed: {error.detail} (code {error.code})"]}
+
+    outcome = _commit(operation, fields=("scan",), anchor="scan", explain=explain)
+    if isinstance(outcome, Refused):
+        db.session.expire_all()
+        return _render_shipment(_shipment(shipment_id), errors=outcome.errors, status=outcome.status,
+                                refusal=caught[-1] if caught else None)
+    return redirect(url_for(".shipment_page", shipment_id=shipment_id, packed=outcome.dose.code,
+                            _anchor="pack"))
+
+
+@bp.post("/shipments/<int:shipment_id>/dispatch")
+@roles_required(*PACKERS)
+def dispatch(shipment_id: int) -> Page:
+    shipment = _shipment(shipment_id)
+    form = FormReader(request.form)
+    courier = form.text("courier", required="Name the courier company or person taking the box.")
+    logger_id = form.text("logger_id", required="Enter the serial number of the temperature logger "
+                                                "in the box.", max_length=64)
+    password = form.password()
+    names = {"password": "dispatch-password"}
+    if form.errors:
+        return _render_shipment(shipment, errors=_rekey(form.errors, names), status=422)
+    assert courier and logger_id
+    outcome = _commit(lambda: services.dispatch(
+        shipment, courier=courier, logger_id=logger_id, signature=_signature(password, Meaning.DISPATCHED),
+        actor=require_actor(), now=utcnow()), fields=("courier", "logger_id", "password"), anchor="dispatch")
+    if isinstance(outcome, Refused):
+        db.session.expire_all()
+        return _render_shipment(_shipment(shipment_id), errors=_rekey(outcome.errors, names),
+                                status=outcome.status)
+    flash(f"Shipment {shipment.code} dispatched with {courier} (logger {logger_id}): "
+          f"{len(shipment.items)} dose(s) now in transit. Your signature is recorded.", "ok")
+    return redirect(url_for(".shipment_page", shipment_id=shipment_id))
+
+
+@bp.post("/shipments/<int:shipment_id>/handoff")
+@roles_required(*HANDOFF_ROLES)
+def handoff(shipment_id: int) -> Page:
+    shipment = _shipment(shipment_id)
+    form = FormReader(request.form)
+    from_party = form.text("from_party", required="Enter who handed the box over.")
+    to_party = form.text("to_party", required="Enter who took the box.")
+    place = form.text("place", required="Enter where the box changed hands, for example Lanzhou airport.")
+    if form.errors:
+        return _render_shipment(shipment, errors=form.errors, status=422)
+    assert from_party and to_party and place
+    outcome = _commit(lambda: services.handoff(shipment, from_party=from_party, to_party=to_party, place=place,
+                                               actor=require_actor(), now=utcnow()),
+                      fields=("from_party", "to_party", "place"), anchor="from_party")
+    if isinstance(outcome, Refused):
+        db.session.expire_all()
+        return _render_shipment(_shipment(shipment_id), errors=outcome.errors, status=outcome.status)
+    flash(f"Hand-off recorded: {from_party} → {to_party} at {place}.", "ok")
+    return redirect(url_for(".shipment_page", shipment_id=shipment_id, _anchor="custody"))
+
+
+@bp.post("/shipments/<int:shipment_id>/temperature")
+@roles_required(*UPLOADERS)
+def upload_temperature(shipment_id: int) -> Page:
+    from cell_chain.shipments.loggers import LoggerFileError
+
+    shipment = _shipment(shipment_id)
+    upload = request.files.get("logger_file")
+    if upload is None or not upload.filename:
+        return _render_shipment(shipment, errors={"logger_file": [
+            "Choose the file exported from the temperature logger."]}, status=422)
+    data = upload.read()
+    try:
+        outcome = _commit(lambda: services.record_temperature(
+            shipment, data=data, filename=upload.filename, actor=require_actor(), now=utcnow()),
+            fields=("logger_file",), anchor="logger_file")
+    except LoggerFileError as error:
+        db.session.rollback()
+        outcome = Refused({"logger_file": [str(error)]}, 422)
+    if isinstance(outcome, Refused):
+        db.session.expire_all()
+        return _render_shipment(_shipment(shipment_id), errors=outcome.errors, status=outcome.status)
+    record, excursions = outcome
+    if excursions:
+        flash(f"{record.readings_count} readings read from {upload.filename}. {len(excursions)} "
+              f"temperature excursion(s) found: the shipment's doses are quarantined until QA decides.",
+              "stop")
+    else:
+        flash(f"{record.readings_count} readings read from {upload.filename}: the temperature stayed "
+              f"within {STORAGE_WORDS[shipment.storage]}.", "ok")
+    return redirect(url_for(".shipment_page", shipment_id=shipment_id, _anchor="temperature"))
+
+
+@bp.post("/shipments/<int:shipment_id>/excursions")
+@roles_required(*DISPOSERS)
+def dispose_excursions(shipment_id: int) -> Page:
+    shipment = _shipment(shipment_id)
+    form = FormReader(request.form)
+    decision = form.choice("decision", ("accept", "reject"),
+                           "Decide: accept the excursion (doses back in use) or reject it (doses stay "
+                           "quarantined).")
+    reason = form.text("reason", required="Give the reason for your decision, for example the stability "
+                                          "data it relies on.", max_length=2000)
+    password = form.password()
+    names = {"password": "disposition-password"}
+    if form.errors:
+        return _render_shipment(shipment, errors=_rekey(form.errors, names), status=422)
+    assert decision and reason
+    outcome = _commit(lambda: services.dispose_excursion(
+        shipment, decision=decision, reason=reason, signature=_signature(password, Meaning.DISPOSITIONED),
+        actor=require_actor(), now=utcnow()), fields=("decision", "reason", "password"), anchor="decision")
+    if isinstance(outcome, Refused):
+        db.session.expire_all()
+        return _render_shipment(_shipment(shipment_id), errors=_rekey(outcome.errors, names),
+                                status=outcome.status)
+    if decision == "accept":
+        flash(f"{len(outcome)} excursion(s) accepted: the doses quarantined for it are back in use.", "ok")
+    else:
+        flash(f"{len(outcome)} excursion(s) rejected: the doses stay quarantined for destruction or "
+              "return.", "warn")
+    return redirect(url_for(".shipment_page", shipment_id=shipment_id, _anchor="temperature"))
+
+
+# ---- the pharmacist's receipt screen --------------------------------------------------------------
+
+@dataclass
+class ExpectedDose:
+    code: str
+    subject_id: str | None
+    payloads: list[str]
+
+
+def _expected(shipment: Shipment) -> list[ExpectedDose]:
+    """Each dose in the box with every payload that names it (bag label, assignment label)."""
+    allocations = _active_allocations([i.dose_id for i in shipment.items])
+    expected = []
+    for item in shipment.items:
+        allocation = allocations.get(item.dose_id)
+        payloads = [bag_payloads(item.dose).compound]
+        if allocation is not None:
+            payloads.append(assignment_payload(allocation))
+        expected.append(ExpectedDose(item.dose.code,
+                                     allocation.visit.patient.subject_id if allocation else None, payloads))
+    return expected
+
+
+def _posted_scans(data: Mapping[str, Any]) -> list[str]:
+    """Scans from the screen (one hidden input each) and from the no-script box (one a line)."""
+    scans = [s.strip() for s in request.form.getlist("scan")]
+    scans += [line.strip() for line in (data.get("scans") or "").splitlines()]
+    return [s for s in scans if s]
+
+
+def _render_receipt(shipment: Shipment, *, errors: Errors | None = None, status: int = 200,
+                    scans: Sequence[str] = ()) -> tuple[str, int]:
+    return render_template(
+        "shipments/receive.html", shipment=shipment, expected=_expected(shipment), errors=errors or {},
+        form=request.form if request.method == "POST" else {}, scans=list(scans),
+    ), status
+
+
+def _render_receipt_result(shipment: Shipment) -> tuple[str, int]:
+    result = services.receipt_result(shipment)
+    patients = _patients_of([i.dose_id for i in shipment.items])
+    subjects = {i.dose.code: patients[i.dose_id].subject_id for i in shipment.items if i.dose_id in patients}
+    names = _names([shipment.received_by_id])
+    return render_template(
+        "shipments/receipt_result.html", shipment=shipment, result=result, subjects=subjects,
+        received_by=names.get(shipment.received_by_id or 0, ""),
+        signatures=[s for s in signatures_for(shipment) if s.meaning == Meaning.RECEIVED.value],
+    ), 200
+
+
+@bp.route("/shipments/<int:shipment_id>/receive", methods=["GET", "POST"])
+@roles_required(*RECEIVERS)
+def receive(shipment_id: int) -> Page:
+    shipment = _shipment(shipment_id)
+    if shipment.status in RECEIVED_STATES:
+        # Receiving twice shows what was recorded the first time.
+        return _render_receipt_result(shipment)
+    if shipment.status not in services.RECEIVABLE_STATES:
+        flash(f"Shipment {shipment.code} is {words(shipment.status).lower()}: it has not left the lab, "
+              "so there is nothing to receive yet.", "warn")
+        return redirect(url_for(".shipment_page", shipment_id=shipment.id))
+    if request.method == "GET":
+        return _render_receipt(shipment)
+    form = FormReader(request.form)
+    scans = _posted_scans(request.form)
+    seal = form.choice("seal_intact", ("yes", "no"), "Say whether the box's seal is intact: yes or no.")
+    password = form.password()
+    if len(scans) > 1000:
+        form.add("scan", "Too many scans for one box. Reload the page and scan again.")
+    if form.errors:
+        return _render_receipt(shipment, errors=form.errors, status=422, scans=scans)
+    outcome = _commit(lambda: services.receive(
+        shipment, scans=scans, seal_intact=seal == "yes", signature=_signature(password, Meaning.RECEIVED),
+        actor=require_actor(), now=utcnow()), fields=("seal_intact", "password"), anchor="scan")
+    if isinstance(outcome, Refused):
+        db.session.expire_all()
+        return _render_receipt(_shipment(shipment_id), errors=outcome.errors, status=outcome.status,
+                               scans=scans)
+    if outcome.status == "received" and not outcome.quarantined:
+        flash(f"Shipment {shipment.code} received: all {len(outcome.accepted)} dose(s) accepted into the "
+              "pharmacy. Your signature is recorded.", "ok")
+    else:
+        flash(f"Shipment {shipment.code} {words(outcome.status).lower()}: the discrepancies below are "
+              "recorded. Tell the GMP lab.", "warn")
+    return redirect(url_for(".receive", shipment_id=shipment.id))
+
+
+# ---- the site pharmacy ----------------------------------------------------------------------------
+
+@dataclass
+class InventoryRow:
+    dose: Dose
+    subject_id: str
+    visit: int
+    holder: str
+    actions: list[str]
+    expired: bool
+    expires_soon: bool
+
+
+def _pharmacy_actions(dose: Dose, expired: bool) -> list[str]:
+    """The buttons a dose's row offers (pharmacy.py refuses the rest anyway)."""
+    actions = []
+    if (dose.status in pharmacy.AT_PHARMACY and dose.lot.presentation == "cryopreserved"
+            and dose.lot.post_thaw_hours is not None and dose.thawed_at is None):
+        actions.append("thaw")
+    if dose.status == "received" and not expired:
+        actions.append("dispense")
+    if dose.status in pharmacy.DISPOSABLE:
+        actions += ["destroy", "return"]
+    return actions
+
+
+def _inventory(actor: User, *, code: str | None = None) -> list[InventoryRow]:
+    """The doses in the custody of the actor's site (its pharmacy or its wards), soonest
+    expiry first, in one query: patient and current custodian come with each dose."""
+    site_code = actor.site_code
+    if site_code is None:
+        return []
+    holder = (select(CustodyEvent.to_party).where(CustodyEvent.dose_id == Dose.id)
+              .order_by(CustodyEvent.occurred_at.desc(), CustodyEvent.id.desc()).limit(1)
+              .correlate(Dose).scalar_subquery())
+    stmt = (select(Dose, Patient.subject_id, Visit.number, holder)
+            .join(Allocation, and_(Allocation.dose_id == Dose.id, Allocation.active))
+            .join(Visit, Visit.id == Allocation.visit_id).join(Patient, Patient.id == Visit.patient_id)
+            .where(Patient.site_id == actor.site_id, Dose.status.in_(INVENTORY_STATES),
+                   or_(holder == custody.site_party(site_code), holder.like(f"ward:{site_code}:%")))
+            .order_by(Dose.expires_at, Dose.id))
+    if code is not None:
+        stmt = stmt.where(Dose.code == code)
+    now = utcnow()
+    rows = []
+    for dose, subject_id, visit, held_by in db.session.execute(stmt):
+        expired = batch_rules.is_expired(dose.expires_at, now)
+        rows.append(InventoryRow(dose, subject_id, visit, held_by, _pharmacy_actions(dose, expired), expired,
+                                 not expired and dose.expires_at - now < EXPIRY_WARNING))
+    return rows
+
+
+@bp.get("/pharmacy")
+@roles_required(Role.PHARMACIST)
+def inventory() -> str:
+    actor = require_actor()
+    rows = _inventory(actor)
+    incoming = db.session.scalars(
+        scope_to_site(select(Shipment), Shipment, actor).options(lazyload(Shipment.items))
+        .where(Shipment.status.in_(services.RECEIVABLE_STATES)).order_by(Shipment.dispatched_at)).all()
+    return render_template("shipments/pharmacy.html", rows=rows, incoming=incoming, now=utcnow())
+
+
+ACTIONS = {
+    "thaw": {"title": "Record the thaw of dose", "button": "Record thaw"},
+    "dispense": {"title": "Dispense dose", "button": "Dispense to the nurse"},
+    "destroy": {"title": "Destroy dose", "button": "Destroy dose", "meaning": Meaning.DESTROYED},
+    "return": {"title": "Return dose", "button": "Return to the manufacturer", "meaning": Meaning.RETURNED},
+}
+
+
+def _site_dose(code: str, action: str) -> InventoryRow | Response:
+    rows = _inventory(require_actor(), code=code[:24])
+    if not rows:
+        raise NotFound(f"Dose {code} is not in your pharmacy's custody.")
+    row = rows[0]
+    if action not in row.actions:
+        flash(f"Dose {row.dose.code} is {words(row.dose.status).lower()}"
+              f"{' and expired' if row.expired else ''}: you cannot {action} it now.", "warn")
+        return redirect(url_for(".inventory", _anchor=f"dose-{row.dose.code}"))
+    return row
+
+
+def _site_nurses(actor: User) -> list[User]:
+    return list(db.session.scalars(select(User).where(User.role == Role.NURSE, User.site_id == actor.site_id,
+                                                      User.active).order_by(User.display_name)))
+
+
+def _render_action(row: InventoryRow, action: str, *, errors: Errors | None = None,
+                   status: int = 200) -> tuple[str, int]:
+    actor = require_actor()
+    now = utcnow()
+    form: Mapping[str, str] = request.form if request.method == "POST" else {
+        "thawed_at": now.strftime("%Y-%m-%dT%H:%M")}
+    return render_template(
+        "shipments/dose_action.html", row=row, action=action, spec=ACTIONS[action], errors=errors or {},
+        form=form, nurses=_site_nurses(actor) if action == "dispense" else [], now=now,
+        post_thaw=row.dose.lot.post_thaw_hours,
+    ), status
+
+
+def _parse_utc(form: FormReader, name: str, what: str) -> datetime | None:
+    value = form.raw(name)
+    if not value:
+        form.add(name, f"Enter {what}.")
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace(" ", "T"))
+    except ValueError:
+        form.add(name, f"Enter {what} as a date and time in UTC, for example 2026-03-14T09:30.")
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _done(row: InventoryRow, message: str, category: str = "ok") -> Response:
+    flash(message, category)
+    return redirect(url_for(".inventory", _anchor=f"dose-{row.dose.code}"))
+
+
+@bp.route("/pharmacy/doses/<code>/thaw", methods=["GET", "POST"])
+@roles_required(Role.PHARMACIST)
+def thaw(code: str) -> Page:
+    row = _site_dose(code, "thaw")
+    if isinstance(row, Response):
+        return row
+    if request.method == "GET":
+        return _render_action(row, "thaw")
+    form = FormReader(request.form)
+    thawed_at = _parse_utc(form, "thawed_at", "the time the thaw ended")
+    if form.errors:
+        return _render_action(row, "thaw", errors=form.errors, status=422)
+    assert thawed_at is not None
+    outcome = _commit(lambda: pharmacy.thaw(row.dose, thawed_at=thawed_at, actor=require_actor(), now=utcnow()),
+                      fields=("thawed_at",), anchor="thawed_at")
+    if isinstance(outcome, Refused):
+        return _render_action(row, "thaw", errors=outcome.errors, status=outcome.status)
+    return _done(row, f"Dose {outcome.code} thawed at {thawed_at:%Y-%m-%d %H:%M} UTC: infuse it before "
+                      f"{outcome.expires_at:%Y-%m-%d %H:%M} UTC.")
+
+
+@bp.route("/pharmacy/doses/<code>/dispense", methods=["GET", "POST"])
+@roles_required(Role.PHARMACIST)
+def dispense(code: str) -> Page:
+    row = _site_dose(code, "dispense")
+    if isinstance(row, Response):
+        return row
+    if request.method == "GET":
+        return _render_action(row, "dispense")
+    form = FormReader(request.form)
+    nurse = form.text("to", required="Choose the nurse who takes the dose to the ward.", max_length=64)
+    if form.errors:
+        return _render_action(row, "dispense", errors=form.errors, status=422)
+    assert nurse is not None
+    outcome = _commit(lambda: pharmacy.dispense(row.dose, to=nurse, actor=require_actor(), now=utcnow()),
+                      fields=("to",), anchor="to")
+    if isinstance(outcome, Refused):
+        return _render_action(row, "dispense", errors=outcome.errors, status=outcome.status)
+    return _done(row, f"Dose {outcome.code} for {row.subject_id} dispensed to nurse {nurse}.")
+
+
+@bp.route("/pharmacy/doses/<code>/destroy", methods=["GET", "POST"])
+@roles_required(Role.PHARMACIST)
+def destroy(code: str) -> Page:
+    row = _site_dose(code, "destroy")
+    if isinstance(row, Response):
+        return row
+    if request.method == "GET":
+        return _render_action(row, "destroy")
+    actor = require_actor()
+    form = FormReader(request.form)
+    reason = form.text("reason", required="Give the reason for destroying the dose.", max_length=2000)
+    password = form.password()
+    witness_name = form.text("witness_username", required="Enter the username of the person witnessing "
+                                                          "the destruction.", max_length=64)
+    witness_password = form.data.get("witness_password") or ""
+    if not witness_password:
+        form.add("witness_password", "The witness enters their own password.")
+    if form.errors:
+        return _render_action(row, "destroy", errors=form.errors, status=422)
+    failed: list[int | None] = []
+
+    def operation() -> Dose:
+        try:
+            return pharmacy.destroy(row.dose, reason=reason, signature=_signature(password, Meaning.DESTROYED),
+                                    witnessed_by=WitnessInput(witness_name or "", witness_password),
+                                    actor=actor, now=utcnow())
+        except AuthFailure as error:
+            failed.append(error.user_id)
+            raise
+
+    def explain(error: DomainError) -> Errors | None:
+        if isinstance(error, WitnessInvalid):
+            return {"witness_username": [f"{error.detail} Ask a pharmacist or nurse of your site to witness."]}
+        if isinstance(error, AccountLocked) and not actor.is_locked(utcnow()):
+            return {"witness_username": [f"The witness's account is locked: {error.detail} Ask another "
+                                         "colleague to witness."]}
+        return None
+
+    outcome = _commit(operation, fields=("reason", "password", "witness_username", "witness_password"),
+                      anchor="reason", explain=explain)
+    if isinstance(outcome, Refused):
+        errors = outcome.errors
+        if failed and failed[-1] != actor.id:
+            errors = {"witness_password": ["The witness's username or password is wrong. The witness enters "
+                                           "their own username and password."]}
+        return _render_action(row, "destroy", errors=errors, status=outcome.status)
+    return _done(row, f"Dose {outcome.code} destroyed ({reason}). Your signature and the witness's are "
+                      "recorded.")
+
+
+@bp.route("/pharmacy/doses/<code>/return", methods=["GET", "POST"])
+@roles_required(Role.PHARMACIST)
+def return_dose(code: str) -> Page:
+    row = _site_dose(code, "return")
+    if isinstance(row, Response):
+        return row
+    if request.method == "GET":
+        return _render_action(row, "return")
+    form = FormReader(request.form)
+    reason = form.text("reason", required="Give the reason for returning the dose.", max_length=2000)
+    password = form.password()
+    if form.errors:
+        return _render_action(row, "return", errors=form.errors, status=422)
+    outcome = _commit(lambda: pharmacy.return_to_manufacturer(
+        row.dose, reason=reason, signature=_signature(password, Meaning.RETURNED), actor=require_actor(),
+        now=utcnow()), fields=("reason", "password"), anchor="reason")
+    if isinstance(outcome, Refused):
+        return _render_action(row, "return", errors=outcome.errors, status=outcome.status)
+    return _done(row, f"Dose {outcome.code} returned to the manufacturer ({reason}). Your signature is "
+                      "recorded; send it back with the courier.")

@@ -1,0 +1,394 @@
+/* The nurse's bedside screen. The scan field keeps the focus; each Enter (a handheld scanner
+   types the code and Enter) or each camera read is one scan, wristband and dose bag in either
+   order. After both, the server decides (POST /api/infusions/verify): a full-screen green
+   MATCHED or red STOP with its sound. Then the infusion form with its running timer. The
+   server rechecks everything when the infusion is recorded; this page never decides. */
+(function () {
+  "use strict";
+
+  var root = document.getElementById("bedside");
+  if (!root) { return; }
+  var data = root.dataset;
+  var clockOffset = (Date.parse(data.serverNow) || Date.now()) - Date.now();
+  var fullVolume = parseFloat(data.fullVolume) || 40;
+
+  function byId(id) { return document.getElementById(id); }
+  function serverNow() { return new Date(Date.now() + clockOffset); }
+  function slots(name) { return root.querySelectorAll('[data-slot="' + name + '"]'); }
+  function fill(name, text) { slots(name).forEach(function (el) { el.textContent = text; }); }
+  function reveal(name, shown) { slots(name).forEach(function (el) { el.hidden = !shown; }); }
+  function initials(text) { return (text || "").split("").map(function (c) { return c + "."; }).join(""); }
+  function hhmm(date) { return date.toISOString().slice(11, 16) + " UTC"; }
+  function hhmmss(date) { return date.toISOString().slice(11, 19) + " UTC"; }
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function clock(ms) {
+    var s = Math.max(0, Math.floor(ms / 1000));
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+    return (h ? h + ":" + pad(m) : pad(m)) + ":" + pad(s % 60);
+  }
+  function spoken(ms) {
+    var s = Math.max(0, Math.floor(ms / 1000));
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+    return (h ? h + " h " : "") + (h || m ? m + " min " : "") + (s % 60) + " s";
+  }
+
+  // ---- sounds: the colour and the words say the same ------------------------------------------
+  var sounds = { ok: new Audio(data.soundOk), stop: new Audio(data.soundStop) };
+  function play(name) {
+    try {
+      var sound = sounds[name];
+      sound.currentTime = 0;
+      var playing = sound.play();
+      if (playing && playing.catch) { playing.catch(function () {}); }
+    } catch (e) { /* no audio device */ }
+  }
+
+  // ---- screens: one decision at a time ------------------------------------------------------
+  var SCREENS = ["scan-step", "camera-view", "matched", "stop", "infusion"];
+  function showScreen(id) {
+    SCREENS.forEach(function (name) { var el = byId(name); if (el) { el.hidden = name !== id; } });
+    root.dataset.screen = id;
+    window.scrollTo(0, 0);
+  }
+
+  // ---- post-thaw countdowns ------------------------------------------------------------------------
+  function tickCountdowns() {
+    root.querySelectorAll("[data-countdown]").forEach(function (el) {
+      var expires = Date.parse(el.dataset.countdown);
+      if (!expires) { return; }
+      var left = expires - serverNow().getTime();
+      var holder = el.closest(".thaw, .strip-thaw") || el;
+      holder.classList.toggle("soon", left > 0 && left < 30 * 60 * 1000);
+      holder.classList.toggle("expired", left <= 0);
+      el.textContent = left > 0 ? spoken(left) : "EXPIRED — do not give";
+    });
+  }
+  tickCountdowns();
+  window.setInterval(tickCountdowns, 1000);
+
+  // ---- talking to the server ------------------------------------------------------------------
+  function postJson(url, body) {
+    return fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": data.csrf },
+      body: JSON.stringify(body)
+    }).then(function (response) {
+      return response.json().then(function (json) { return { status: response.status, json: json }; },
+                                  function () { return { status: response.status, json: null }; });
+    });
+  }
+
+  // ---- 1. the scan step -----------------------------------------------------------------------
+  var input = byId("scan-input");
+  var prompt = byId("scan-prompt");
+  var scans = [];          // {text, via, kind: patient|dose|other|unknown, label}
+  var deciding = false;
+  var camera = null;
+  var queue = Promise.resolve();
+
+  function scanActive() {
+    return !byId("scan-step").hidden && !camera && !deciding;
+  }
+
+  function say(text, tone) {
+    prompt.textContent = text;
+    prompt.className = "scan-prompt" + (tone ? " " + tone : "");
+  }
+
+  function described(entry) {
+    if (entry.kind === "patient") { return "wristband " + entry.label; }
+    if (entry.kind === "dose") { return "dose bag " + (entry.label || "(dose not known)"); }
+    return "“" + entry.text + "”";
+  }
+
+  function renderScans() {
+    var patient = scans.find(function (s) { return s.kind === "patient"; });
+    var dose = scans.find(function (s) { return s.kind === "dose"; });
+    var how = function (s) { return s.via === "camera" ? " (camera)" : ""; };
+    fill("patient-scan", patient ? patient.label + " ✓" + how(patient) : "not scanned yet");
+    fill("dose-scan", dose ? (dose.label || "dose label") + " ✓" + how(dose) : "not scanned yet");
+    byId("slot-patient").classList.toggle("done", Boolean(patient));
+    byId("slot-dose").classList.toggle("done", Boolean(dose));
+    if (patient && !dose) {
+      say("Wristband " + patient.label + " ✓ — now scan the dose bag");
+    } else if (dose && !patient) {
+      say("Dose bag " + (dose.label || "") + " ✓ — now scan the wristband");
+    } else if (scans.length === 1) {
+      say("First scan received — now scan the other label");
+    }
+  }
+
+  function classify(text) {
+    return postJson(data.scanUrl, { scan: text }).then(function (answer) {
+      if (answer.status === 200 && answer.json) { return answer.json; }
+      return { kind: "unknown", label: null };
+    }, function () { return { kind: "unknown", label: null }; });
+  }
+
+  function handle(text, via) {
+    if (deciding || !text) { return null; }
+    var again = scans.find(function (s) { return s.text === text; });
+    if (again) {
+      say("That " + (again.kind === "dose" ? "dose bag" : "wristband") + " is scanned already — now scan the other label.");
+      return null;
+    }
+    var entry = { text: text, via: via, kind: "unknown", label: null };
+    scans.push(entry);
+    return classify(text).then(function (info) {
+      entry.kind = info.kind;
+      entry.label = info.label;
+      renderScans();
+      // A code that is no label of ours is a stop at once; two scans are checked together.
+      if (entry.kind === "other" || scans.length >= 2) { return verify(); }
+      return null;
+    });
+  }
+
+  function accept(text, via) {
+    queue = queue.then(function () { return handle(text.trim(), via); }).catch(function () {});
+  }
+
+  function verify() {
+    deciding = true;
+    say("Checking with the server…");
+    var patient = scans.find(function (s) { return s.kind === "patient"; });
+    var dose = scans.find(function (s) { return s.kind === "dose"; });
+    var first = scans[0], second = scans[1] || scans[0];
+    var body = patient && dose ? { patient_scan: patient.text, dose_scan: dose.text }
+                               : { patient_scan: first.text, dose_scan: second.text };
+    return postJson(data.verifyUrl, body).then(function (answer) {
+      var json = answer.json;
+      if (answer.status === 200 && json && json.ok === true && json.patient && json.dose && json.visit) {
+        showMatched(json, body);
+      } else if (answer.status === 200 && json && json.ok === false) {
+        showStop(json.stops);
+      } else {
+        showProblem(answer.status, json);
+      }
+    }, function () { showProblem(0, null); });
+  }
+
+  // ---- 2. the decision ------------------------------------------------------------------------
+  function showMatched(check, body) {
+    var p = check.patient, d = check.dose, v = check.visit;
+    var patientLine = p.subject_id + " (" + initials(p.initials) + ", " + p.birth_year + ")";
+    fill("patient-line", patientLine);
+    fill("dose-line", d.code);
+    fill("lot-line", "lot " + d.lot_number);
+    fill("visit-line", "Visit " + v.number + " of " + data.visits);
+    fill("window-line", "window " + v.window_start + " to " + v.window_end);
+    fill("strip", patientLine + " · Dose " + d.code + " · Visit " + v.number + " of " + data.visits);
+    var thawed = Boolean(d.thawed_at);
+    reveal("thaw", thawed);
+    reveal("strip-thaw", thawed);
+    if (thawed) {
+      fill("thawed-at", hhmm(new Date(d.thawed_at)));
+      fill("expires-at", hhmm(new Date(d.expires_at)));
+      root.querySelectorAll("[data-countdown]").forEach(function (el) { el.dataset.countdown = d.expires_at; });
+      tickCountdowns();
+    }
+    var list = slots("warning-list")[0];
+    list.textContent = "";
+    (check.warnings || []).forEach(function (w) {
+      var item = document.createElement("li");
+      item.textContent = w.message;
+      list.appendChild(item);
+      var reason = root.querySelector('[data-warning="' + w.code + '"]');
+      if (reason) { reason.hidden = false; }
+    });
+    reveal("warnings", (check.warnings || []).length > 0);
+    byId("record-patient-scan").value = body.patient_scan;
+    byId("record-dose-scan").value = body.dose_scan;
+    byId("matched").classList.add("fullscreen");
+    showScreen("matched");
+    play("ok");
+    byId("continue").focus();
+  }
+
+  function showStop(stops) {
+    var list = slots("stops")[0];
+    list.textContent = "";
+    (stops || []).forEach(function (stop) {
+      var item = document.createElement("li");
+      var words = document.createElement("strong");
+      words.textContent = stop.message;
+      item.appendChild(words);
+      if (stop.code) {
+        var code = document.createElement("span");
+        code.className = "stop-code";
+        code.textContent = stop.code;
+        item.appendChild(document.createTextNode(" "));
+        item.appendChild(code);
+      }
+      list.appendChild(item);
+    });
+    fill("scanned", scans.length ? "You scanned " + scans.map(described).join(" and ") + "." : "");
+    byId("stop").classList.add("fullscreen");
+    showScreen("stop");
+    play("stop");
+    byId("stop-restart").focus();
+  }
+
+  function showProblem(status, json) {
+    var message;
+    if (status === 401) {
+      message = "You are logged out after a time without activity. Start again: you will be asked to log in, then scan both labels again.";
+    } else if (json && json.detail) {
+      message = json.detail + " The check is not complete: do not give the dose.";
+    } else {
+      message = "The check did not reach the server, so nothing is confirmed. Do not give the dose: start again, and call support if this repeats.";
+    }
+    showStop([{ code: status ? "HTTP " + status : "NO_ANSWER", message: message }]);
+  }
+
+  function continueToForm(event) {
+    event.preventDefault();
+    byId("matched").classList.remove("fullscreen");
+    showScreen("infusion");
+    var start = byId("start-infusion");
+    if (start && !byId("timer").hidden && !start.hidden) { start.focus(); }
+  }
+
+  // ---- the camera feeds the same flow -----------------------------------------------------------
+  function openCamera() {
+    if (camera || !window.BedsideCamera) { return; }
+    var status = byId("camera-status");
+    status.textContent = "Starting the camera…";
+    showScreen("camera-view");
+    camera = window.BedsideCamera.open({
+      video: byId("camera-video"), scriptUrl: data.zxingScript, wasmUrl: data.zxingWasm,
+      onReady: function () {
+        status.textContent = "Hold the wristband or the dose bag’s square code inside the frame.";
+      },
+      onResult: function (text) {
+        camera = null;
+        showScreen("scan-step");
+        input.focus();
+        accept(text, "camera");
+      },
+      onError: function (message) {
+        camera = null;
+        showScreen("scan-step");
+        say(message, "warn");
+        input.focus();
+      }
+    });
+  }
+
+  function closeCamera() {
+    if (camera) { camera.stop(); }
+    camera = null;
+    showScreen("scan-step");
+    input.focus();
+  }
+
+  function initScan() {
+    byId("scan-form").hidden = true;
+    byId("scan-live").hidden = false;
+    var cameraButton = byId("camera-button");
+    if (window.BedsideCamera && window.BedsideCamera.supported()) {
+      cameraButton.hidden = false;
+      cameraButton.addEventListener("click", openCamera);
+    }
+    byId("camera-cancel").addEventListener("click", closeCamera);
+    input.addEventListener("keydown", function (event) {
+      if (event.key !== "Enter") { return; }
+      event.preventDefault();
+      var text = input.value;
+      input.value = "";
+      if (text.trim()) { accept(text, "scanner"); }
+    });
+    // The field keeps the focus: a scanner's keystrokes must never land elsewhere.
+    input.addEventListener("blur", function () {
+      window.setTimeout(function () {
+        var active = document.activeElement;
+        if (scanActive() && (!active || active === document.body)) { input.focus(); }
+      }, 0);
+    });
+    document.addEventListener("keydown", function (event) {
+      if (scanActive() && document.activeElement !== input && event.key.length === 1
+          && !event.ctrlKey && !event.metaKey && !event.altKey) {
+        input.focus();
+      }
+    }, true);
+    byId("continue").addEventListener("click", continueToForm);
+    input.focus();
+  }
+
+  // ---- 3. the infusion form --------------------------------------------------------------------
+  function initForm() {
+    var form = byId("infusion-form");
+    if (!form) { return; }
+    var started = byId("started_at"), ended = byId("ended_at");
+    var startButton = byId("start-infusion"), endButton = byId("end-infusion");
+    var clockEl = byId("timer-clock"), stateEl = byId("timer-state");
+    var problem = byId("record-problem");
+    var parse = function (value) { return value && value.indexOf("T") > 0 ? new Date(value) : null; };
+    var startedAt = parse(started.value), endedAt = parse(ended.value);
+    var typedTimes = (started.value && !startedAt) || (ended.value && !endedAt)
+      || form.querySelector("#started_at-error, #ended_at-error");
+
+    function render() {
+      startButton.hidden = Boolean(startedAt);
+      endButton.hidden = !startedAt || Boolean(endedAt);
+      if (!startedAt) {
+        clockEl.textContent = "00:00";
+        stateEl.textContent = "Not started. Press Start infusion when the drip runs.";
+      } else if (!endedAt) {
+        clockEl.textContent = clock(serverNow() - startedAt);
+        stateEl.textContent = "Infusion running since " + hhmmss(startedAt) + ".";
+      } else {
+        clockEl.textContent = clock(endedAt - startedAt);
+        stateEl.textContent = "Infusion ended at " + hhmmss(endedAt) + " after " + spoken(endedAt - startedAt)
+          + " (started " + hhmmss(startedAt) + ").";
+      }
+      byId("timer").classList.toggle("running", Boolean(startedAt && !endedAt));
+      byId("timer").classList.toggle("ended", Boolean(endedAt));
+    }
+
+    if (!typedTimes) {
+      byId("times-manual").hidden = true;
+      byId("timer").hidden = false;
+      startButton.addEventListener("click", function () {
+        startedAt = serverNow();
+        started.value = startedAt.toISOString();
+        render();
+        endButton.focus();
+      });
+      endButton.addEventListener("click", function () {
+        endedAt = serverNow();
+        ended.value = endedAt.toISOString();
+        render();
+        byId("volume_ml").focus();
+      });
+      render();
+      window.setInterval(function () { if (startedAt && !endedAt) { render(); } }, 1000);
+    }
+
+    var volume = byId("volume_ml");
+    var partial = function () {
+      var value = parseFloat(volume.value);
+      byId("partial-note").hidden = !(value > 0 && value < fullVolume);
+    };
+    volume.addEventListener("input", partial);
+    partial();
+
+    form.addEventListener("submit", function (event) {
+      if (!typedTimes && !(startedAt && endedAt)) {
+        event.preventDefault();
+        problem.textContent = startedAt ? "Press End infusion when the infusion is finished, then record it."
+                                        : "Press Start infusion when the drip runs and End infusion when it is finished.";
+        problem.hidden = false;
+        (startedAt ? endButton : startButton).focus();
+        return;
+      }
+      var button = byId("record-button");
+      window.setTimeout(function () { button.disabled = true; button.textContent = "Recording…"; }, 0);
+    });
+  }
+
+  if (data.state === "scan") { initScan(); }
+  if (data.state === "matched") { play("ok"); }
+  if (data.state === "stop") { play("stop"); byId("stop-restart").focus(); }
+  initForm();
+}());

@@ -1,0 +1,174 @@
+"""The site pharmacist receives a box with a keyboard-wedge scanner, in a real browser: the
+scanner types each payload and presses Enter; the focus never leaves the scan field."""
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from cell_chain.core.clock import utcnow
+from cell_chain.core.db import db
+from cell_chain.infusions.allocation import active_allocation_of_dose
+from cell_chain.infusions.labels import assignment_payload
+from cell_chain.shipments import services
+from tests.conftest import PASSWORD, make_site, make_user
+from tests.factories import Staff, shippable_doses, signed
+from tests.shipments.test_shipments import scan_of
+
+pytestmark = pytest.mark.browser
+
+DESKTOP = {"width": 1280, "height": 800}
+
+
+@pytest.fixture
+def box(live_server):
+    """Three doses dispatched to LZ three hours ago with a clean logger trace, and a fourth
+    LZ dose that stayed behind in the lab (the stray bag)."""
+    with live_server.app.app_context():
+        make_site("LZ")
+        for username, role in (("lz-coordinator", "coordinator"), ("lz-pharmacist", "pharmacist"),
+                               ("lz-pharmacist2", "pharmacist"), ("lz-nurse", "nurse")):
+            make_user(username, role, "LZ", name={"lz-pharmacist": "Pan Pharmacist"}.get(username))
+        staff = Staff(make_user("lab", "lab", name="Li Lab"), make_user("lab2", "lab", name="Lu Lab"),
+                      make_user("qa", "qa", name="Qian QA"), make_user("qa2", "qa", name="Quan QA"))
+        doses = shippable_doses(staff, "LZ", count=3, lot_number="UC-2026-201")
+        [stray] = shippable_doses(staff, "LZ", count=1, lot_number="UC-2026-202")
+        left = (utcnow() - timedelta(hours=3)).replace(microsecond=0)
+        shipment = services.create_shipment(site_code="LZ", storage="cryo", actor=staff.lab,
+                                            now=left - timedelta(minutes=40))
+        for dose in doses:
+            services.pack_dose(shipment, scan=scan_of(dose), actor=staff.lab, now=left - timedelta(minutes=30))
+        services.dispatch(shipment, courier="ColdChain Express", logger_id="QT-4471", signature=signed(),
+                          actor=staff.lab, now=left)
+        services.handoff(shipment, from_party="ColdChain Express", to_party="Lanzhou Courier",
+                         place="Lanzhou airport", actor=staff.lab, now=left + timedelta(hours=2))
+        trace = "timestamp,celsius\n" + "\n".join(
+            f"{(left + timedelta(minutes=10 * i)).isoformat()},{-182.5 + (i % 5) * 0.7:.1f}" for i in range(17))
+        services.record_temperature(shipment, data=trace.encode(), filename="QT-4471.csv", actor=staff.lab,
+                                    now=left + timedelta(hours=2, minutes=50))
+        db.session.commit()
+        data = {
+            "id": shipment.id, "code": shipment.code,
+            "codes": [d.code for d in doses],
+            "bags": [scan_of(d) for d in doses],
+            "assignments": [assignment_payload(active_allocation_of_dose(d)) for d in doses],
+            "stray": scan_of(stray), "stray_code": stray.code,
+        }
+    return live_server, data
+
+
+def log_in(page: Page, url: str, username: str) -> None:
+    page.goto(url + "/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+def scan(page: Page, payload: str) -> None:
+    """What a keyboard-wedge scanner does: type the payload, then Enter. No click."""
+    page.keyboard.type(payload)
+    page.keyboard.press("Enter")
+
+
+def counts(page: Page, expected: int, scanned: int, missing: int, unexpected: int) -> None:
+    expect(page.locator("#count-expected")).to_have_text(str(expected))
+    expect(page.locator("#count-scanned")).to_have_text(str(scanned))
+    expect(page.locator("#count-missing")).to_have_text(str(missing))
+    expect(page.locator("#count-unexpected")).to_have_text(str(unexpected))
+
+
+def test_pharmacist_receives_a_box_with_a_wedge_scanner(box, page: Page):
+    server, data = box
+    page.set_viewport_size(DESKTOP)
+    log_in(page, server.url, "lz-pharmacist")
+    page.get_by_role("link", name="Receive shipments").click()
+    page.get_by_role("link", name=f"Receive shipment {data['code']}").click()
+
+    expect(page.get_by_role("heading", name=f"Receive shipment {data['code']}")).to_be_visible()
+    field = page.locator("#scan-input")
+    expect(field).to_be_focused()
+    expect(page.locator("textarea[name=scans]")).to_be_hidden()
+    counts(page, 3, 0, 3, 0)
+
+    banner = page.locator("#scan-banner")
+    first, second, third = data["codes"]
+    scan(page, data["bags"][0])
+    counts(page, 3, 1, 2, 0)
+    expect(banner).to_contain_text(f"IN THIS SHIPMENT: dose {first}")
+    expect(banner).to_have_class("scan-banner ok")
+    expect(page.locator(f"#expected-{first}")).to_contain_text("Scanned")
+    expect(field).to_be_focused()
+
+    scan(page, data["assignments"][1])  # the assignment label names the dose too
+    counts(page, 3, 2, 1, 0)
+    expect(page.locator(f"#expected-{second}")).to_contain_text("Scanned")
+    expect(page.locator(f"#expected-{third}")).to_contain_text("Not scanned yet")
+    expect(field).to_be_focused()
+    server.screenshot(page, "receipt-scanning")
+
+    scan(page, data["bags"][0])
+    expect(banner).to_contain_text(f"Already scanned: dose {first}")
+    counts(page, 3, 2, 1, 0)
+
+    scan(page, data["stray"])
+    expect(banner).to_contain_text("NOT IN THIS SHIPMENT")
+    expect(banner).to_have_class("scan-banner stop")
+    counts(page, 3, 2, 1, 1)
+    expect(field).to_be_focused()
+    server.screenshot(page, "receipt-refused")
+
+    scan(page, "LZ-0001")  # a wristband, scanned by mistake
+    expect(banner).to_contain_text("NOT A DOSE LABEL")
+    counts(page, 3, 2, 1, 2)
+    expect(field).to_be_focused()
+    page.get_by_role("button", name="Remove scan LZ-0001").click()
+    counts(page, 3, 2, 1, 1)
+    expect(field).to_be_focused()
+
+    page.get_by_label("Yes, the seal is intact").check()
+    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_role("button", name="Receive shipment").click()
+    expect(page.locator("#confirm-missing")).to_contain_text(f"1 dose has not been scanned: {third}")
+    page.get_by_role("button", name="Receive with 1 missing").click()
+
+    expect(page.get_by_role("heading", name=f"Shipment {data['code']} partially received")).to_be_visible()
+    result = page.locator("#result-counts")
+    for term, number in (("Accepted", 2), ("Missing", 1), ("Unexpected", 1), ("Quarantined", 0)):
+        expect(result.get_by_role("term").filter(has_text=term).locator("+ dd")).to_have_text(str(number))
+    expect(page.locator("#missing")).to_contain_text(third)
+    expect(page.locator("#unexpected")).to_contain_text(data["stray_code"])
+    expect(page.locator("#signatures")).to_contain_text("Pan Pharmacist")
+    server.screenshot(page, "receipt-result")
+
+    page.get_by_role("link", name="Shipment page").click()
+    expect(page.locator("#doses")).to_contain_text("Missing")
+    trace = page.get_by_role("img", name=f"Temperature trace of shipment {data['code']}")
+    expect(trace).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=trace.element_handle())
+    expect(page.locator("#custody")).to_contain_text("Courier ColdChain Express → Courier Lanzhou Courier")
+    server.screenshot(page, "shipment-page")
+
+    page.goto(server.url + "/pharmacy")
+    expect(page.get_by_role("heading", name="Pharmacy at LZ")).to_be_visible()
+    page.get_by_role("link", name=f"Thaw dose {first}").click()
+    page.get_by_role("button", name="Record thaw").click()
+    expect(page.get_by_role("status").first).to_contain_text(f"Dose {first} thawed at")
+    expect(page.locator(f"#dose-{first}")).not_to_contain_text("Frozen")
+    expect(page.locator(f"#dose-{second}")).to_contain_text("Frozen")
+    expect(page.locator(f"#dose-{third}")).to_have_count(0)
+    server.screenshot(page, "pharmacy-inventory")
+
+
+def test_without_a_click_the_focus_comes_back_to_the_scan_field(box, page: Page):
+    server, data = box
+    page.set_viewport_size(DESKTOP)
+    log_in(page, server.url, "lz-pharmacist")
+    page.goto(f"{server.url}/shipments/{data['id']}/receive")
+    field = page.locator("#scan-input")
+    expect(field).to_be_focused()
+    page.locator("h1").click()  # a stray click on the page
+    expect(field).to_be_focused()
+    page.get_by_role("button", name="Receive shipment").focus()
+    scan(page, data["bags"][2])  # a scan while a button has focus must not press it
+    counts(page, 3, 1, 2, 0)
+    expect(field).to_be_focused()
+    expect(page).to_have_url(f"{server.url}/shipments/{data['id']}/receive")
