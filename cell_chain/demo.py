@@ -134,9 +134,11 @@ def seed_manufacturing(now: datetime) -> None:
     batches.reject_lot(doomed, reason="Donor ineligible: HBsAg reactive", signature=signature,
                        actor=qa, now=day(31))
     from cell_chain.labels.payloads import bag_payloads
-    from cell_chain.labels.services import verify_label
+    from cell_chain.labels.services import print_labels, verify_label
 
     for released_lot in (released, second):
+        print_labels(kind="lot", target=str(released_lot.id), fmt="zpl", reason=None, override=None,
+                     actor=lab, now=day(88))
         for dose in released_lot.doses:
             if dose.status == "prepared":
                 verify_label(dose, scan=bag_payloads(dose).compound, actor=lab, now=day(88))
@@ -152,7 +154,7 @@ def seed_patients(now: datetime) -> None:
     from cell_chain.infusions.allocation import allocate_dose
     from cell_chain.infusions.labels import assignment_payload
     from cell_chain.infusions.patients import enrol_patient
-    from cell_chain.labels.services import verify_label
+    from cell_chain.labels.services import print_labels, verify_label
 
     initials = ["WL", "ZH", "LY", "CX", "HM", "SJ", "GQ", "YF"]
     # days since enrolment: due now (0), between visits, visit 2 due, overdue, control arm
@@ -167,4 +169,6 @@ def seed_patients(now: datetime) -> None:
                                     actor=coordinator, now=enrolled)
             if arm == "msc" and days_ago == 0 and index < 4:
                 allocation = allocate_dose(patient.visits[0], dose=None, actor=coordinator, now=now)
+                print_labels(kind="assignment", target=allocation.dose.code, fmt="zpl", reason=None,
+                             override=None, actor=coordinator, now=now)
                 verify_label(allocation.dose, scan=assignment_payload(allocation), actor=coordinator, now=now)

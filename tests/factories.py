@@ -74,10 +74,14 @@ def make_lot(staff: Staff, donor: Donor, number: str = "L-001", *, presentation:
                                analyst="A. Analyst", reason=None, actor=staff.lab, now=now)
     if verify_labels:
         from cell_chain.labels.payloads import bag_payloads
-        from cell_chain.labels.services import verify_label
+        from cell_chain.labels.services import print_labels, verify_label
 
+        if any(d.status != "rejected" for d in lot.doses):
+            print_labels(kind="lot", target=str(lot.id), fmt="zpl", reason=None, override=None,
+                         actor=staff.lab, now=now)
         for dose in lot.doses:
-            verify_label(dose, scan=bag_payloads(dose).compound, actor=staff.lab, now=now)
+            if dose.status != "rejected":
+                verify_label(dose, scan=bag_payloads(dose).compound, actor=staff.lab, now=now)
     db.session.commit()
     return lot
 
@@ -98,7 +102,7 @@ def shippable_doses(staff: Staff, site: str = "LZ", *, count: int = 1, presentat
     from cell_chain.infusions.allocation import allocate_dose
     from cell_chain.infusions.labels import assignment_payload
     from cell_chain.infusions.patients import enrol_patient
-    from cell_chain.labels.services import verify_label
+    from cell_chain.labels.services import print_labels, verify_label
 
     now = now or utcnow()
     lot = released_lot(staff, lot_number, doses=count, presentation=presentation)
@@ -108,6 +112,8 @@ def shippable_doses(staff: Staff, site: str = "LZ", *, count: int = 1, presentat
         patient = enrol_patient(site_code=site, arm="msc", enrolled_on=now.date(), initials="AB",
                                 birth_year=1975, actor=coordinator, now=now)
         allocation = allocate_dose(patient.visits[0], dose=dose, actor=coordinator, now=now)
+        print_labels(kind="assignment", target=dose.code, fmt="zpl", reason=None, override=None,
+                     actor=coordinator, now=now)
         verify_label(dose, scan=assignment_payload(allocation), actor=coordinator, now=now)
         doses.append(dose)
     db.session.commit()

@@ -28,6 +28,10 @@ class LabelMismatch(DomainError):
     status, code, title = 409, "LABEL_MISMATCH", "The scanned label does not match this dose"
 
 
+class LabelNotPrinted(DomainError):
+    status, code, title = 409, "LABEL_NOT_PRINTED", "Only a printed label can be verified"
+
+
 class UnrecognizedBarcode(DomainError):
     status, code, title = 422, "UNRECOGNIZED_BARCODE", "The scan is not a label cell-chain prints"
 
@@ -89,6 +93,9 @@ class LabelVerificationResource(MethodView):
         db.session.commit()  # a mismatch is recorded too
         if verification.code == "LABEL_MISMATCH":
             return domain_problem(LabelMismatch("The scanned label is not this dose's current label."))
+        if verification.code == "LABEL_NOT_PRINTED":
+            return domain_problem(LabelNotPrinted("No label with this content was printed for this dose: "
+                                                  "print it, apply it, then scan the printed label."))
         if verification.code == "UNRECOGNIZED_BARCODE":
             return domain_problem(UnrecognizedBarcode("Scan the label's Data Matrix."))
         return verification

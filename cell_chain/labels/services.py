@@ -217,12 +217,22 @@ def verify_label(dose: Dose, *, scan: str, actor: User, now: datetime) -> LabelV
     matched = code is None and expected is not None and parsed.payload == expected
     if code is None and not matched:
         code = "LABEL_MISMATCH"
+    if matched and not _was_printed(label_kind, dose, expected):
+        # A preview on a screen, or a label printed for another dose, is not an applied label.
+        matched, code = False, "LABEL_NOT_PRINTED"
     verification = LabelVerification(dose_id=dose.id, label_kind=label_kind, scanned=payload[:512],
                                      matched=matched, code=code, verified_by_id=actor.id, verified_at=now)
     audit.record_created(verification, "label.verified" if matched else "label.mismatch", actor=actor, at=now)
     if matched and label_kind:
         _ON_VERIFIED[label_kind](dose, actor, now)
     return verification
+
+
+def _was_printed(label_kind: str, dose: Dose, payload: str) -> bool:
+    """Whether a label carrying exactly this payload was printed for this dose."""
+    printed = db.session.scalars(select(PrintedLabel.payloads).where(
+        PrintedLabel.label_kind == label_kind, PrintedLabel.subject_key == dose.code))
+    return any(payload in json.loads(payloads) for payloads in printed)
 
 
 def labels_verified(dose: Dose) -> bool:

@@ -53,6 +53,7 @@ def _ready_lot(client, h, number="L-1", presentation=None):
                        json={"cells": 4.1e7, "volume_ml": 40.5, "viability_pct": 93}).status_code == 201
     dose = client.get(f"/api/lots/{lot['id']}", headers=h["lab"]).get_json()["doses"][0]["code"]
     compound = client.get(f"/api/doses/{dose}", headers=h["lab"]).get_json()["barcodes"]["compound"]
+    assert client.post("/api/print-jobs", headers=h["lab"], json={"kind": "dose", "target": dose, "format": "zpl"}).status_code == 201
     assert client.post(f"/api/doses/{dose}/label-verification", headers=h["lab"], json={"scan": compound}).status_code == 200
     assert client.post(f"/api/lots/{lot['id']}/complete", headers=h["lab"]).get_json()["status"] == "quarantine"
     for test, value in PASSING_VALUES.items():

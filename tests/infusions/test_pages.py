@@ -348,8 +348,8 @@ def test_assignment_label_prints_for_an_allocated_dose(as_user, staff):
     path = "/patients/LZ-0001/visits/1/assignment-label"
     response = post(client, path, {}, token_from="/patients/LZ-0001")
     assert response.status_code == 200 and response.mimetype == "application/pdf"
-    job = db.session.scalar(select(PrintJob))
-    assert (job.kind, job.target) == ("assignment", lot.doses[0].code)
+    job = db.session.scalar(select(PrintJob).where(PrintJob.kind == "assignment"))
+    assert job.target == lot.doses[0].code
     assert "Reprint assignment label" in html(client.get("/patients/LZ-0001"))
     assert post(client, path, {}).status_code == 422
 

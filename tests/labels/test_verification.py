@@ -23,6 +23,10 @@ def test_matching_scan_verifies_and_a_released_dose_becomes_available(client, st
     dose = lot.doses[0]
     assert dose.status == "prepared"  # released, but its label was never scanned back
     lab = api_token(client, "lab")
+    unprinted = client.post(f"/api/doses/{dose.code}/label-verification", headers=lab,
+                            json={"scan": bag_payloads(dose).compound})
+    assert unprinted.status_code == 409 and unprinted.get_json()["code"] == "LABEL_NOT_PRINTED"
+    assert client.post("/api/print-jobs", headers=lab, json={"kind": "lot", "target": str(lot.id)}).status_code == 201
     r = client.post(f"/api/doses/{dose.code}/label-verification", headers=lab,
                     json={"scan": bag_payloads(dose).compound + "\r\n"})
     assert r.status_code == 200 and r.get_json() == {"verified": True, "label": "bag"}
@@ -64,6 +68,8 @@ def test_din_alone_is_not_enough(client, staff, lot):
 def test_unverified_label_blocks_packing(staff, lot):
     dose = lot.doses[0]
     assert not services.labels_verified(dose)
+    services.print_labels(kind="dose", target=dose.code, fmt="zpl", reason=None, override=None,
+                          actor=staff.lab, now=utcnow())
     services.verify_label(dose, scan=bag_payloads(dose).compound, actor=staff.lab, now=utcnow())
     assert dose.bag_label_verified_at is not None
     # still not packable: a dose ships only with its verified assignment label too
