@@ -29,6 +29,7 @@ from cell_chain.core.errors import (
 )
 from cell_chain.core.signatures import Meaning, SignatureInput, WitnessInput, WitnessInvalid, signatures_for
 from cell_chain.infusions import bedside, schedule, timeline
+from cell_chain.infusions.allocation import coi_from_code
 from cell_chain.infusions.bedside_routes import verification_body
 from cell_chain.infusions.models import Infusion, Patient, Visit
 from cell_chain.infusions.patients import visit_state
@@ -72,9 +73,28 @@ def _moment(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def duration(length: timedelta) -> str:
+    """`1 h 5 min`, `40 min`, `35 s`: how long an infusion ran."""
+    seconds = max(0, int(length.total_seconds()))
+    hours, minutes = seconds // 3600, seconds % 3600 // 60
+    if not hours and not minutes:
+        return f"{seconds} s"
+    return (f"{hours} h " if hours else "") + f"{minutes} min"
+
+
+def time_left(expires_at: str | None) -> str:
+    """The post-thaw time left as the page first shows it; the script counts it down."""
+    if not expires_at:
+        return ""
+    left = datetime.fromisoformat(expires_at) - utcnow()
+    if left <= timedelta(0):
+        return "EXPIRED — do not give"
+    return duration(left)
+
+
 @bp.context_processor
 def _page_helpers() -> dict[str, Any]:
-    return {"initials": initials, "visits_total": VISITS, "moment": _moment,
+    return {"initials": initials, "visits_total": VISITS, "moment": _moment, "time_left": time_left,
             "full_volume": current_app.config["DOSE_VOLUME_ML"]}
 
 
@@ -109,7 +129,8 @@ def scan() -> tuple[str, int]:
 def classify() -> Response:
     """What one scan looks like, for the prompt only ("Wristband LZ-0007 ✓ — now scan the
     dose bag"); the decision is always the verification's."""
-    payload = (request.get_json(silent=True) or {}).get("scan")
+    body = request.get_json(silent=True)
+    payload = body.get("scan") if isinstance(body, dict) else None
     try:
         read = read_scan(payload)
     except UnrecognizedBarcode:
@@ -154,21 +175,21 @@ def _clock_time(value: str, now: datetime) -> datetime | None:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
-def _time_field(form: FormReader, name: str, what: str, now: datetime) -> datetime | None:
+def _time_field(form: FormReader, name: str, what: str, example: str, now: datetime) -> datetime | None:
     value = form.raw(name)
     if not value:
-        form.add(name, f"Enter the time the infusion {what} (UTC, 24-hour clock, for example 14:05).")
+        form.add(name, f"Enter the time the infusion {what} (UTC, 24-hour clock, for example {example}).")
         return None
     moment = _clock_time(value, now)
     if moment is None:
-        form.add(name, f"Enter the time the infusion {what} as hours and minutes, for example 14:05.")
+        form.add(name, f"Enter the time the infusion {what} as hours and minutes, for example {example}.")
     return moment
 
 
 def _read_record(form: FormReader, warnings: list[str], now: datetime) -> dict[str, Any]:
     values: dict[str, Any] = {
-        "started_at": _time_field(form, "started_at", "started", now),
-        "ended_at": _time_field(form, "ended_at", "ended", now),
+        "started_at": _time_field(form, "started_at", "started", "14:05", now),
+        "ended_at": _time_field(form, "ended_at", "ended", "14:45", now),
         "volume_ml": form.number("volume_ml", "the volume given in ml", example="40", maximum=45),
         "tolerance_grade": form.choice("tolerance_grade", GRADE_WORDS,
                                        "Choose how the patient tolerated the infusion: 0 (no discomfort) "
@@ -204,7 +225,7 @@ def _current_check(scans: Mapping[str, str], actor: User, now: datetime) -> dict
     return verification_body(bedside.Verification(decision, facts))
 
 
-def _stopped(error: bedside.InfusionStopped, scans: Mapping[str, str]) -> dict[str, Any]:
+def _stopped(error: bedside.InfusionStopped) -> dict[str, Any]:
     return {"ok": False, "stops": error.extra["stops"], "warnings": [], "patient": None, "dose": None,
             "visit": None}
 
@@ -218,7 +239,7 @@ def record() -> Page:
     form = FormReader(request.form)
     scans = {"patient_scan": form.raw("patient_scan"), "dose_scan": form.raw("dose_scan")}
     if not (scans["patient_scan"] and scans["dose_scan"]):
-        return _render("scan", errors={"scan": ["Scan the wristband and the dose bag before recording."]},
+        return _render("scan", errors={"patient_scan": ["Scan the wristband and the dose bag before recording."]},
                        status=409)
     check = _current_check(scans, actor, now)
     if not check["ok"]:
@@ -249,7 +270,7 @@ def record() -> Page:
         status = error.status
     except bedside.InfusionStopped as error:
         db.session.rollback()
-        return _render("stop", check=_stopped(error, scans), scans=scans, status=error.status)
+        return _render("stop", check=_stopped(error), scans=scans, status=error.status)
     except DomainError as error:
         db.session.rollback()
         status = error.status
@@ -298,6 +319,7 @@ def recorded(infusion_id: int) -> str:
     visit = next(v for v in visits if v.id == infusion.visit_id)
     return render_template(
         "bedside/recorded.html", infusion=infusion, patient=patient, visit=visit,
+        coi=coi_from_code(infusion.coi), lasted=duration(infusion.ended_at - infusion.started_at),
         dose=db.session.get(Dose, infusion.dose_id), signatures=signatures_for(infusion),
         picture=timeline.timeline_svg(marks, today=today, size="large"),
         grade_words=GRADE_WORDS.get(str(infusion.tolerance_grade), str(infusion.tolerance_grade)),

@@ -26,7 +26,6 @@ from cell_chain.infusions.models import Allocation, Patient, Visit
 from cell_chain.labels.payloads import bag_payloads
 from cell_chain.scanning import MAX_PAYLOAD
 from cell_chain.shipments import custody, pharmacy, services
-from cell_chain.shipments.errors import PackRefused
 from cell_chain.shipments.models import STORAGE, CustodyEvent, Excursion, Shipment, ShipmentItem, TemperatureRecord
 from cell_chain.shipments.routes import SHIPMENT_READERS
 
@@ -293,7 +292,7 @@ def new_shipment() -> Page:
         return _render_list(errors=outcome.errors, status=outcome.status)
     flash(f"Shipment {outcome.code} started for {outcome.site.code} at "
           f"{STORAGE_WORDS[outcome.storage]}. Scan each dose's bag label to pack it.", "ok")
-    return redirect(url_for(".shipment_page", shipment_id=outcome.id, _anchor="pack"))
+    return redirect(url_for(".shipment_page", shipment_id=outcome.id))
 
 
 # ---- the shipment page and its forms ------------------------------------------------------------
@@ -324,15 +323,15 @@ def pack(shipment_id: int) -> Page:
 
     def explain(error: DomainError) -> Errors:
         caught.append(error)
-        return {"scan": [f"Not packed: {error.detail} (code {error.code})"]}
+        return {"scan": [f"Not packed: {error.detail} Code {error.code}."]}
 
     outcome = _commit(operation, fields=("scan",), anchor="scan", explain=explain)
     if isinstance(outcome, Refused):
         db.session.expire_all()
         return _render_shipment(_shipment(shipment_id), errors=outcome.errors, status=outcome.status,
                                 refusal=caught[-1] if caught else None)
-    return redirect(url_for(".shipment_page", shipment_id=shipment_id, packed=outcome.dose.code,
-                            _anchor="pack"))
+    # No fragment: a page opened at a fragment does not autofocus, and the scan field must.
+    return redirect(url_for(".shipment_page", shipment_id=shipment_id, packed=outcome.dose.code))
 
 
 @bp.post("/shipments/<int:shipment_id>/dispatch")
@@ -466,18 +465,22 @@ def _expected(shipment: Shipment) -> list[ExpectedDose]:
     return expected
 
 
-def _posted_scans(data: Mapping[str, Any]) -> list[str]:
+def _posted_scans() -> list[str]:
     """Scans from the screen (one hidden input each) and from the no-script box (one a line)."""
     scans = [s.strip() for s in request.form.getlist("scan")]
-    scans += [line.strip() for line in (data.get("scans") or "").splitlines()]
+    scans += [line.strip() for line in request.form.get("scans", "").splitlines()]
     return [s for s in scans if s]
 
 
 def _render_receipt(shipment: Shipment, *, errors: Errors | None = None, status: int = 200,
                     scans: Sequence[str] = ()) -> tuple[str, int]:
+    readings = db.session.scalar(select(TemperatureRecord.readings_count)
+                                 .where(TemperatureRecord.shipment_id == shipment.id)
+                                 .order_by(TemperatureRecord.id.desc()).limit(1))
     return render_template(
         "shipments/receive.html", shipment=shipment, expected=_expected(shipment), errors=errors or {},
-        form=request.form if request.method == "POST" else {}, scans=list(scans),
+        form=request.form if request.method == "POST" else {}, scans=list(scans), readings=readings,
+        open_excursions=len(services.open_excursions(shipment)),
     ), status
 
 
@@ -507,7 +510,7 @@ def receive(shipment_id: int) -> Page:
     if request.method == "GET":
         return _render_receipt(shipment)
     form = FormReader(request.form)
-    scans = _posted_scans(request.form)
+    scans = _posted_scans()
     seal = form.choice("seal_intact", ("yes", "no"), "Say whether the box's seal is intact: yes or no.")
     password = form.password()
     if len(scans) > 1000:

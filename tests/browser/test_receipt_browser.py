@@ -78,6 +78,14 @@ def counts(page: Page, expected: int, scanned: int, missing: int, unexpected: in
 
 def test_pharmacist_receives_a_box_with_a_wedge_scanner(box, page: Page):
     server, data = box
+    problems: list[str] = []
+
+    def note(message) -> None:  # the app serves no favicon; anything else is a fault
+        if message.type == "error" and "favicon.ico" not in message.location.get("url", ""):
+            problems.append(f"{message.text} at {message.location.get('url')}")
+
+    page.on("console", note)
+    page.on("pageerror", lambda error: problems.append(str(error)))
     page.set_viewport_size(DESKTOP)
     log_in(page, server.url, "lz-pharmacist")
     page.get_by_role("link", name="Receive shipments").click()
@@ -88,6 +96,7 @@ def test_pharmacist_receives_a_box_with_a_wedge_scanner(box, page: Page):
     expect(field).to_be_focused()
     expect(page.locator("textarea[name=scans]")).to_be_hidden()
     counts(page, 3, 0, 3, 0)
+    expect(page.locator("#receipt-temperature")).to_contain_text("No open excursion")
 
     banner = page.locator("#scan-banner")
     first, second, third = data["codes"]
@@ -156,6 +165,7 @@ def test_pharmacist_receives_a_box_with_a_wedge_scanner(box, page: Page):
     expect(page.locator(f"#dose-{second}")).to_contain_text("Frozen")
     expect(page.locator(f"#dose-{third}")).to_have_count(0)
     server.screenshot(page, "pharmacy-inventory")
+    assert problems == []  # no script error, no Content-Security-Policy refusal
 
 
 def test_without_a_click_the_focus_comes_back_to_the_scan_field(box, page: Page):
@@ -172,3 +182,34 @@ def test_without_a_click_the_focus_comes_back_to_the_scan_field(box, page: Page)
     counts(page, 3, 1, 2, 0)
     expect(field).to_be_focused()
     expect(page).to_have_url(f"{server.url}/shipments/{data['id']}/receive")
+
+
+def test_lab_packs_a_box_by_scanning(live_server, page: Page):
+    with live_server.app.app_context():
+        make_site("LZ")
+        make_site("BJ")
+        make_user("lz-coordinator", "coordinator", "LZ")
+        make_user("bj-coordinator", "coordinator", "BJ")
+        staff = Staff(make_user("lab", "lab", name="Li Lab"), make_user("lab2", "lab", name="Lu Lab"),
+                      make_user("qa", "qa", name="Qian QA"), make_user("qa2", "qa", name="Quan QA"))
+        doses = shippable_doses(staff, "LZ", count=2, lot_number="UC-2026-301")
+        [elsewhere] = shippable_doses(staff, "BJ", count=1, lot_number="UC-2026-302")
+        shipment = services.create_shipment(site_code="LZ", storage="cryo", actor=staff.lab, now=utcnow())
+        db.session.commit()
+        shipment_id, codes = shipment.id, [d.code for d in doses]
+        scans, wrong_site = [scan_of(d) for d in doses], scan_of(elsewhere)
+    page.set_viewport_size(DESKTOP)
+    log_in(page, live_server.url, "lab")
+    page.goto(f"{live_server.url}/shipments/{shipment_id}")
+    expect(page.locator("#scan")).to_be_focused()
+    scan(page, scans[0])
+    expect(page.locator("#pack")).to_contain_text(f"PACKED: dose {codes[0]}")
+    expect(page.locator("#scan")).to_be_focused()
+    scan(page, scans[1])
+    expect(page.locator("#pack")).to_contain_text("2 doses in the box")
+    scan(page, wrong_site)
+    expect(page.get_by_role("alert")).to_contain_text("NOT PACKED: For another site")
+    expect(page.get_by_role("alert")).to_contain_text("Code PACK_WRONG_SITE")
+    expect(page.locator("#scan")).to_be_focused()
+    expect(page.locator("#doses")).to_contain_text(codes[1])
+    live_server.screenshot(page, "shipment-packing")

@@ -127,7 +127,7 @@ def test_lab_starts_a_shipment_and_a_missing_site_is_explained(staff, as_user):
     response = post(client, "/shipments", {"site_code": "LZ", "storage": "cryo"})
     assert response.status_code == 302
     shipment = db.session.scalar(select(Shipment))
-    assert response.headers["Location"].endswith(f"/shipments/{shipment.id}#pack")
+    assert response.headers["Location"].endswith(f"/shipments/{shipment.id}")
     assert (shipment.status, shipment.storage, shipment.site.code) == ("draft", "cryo", "LZ")
 
 
@@ -176,7 +176,8 @@ def test_each_packing_refusal_shows_its_reason_and_code(staff, as_user, monkeypa
         response = post(client, f"/shipments/{shipment.id}/pack", {"scan": scan},
                         token_from=f"/shipments/{shipment.id}")
         assert response.status_code in (409, 422), page_text(response)
-        assert "There is a problem" in page_text(response)
+        assert "There is a problem" not in page_text(response)  # the panel at the field says it once
+        assert 'role="alert" data-sound="stop"' in response.get_data(as_text=True)
         return response.status_code, section(response, "pack")
 
     cases = [
@@ -200,6 +201,16 @@ def test_each_packing_refusal_shows_its_reason_and_code(staff, as_user, monkeypa
     assert "✗ NOT PACKED: Expired" in pack and "Code PACK_EXPIRED" in pack
     db.session.expire_all()
     assert [i.dose.code for i in shipment.items] == [ok.code]
+
+
+def test_a_scan_into_a_dispatched_box_is_refused_in_the_error_summary(staff, as_user):
+    doses = shippable_doses(staff, count=2)
+    shipment = dispatched(staff, doses[:1])
+    response = post(as_user("lab"), f"/shipments/{shipment.id}/pack", {"scan": scan_of(doses[1])},
+                    token_from=f"/shipments/{shipment.id}")
+    assert response.status_code == 409
+    assert "There is a problem" in page_text(response)
+    assert "nothing more can be packed. Code SHIPMENT_STATE." in page_text(response)
 
 
 def test_an_empty_scan_is_a_form_error(staff, as_user):
@@ -286,6 +297,7 @@ def test_the_receipt_screen_lists_the_expected_doses_with_their_payloads(staff, 
         subject = active_allocation_of_dose(dose).visit.patient.subject_id
         assert f'data-subject="{subject}"' in row
     assert "Expected 2 Scanned 0 Missing 2 Unexpected 0" in section(response, "receipt-counts")
+    assert "No logger file yet" in section(response, "receipt-temperature")
     assert '<script src="/static/js/receipt.js"' in body and "<script>" not in body
     assert " style=" not in body
     assert re.search(r'<textarea[^>]*name="scans"[^>]*autofocus', body)

@@ -55,7 +55,7 @@
     return (error && error.message) || "The camera could not be started. Use the handheld scanner.";
   }
 
-  /* Open the camera into `options.video`; calls onReady() once frames are being read,
+  /* Open the camera into `options.video`; calls onReady() once the video shows,
      onResult(text, format) once, or onError(message). Returns {stop}. */
   function open(options) {
     var video = options.video;
@@ -113,11 +113,10 @@
       video.srcObject = media;
       return video.play();
     }).then(function () {
+      if (!stopped && options.onReady) { options.onReady(); }
       return decoder;
     }).then(function () {
-      if (stopped) { return; }
-      if (options.onReady) { options.onReady(); }
-      next();
+      if (!stopped) { next(); }
     }).catch(fail);
 
     return { stop: stop };

@@ -202,7 +202,8 @@
     byId("matched").classList.add("fullscreen");
     showScreen("matched");
     play("ok");
-    byId("continue").focus();
+    // The screen itself takes the focus, not its button: a stray scan's Enter decides nothing.
+    byId("matched").focus();
   }
 
   function showStop(stops) {
@@ -226,7 +227,7 @@
     byId("stop").classList.add("fullscreen");
     showScreen("stop");
     play("stop");
-    byId("stop-restart").focus();
+    byId("stop").focus();
   }
 
   function showProblem(status, json) {
@@ -389,6 +390,6 @@
 
   if (data.state === "scan") { initScan(); }
   if (data.state === "matched") { play("ok"); }
-  if (data.state === "stop") { play("stop"); byId("stop-restart").focus(); }
+  if (data.state === "stop") { play("stop"); byId("stop").focus(); }
   initForm();
 }());

@@ -1,0 +1,316 @@
+"""The nurse's bedside pages through the client: nurses only, the no-JavaScript double scan and
+its STOP words, recording with signatures (and what a wrong password does), the confirmation
+with the four-dose timeline, and a page that the CSP can run (no inline script or style)."""
+import re
+import wave
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from markupsafe import escape
+from sqlalchemy import select
+
+from cell_chain.accounts.services import user_by_username
+from cell_chain.core import audit
+from cell_chain.core.clock import utcnow
+from cell_chain.core.db import db
+from cell_chain.infusions import bedside
+from cell_chain.infusions.allocation import active_allocation_of_dose
+from cell_chain.infusions.models import BedsideCheck, Infusion
+from cell_chain.labels.payloads import bag_payloads
+from tests.conftest import PASSWORD, csrf_token, login, make_site, make_user
+from tests.factories import doses_at_site
+
+STATIC = Path(__file__).resolve().parents[2] / "cell_chain" / "static"
+
+
+@pytest.fixture
+def ward(app):
+    for code in ("LZ", "BJ"):
+        make_site(code)
+        make_user(f"{code.lower()}-coordinator", "coordinator", code)
+        make_user(f"{code.lower()}-pharmacist", "pharmacist", code)
+        make_user(f"{code.lower()}-nurse", "nurse", code, name=f"{code} Nurse")
+        make_user(f"{code.lower()}-nurse2", "nurse", code, name=f"{code} Second Nurse")
+
+
+def subject_of(dose):
+    return active_allocation_of_dose(dose).visit.patient.subject_id
+
+
+def scans_of(dose, patient_dose=None):
+    return {"patient_scan": subject_of(patient_dose or dose), "dose_scan": bag_payloads(dose).compound}
+
+
+def as_nurse(client, username="lz-nurse"):
+    assert login(client, username).status_code == 302
+    return csrf_token(client, "/bedside")
+
+
+def page(response):
+    return response.get_data(as_text=True)
+
+
+def words(code):
+    """A stop's plain words as the page escapes them."""
+    return str(escape(bedside.MESSAGES[code]))
+
+
+def record_form(token, dose, **overrides):
+    now = utcnow()
+    values = {"csrf_token": token, **scans_of(dose),
+              "started_at": (now - timedelta(minutes=35)).isoformat(), "ended_at": (now - timedelta(minutes=2)).isoformat(),
+              "volume_ml": "40", "tolerance_grade": "0", "adverse_events": "", "password": PASSWORD,
+              "witness_username": "lz-nurse2", "witness_password": PASSWORD}
+    return values | overrides
+
+
+def failed_logins(username):
+    db.session.expire_all()
+    return user_by_username(username).failed_logins
+
+
+@pytest.mark.parametrize("role", ["coordinator", "pharmacist", "lab", "qa", "monitor", "admin"])
+def test_bedside_is_for_nurses_only(app, client, ward, role):
+    make_user(f"someone-{role}", role, "LZ" if role in ("coordinator", "pharmacist") else None)
+    login(client, f"someone-{role}")
+    assert client.get("/bedside").status_code == 403
+    assert client.post("/bedside/verify", data={"csrf_token": csrf_token(client, "/"), "patient_scan": "LZ-0001",
+                                                "dose_scan": "x"}).status_code == 403
+    assert client.get("/bedside/infusions/1").status_code == 403
+
+
+def test_logged_out_goes_to_login_and_the_nurse_sees_the_job(client, ward):
+    assert client.get("/bedside").status_code == 302
+    as_nurse(client)
+    home = page(client.get("/"))
+    assert 'href="/bedside"' in home and "Verify and record an infusion" in home
+    screen = page(client.get("/bedside"))
+    assert "Scan the wristband and the dose bag" in screen
+    assert 'name="patient_scan"' in screen and 'name="dose_scan"' in screen  # the no-JavaScript form
+
+
+def test_the_page_has_no_inline_script_or_style(client, ward, staff):
+    [dose] = doses_at_site(staff)
+    token = as_nurse(client)
+    pages = [client.get("/bedside"), client.post("/bedside/verify", data={"csrf_token": token, **scans_of(dose)})]
+    for response in pages:
+        html = page(response)
+        assert response.headers["Content-Security-Policy"].startswith("default-src 'self'; script-src 'self'")
+        scripts = re.findall(r"<script\b[^>]*>", html)
+        assert scripts and all(re.search(r'\bsrc="/static/js/bedside[-a-z]*\.js"', tag) for tag in scripts), scripts
+        assert all(not body.strip() for body in re.findall(r"<script\b[^>]*>(.*?)</script>", html, re.S)), "inline script"
+        assert not re.search(r"\sstyle=", html) and "<style" not in html
+        assert not re.search(r"\son[a-z]+=", html), "inline event handler"
+
+
+def test_no_js_double_scan_matches_either_order(client, ward, staff):
+    [dose] = doses_at_site(staff)
+    token = as_nurse(client)
+    scans = scans_of(dose)
+    for patient_scan, dose_scan in ((scans["patient_scan"], scans["dose_scan"]),
+                                    (scans["dose_scan"], scans["patient_scan"])):
+        response = client.post("/bedside/verify", data={"csrf_token": token, "patient_scan": patient_scan,
+                                                        "dose_scan": dose_scan})
+        html = page(response)
+        assert response.status_code == 200
+        assert "MATCHED" in html and re.search(r'<section id="stop"[^>]*\shidden>', html)
+        assert not re.search(r'<section id="matched"[^>]*\shidden>', html)
+        assert f"{subject_of(dose)} (A.B., 1975)" in html and dose.code in html and "Visit 1 of 4" in html
+        assert 'id="infusion-form"' in html
+    # each check is logged: the proof of a bedside scan for recording
+    assert db.session.scalar(select(BedsideCheck.ok).order_by(BedsideCheck.id.desc()).limit(1)) is True
+
+
+def test_no_js_stop_shows_every_stop_in_words(client, ward, staff):
+    first, second = doses_at_site(staff, count=2)
+    token = as_nurse(client)
+    response = client.post("/bedside/verify", data={"csrf_token": token, **scans_of(second, patient_dose=first)})
+    html = page(response)
+    assert response.status_code == 200
+    assert "STOP" in html and words("WRONG_PATIENT") in html and "WRONG_PATIENT" in html
+    assert re.search(r'<section id="matched"[^>]*\shidden>', html) and 'class="screen decision stop fullscreen"' in html
+    garbage = page(client.post("/bedside/verify", data={"csrf_token": token, "patient_scan": "hello",
+                                                        "dose_scan": "world"}))
+    assert words("UNRECOGNIZED_BARCODE") in garbage
+    other_site = page(client.post("/bedside/verify", data={"csrf_token": token, "patient_scan": "BJ-0001",
+                                                           "dose_scan": scans_of(first)["dose_scan"]}))
+    assert words("UNKNOWN_PATIENT") in other_site
+
+
+def test_no_js_empty_scan_is_a_form_error_not_a_check(client, ward):
+    token = as_nurse(client)
+    response = client.post("/bedside/verify", data={"csrf_token": token, "patient_scan": "LZ-0001", "dose_scan": ""})
+    assert response.status_code == 422 and "Scan the dose bag into the second box." in page(response)
+    assert db.session.scalar(select(BedsideCheck.id)) is None
+
+
+def test_record_then_the_confirmation_shows_the_timeline(client, ward, staff):
+    [dose] = doses_at_site(staff)
+    token = as_nurse(client)
+    client.post("/bedside/verify", data={"csrf_token": token, **scans_of(dose)})
+    response = client.post("/bedside/record", data=record_form(token, dose, volume_ml="32.5", tolerance_grade="1",
+                                                               adverse_events="Mild chills"))
+    assert response.status_code == 303, page(response)
+    infusion = db.session.scalar(select(Infusion))
+    assert response.headers["Location"].endswith(f"/bedside/infusions/{infusion.id}")
+    assert infusion.partial is True and infusion.tolerance_grade == 1 and infusion.volume_ml == 32.5
+    html = page(client.get(response.headers["Location"]))
+    assert "Infusion recorded" in html and "Visit 1 of 4" in html and "Partial infusion" in html
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="timeline large"' in html
+    assert "visit 1 done" in html and "Done ✓" in html
+    assert "1 — Mild" in html and "Witnessed" in html and "LZ Second Nurse" in html
+    # another site's nurse cannot read it
+    client.post("/logout", data={"csrf_token": token})
+    as_nurse(client, "bj-nurse")
+    assert client.get(f"/bedside/infusions/{infusion.id}").status_code == 404
+
+
+def test_times_typed_without_javascript(client, ward, staff):
+    [dose] = doses_at_site(staff)
+    token = as_nurse(client)
+    client.post("/bedside/verify", data={"csrf_token": token, **scans_of(dose)})
+    now = utcnow()
+    start, end = now - timedelta(minutes=50), now - timedelta(minutes=10)
+    if start.date() != now.date():
+        pytest.skip("just after midnight UTC")
+    response = client.post("/bedside/record", data=record_form(token, dose, started_at=f"{start:%H:%M}",
+                                                               ended_at=f"{end:%H:%M}"))
+    assert response.status_code == 303, page(response)
+    infusion = db.session.scalar(select(Infusion))
+    assert (infusion.started_at.hour, infusion.started_at.minute) == (start.hour, start.minute)
+
+
+def test_missing_fields_are_listed_with_how_to_fix_them(client, ward, staff):
+    [dose] = doses_at_site(staff)
+    token = as_nurse(client)
+    client.post("/bedside/verify", data={"csrf_token": token, **scans_of(dose)})
+    response = client.post("/bedside/record", data=record_form(token, dose, started_at="", tolerance_grade="",
+                                                               serious="yes", witness_username="", password=""))
+    html = page(response)
+    assert response.status_code == 422 and "There is a problem" in html
+    for words in ("Enter the time the infusion started", "Choose how the patient tolerated the infusion",
+                  "Describe the serious adverse event.", "Enter the witness’s username.", "Enter your password to sign."):
+        assert words.replace("’", "&#39;") in html or words in html, words
+    assert db.session.scalar(select(Infusion.id)) is None
+
+
+def test_wrong_passwords_are_refused_and_counted(client, ward, staff):
+    [dose] = doses_at_site(staff)
+    token = as_nurse(client)
+    client.post("/bedside/verify", data={"csrf_token": token, **scans_of(dose)})
+    mine = client.post("/bedside/record", data=record_form(token, dose, password="wrong-password"))
+    assert mine.status_code == 401 and "The password is wrong." in page(mine)
+    assert failed_logins("lz-nurse") == 1 and failed_logins("lz-nurse2") == 0
+    witness = client.post("/bedside/record", data=record_form(token, dose, witness_password="wrong-password"))
+    assert witness.status_code == 401 and "username or password is wrong" in page(witness)
+    assert failed_logins("lz-nurse2") == 1
+    same = client.post("/bedside/record", data=record_form(token, dose, witness_username="lz-nurse"))
+    assert same.status_code == 422 and "different person" in page(same)
+    assert db.session.scalar(select(Infusion.id)) is None
+    # showing the form again did not count as a bedside scan
+    assert db.session.scalar(select(BedsideCheck.id).order_by(BedsideCheck.id.desc()).limit(1)) == \
+        db.session.scalar(select(BedsideCheck.id).order_by(BedsideCheck.id).limit(1))
+
+
+def test_recording_without_a_bedside_check_is_refused(client, ward, staff):
+    [dose] = doses_at_site(staff)
+    token = as_nurse(client)
+    response = client.post("/bedside/record", data=record_form(token, dose))
+    html = page(response)
+    assert response.status_code == 409 and "Start again" in html and "at the bedside" in html
+    assert db.session.scalar(select(Infusion.id)) is None
+    unscanned = client.post("/bedside/record", data=record_form(token, dose, patient_scan="", dose_scan=""))
+    assert unscanned.status_code == 409 and "Scan the wristband and the dose bag before recording." in page(unscanned)
+
+
+def test_a_dose_given_meanwhile_is_a_stop_at_recording(client, ward, staff):
+    [dose] = doses_at_site(staff)
+    token = as_nurse(client)
+    client.post("/bedside/verify", data={"csrf_token": token, **scans_of(dose)})
+    assert client.post("/bedside/record", data=record_form(token, dose)).status_code == 303
+    again = client.post("/bedside/record", data=record_form(token, dose))
+    html = page(again)
+    assert again.status_code == 409 and "STOP" in html and words("ALREADY_ADMINISTERED") in html
+
+
+def test_out_of_window_needs_a_reason_and_becomes_a_deviation(client, ward, staff):
+    [dose] = doses_at_site(staff)
+    visit = active_allocation_of_dose(dose).visit
+    today = utcnow().date()
+    visit.window_start, visit.window_end = today - timedelta(days=40), today - timedelta(days=26)
+    audit.record_change(visit, "visit.rescheduled", actor=None, at=utcnow(), reason="test: the window has passed")
+    db.session.commit()
+    token = as_nurse(client)
+    html = page(client.post("/bedside/verify", data={"csrf_token": token, **scans_of(dose)}))
+    assert "MATCHED" in html and words("OUT_OF_WINDOW") in html and 'name="reason_OUT_OF_WINDOW"' in html
+    refused = client.post("/bedside/record", data=record_form(token, dose))
+    assert refused.status_code == 422 and "recorded as a protocol deviation" in page(refused)
+    response = client.post("/bedside/record", data=record_form(token, dose, reason_OUT_OF_WINDOW="Patient was in ICU"))
+    assert response.status_code == 303
+    infusion = db.session.scalar(select(Infusion))
+    assert infusion.out_of_window and infusion.deviation_reason == "Patient was in ICU"
+    assert "Out of window" in page(client.get(response.headers["Location"]))
+
+
+def test_scan_classifier_names_what_was_scanned(client, ward, staff):
+    [dose] = doses_at_site(staff)
+    token = as_nurse(client)
+    headers = {"X-CSRFToken": token}
+    assert client.post("/bedside/scan", json={"scan": subject_of(dose)}, headers=headers).get_json() == \
+        {"kind": "patient", "label": subject_of(dose)}
+    assert client.post("/bedside/scan", json={"scan": bag_payloads(dose).compound}, headers=headers).get_json() == \
+        {"kind": "dose", "label": dose.code}
+    assert client.post("/bedside/scan", json={"scan": "hello"}, headers=headers).get_json()["kind"] == "other"
+    assert client.post("/bedside/scan", json=["not", "an", "object"], headers=headers).get_json()["kind"] == "other"
+    assert client.post("/bedside/scan", json={"scan": "hello"}).status_code == 400  # CSRF header required
+
+
+def test_the_page_verifies_through_the_api_with_its_csrf_token(client, ward, staff):
+    [dose] = doses_at_site(staff)
+    token = as_nurse(client)
+    html = page(client.get("/bedside"))
+    page_token = re.search(r'data-csrf="([^"]+)"', html).group(1)
+    assert 'data-verify-url="/api/infusions/verify"' in html
+    body = client.post("/api/infusions/verify", json=scans_of(dose), headers={"X-CSRFToken": page_token}).get_json()
+    assert body["ok"] is True and body["dose"]["code"] == dose.code
+    assert client.post("/api/infusions/verify", json=scans_of(dose)).status_code == 400
+    assert token
+
+
+def test_the_two_sounds_are_distinct_wav_files():
+    lengths = {}
+    for name in ("bedside-ok", "bedside-stop"):
+        with wave.open(str(STATIC / "sounds" / f"{name}.wav")) as sound:
+            assert sound.getnchannels() == 1 and sound.getframerate() >= 8000
+            lengths[name] = sound.getnframes() / sound.getframerate()
+    assert 0.3 < lengths["bedside-ok"] < 1.5 and 0.3 < lengths["bedside-stop"] < 1.5
+    assert (STATIC / "sounds" / "bedside-ok.wav").read_bytes() != (STATIC / "sounds" / "bedside-stop.wav").read_bytes()
+
+
+def test_the_vendored_decoder_is_one_version():
+    vendor = STATIC / "vendor" / "zxing-wasm"
+    script = (vendor / "index.js").read_text()
+    version = re.search(r"zxing-wasm (\d+\.\d+\.\d+)", (vendor / "README.md").read_text()).group(1)
+    assert f"`{version}`" in script  # the IIFE's ZXING_WASM_VERSION
+    import hashlib
+
+    digest = hashlib.sha256((vendor / "zxing_reader.wasm").read_bytes()).hexdigest()
+    assert digest in script and digest in (vendor / "README.md").read_text()
+    assert (vendor / "LICENSE").exists() and "Apache License" in (vendor / "LICENSE.zxing-cpp").read_text()
+
+
+def test_a_thawed_dose_shows_its_post_thaw_time_left(client, ward, staff):
+    from cell_chain.shipments import pharmacy
+
+    [dose] = doses_at_site(staff)
+    printed = bag_payloads(dose).compound  # the bag label keeps its pre-thaw expiry
+    now = utcnow()
+    pharmacy.thaw(dose, thawed_at=now - timedelta(minutes=30), actor=user_by_username("lz-pharmacist"), now=now)
+    db.session.commit()
+    token = as_nurse(client)
+    html = page(client.post("/bedside/verify", data={"csrf_token": token, "patient_scan": subject_of(dose),
+                                                     "dose_scan": printed}))
+    assert "MATCHED" in html and re.search(rf"Thawed at <[^>]+>{dose.thawed_at:%H:%M} UTC<", html)
+    assert re.search(rf"expires <[^>]+>{dose.expires_at:%H:%M} UTC<", html)
+    assert re.search(r'data-countdown="[^"]+">3 h (29|30) min</strong>', html), "time left, counted down by the script"
