@@ -12,7 +12,7 @@ from cell_chain.core.db import db, is_postgres
 from cell_chain.core.errors import Forbidden, InvalidTransition, NotFound, ReasonRequired, ValidationFailed
 from cell_chain.core.signatures import Meaning, SignatureInput, sign
 from cell_chain.infusions import schedule
-from cell_chain.infusions.models import Patient, SubjectSequence, Visit
+from cell_chain.infusions.models import ARMS, Patient, SubjectSequence, Visit
 
 ENROLLERS = (Role.COORDINATOR,)
 
@@ -42,6 +42,8 @@ def enrol_patient(*, site_code: str, arm: str, enrolled_on: date, initials: str,
     if site is None or site.id != actor.site_id:
         raise NotFound(f"No site {site_code} among yours.")
     errors: dict[str, list[str]] = {}
+    if arm not in ARMS:
+        errors["arm"] = ["Arm is msc or control, as the randomisation assigned."]
     clean = (initials or "").strip().upper()
     if not (2 <= len(clean) <= 4 and clean.isascii() and clean.isalpha()):
         errors["initials"] = ["Give 2 to 4 letters (initials only: no names are stored)."]

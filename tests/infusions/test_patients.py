@@ -88,3 +88,14 @@ def test_visit_states_follow_the_clock_through_the_service(sites):
     first = patient.visits[0]
     assert visit_state(first, now.date()) == "missed"
     assert visit_state(first, (now - timedelta(days=100)).date()) == "due"
+
+
+def test_enrol_service_checks_the_arm_itself(sites):
+    from cell_chain.core.errors import ValidationFailed
+    from cell_chain.infusions.patients import enrol_patient
+    from tests.infusions.conftest import coordinator
+
+    with pytest.raises(ValidationFailed) as refused:
+        enrol_patient(site_code="LZ", arm="placebo", enrolled_on=utcnow().date(), initials="AB",
+                      birth_year=1970, actor=coordinator(), now=utcnow())
+    assert "arm" in refused.value.extra["errors"]
