@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select, text
+from sqlalchemy import func, null, select, text
 
 from cell_chain.accounts.models import User
 from cell_chain.accounts.permissions import require_role
@@ -136,26 +136,45 @@ def _classify(first: Any, second: Any) -> tuple[Scan | None, Scan | None, bool]:
 
 
 def load_facts(patient_scan: Any, dose_scan: Any, *, nurse: User) -> Facts:
-    from cell_chain.shipments.custody import current_custodian
-    from cell_chain.shipments.models import Excursion, ShipmentItem
+    """The facts behind a decision: the two scans (a query each), then the allocation,
+    custodian, open excursions and the patient's infusions in one statement."""
+    from cell_chain.shipments.models import CustodyEvent, Excursion, ShipmentItem
 
     patient_read, dose_read, readable = _classify(patient_scan, dose_scan)
     if not readable:
         return Facts(nurse.site_id, False)
     patient, dose = patient_read.obj, dose_read.obj
-    allocation = active_allocation_of_dose(dose) if dose is not None else None
-    given, last = 0, None
-    if patient is not None:
-        given, last = db.session.execute(
-            select(func.count(Infusion.id), func.max(Infusion.started_at)).where(Infusion.patient_id == patient.id)
-        ).one()
-    custodian, excursion = None, False
-    if dose is not None:
-        custodian = current_custodian(dose)
-        excursion = db.session.scalar(
-            select(func.count(Excursion.id)).join(ShipmentItem, ShipmentItem.shipment_id == Excursion.shipment_id)
-            .where(ShipmentItem.dose_id == dose.id, Excursion.status == "open")) > 0
-    return Facts(nurse.site_id, True, patient, dose, allocation, custodian, excursion, given, last)
+    if dose is None:
+        given, last = _infusions_of(patient) if patient is not None else (0, None)
+        return Facts(nurse.site_id, True, patient, None, None, None, False, given, last)
+    holder = (select(CustodyEvent.to_party).where(CustodyEvent.dose_id == dose.id)
+              .order_by(CustodyEvent.occurred_at.desc(), CustodyEvent.id.desc()).limit(1).scalar_subquery())
+    excursion = (select(func.count(Excursion.id))
+                 .join(ShipmentItem, ShipmentItem.shipment_id == Excursion.shipment_id)
+                 .where(ShipmentItem.dose_id == dose.id, Excursion.status == "open").scalar_subquery())
+    patient_id = patient.id if patient is not None else -1
+    given_q = select(func.count(Infusion.id)).where(Infusion.patient_id == patient_id).scalar_subquery()
+    last_q = select(func.max(Infusion.started_at)).where(Infusion.patient_id == patient_id).scalar_subquery()
+    facts = (holder, excursion, given_q, last_q)
+    found = db.session.execute(select(Allocation, *facts)
+                               .where(Allocation.dose_id == dose.id, Allocation.active)).first()
+    # An unallocated dose (a stop anyway) costs one more statement.
+    row = found or db.session.execute(select(null(), *facts)).one()
+    allocation = row[0]
+    last = row[4]
+    if last is not None and last.tzinfo is None:  # SQLite returns the aggregate without our type
+        from datetime import UTC
+
+        last = datetime.fromisoformat(str(last)).replace(tzinfo=UTC)
+    return Facts(nurse.site_id, True, patient, dose, allocation, row[1] or f"lab:{current_app.config['FACILITY_FIN']}",
+                 bool(row[2]), row[3] or 0, last)
+
+
+def _infusions_of(patient: Patient) -> tuple[int, datetime | None]:
+    given, last = db.session.execute(
+        select(func.count(Infusion.id), func.max(Infusion.started_at)).where(Infusion.patient_id == patient.id)
+    ).one()
+    return given, last
 
 
 def _min_interval() -> timedelta:

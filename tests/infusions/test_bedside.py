@@ -312,3 +312,10 @@ def test_concurrent_double_record_yields_one_infusion(app, ward, staff):
     assert not errors, errors
     assert sorted(outcomes) == ["ALREADY_ADMINISTERED", "recorded"]
     assert db.session.scalar(select(func.count()).select_from(Infusion)) == 1
+
+
+def test_an_unallocated_dose_is_never_this_patients(ward, staff):
+    dose = released_lot(staff, "L-FREE", doses=1).doses[0]
+    patient = enrol()
+    result = stops(patient.subject_id, bag_payloads(dose).compound)[0]
+    assert "WRONG_PATIENT" in result and "NOT_RECEIVED" in result
