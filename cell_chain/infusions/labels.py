@@ -49,11 +49,13 @@ def _assignment_verified(dose: Dose, actor: User, now: datetime) -> None:
     audit.record_change(allocation, "allocation.label_verified", actor=actor, at=now)
 
 
-def _assignment_items(target: str, now: datetime) -> list[LabelItem]:
+def _assignment_items(target: str, actor: User, now: datetime) -> list[LabelItem]:
     dose = db.session.scalar(select(Dose).where(Dose.code == target))
     if dose is None:
         raise NotFound("No such dose.")
     allocation = active_allocation_of_dose(dose)
+    if allocation is not None and actor.site_id not in (None, allocation.visit.patient.site_id):
+        raise NotFound("No such dose.")  # another site's patient: not revealed
     if allocation is None:
         raise NotAllocated(f"Dose {dose.code} is not allocated to a patient: no assignment label.")
     visit, bag = allocation.visit, bag_payloads(dose)
@@ -64,10 +66,9 @@ def _assignment_items(target: str, now: datetime) -> list[LabelItem]:
     return [LabelItem(dose.code, data, (assignment_payload(allocation),), dose.id)]
 
 
-def _wristband_items(target: str, now: datetime) -> list[LabelItem]:
-    # Site scoping happens in the route (the printer's own site); here the subject must exist.
+def _wristband_items(target: str, actor: User, now: datetime) -> list[LabelItem]:
     patient = db.session.scalar(select(Patient).where(Patient.subject_id == target))
-    if patient is None:
+    if patient is None or actor.site_id not in (None, patient.site_id):
         raise NotFound("No such patient.")
     payload = wristband_payload(patient)
     data = rendering.WristbandLabel(subject_id=patient.subject_id, initials=patient.initials,

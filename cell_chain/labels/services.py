@@ -50,7 +50,8 @@ class LabelItem:
 class LabelSource:
     label_kind: str
     roles: tuple[Role, ...]
-    resolve: Callable[[str, datetime], list[LabelItem]]
+    # (target, actor, now): site-owned kinds answer NotFound for another site's subject.
+    resolve: Callable[[str, User, datetime], list[LabelItem]]
 
 
 _SOURCES: dict[str, LabelSource] = {}
@@ -77,7 +78,7 @@ def bag_label_item(dose: Dose) -> LabelItem:
                      dose.id)
 
 
-def _dose_items(target: str, now: datetime) -> list[LabelItem]:
+def _dose_items(target: str, actor: User, now: datetime) -> list[LabelItem]:
     dose = db.session.scalar(select(Dose).where(Dose.code == target))
     if dose is None:
         raise NotFound("No such dose.")
@@ -86,7 +87,7 @@ def _dose_items(target: str, now: datetime) -> list[LabelItem]:
     return [bag_label_item(dose)]
 
 
-def _lot_items(target: str, now: datetime) -> list[LabelItem]:
+def _lot_items(target: str, actor: User, now: datetime) -> list[LabelItem]:
     lot = db.session.get(Lot, int(target)) if target.isdigit() and len(target) < 10 else None
     if lot is None:
         raise NotFound("No such lot.")
@@ -147,7 +148,7 @@ def print_labels(*, kind: str, target: str, fmt: str, reason: str | None,
     if source is None:
         raise ValidationFailed({"kind": [f"Printing {kind} labels is not available."]})
     require_role(actor, source.roles)
-    items = source.resolve(target, now)
+    items = source.resolve(target, actor, now)
     previous = _previous_prints(source.label_kind, [i.subject_key for i in items])
     is_reprint = bool(previous)
     why = (reason or "").strip() or None

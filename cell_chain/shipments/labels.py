@@ -3,6 +3,8 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from cell_chain.accounts.models import User
+
 from cell_chain.accounts.roles import Role
 from cell_chain.core.db import db
 from cell_chain.core.errors import NotFound
@@ -13,7 +15,7 @@ from cell_chain.shipments.models import Shipment
 STORAGE_TEXT = {"2-8C": "Keep at 2–8 °C. Do not freeze.", "cryo": "Keep at ≤ −150 °C (dry shipper)."}
 
 
-def _shipment_items(target: str, now: datetime) -> list[LabelItem]:
+def _shipment_items(target: str, actor: User, now: datetime) -> list[LabelItem]:
     shipment = db.session.scalar(select(Shipment).where(Shipment.id == int(target))) \
         if target.isdigit() and len(target) < 10 else None
     if shipment is None:

@@ -191,3 +191,15 @@ def test_two_concurrent_allocations_of_the_last_dose_give_it_to_one_visit(app, s
     assert sorted(outcomes) == ["allocated", "none"]
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(Allocation).where(Allocation.active)) == 1
+
+
+def test_another_sites_coordinator_cannot_print_its_labels(client, sites, staff):
+    released_lot(staff, doses=1)
+    patient = enrol()
+    lz = api_token(client, "lz-coordinator")
+    code = client.post(f"/api/patients/{patient.subject_id}/visits/1/allocate", headers=lz, json={}).get_json()["dose_code"]
+    bj = api_token(client, "bj-coordinator")
+    for body in ({"kind": "wristband", "target": patient.subject_id}, {"kind": "assignment", "target": code}):
+        r = client.post("/api/print-jobs", headers=bj, json=body)
+        assert r.status_code == 404 and r.mimetype == "application/problem+json", body
+        assert client.post("/api/print-jobs", headers=lz, json=body).status_code == 201
