@@ -78,6 +78,11 @@ class Visit(db.Model):
     skip_reason: Mapped[str | None] = mapped_column(Text)
 
     patient: Mapped[Patient] = relationship(back_populates="visits", lazy="joined", innerjoin=True)
+    # Read-only view of the one active allocation, loaded with the visits of a patient list
+    # so that listing patients costs the same few queries whatever their number.
+    active_allocation: Mapped["Allocation | None"] = relationship(
+        "Allocation", primaryjoin="and_(Allocation.visit_id == Visit.id, Allocation.active)",
+        uselist=False, viewonly=True, lazy="selectin")
 
     __table_args__ = (
         UniqueConstraint("patient_id", "number"),

@@ -6,7 +6,6 @@ from marshmallow import validate
 
 from cell_chain.core.clock import utcnow
 from cell_chain.core.schemas import PageArgs, SignatureIn, StrictSchema
-from cell_chain.infusions.allocation import active_allocation_of_visit
 from cell_chain.infusions.labels import wristband_payload
 from cell_chain.infusions.models import ARMS
 from cell_chain.infusions.patients import visit_state
@@ -36,12 +35,10 @@ class VisitOut(ma.Schema):
         return visit_state(visit, utcnow().date())
 
     def _dose(self, visit: Any) -> str | None:
-        allocation = active_allocation_of_visit(visit)
-        return allocation.dose.code if allocation else None
+        return visit.active_allocation.dose.code if visit.active_allocation else None
 
     def _coi(self, visit: Any) -> str | None:
-        allocation = active_allocation_of_visit(visit)
-        return allocation.coi if allocation else None
+        return visit.active_allocation.coi if visit.active_allocation else None
 
 
 class PatientOut(ma.Schema):

@@ -99,3 +99,42 @@ def test_enrol_service_checks_the_arm_itself(sites):
         enrol_patient(site_code="LZ", arm="placebo", enrolled_on=utcnow().date(), initials="AB",
                       birth_year=1970, actor=coordinator(), now=utcnow())
     assert "arm" in refused.value.extra["errors"]
+
+
+def test_patient_list_api_costs_the_same_queries_for_more_patients(client, sites, staff):
+    from sqlalchemy import event
+
+    from tests.factories import released_lot
+    from tests.infusions.conftest import coordinator
+    from cell_chain.infusions.allocation import allocate_dose
+
+    headers = api_token(client, "lz-coordinator")
+    released_lot(staff, "L-Q", doses=8)
+
+    def add_patients(n):
+        for _ in range(n):
+            patient = enrol()
+            allocate_dose(patient.visits[0], dose=None, actor=coordinator(), now=utcnow())
+        db.session.commit()
+
+    statements = []
+
+    def count(*args):
+        statements.append(args[2])
+
+    def measure():
+        db.session.expire_all()
+        statements.clear()
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            body = client.get("/api/patients", headers=headers).get_json()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        return len(statements), body
+
+    add_patients(2)
+    few, body = measure()
+    assert all(p["visits"][0]["dose_code"] for p in body)
+    add_patients(6)
+    many, body = measure()
+    assert len(body) == 8 and many == few
