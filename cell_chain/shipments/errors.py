@@ -22,3 +22,9 @@ class NotInCustody(DomainError):
 
 class NoExcursion(DomainError):
     status, code, title = 409, "NO_OPEN_EXCURSION", "The shipment has no excursion awaiting a decision"
+
+
+class UnknownDose(DomainError):
+    """A well-formed dose label naming no dose here: a refusal, not a missing page."""
+
+    status, code, title = 422, "UNKNOWN_DOSE", "No dose with this label is known"

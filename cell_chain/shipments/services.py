@@ -22,7 +22,7 @@ from cell_chain.infusions.allocation import active_allocation_of_dose
 from cell_chain.labels.services import labels_verified
 from cell_chain.scanning import UnrecognizedBarcode, read_scan
 from cell_chain.shipments import custody
-from cell_chain.shipments.errors import NoExcursion, PackRefused, ShipmentState
+from cell_chain.shipments.errors import NoExcursion, PackRefused, ShipmentState, UnknownDose
 from cell_chain.shipments.models import Excursion, Shipment, ShipmentItem, TemperatureRecord, UnexpectedItem
 
 STORAGE_OF_PRESENTATION = {"fresh": "2-8C", "cryopreserved": "cryo"}
@@ -55,7 +55,7 @@ def dose_from_scan(payload: str) -> Dose:
     if scan.kind != "dose":
         raise UnrecognizedBarcode(f"This is a {scan.kind} barcode, not a dose label.")
     if scan.obj is None:
-        raise NotFound("No dose with this label is known.")
+        raise UnknownDose("No dose with this label is known. Check that this is one of our bag labels.")
     return scan.obj
 
 
@@ -183,7 +183,7 @@ def receive(shipment: Shipment, *, scans: list[str], seal_intact: bool, signatur
     for payload in scans:
         try:
             dose = dose_from_scan(payload)
-        except (UnrecognizedBarcode, NotFound):
+        except (UnrecognizedBarcode, UnknownDose):
             unexpected.append((str(payload)[:512], None))
             continue
         if dose.id in expected:

@@ -118,12 +118,6 @@ def _rekey(errors: Errors, names: Mapping[str, str]) -> Errors:
     return out
 
 
-class UnknownDose(DomainError):
-    """A well-formed dose label naming no dose here: a refusal on the page, not a missing page."""
-
-    status, code, title = 422, "UNKNOWN_DOSE", "No dose with this label is known"
-
-
 # ---- loading what the pages show ----------------------------------------------------------------
 
 def _shipment(shipment_id: int) -> Shipment:
@@ -316,10 +310,7 @@ def pack(shipment_id: int) -> Page:
     caught: list[DomainError] = []
 
     def operation() -> ShipmentItem:
-        try:
-            return services.pack_dose(shipment, scan=scan, actor=require_actor(), now=utcnow())
-        except NotFound as error:
-            raise UnknownDose(f"{error.detail} Check that this is one of our bag labels.") from None
+        return services.pack_dose(shipment, scan=scan, actor=require_actor(), now=utcnow())
 
     def explain(error: DomainError) -> Errors:
         caught.append(error)

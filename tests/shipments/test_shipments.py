@@ -350,3 +350,11 @@ def test_readings_outside_the_journey_do_not_count(sites, staff, client):
     r = client.post(f"/api/shipments/{shipment.id}/temperature", headers=api_token(client, "lab") | {"Content-Type": "text/csv"},
                     data=data)
     assert r.status_code == 201 and r.get_json()["excursions"] == []
+
+
+def test_a_well_formed_label_of_no_known_dose_is_422_unknown_dose(sites, staff, client):
+    [dose] = shippable_doses(staff)
+    shipment = new_shipment(staff)
+    forged = scan_of(dose).replace("=,000001", "=,000777")
+    r = client.post(f"/api/shipments/{shipment.id}/pack", headers=api_token(client, "lab"), json={"scan": forged})
+    assert r.status_code == 422 and r.get_json()["code"] == "UNKNOWN_DOSE"
