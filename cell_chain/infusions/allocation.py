@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from cell_chain.accounts.models import User
 from cell_chain.accounts.permissions import require_role
 from cell_chain.accounts.roles import Role
-from cell_chain.batches.models import Dose, Lot, din_from_code
+from cell_chain.batches.models import Dose, Lot
 from cell_chain.core import audit
 from cell_chain.core.db import db, is_postgres, lock_row
 from cell_chain.core.errors import InvalidTransition, ReasonRequired

@@ -17,8 +17,7 @@ from cell_chain.core.db import db, is_postgres, lock_row
 from cell_chain.core.errors import DomainError, ValidationFailed
 from cell_chain.core.signatures import Meaning, SignatureInput, WitnessInput, sign, witness
 from cell_chain.infusions import schedule
-from cell_chain.infusions.allocation import active_allocation_of_dose
-from cell_chain.infusions.models import Allocation, BedsideCheck, Infusion, Patient, Visit
+from cell_chain.infusions.models import Allocation, BedsideCheck, Infusion, Patient
 from cell_chain.scanning import Scan, UnrecognizedBarcode, read_scan
 
 STOP_ORDER = ("UNRECOGNIZED_BARCODE", "UNKNOWN_PATIENT", "UNKNOWN_DOSE", "WRONG_SITE", "WRONG_PATIENT",

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from cell_chain.accounts.models import User
 from cell_chain.accounts.roles import Role
-from cell_chain.batches.models import Dose, din_from_code
+from cell_chain.batches.models import Dose
 from cell_chain.core import audit
 from cell_chain.core.db import db
 from cell_chain.core.errors import NotFound

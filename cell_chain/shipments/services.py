@@ -16,7 +16,7 @@ from cell_chain.batches import workflow as batch_rules
 from cell_chain.batches.models import Dose
 from cell_chain.core import audit
 from cell_chain.core.db import db, lock_row
-from cell_chain.core.errors import NotFound, ReasonRequired, ValidationFailed
+from cell_chain.core.errors import ReasonRequired, ValidationFailed
 from cell_chain.core.signatures import Meaning, SignatureInput, sign
 from cell_chain.infusions.allocation import active_allocation_of_dose
 from cell_chain.labels.services import labels_verified

@@ -120,7 +120,6 @@ def test_segregation_of_duties_is_403(client, h, app):
     client.post(f"/api/lots/{lot['id']}/results", headers=headers,
                 json={"test": "sterility", "value": "no_growth", "performed_on": utcnow().date().isoformat(),
                       "reason": "Second read"})
-    from cell_chain.accounts import services as accounts
     from cell_chain.accounts.models import User
 
     user = db.session.scalar(select(User).where(User.username == "analyst-qa"))

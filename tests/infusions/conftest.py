@@ -1,5 +1,5 @@
 """Patients and allocatable doses."""
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import pytest

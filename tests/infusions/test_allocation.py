@@ -11,8 +11,8 @@ from cell_chain.batches.models import Dose
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.infusions import allocation as allocations
-from cell_chain.infusions.errors import DoseNotSuitable, NoSuitableDose, PatientNotInMscArm, VisitAlreadyAllocated
-from cell_chain.infusions.models import Allocation, Patient, Visit
+from cell_chain.infusions.errors import DoseNotSuitable, NoSuitableDose, PatientNotInMscArm
+from cell_chain.infusions.models import Allocation, Visit
 from cell_chain.labels import services as labels
 from cell_chain.labels.payloads import bag_payloads
 from tests.factories import make_donor, make_lot, released_lot, signed

@@ -1,5 +1,4 @@
 """Print jobs through the API: recorded, decodable, reprints counted, marked and justified."""
-import io
 import socket
 import threading
 
@@ -8,7 +7,6 @@ import pytest
 import zxingcpp
 from sqlalchemy import select
 
-from cell_chain.batches.models import Dose
 from cell_chain.core.db import db
 from cell_chain.labels.models import PrintedLabel, PrintJob
 from cell_chain.labels.payloads import bag_payloads

@@ -6,7 +6,6 @@ import pytest
 from sqlalchemy import func, select, text
 
 from cell_chain.accounts.models import User
-from cell_chain.batches.models import Dose
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.core.signatures import signatures_for
@@ -15,7 +14,7 @@ from cell_chain.shipments import custody, services
 from cell_chain.shipments.errors import PackRefused
 from cell_chain.shipments.models import CustodyEvent, Shipment
 from tests.conftest import PASSWORD, api_token, make_site, make_user
-from tests.factories import make_donor, make_lot, released_lot, shippable_doses, signed
+from tests.factories import released_lot, shippable_doses, signed
 
 
 @pytest.fixture
@@ -288,7 +287,7 @@ def _csv(start, temps, minutes=10):
 
 
 def test_temperature_excursion_quarantines_until_qa_accepts(sites, staff, client):
-    from cell_chain.shipments.models import Excursion, TemperatureRecord
+    from cell_chain.shipments.models import TemperatureRecord
 
     doses = shippable_doses(staff, count=2, presentation="fresh", lot_number="L-T")
     shipment = new_shipment(staff, "LZ", "2-8C")
