@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Two workers halve the suite on the two-core CI machine; each owns its PostgreSQL database.
+PYTEST_ARGS ?= -n auto
 export FLASK_APP := wsgi
 
 .PHONY: run test install system-deps db clean
@@ -37,7 +39,7 @@ run: db
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output

@@ -54,6 +54,11 @@ def postgres_url() -> str:
     if not url:
         _unavailable(f"{PG_ENV} is not set: PostgreSQL tests skipped")
     parsed = make_url(url)
+    # Each pytest-xdist worker owns its database: the fixture drops the schema it is given.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        parsed = parsed.set(database=f"{parsed.database}_{worker}")
+        url = parsed.render_as_string(hide_password=False)
     admin = parsed.set(drivername="postgresql", database="postgres")
     try:
         with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True,
