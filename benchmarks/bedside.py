@@ -2,6 +2,9 @@
 both served by gunicorn over loopback. Targets: p50 ≤ 2× and p99 ≤ 3× the no-op.
 
     .venv/bin/python benchmarks/bedside.py --scale 100 --database postgresql+psycopg://postgres@127.0.0.1:5432/cc_bench
+
+`--reuse` keeps a database an earlier run built at that scale (the verify log it grew is
+immaterial: nothing the verify reads depends on it).
 """
 import argparse
 import http.client
@@ -20,6 +23,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def existing(url: str) -> dict | None:
+    """The sample scans of a database a previous run built, or None if there is none."""
+    from sqlalchemy import func, inspect, select
+
+    from cell_chain import create_app
+    from cell_chain.core.db import db
+    from cell_chain.infusions.models import Patient
+    import trial_data
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
+    with app.app_context():
+        try:
+            if not inspect(db.engine).has_table("patients"):
+                return None
+            from flask_migrate import upgrade
+
+            upgrade()  # a migration added since the last run
+            patients = db.session.scalar(select(func.count(Patient.id)))
+            built = {"patients": patients, "samples": trial_data.samples()}
+        except Exception:  # noqa: BLE001 - no such database: build it
+            return None
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+    return built
 
 
 def prepare(url: str, scale: int) -> dict:
@@ -47,7 +77,42 @@ def prepare(url: str, scale: int) -> dict:
         print(f"data: {built['patients']:,} patients, {built['doses']:,} doses, "
               f"{built['custody_events']:,} custody events in {time.perf_counter() - started:.0f} s")
         db.engine.dispose()
+    if url.startswith("postgresql"):
+        # As autovacuum would shortly after a bulk load: planner statistics and hint bits in
+        # place, so the run measures the app, not the database catching up under it.
+        target = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(target, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
     return built
+
+
+def statements_per_request(url: str, token: str, pairs: list[tuple[str, str]]) -> dict[str, list[int]]:
+    """SQL statements each endpoint runs, counted in-process (same app, same database) for a
+    few different pairs: the count must not depend on which patient or how much data."""
+    from sqlalchemy import event
+
+    from cell_chain import create_app
+    from cell_chain.core.db import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    counts: dict[str, list[int]] = {"me": [], "verify": []}
+    with app.app_context():
+        engine = db.engine
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+    # Outside any app context, so that each request has its own session, as when served.
+    for subject, compound in pairs:
+        for name, call in (("me", lambda: client.get("/api/me", headers=headers)),
+                           ("verify", lambda: client.post("/api/infusions/verify", headers=headers,
+                                                          json={"patient_scan": subject, "dose_scan": compound}))):
+            seen.clear()
+            if call().status_code != 200:
+                raise RuntimeError(f"{name} failed")
+            counts[name].append(len(seen))
+    engine.dispose()
+    return counts
 
 
 def free_port() -> int:
@@ -78,9 +143,17 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=100, help="× the trial's 320 patients")
     parser.add_argument("--database", default=None, help="SQLAlchemy URL (default: a temporary SQLite file)")
     parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--reuse", action="store_true",
+                        help="use the database a previous run built at the same scale (no rebuild)")
     args = parser.parse_args()
     url = args.database or f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite3"
-    built = prepare(url, args.scale)
+    built = existing(url) if args.reuse else None
+    if built is not None and built["patients"] != 320 * args.scale:
+        built = None
+    if built is None:
+        built = prepare(url, args.scale)
+    else:
+        print(f"data: reusing {built['patients']:,} patients at {url.split('@')[-1]}")
     port = free_port()
     env = os.environ | {"DATABASE_URL": url, "SECRET_KEY": "bench"}
     server = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
@@ -124,6 +197,9 @@ def main() -> None:
               f"{statistics.mean(verify) * 1000:.2f} ms over {len(verify)} requests")
         print(f"a matching wristband/dose pair: ok={sample['ok']} stops={[s['code'] for s in sample['stops']]} "
               f"warnings={[w['code'] for w in sample['warnings']]}")
+        counts = statements_per_request(url, token, by_site[site][:3] + by_site[site][-2:])
+        print(f"SQL statements per request, 5 pairs (BEGIN/COMMIT/ROLLBACK are not counted on PostgreSQL): "
+              f"no-op {counts['me']}, verify {counts['verify']}")
     finally:
         server.terminate()
         server.wait(timeout=10)

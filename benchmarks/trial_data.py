@@ -1,7 +1,7 @@
 """Bulk trial data for benchmarks: N× the trial (320 patients × N, four doses each) with full
 custody histories, written with set-based inserts (no services, no audit: speed only)."""
 import random
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -112,6 +112,20 @@ def build(scale: int, now: datetime, seed: int = 7) -> dict[str, Any]:
         _bulk(model, rows)
     db.session.commit()
     return {"patients": patients_n, "doses": doses_n, "custody_events": len(custody), "samples": samples}
+
+
+def samples(limit: int = 2000) -> list[tuple[str, str, str]]:
+    """The sample scan pairs `build` returns, read back from an existing database: each
+    patient's received (not yet given) visit-2 dose, as (site, subject ID, bag compound)."""
+    from cell_chain.labels.payloads import bag_payloads
+
+    rows = db.session.execute(
+        select(Site.code, Patient.subject_id, Dose)
+        .join(Patient, Patient.site_id == Site.id).join(Visit, Visit.patient_id == Patient.id)
+        .join(Allocation, (Allocation.visit_id == Visit.id) & Allocation.active)
+        .join(Dose, Dose.id == Allocation.dose_id)
+        .where(Visit.number == 2, Dose.status == "received").order_by(Patient.id).limit(limit)).all()
+    return [(site, subject, bag_payloads(dose).compound) for site, subject, dose in rows]
 
 
 def fix_sequences() -> None:

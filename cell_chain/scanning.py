@@ -1,5 +1,9 @@
 """One reader for every payload a scanner or camera sends: what it is and what it names.
-Domains register recognisers; garbage, truncated or foreign payloads are UNRECOGNIZED."""
+Domains register recognisers; garbage, truncated or foreign payloads are UNRECOGNIZED.
+
+A recogniser is two steps: `identify` says what a payload is and which key names its record,
+without touching the database; `find` looks the record up. Callers that need several records
+at once (the bedside check) identify the payloads and load everything in one statement."""
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,12 +29,27 @@ class Scan:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-Recogniser = Callable[[str], Scan | None]
-_RECOGNISERS: list[Recogniser] = []
+@dataclass(frozen=True)
+class Identified:
+    """A well-formed payload before any lookup: `key` names its record (a subject ID, a COI,
+    a DIN and dose number…), `parsed` is the recogniser's own reading of it."""
+
+    kind: str
+    payload: str
+    key: Any
+    label: str | None = None
+    parsed: Any = None
 
 
-def register_recogniser(recogniser: Recogniser) -> None:
-    _RECOGNISERS.append(recogniser)
+Identify = Callable[[str], Identified | None]
+Find = Callable[[Identified], Scan]
+_RECOGNISERS: list[tuple[Identify, Find]] = []
+
+
+def register_recogniser(identify: Identify, find: Find) -> None:
+    """`identify` answers None for a payload that is not its kind (the next one is tried) and
+    raises UnrecognizedBarcode for one that is its kind but malformed."""
+    _RECOGNISERS.append((identify, find))
 
 
 def normalise(payload: Any) -> str:
@@ -43,10 +62,20 @@ def normalise(payload: Any) -> str:
     return text
 
 
-def read_scan(payload: Any) -> Scan:
-    """Classify a payload. Raises UnrecognizedBarcode; never guesses."""
+def _identify(payload: Any) -> tuple[Identified, Find]:
     text = normalise(payload)
-    for recogniser in _RECOGNISERS:
-        if (scan := recogniser(text)) is not None:
-            return scan
+    for identify, find in _RECOGNISERS:
+        if (identified := identify(text)) is not None:
+            return identified, find
     raise UnrecognizedBarcode("This barcode is not a dose, wristband or shipment label.")
+
+
+def identify_scan(payload: Any) -> Identified:
+    """What a payload is, without a query. Raises UnrecognizedBarcode; never guesses."""
+    return _identify(payload)[0]
+
+
+def read_scan(payload: Any) -> Scan:
+    """Classify a payload and find the record it names. Raises UnrecognizedBarcode."""
+    identified, find = _identify(payload)
+    return find(identified)

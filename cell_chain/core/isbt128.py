@@ -38,6 +38,8 @@ _NO_DEFINED_ORDER: Final = "000"
 _DIN_FIRST_CHARS: Final = frozenset("ABCDEFGHIJKLMNPQRSTUVWXYZ123456789")
 # Type 3 DIN flags carry 60 + the DIN's check value (ST-001 Table 3), so a mismatch is an error.
 _TYPE3_FLAGS: Final = range(60, 97)
+# Printable ASCII without the space: every character a payload may hold.
+_VISIBLE_ASCII_RE: Final = re.compile("[!-~]+")
 # Far above the longest message we issue (53); refuses pasted documents before any work.
 _MAX_PAYLOAD_LENGTH: Final = 256
 
@@ -341,6 +343,9 @@ def _normalise(payload: object) -> str:
         raise Isbt128Error("empty payload")
     if len(text) > _MAX_PAYLOAD_LENGTH:
         raise Isbt128Error(f"payload too long ({len(text)} characters)")
+    if _VISIBLE_ASCII_RE.fullmatch(text):
+        return text
+    # Only a payload with a bad character gets here: find the first, for the message.
     for position, char in enumerate(text, start=1):
         if not char.isascii():
             raise Isbt128Error(f"non-ASCII character at position {position}")

@@ -2,11 +2,12 @@
 loaded facts, every stop by its stable code in a fixed order, re-run under the dose's row
 lock when the infusion is recorded."""
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, null, select, text
+from sqlalchemy import Insert, Select, and_, bindparam, func, insert, literal_column, select
 
 from cell_chain.accounts.models import User
 from cell_chain.accounts.permissions import require_role
@@ -17,8 +18,10 @@ from cell_chain.core.db import db, is_postgres, lock_row
 from cell_chain.core.errors import DomainError, ValidationFailed
 from cell_chain.core.signatures import Meaning, SignatureInput, WitnessInput, sign, witness
 from cell_chain.infusions import schedule
-from cell_chain.infusions.models import Allocation, BedsideCheck, Infusion, Patient
-from cell_chain.scanning import Scan, UnrecognizedBarcode, read_scan
+from cell_chain.infusions.models import Allocation, BedsideCheck, Infusion, Patient, Visit
+from cell_chain.infusions.scans import LabelAllocation, assignment_label_matches
+from cell_chain.labels.scans import LabelDose, LabelLot, bag_label_matches
+from cell_chain.scanning import Identified, UnrecognizedBarcode, identify_scan
 
 STOP_ORDER = ("UNRECOGNIZED_BARCODE", "UNKNOWN_PATIENT", "UNKNOWN_DOSE", "WRONG_SITE", "WRONG_PATIENT",
               "PATIENT_NOT_IN_MSC_ARM", "DOSE_NOT_RELEASED", "DOSE_QUARANTINED", "DOSE_RECALLED",
@@ -46,14 +49,55 @@ WITNESSES = (Role.NURSE, Role.PHARMACIST)
 
 
 @dataclass(frozen=True)
+class PatientFacts:
+    """The scanned wristband's patient."""
+
+    id: int
+    subject_id: str
+    site_id: int
+    arm: str
+    status: str
+    initials: str
+    birth_year: int
+
+
+@dataclass(frozen=True)
+class DoseFacts:
+    """The scanned label's dose and its lot."""
+
+    id: int
+    code: str
+    status: str
+    lot_status: str
+    lot_number: str
+    expires_at: datetime
+    thawed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AllocationFacts:
+    """The dose's active allocation: the visit and the patient (and site) it is for."""
+
+    id: int
+    coi: str
+    patient_id: int
+    site_id: int
+    site_code: str
+    visit_number: int
+    target_date: date
+    window_start: date
+    window_end: date
+
+
+@dataclass(frozen=True)
 class Facts:
-    """Everything the decision needs, loaded in a fixed number of queries."""
+    """Everything the decision needs, as values loaded in one statement."""
 
     nurse_site_id: int | None
     scans_readable: bool
-    patient: Patient | None = None
-    dose: Dose | None = None
-    allocation: Allocation | None = None
+    patient: PatientFacts | None = None
+    dose: DoseFacts | None = None
+    allocation: AllocationFacts | None = None
     custodian: str | None = None
     open_excursion: bool = False
     infusions_given: int = 0
@@ -83,15 +127,15 @@ def decide(facts: Facts, *, now: datetime, min_interval: timedelta) -> Decision:
         found.add("UNKNOWN_DOSE")
     if patient is not None and patient.site_id != facts.nurse_site_id:
         found.add("WRONG_SITE")
-    if dose is not None and allocation is not None and allocation.visit.patient.site_id != facts.nurse_site_id:
+    if dose is not None and allocation is not None and allocation.site_id != facts.nurse_site_id:
         found.add("WRONG_SITE")
-    if dose is not None and patient is not None and (allocation is None or allocation.visit.patient_id != patient.id):
+    if dose is not None and patient is not None and (allocation is None or allocation.patient_id != patient.id):
         found.add("WRONG_PATIENT")
     if patient is not None and (patient.arm != "msc" or patient.status != "active"
                                 or facts.infusions_given >= len(schedule.VISIT_MONTHS)):
         found.add("PATIENT_NOT_IN_MSC_ARM")
     if dose is not None:
-        lot_status = dose.lot.status
+        lot_status = dose.lot_status
         if lot_status in ("in_process", "quarantine", "rejected"):
             found.add("DOSE_NOT_RELEASED")
         if lot_status == "recalled":
@@ -108,8 +152,8 @@ def decide(facts: Facts, *, now: datetime, min_interval: timedelta) -> Decision:
             found.add("TEMPERATURE_EXCURSION")
     if facts.last_infusion_at is not None and now - facts.last_infusion_at < min_interval:
         found.add("TOO_SOON")
-    if allocation is not None and not schedule.in_window(now.date(), allocation.visit.window_start,
-                                                         allocation.visit.window_end):
+    if allocation is not None and not schedule.in_window(now.date(), allocation.window_start,
+                                                         allocation.window_end):
         warnings.append("OUT_OF_WINDOW")
     return Decision([code for code in STOP_ORDER if code in found], warnings)
 
@@ -117,63 +161,129 @@ def decide(facts: Facts, *, now: datetime, min_interval: timedelta) -> Decision:
 def _at_site(facts: Facts) -> bool:
     if facts.custodian is None or facts.allocation is None:
         return False
-    site = facts.allocation.visit.patient.site.code
+    site = facts.allocation.site_code
     return facts.custodian == f"pharmacy:{site}" or facts.custodian.startswith(f"ward:{site}:")
 
 
-def _classify(first: Any, second: Any) -> tuple[Scan | None, Scan | None, bool]:
-    """(patient scan, dose scan, readable) whichever order they came in."""
+def _classify(first: Any, second: Any) -> tuple[Identified | None, Identified | None]:
+    """(patient scan, dose scan) whichever order they came in; (None, None) unless exactly
+    one of each. No query: what the scans name is loaded afterwards, in one statement."""
     try:
-        scans = [read_scan(first), read_scan(second)]
+        scans = [identify_scan(first), identify_scan(second)]
     except UnrecognizedBarcode:
-        return None, None, False
+        return None, None
     patients = [s for s in scans if s.kind == "patient"]
     doses = [s for s in scans if s.kind == "dose"]
     if len(patients) != 1 or len(doses) != 1:
-        return None, None, False
-    return patients[0], doses[0], True
+        return None, None
+    return patients[0], doses[0]
 
 
-def load_facts(patient_scan: Any, dose_scan: Any, *, nurse: User) -> Facts:
-    """The facts behind a decision: the two scans (a query each), then the allocation,
-    custodian, open excursions and the patient's infusions in one statement."""
+def load_facts(patient_scan: Any, dose_scan: Any, *, nurse: User, log_only: bool = False) -> Facts:
+    """The facts behind a decision: the two scans are identified without a query, then the
+    patient, the dose, its allocation, custodian and open excursions and the patient's
+    infusions come in one statement. `log_only`: this transaction writes nothing but the
+    bedside check log (see verify_infusion)."""
+    patient_read, dose_read = _classify(patient_scan, dose_scan)
+    if patient_read is None or dose_read is None:
+        return Facts(nurse.site_id, False)
+    # As an ORM query would: the facts include this transaction's pending changes.
+    db.session.flush()
+    if dose_read.label == "assignment":
+        params = {"subject_id": patient_read.key, "coi": dose_read.key}
+    else:
+        din, number = dose_read.key
+        params = {"subject_id": patient_read.key, "din": din, "number": number}
+    statement = facts_statement(dose_read.label, asynchronous_commit=log_only and is_postgres())
+    row = db.session.connection().execute(statement, params).one()
+    patient = None if row.patient_id is None else PatientFacts(
+        row.patient_id, row.subject_id, row.patient_site_id, row.arm, row.patient_status, row.initials,
+        row.birth_year)
+    given, last = row.infusions_given or 0, _utc(row.last_infusion_at)
+    if row.dose_id is None or not _names_dose(dose_read, row):
+        return Facts(nurse.site_id, True, patient, None, None, None, False, given, last)
+    dose = DoseFacts(row.dose_id, row.dose_code, row.dose_status, row.lot_status, row.lot_number, row.expires_at,
+                     row.thawed_at)
+    allocation = None if row.allocation_id is None else AllocationFacts(
+        row.allocation_id, row.coi, row.allocated_patient_id, row.allocated_site_id, row.allocated_site_code,
+        row.visit_number, row.target_date, row.window_start, row.window_end)
+    custodian = row.custodian or f"lab:{current_app.config['FACILITY_FIN']}"
+    return Facts(nurse.site_id, True, patient, dose, allocation, custodian, bool(row.open_excursions), given, last)
+
+
+def _names_dose(read: Identified, row: Any) -> bool:
+    """The scan is exactly the label printed for the dose the row found (a label with a
+    forged or stale part names no dose)."""
+    label_dose = LabelDose(LabelLot(row.din, row.product_code, row.shelf_life_hours, row.shelf_life_months),
+                           row.dose_number, row.division, row.prepared_at, row.expires_at)
+    if read.label == "assignment":
+        return row.coi is not None and assignment_label_matches(read.payload, LabelAllocation(row.coi, label_dose))
+    return bag_label_matches(read.payload, label_dose)
+
+
+def _utc(value: Any) -> datetime | None:
+    if value is None or (isinstance(value, datetime) and value.tzinfo is not None):
+        return value
+    # SQLite may return the aggregate without the column's type.
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+
+
+@cache
+def facts_statement(dose_label: str | None, *, asynchronous_commit: bool = False) -> Select[Any]:
+    """The one statement behind load_facts, built once per label kind: the wristband's
+    patient and the dose named by a bag label (DIN and dose number) or an assignment label
+    (COI), each LEFT JOINed to a one-row anchor so that an unknown one is NULLs, not no row.
+    `asynchronous_commit` (PostgreSQL only) also sets SET LOCAL synchronous_commit = off, as
+    set_config, without a round trip of its own."""
+    from cell_chain.accounts.models import Site
+    from cell_chain.batches.models import Lot
     from cell_chain.shipments.models import CustodyEvent, Excursion, ShipmentItem
 
-    patient_read, dose_read, readable = _classify(patient_scan, dose_scan)
-    if not readable:
-        return Facts(nurse.site_id, False)
-    patient, dose = patient_read.obj, dose_read.obj
-    if dose is None:
-        given, last = _infusions_of(patient) if patient is not None else (0, None)
-        return Facts(nurse.site_id, True, patient, None, None, None, False, given, last)
-    holder = (select(CustodyEvent.to_party).where(CustodyEvent.dose_id == dose.id)
-              .order_by(CustodyEvent.occurred_at.desc(), CustodyEvent.id.desc()).limit(1).scalar_subquery())
-    excursion = (select(func.count(Excursion.id))
-                 .join(ShipmentItem, ShipmentItem.shipment_id == Excursion.shipment_id)
-                 .where(ShipmentItem.dose_id == dose.id, Excursion.status == "open").scalar_subquery())
-    patient_id = patient.id if patient is not None else -1
-    given_q = select(func.count(Infusion.id)).where(Infusion.patient_id == patient_id).scalar_subquery()
-    last_q = select(func.max(Infusion.started_at)).where(Infusion.patient_id == patient_id).scalar_subquery()
-    facts = (holder, excursion, given_q, last_q)
-    found = db.session.execute(select(Allocation, *facts)
-                               .where(Allocation.dose_id == dose.id, Allocation.active)).first()
-    # An unallocated dose (a stop anyway) costs one more statement.
-    row = found or db.session.execute(select(null(), *facts)).one()
-    allocation = row[0]
-    last = row[4]
-    if last is not None and last.tzinfo is None:  # SQLite returns the aggregate without our type
-        from datetime import UTC
-
-        last = datetime.fromisoformat(str(last)).replace(tzinfo=UTC)
-    return Facts(nurse.site_id, True, patient, dose, allocation, row[1] or f"lab:{current_app.config['FACILITY_FIN']}",
-                 bool(row[2]), row[3] or 0, last)
-
-
-def _infusions_of(patient: Patient) -> tuple[int, datetime | None]:
-    given, last = db.session.execute(
-        select(func.count(Infusion.id), func.max(Infusion.started_at)).where(Infusion.patient_id == patient.id)
-    ).one()
-    return given, last
+    patients, doses, lots = Patient.__table__, Dose.__table__, Lot.__table__
+    allocations, visits, infusions = Allocation.__table__, Visit.__table__, Infusion.__table__
+    allocated, sites = Patient.__table__.alias("allocated"), Site.__table__.alias("allocated_site")
+    custody, items, excursions = CustodyEvent.__table__, ShipmentItem.__table__, Excursion.__table__
+    anchor = select(literal_column("1").label("one")).subquery("scan")
+    joined = anchor.outerjoin(patients, patients.c.subject_id == bindparam("subject_id"))
+    if dose_label == "assignment":
+        joined = (joined.outerjoin(allocations, and_(allocations.c.coi == bindparam("coi"), allocations.c.active))
+                  .outerjoin(doses, doses.c.id == allocations.c.dose_id)
+                  .outerjoin(lots, lots.c.id == doses.c.lot_id))
+    else:
+        joined = (joined.outerjoin(lots, lots.c.din == bindparam("din"))
+                  .outerjoin(doses, and_(doses.c.lot_id == lots.c.id, doses.c.number == bindparam("number")))
+                  .outerjoin(allocations, and_(allocations.c.dose_id == doses.c.id, allocations.c.active)))
+    joined = (joined.outerjoin(visits, visits.c.id == allocations.c.visit_id)
+              .outerjoin(allocated, allocated.c.id == visits.c.patient_id)
+              .outerjoin(sites, sites.c.id == allocated.c.site_id))
+    # Constants written into the SQL, not bound: PostgreSQL then plans the prepared statement
+    # once (a generic plan) instead of on every execution (it cannot cost LIMIT $1).
+    custodian = (select(custody.c.to_party).where(custody.c.dose_id == doses.c.id)
+                 .order_by(custody.c.occurred_at.desc(), custody.c.id.desc()).limit(literal_column("1"))
+                 .scalar_subquery())
+    open_excursions = (select(func.count(excursions.c.id))
+                       .join(items, items.c.shipment_id == excursions.c.shipment_id)
+                       .where(items.c.dose_id == doses.c.id, excursions.c.status == literal_column("'open'"))
+                       .scalar_subquery())
+    given = select(func.count(infusions.c.id)).where(infusions.c.patient_id == patients.c.id).scalar_subquery()
+    last = select(func.max(infusions.c.started_at)).where(infusions.c.patient_id == patients.c.id).scalar_subquery()
+    columns = [
+        patients.c.id.label("patient_id"), patients.c.subject_id, patients.c.site_id.label("patient_site_id"),
+        patients.c.arm, patients.c.status.label("patient_status"), patients.c.initials, patients.c.birth_year,
+        doses.c.id.label("dose_id"), doses.c.code.label("dose_code"), doses.c.status.label("dose_status"),
+        doses.c.number.label("dose_number"), doses.c.division, doses.c.prepared_at, doses.c.expires_at,
+        doses.c.thawed_at, lots.c.status.label("lot_status"), lots.c.lot_number, lots.c.din, lots.c.product_code,
+        lots.c.shelf_life_hours, lots.c.shelf_life_months,
+        allocations.c.id.label("allocation_id"), allocations.c.coi, visits.c.number.label("visit_number"),
+        visits.c.target_date, visits.c.window_start, visits.c.window_end,
+        visits.c.patient_id.label("allocated_patient_id"), allocated.c.site_id.label("allocated_site_id"),
+        sites.c.code.label("allocated_site_code"),
+        custodian.label("custodian"), open_excursions.label("open_excursions"),
+        given.label("infusions_given"), last.label("last_infusion_at"),
+    ]
+    if asynchronous_commit:
+        columns.append(func.set_config("synchronous_commit", "off", True).label("synchronous_commit"))
+    return select(*columns).select_from(joined)
 
 
 def _min_interval() -> timedelta:
@@ -194,18 +304,22 @@ def verify_infusion(patient_scan: Any, dose_scan: Any, *, actor: User, now: date
     """Check a wristband and a dose bag, in either order. Changes no record; the check itself
     is logged (countable stops, and the proof of a bedside scan for recording)."""
     require_role(actor, NURSES)
-    facts = load_facts(patient_scan, dose_scan, nurse=actor)
+    # The check log is not a GMP record: losing the last few on a server crash only means the
+    # nurse scans again, so on PostgreSQL its commit does not wait for the disk (the setting
+    # rides on the facts statement; an unreadable pair, which loads nothing, commits as usual).
+    facts = load_facts(patient_scan, dose_scan, nurse=actor, log_only=True)
     decision = decide(facts, now=now, min_interval=_min_interval())
-    if is_postgres():
-        # The check log is not a GMP record: losing the last few on a server crash only means
-        # the nurse scans again, so this commit does not wait for the disk.
-        db.session.execute(text("SET LOCAL synchronous_commit = off"))
-    db.session.add(BedsideCheck(nurse_id=actor.id, site_id=actor.site_id,
-                                patient_id=facts.patient.id if facts.patient else None,
-                                dose_id=facts.dose.id if facts.dose else None, ok=decision.ok,
-                                stops=",".join(decision.stops), warnings=",".join(decision.warnings),
-                                checked_at=now))
+    # A plain insert: the log row is never read back in this request, so it needs no entity.
+    db.session.connection().execute(_check_log_statement(), {
+        "nurse_id": actor.id, "site_id": actor.site_id, "patient_id": facts.patient.id if facts.patient else None,
+        "dose_id": facts.dose.id if facts.dose else None, "ok": decision.ok, "stops": ",".join(decision.stops),
+        "warnings": ",".join(decision.warnings), "checked_at": now})
     return Verification(decision, facts)
+
+
+@cache
+def _check_log_statement() -> Insert:
+    return insert(BedsideCheck.__table__).inline()  # inline: no RETURNING of the new id
 
 
 class InfusionStopped(DomainError):
@@ -263,7 +377,7 @@ def record_infusion(patient_scan: Any, dose_scan: Any, *, given: InfusionInput, 
     _validate(given, now)
     facts = load_facts(patient_scan, dose_scan, nurse=actor)
     if facts.dose is not None:
-        lock_row(facts.dose)
+        lock_row(db.session.get(Dose, facts.dose.id))
         facts = load_facts(patient_scan, dose_scan, nurse=actor)
     decision = decide(facts, now=now, min_interval=_min_interval())
     if not decision.ok:
@@ -279,10 +393,13 @@ def record_infusion(patient_scan: Any, dose_scan: Any, *, given: InfusionInput, 
     missing = [w for w in decision.warnings if not (given.acknowledged_warnings.get(w) or "").strip()]
     if missing:
         raise WarningNotAcknowledged("Give a reason for: " + ", ".join(missing) + ".", warnings=missing)
-    dose, allocation, visit = facts.dose, facts.allocation, facts.allocation.visit
+    # No stop, so the dose is allocated to the scanned patient: its records, to change.
+    dose, allocation = db.session.get(Dose, facts.dose.id), db.session.get(Allocation, facts.allocation.id)
+    visit = allocation.visit
+    patient = visit.patient
     out_of_window = "OUT_OF_WINDOW" in decision.warnings
     infusion = Infusion(
-        dose_id=dose.id, patient_id=facts.patient.id, visit_id=visit.id, coi=allocation.coi,
+        dose_id=dose.id, patient_id=patient.id, visit_id=visit.id, coi=allocation.coi,
         started_at=given.started_at, ended_at=given.ended_at, volume_ml=given.volume_ml,
         partial=given.volume_ml < current_app.config["DOSE_VOLUME_ML"], tolerance_grade=given.tolerance_grade,
         adverse_events=(given.adverse_events or "").strip() or None, serious=given.serious,
@@ -299,8 +416,8 @@ def record_infusion(patient_scan: Any, dose_scan: Any, *, given: InfusionInput, 
     audit.record_change(visit, f"visit.{visit.recorded}", actor=actor, at=now, reason=infusion.deviation_reason)
     from cell_chain.shipments.custody import record_handover
 
-    record_handover(dose, kind="administer", to_party=f"patient:{facts.patient.subject_id}",
-                    place=facts.patient.site.name, actor=actor, now=now)
+    record_handover(dose, kind="administer", to_party=f"patient:{patient.subject_id}",
+                    place=patient.site.name, actor=actor, now=now)
     signed = sign(infusion, signer=actor, given=signature, meaning=Meaning.ADMINISTERED, at=now)
     witness(infusion, given=witnessed_by, signer_signature=signed, allowed_roles=WITNESSES, at=now)
     return infusion

@@ -25,6 +25,10 @@ class VerifyIn(StrictSchema):
     dose_scan = ma.fields.String(required=True, validate=_SCAN)
 
 
+# One instance, not the class: webargs would build a schema for every request.
+_VERIFY_IN = VerifyIn()
+
+
 class CodeMessage(ma.Schema):
     code = ma.fields.String()
     message = ma.fields.String()
@@ -73,7 +77,7 @@ def verification_body(result: bedside.Verification) -> dict[str, Any]:
     facts = result.facts
     patient = facts.patient if facts.patient and facts.patient.site_id == facts.nurse_site_id else None
     dose = facts.dose if facts.dose and result.ok else None
-    visit = facts.allocation.visit if facts.allocation and result.ok else None
+    allocation = facts.allocation if facts.allocation and result.ok else None
     return {
         "ok": result.ok,
         "stops": [{"code": c, "message": bedside.MESSAGES[c]} for c in result.decision.stops],
@@ -82,17 +86,17 @@ def verification_body(result: bedside.Verification) -> dict[str, Any]:
                     "birth_year": patient.birth_year} if patient else None,
         "dose": {"code": dose.code, "expires_at": dose.expires_at.isoformat(),
                  "thawed_at": dose.thawed_at.isoformat() if dose.thawed_at else None,
-                 "lot_number": dose.lot.lot_number} if dose else None,
-        "visit": {"number": visit.number, "target_date": visit.target_date.isoformat(),
-                  "window_start": visit.window_start.isoformat(),
-                  "window_end": visit.window_end.isoformat()} if visit else None,
+                 "lot_number": dose.lot_number} if dose else None,
+        "visit": {"number": allocation.visit_number, "target_date": allocation.target_date.isoformat(),
+                  "window_start": allocation.window_start.isoformat(),
+                  "window_end": allocation.window_end.isoformat()} if allocation else None,
     }
 
 
 @blp.route("/verify")
 class VerifyResource(MethodView):
     @roles_required(Role.NURSE)
-    @blp.arguments(VerifyIn)
+    @blp.arguments(_VERIFY_IN)
     @blp.response(200, VerifyOut)
     @problems(blp, 401, 403)
     def post(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -59,7 +59,6 @@ def record(dose, now, patient_scan=None, who=None, witness="lz-nurse2", **overri
 
 def test_matched_in_either_order_then_recorded(ward, staff):
     [dose] = doses_at_site(staff)
-    now = utcnow()
     assert stops(subject_of(dose), bag_payloads(dose).compound) == ([], [])
     assert stops(bag_payloads(dose).compound + "\r\n", " " + subject_of(dose)) == ([], [])
     allocation = active_allocation_of_dose(dose)
@@ -177,7 +176,7 @@ def test_too_soon_and_out_of_window(ward, staff):
     second = released_lot(staff, "L-2", doses=1).doses[0]
     from cell_chain.infusions.allocation import allocate_dose
 
-    allocation = allocate_dose(patient.visits[1], dose=second, actor=coordinator(), now=now)
+    allocate_dose(patient.visits[1], dose=second, actor=coordinator(), now=now)
     db.session.commit()
     later = now + timedelta(days=30)
     facts = bedside.load_facts(patient.subject_id, bag_payloads(second).compound, nurse=nurse())
@@ -319,3 +318,46 @@ def test_an_unallocated_dose_is_never_this_patients(ward, staff):
     patient = enrol()
     result = stops(patient.subject_id, bag_payloads(dose).compound)[0]
     assert "WRONG_PATIENT" in result and "NOT_RECEIVED" in result
+
+
+def test_a_forged_assignment_label_names_no_dose(ward, staff):
+    from cell_chain.core.isbt128 import Din, assignment_compound
+    from cell_chain.infusions.allocation import coi_from_code
+
+    [dose] = doses_at_site(staff)
+    allocation = active_allocation_of_dose(dose)
+    bag = bag_payloads(dose)
+    # this allocation's COI with another lot's DIN: a label nobody printed
+    forged = assignment_compound(coi_from_code(allocation.coi), Din("A9999", 26, 999_999), bag.product)
+    assert stops(subject_of(dose), forged)[0] == ["UNKNOWN_DOSE"]
+    assert stops(subject_of(dose), assignment_payload(allocation))[0] == []
+
+
+@pytest.mark.parametrize("label", ["bag", "assignment", "unknown patient", "unreadable"])
+def test_verify_reads_in_one_statement_and_writes_the_log_in_one(ward, staff, label):
+    from sqlalchemy import event
+
+    [dose] = doses_at_site(staff)
+    patient_scan, dose_scan = subject_of(dose), bag_payloads(dose).compound
+    if label == "assignment":
+        dose_scan = assignment_payload(active_allocation_of_dose(dose))
+    elif label == "unknown patient":
+        patient_scan = "LZ-9999"
+    elif label == "unreadable":
+        dose_scan = "garbage"
+    db.session.commit()
+    nurse_user = nurse()  # loaded, as the request's actor is
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE")):
+            statements.append(statement.lstrip().split()[0].upper())
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        bedside.verify_infusion(patient_scan, dose_scan, actor=nurse_user, now=utcnow())
+        db.session.commit()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert statements == (["INSERT"] if label == "unreadable" else ["SELECT", "INSERT"])
+    assert db.session.scalar(select(func.count()).select_from(BedsideCheck)) == 1
