@@ -12,7 +12,7 @@ from cell_chain.accounts.models import ApiToken, Site, User
 from cell_chain.accounts.passwords import hash_password, password_matches, password_problems
 from cell_chain.accounts.roles import Role, is_site_role
 from cell_chain.core import audit
-from cell_chain.core.db import db
+from cell_chain.core.db import db, refuse_duplicate
 from cell_chain.core.errors import (
     AccountLocked,
     AuthFailure,
@@ -54,6 +54,8 @@ def create_site(*, code: str, name: str, city: str, actor: User | None, now: dat
     if errors:
         raise ValidationFailed(errors)
     site = Site(code=code, name=name.strip(), city=city.strip(), created_at=now)
+    with refuse_duplicate(Site.code, ValidationFailed({"code": [f"Site {code} already exists."]})):
+        db.session.add(site)
     audit.record_created(site, "site.created", actor=actor, at=now)
     return site
 
@@ -92,6 +94,8 @@ def create_user(
         username=username, display_name=display_name.strip(), role=role, site=site,
         password_hash=hash_password(password), active=True, failed_logins=0, created_at=now,
     )
+    with refuse_duplicate(User.username, ValidationFailed({"username": [f"User {username} already exists."]})):
+        db.session.add(user)
     audit.record_created(user, "user.created", actor=actor, at=now)
     return user
 

@@ -30,7 +30,7 @@ from cell_chain.batches.models import (
     TestResult,
 )
 from cell_chain.core import audit
-from cell_chain.core.db import db, is_postgres, lock_row
+from cell_chain.core.db import db, is_postgres, lock_row, refuse_duplicate
 from cell_chain.core.errors import InvalidTransition, ReasonRequired, ValidationFailed
 from cell_chain.core.isbt128 import Din
 from cell_chain.core.records import canonical_json
@@ -76,6 +76,8 @@ def register_donor(*, donor_code: str, collected_on: date, actor: User, now: dat
         raise ValidationFailed({"collected_on": ["The collection date cannot be in the future."]})
     donor = Donor(donor_code=code, din=issue_din(now), collected_on=collected_on,
                   status="registered", registered_by_id=actor.id, registered_at=now)
+    with refuse_duplicate(Donor.donor_code, ValidationFailed({"donor_code": [f"Donor {code} is already registered."]})):
+        db.session.add(donor)
     audit.record_created(donor, "donor.registered", actor=actor, at=now)
     return donor
 
@@ -194,6 +196,8 @@ def create_lot(*, donor: Donor, lot_number: str, manufactured_on: date, passage:
         post_thaw_hours=None if fresh else cfg["POST_THAW_HOURS"],
         status="in_process", created_by_id=actor.id, created_at=now,
     )
+    with refuse_duplicate(Lot.lot_number, ValidationFailed({"lot_number": [f"Lot {number} already exists."]})):
+        db.session.add(lot)
     audit.record_created(lot, "lot.created", actor=actor, at=now)
     return lot
 

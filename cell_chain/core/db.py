@@ -1,10 +1,13 @@
 """SQLAlchemy base, the shared `db` handle and column types used by every model."""
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -86,3 +89,23 @@ def lock_row(obj: Any) -> None:
     criteria = [column == value for column, value in zip(mapper.primary_key, key, strict=True)]
     db.session.execute(select(*mapper.primary_key).where(*criteria).with_for_update())
     db.session.refresh(obj)
+
+
+@contextmanager
+def refuse_duplicate(column: Any, refusal: Exception) -> Iterator[None]:
+    """Flush the inserts made inside. A service checks a unique value before inserting, but
+    two writers can pass that check together; the later one's insert then violates
+    `column`'s unique constraint, which is `refusal` (its "already exists"), not a server
+    fault. The transaction is spoilt either way: the caller rolls back, as after any refusal.
+    Any other integrity error still raises."""
+    table, name = column.class_.__tablename__, column.key
+    try:
+        yield
+        db.session.flush()
+    except IntegrityError as error:
+        diag = getattr(error.orig, "diag", None)
+        violated = (getattr(diag, "constraint_name", None) == f"uq_{table}_{name}"
+                    or f"UNIQUE constraint failed: {table}.{name}" in str(error.orig))
+        if not violated:
+            raise
+        raise refusal from None

@@ -1,9 +1,12 @@
 """One error path for API and pages: domain refusals, CSRF failures and unexpected faults."""
 import logging
 
-from flask import Flask, Response, render_template
+from flask import Flask, Response, g, has_request_context, make_response, render_template
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session
 
 from cell_chain.accounts.services import register_failed_attempt
 from cell_chain.api import domain_problem, problem, wants_problem_json
@@ -49,14 +52,51 @@ def _csrf_error(error: CSRFError) -> Response | tuple[str, int]:
     return html_error_page(400, message)
 
 
-def _unexpected(error: Exception) -> Response | tuple[str, int]:
-    db.session.rollback()
-    log.exception("unhandled error", exc_info=error)
-    message = "Something went wrong on the server. Nothing was saved. Try again or call support."
-    status = 503 if isinstance(error, SQLAlchemyError) else 500
+# The database is down, unreachable or gave up on the statement (lost connection, server
+# shutting down, disk full, lock or serialisation timeout): a fault of the service, worth a
+# retry. Every other exception, SQLAlchemy's included, is a programming error: a 500.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
+
+
+@event.listens_for(Session, "after_commit")
+def _note_commit(session: Session) -> None:
+    # A fault after the route's commit must not be reported as "nothing was saved".
+    if has_request_context():
+        g.committed = True
+
+
+def _rollback_quietly() -> None:
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:
+        # The connection is gone: the database has discarded the transaction already.
+        log.warning("rollback after a failed request failed too", exc_info=True)
+
+
+def _unexpected(error: Exception) -> Response:
+    _rollback_quietly()
+    saved = bool(g.get("committed"))
+    if isinstance(error, DATABASE_UNAVAILABLE):
+        log.error("database unavailable: %s", error, exc_info=error)
+        status, code, title = 503, "SERVICE_UNAVAILABLE", "Service unavailable"
+        message = "The database is not answering. "
+    else:
+        log.exception("unhandled error", exc_info=error)
+        status, code, title = 500, "INTERNAL_ERROR", "Internal error"
+        message = "Something went wrong on the server. "
+    message += ("Your change was saved, but the answer could not be completed: reload before doing it again."
+                if saved else "Nothing was saved. Try again in a moment or call support.")
     if wants_problem_json():
-        return problem(status, "INTERNAL_ERROR", "Internal error", message)
-    return html_error_page(status, message)
+        response = problem(status, code, title, message)
+    else:
+        if status == 503:
+            # The page header names the user; reloading them would ask the database again.
+            g.actor = None
+        response = make_response(html_error_page(status, message))
+    response.headers["Cache-Control"] = "no-store"
+    if status == 503:
+        response.headers["Retry-After"] = "5"
+    return response
 
 
 def init_error_handlers(app: Flask) -> None:
@@ -68,4 +108,4 @@ def init_error_handlers(app: Flask) -> None:
     @app.teardown_request
     def _discard_uncommitted(exc: BaseException | None) -> None:
         if exc is not None:
-            db.session.rollback()
+            _rollback_quietly()
