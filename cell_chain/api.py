@@ -3,6 +3,7 @@ import http
 from typing import Any
 
 import marshmallow as ma
+from apispec import BasePlugin
 from flask import Response, json, request
 from flask_smorest import Api as SmorestApi
 from flask_smorest.utils import prepare_response
@@ -16,12 +17,16 @@ _HTTP_CODES = {
     400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE", 422: "VALIDATION_ERROR", 423: "ACCOUNT_LOCKED",
-    429: "TOO_MANY_REQUESTS", 500: "INTERNAL_ERROR",
+    429: "TOO_MANY_REQUESTS", 500: "INTERNAL_ERROR", 503: "SERVICE_UNAVAILABLE",
 }
 
 
 class ProblemSchema(ma.Schema):
-    """An error (RFC 9457 problem details) with cell-chain's stable `code`."""
+    """An error (RFC 9457 problem details) with cell-chain's stable `code`, and the members
+    some codes add (RFC 9457 extension members: `blocking`, `stops`, `state`, …)."""
+
+    class Meta:
+        unknown = ma.INCLUDE  # documented as additionalProperties: extension members
 
     type = ma.fields.String()
     title = ma.fields.String(required=True)
@@ -90,8 +95,35 @@ def wants_problem_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/api"
 
 
+_UNSAFE_METHODS = {"post", "put", "patch", "delete"}
+
+
+class RequestProblems(BasePlugin):
+    """Refusals that come before any view runs, documented on the operations they apply to:
+    422 for a NUL character in a query, form or JSON field or an input header
+    (cell_chain.security); on requests that send a body, 400 for one that is not the JSON (or
+    text) it claims to be or for a browser session's request without its CSRF token, and 413
+    for one over MAX_CONTENT_LENGTH."""
+
+    def operation_helper(self, path: str | None = None, operations: dict[str, Any] | None = None,
+                         **kwargs: Any) -> None:
+        for method, operation in (operations or {}).items():
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("422", http.HTTPStatus.UNPROCESSABLE_ENTITY.name)
+            if method in _UNSAFE_METHODS:
+                responses.setdefault("400", http.HTTPStatus.BAD_REQUEST.name)
+                responses.setdefault("413", http.HTTPStatus.REQUEST_ENTITY_TOO_LARGE.name)
+
+
 class Api(SmorestApi):
     ERROR_SCHEMA = ProblemSchema
+    # No catch-all "default" response: each operation lists the statuses it really answers
+    # (problems() below), so a status the document does not name is a finding.
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("spec_kwargs", {"extra_plugins": [RequestProblems()]})
+        super().__init__(*args, **kwargs)
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         if wants_problem_json():
@@ -108,9 +140,6 @@ class Api(SmorestApi):
                 response["schema"] = self.ERROR_SCHEMA
             prepare_response(response, self.spec, PROBLEM_JSON)
             self.spec.components.response(status.name, response, lazy=True)
-        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
-        prepare_response(response, self.spec, PROBLEM_JSON)
-        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
 
 
 def problems(blp: Any, *statuses: int) -> Any:

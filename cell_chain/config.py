@@ -74,6 +74,11 @@ def build_config(instance: Path, overrides: dict[str, Any] | None = None) -> dic
         "OPENAPI_VERSION": "3.0.3",
         "OPENAPI_URL_PREFIX": "/api",
         "OPENAPI_JSON_PATH": "openapi.json",
+        # Every operation needs a bearer token unless it says otherwise (the token exchange).
+        "API_SPEC_OPTIONS": {
+            "components": {"securitySchemes": {"bearerToken": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearerToken": []}],
+        },
     }
     config.update(overrides)
     return config

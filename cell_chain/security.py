@@ -1,8 +1,12 @@
 """Request-wide guards: who is calling, CSRF for cookie-authenticated requests, and the
 security headers every response carries."""
+from typing import Any
+
 from flask import Flask, Response, g, request, session
+from werkzeug.routing import UnicodeConverter
 
 from cell_chain.accounts.sessions import load_actor
+from cell_chain.core.errors import ValidationFailed
 from cell_chain.extensions import csrf
 
 _CSP = (
@@ -19,13 +23,64 @@ def _needs_csrf() -> bool:
     # an API call without a session cookie carries no ambient authority either.
     if g.get("via_token"):
         return False
-    return not (request.path.startswith("/api/") and "uid" not in session)
+    return not (request.path.startswith("/api/") and "sid" not in session)
+
+
+_NUL_REFUSED = ["Contains a NUL character, which no field accepts."]
+
+
+class NulFreeSegment(UnicodeConverter):
+    """The default path segment, minus NUL: no identifier holds one (PostgreSQL text cannot),
+    so a path with one names nothing and answers 404 from routing."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.regex = self.regex.replace("[^/]", "[^/\\x00]", 1)
+
+
+# Request headers that are inputs: the API documents X-Filename (a logger file's name).
+_INPUT_HEADERS = ("X-Filename",)
+
+
+def _nul_fields() -> dict[str, list[str]]:
+    """Query, form, file-name, JSON and input-header fields whose names or values hold a NUL
+    character (JSON fields named by their dotted path)."""
+    found: dict[str, list[str]] = {}
+
+    def walk(name: str, value: Any) -> None:
+        if isinstance(value, str) and "\x00" in value:
+            found[name or "_schema"] = _NUL_REFUSED
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(name, str(key))
+                walk(f"{name}.{key}" if name else str(key), item)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(f"{name}.{index}" if name else str(index), item)
+
+    for source in (request.args, request.form):
+        for name, values in source.lists():
+            if any("\x00" in text for text in (name, *values)):
+                found[name] = _NUL_REFUSED
+    for name, upload in request.files.items(multi=True):
+        if "\x00" in (upload.filename or ""):
+            found[name] = _NUL_REFUSED
+    for name in _INPUT_HEADERS:
+        if "\x00" in request.headers.get(name, ""):
+            found[name] = _NUL_REFUSED
+    if request.is_json:
+        walk("", request.get_json(silent=True))
+    return found
 
 
 def _before_request() -> None:
     load_actor()
     if _needs_csrf():
         csrf.protect()
+    # PostgreSQL text cannot hold NUL: such input is refused as invalid here, once for every
+    # endpoint (documented as a 422 on each), rather than failing in the database.
+    if errors := _nul_fields():
+        raise ValidationFailed(errors)
 
 
 def _security_headers(response: Response) -> Response:
@@ -41,5 +96,8 @@ def _security_headers(response: Response) -> Response:
 
 
 def init_security(app: Flask) -> None:
+    """Called before any blueprint is registered, so that every route's segments use
+    NulFreeSegment."""
+    app.url_map.converters["default"] = app.url_map.converters["string"] = NulFreeSegment
     app.before_request(_before_request)
     app.after_request(_security_headers)

@@ -1,4 +1,4 @@
-"""Site, User and ApiToken tables."""
+"""Site, User, ApiToken and UserSession tables."""
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, String, func, select
@@ -78,6 +78,21 @@ class ApiToken(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class UserSession(db.Model):
+    """A signed-in browser. The cookie carries only this session's random id (stored hashed):
+    logging out ends the session here, so a copy of the cookie is of no use afterwards."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     user: Mapped[User] = relationship(lazy="joined")
 

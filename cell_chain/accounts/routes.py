@@ -26,6 +26,7 @@ blp = Blueprint("accounts_api", __name__, url_prefix="/api", description="Authen
 
 @blp.route("/auth/token")
 class TokenResource(MethodView):
+    @blp.doc(security=[])
     @blp.arguments(TokenRequest)
     @blp.response(200, TokenOut)
     @problems(blp, 401, 423)

@@ -61,12 +61,13 @@ def login() -> tuple[str, int] | Response:
             db.session.commit()
         return _login_page(401, errors={"password": ["The username or password is wrong. Check them and try again."]},
                            username=username)
-    db.session.commit()
     start_session(user, now)
+    db.session.commit()
     return redirect(_safe_next(request.args.get("next")))
 
 
 @bp.post("/logout")
 def logout() -> Response:
-    end_session()
+    end_session(utcnow())
+    db.session.commit()
     return redirect(url_for("accounts.login_form"))

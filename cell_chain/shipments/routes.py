@@ -126,9 +126,11 @@ class TemperatureResource(MethodView):
     @roles_required(Role.LAB, Role.PHARMACIST)
     @blp.doc(requestBody={"required": True, "content": {
         "text/csv": {"schema": {"type": "string"}},
-        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}})
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+        parameters=[{"in": "header", "name": "X-Filename", "required": False, "schema": {"type": "string"},
+                     "description": "The logger file's name, a hint to recognise its layout"}])
     @blp.response(201, s.TemperatureOut)
-    @problems(blp, 401, 403, 404, 409, 413)
+    @problems(blp, 401, 403, 404, 409, 413, 422)
     def post(self, shipment_id: int) -> dict[str, Any]:
         """Upload the data logger's file (CSV timestamp,celsius or a supported export)."""
         from cell_chain.shipments.loggers import LoggerFileError
