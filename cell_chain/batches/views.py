@@ -41,6 +41,8 @@ from cell_chain.core.errors import (
     ValidationFailed,
 )
 from cell_chain.core.signatures import Meaning, SignatureInput, signatures_for
+from cell_chain.labels import scan_back
+from cell_chain.labels import services as labels
 from cell_chain.web.errors import count_auth_failure
 
 bp = Blueprint("batches_pages", __name__)
@@ -83,6 +85,7 @@ TONES = {
 }
 
 # Which role performs which action; the services enforce the same split.
+LABEL_SCANNERS = (Role.LAB,)  # bag labels are printed and scanned back by the GMP lab
 WRONG_PASSWORD = ("The password is wrong. Enter the password you log in with. "
                   "Repeated wrong passwords lock your account.")
 
@@ -357,7 +360,8 @@ def board() -> str:
 
 # ---- the lot page and its actions ---------------------------------------------------------------
 
-def _render_lot(lot: Lot, *, errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
+def _render_lot(lot: Lot, *, errors: Errors | None = None, status: int = 200,
+                scan_result: scan_back.ScanBack | None = None) -> tuple[str, int]:
     now = utcnow()
     actor = require_actor()
     context = _lot_context(lot, now)
@@ -368,9 +372,19 @@ def _render_lot(lot: Lot, *, errors: Errors | None = None, status: int = 200) ->
     actions = _lot_actions(lot, actor)
     result_link = ((lambda test: url_for(".enter_result", lot_id=lot.id, test=test))
                    if "enter_result" in actions else None)
+    accepted = [d for d in lot.doses if d.status != "rejected"]
+    # A lot print after any of these labels was printed is a reprint (the service's rule).
+    printed = bool(labels.print_counts("bag", [d.code for d in accepted]))
+    label_counts = None
+    if actor.role in LABEL_SCANNERS and accepted:
+        label_counts = scan_back.count_labels(accepted, [d for d in accepted if d.bag_label_verified_at])
+        if scan_result is None and (code := request.args.get("label_verified")):
+            dose = next((d for d in accepted if d.code == code and d.bag_label_verified_at), None)
+            scan_result = scan_back.verified(dose, "bag") if dose else None
     return render_template(
         "batches/lot.html", **context, actions=actions, result_link=result_link, errors=errors or {},
         signatures=signatures_for(lot), recall=recall, expired=lambda d: _expired(d, now),
+        bag_labels_printed=printed, label_counts=label_counts, scan_result=scan_result,
     ), status
 
 
@@ -378,6 +392,28 @@ def _render_lot(lot: Lot, *, errors: Errors | None = None, status: int = 200) ->
 @roles_required(*LOT_READERS)
 def lot_page(lot_id: int) -> tuple[str, int]:
     return _render_lot(_get(Lot, lot_id))
+
+
+@bp.post("/lots/<int:lot_id>/label-scans")
+@roles_required(*LABEL_SCANNERS)
+def scan_bag_label(lot_id: int) -> Page:
+    """One printed bag label scanned back: the label names its dose, the service verifies it.
+    A verified label goes back to the lot page (ready for the next); a refusal is shown there."""
+    lot = _get(Lot, lot_id)
+    form = FormReader(request.form)
+    scan = form.raw("scan")
+    if not scan:
+        form.add("scan", "Scan the square Data Matrix on a printed bag label.")
+        return _render_lot(lot, errors=form.errors, status=422)
+    outcome = _commit(lambda: scan_back.scan_label_back(
+        scan, label_kind="bag", doses=list(lot.doses), here=f"lot {lot.lot_number}",
+        actor=require_actor(), now=utcnow()), fields=("scan",), anchor="scan")
+    if isinstance(outcome, Refused):
+        return _render_lot(lot, errors=outcome.errors, status=outcome.status)
+    if outcome.ok and outcome.dose is not None:
+        # No fragment: the scan field takes the focus on a fresh page.
+        return redirect(url_for(".lot_page", lot_id=lot.id, label_verified=outcome.dose.code))
+    return _render_lot(lot, scan_result=outcome, status=outcome.status)
 
 
 def _refuse_unless(lot: Lot, action: str, what: str) -> Response | None:

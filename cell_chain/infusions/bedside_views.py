@@ -103,6 +103,16 @@ def _hhmm(moment: datetime | None) -> str:
     return f"{moment:%H:%M} UTC" if moment else ""
 
 
+@bp.app_template_filter("utc_when")
+def _utc_when(moment: datetime | None) -> str:
+    """`03:19 UTC` today (UTC), `2026-12-02 03:19 UTC` on any other day: a post-thaw expiry
+    after midnight is not read as this morning."""
+    if not moment:
+        return ""
+    moment = moment.astimezone(timezone.utc)
+    return _hhmm(moment) if moment.date() == utcnow().date() else f"{moment:%Y-%m-%d} {_hhmm(moment)}"
+
+
 # ---- the scan step --------------------------------------------------------------------------------
 
 def _render(state: str, *, check: Mapping[str, Any] | None = None, scans: Mapping[str, str] | None = None,

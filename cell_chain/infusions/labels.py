@@ -11,7 +11,7 @@ from cell_chain.batches.models import Dose
 from cell_chain.core import audit
 from cell_chain.core.db import db
 from cell_chain.core.errors import NotFound
-from cell_chain.core.isbt128 import assignment_compound
+from cell_chain.core.isbt128 import Parsed, assignment_compound
 from cell_chain.infusions.allocation import active_allocation_of_dose, coi_from_code
 from cell_chain.infusions.errors import NotAllocated
 from cell_chain.infusions.models import Allocation, Patient
@@ -23,6 +23,7 @@ from cell_chain.labels.services import (
     LabelSource,
     register_label_check,
     register_label_source,
+    register_named_dose,
     register_pack_check,
 )
 
@@ -95,6 +96,16 @@ register_label_source("assignment", LabelSource("assignment", (Role.COORDINATOR,
 register_label_source("wristband", LabelSource("wristband", (Role.COORDINATOR, Role.NURSE), _wristband_items))
 register_label_check("assignment", _assignment_expected, _assignment_verified)
 register_pack_check(_assignment_label_verified)
+
+
+def _dose_named_by_coi(parsed: Parsed) -> Dose | None:
+    """The dose a COI was issued for, even when that allocation was taken back: an old
+    assignment label still names its dose, and scanning it back is then a mismatch."""
+    assert parsed.coi is not None  # an assignment label always carries its COI
+    allocation = db.session.scalar(select(Allocation).where(Allocation.coi == parsed.coi.code))
+    return allocation.dose if allocation else None
+
+
 def _dose_site(dose: Dose) -> int | None:
     allocation = active_allocation_of_dose(dose)
     return allocation.visit.patient.site_id if allocation else None
@@ -102,3 +113,4 @@ def _dose_site(dose: Dose) -> int | None:
 
 register_dose_view(_dose_view)
 register_dose_site(_dose_site)
+register_named_dose("assignment", _dose_named_by_coi)

@@ -26,6 +26,7 @@ from cell_chain.infusions.errors import DoseNotSuitable, NoSuitableDose
 from cell_chain.infusions.labels import wristband_payload
 from cell_chain.infusions.models import ARMS, Allocation, Patient, Visit
 from cell_chain.infusions.routes import PATIENT_READERS
+from cell_chain.labels import scan_back
 from cell_chain.labels import services as labels
 from cell_chain.labels.models import PrintedLabel
 
@@ -39,6 +40,8 @@ ALLOCATORS = frozenset(allocations.ALLOCATORS)
 WITHDRAWERS = frozenset(patient_services.ENROLLERS)
 ASSIGNMENT_PRINTERS = frozenset({Role.COORDINATOR, Role.LAB})  # the assignment label source's roles
 WRISTBAND_PRINTERS = frozenset({Role.COORDINATOR, Role.NURSE})  # the wristband label source's roles
+# Who scans a printed assignment label back: its printers (verify_label allows the same roles).
+ASSIGNMENT_SCANNERS = ASSIGNMENT_PRINTERS
 
 ARM_WORDS = {"msc": "MSC + conventional therapy", "control": "Control: conventional therapy only"}
 ARM_SHORT = {"msc": "MSC", "control": "Control"}
@@ -202,7 +205,8 @@ def _print_counts(label_kind: str, keys: Sequence[str]) -> dict[str, int]:
 
 
 def _render_patient(patient: Patient, *, errors: Errors | None = None, status: int = 200,
-                    open_form: str | None = None) -> tuple[str, int]:
+                    open_form: str | None = None,
+                    scan_result: scan_back.ScanBack | None = None) -> tuple[str, int]:
     actor = require_actor()
     today = utcnow().date()
     row = _rows([patient], actor, today, size="large")[0]
@@ -213,11 +217,21 @@ def _render_patient(patient: Patient, *, errors: Errors | None = None, status: i
     wristband_prints = _print_counts("wristband", [patient.subject_id]).get(patient.subject_id, 0)
     can_withdraw = (actor.role in WITHDRAWERS and actor.site_id == patient.site_id
                     and patient.status == "active")
+    allocated = [v.allocation for v in row.visits if v.allocation]
+    label_counts = None
+    if actor.role in ASSIGNMENT_SCANNERS and allocated:
+        label_counts = scan_back.count_labels([a.dose for a in allocated],
+                                              [a.dose for a in allocated if a.assignment_label_verified_at])
+        if scan_result is None and (code := request.args.get("label_verified")):
+            done = next((a for a in allocated if a.dose.code == code and a.assignment_label_verified_at), None)
+            scan_result = scan_back.verified(done.dose, "assignment") if done else None
     return render_template(
         "patients/patient.html", row=row, patient=patient, today=today, errors=errors or {},
         form=request.form if request.method == "POST" else {}, open_form=open_form,
         wristband=wristband_payload(patient), wristband_prints=wristband_prints,
         can_print_wristband=actor.role in WRISTBAND_PRINTERS, can_withdraw=can_withdraw,
+        label_counts=label_counts, scan_result=scan_result,
+        assignment_printed=any(v.printed for v in row.visits),
     ), status
 
 
@@ -225,6 +239,30 @@ def _render_patient(patient: Patient, *, errors: Errors | None = None, status: i
 @roles_required(*PATIENT_READERS)
 def patient_page(subject_id: str) -> tuple[str, int]:
     return _render_patient(_patient(subject_id))
+
+
+@bp.post("/patients/<subject_id>/assignment-label-scans")
+@roles_required(*ASSIGNMENT_SCANNERS)
+def scan_assignment_label(subject_id: str) -> Page:
+    """One printed assignment label scanned back: the label names its dose by its COI; only
+    this patient's allocated doses are verified here."""
+    patient = _patient(subject_id)
+    form = FormReader(request.form)
+    scan = form.raw("scan")
+    if not scan:
+        form.add("scan", "Scan the square Data Matrix on a printed assignment label.")
+        return _render_patient(patient, errors=form.errors, status=422)
+    allocated = _active_allocations([v.id for v in patient.visits])
+    outcome = _commit(lambda: scan_back.scan_label_back(
+        scan, label_kind="assignment", doses=[a.dose for a in allocated.values()],
+        here=f"patient {patient.subject_id}", actor=require_actor(), now=utcnow()),
+        fields=("scan",), anchor="scan")
+    if isinstance(outcome, Refused):
+        return _render_patient(patient, errors=outcome.errors, status=outcome.status)
+    if outcome.ok and outcome.dose is not None:
+        # No fragment: the scan field takes the focus on a fresh page.
+        return redirect(url_for(".patient_page", subject_id=patient.subject_id, label_verified=outcome.dose.code))
+    return _render_patient(patient, scan_result=outcome, status=outcome.status)
 
 
 def _pdf(output: labels.PrintOutput) -> Response:

@@ -18,10 +18,11 @@ from cell_chain.batches.models import Dose, Lot
 from cell_chain.core import audit
 from cell_chain.core.db import db
 from cell_chain.core.errors import DomainError, NotFound, ReasonRequired, ValidationFailed
-from cell_chain.core.isbt128 import Isbt128Error, parse
+from cell_chain.core.isbt128 import Isbt128Error, Parsed, parse
 from cell_chain.labels import rendering
 from cell_chain.labels.models import LabelVerification, PrintedLabel, PrintJob
 from cell_chain.labels.payloads import bag_payloads
+from cell_chain.scanning import UnrecognizedBarcode, normalise
 
 
 class ReprintLimitReached(DomainError):
@@ -116,6 +117,11 @@ def _previous_prints(label_kind: str, keys: Sequence[str]) -> dict[str, int]:
         .group_by(PrintedLabel.subject_key)
     ).all()
     return {key: count for key, count in rows}
+
+
+def print_counts(label_kind: str, keys: Sequence[str]) -> dict[str, int]:
+    """How many times each label was printed; a key never printed is absent."""
+    return _previous_prints(label_kind, keys) if keys else {}
 
 
 def _qa_override(given: dict[str, str] | None, now: datetime) -> User:
@@ -227,6 +233,45 @@ def verify_label(dose: Dose, *, scan: str, actor: User, now: datetime) -> LabelV
     if matched and label_kind:
         _ON_VERIFIED[label_kind](dose, actor, now)
     return verification
+
+
+# What a label says it is for, read from the label alone: the key each kind carries.
+_NAMED_DOSE: dict[str, Callable[[Parsed], Dose | None]] = {
+    "bag": lambda parsed: db.session.scalar(
+        select(Dose).join(Lot, Dose.lot_id == Lot.id)
+        .where(Lot.din == parsed.din.code, Dose.number == parsed.dose_number.number)),  # type: ignore[union-attr]
+}
+
+
+def register_named_dose(label_kind: str, named: Callable[[Parsed], Dose | None]) -> None:
+    """How a label kind names its dose (the assignment label by its COI)."""
+    _NAMED_DOSE[label_kind] = named
+
+
+@dataclass(frozen=True)
+class ScannedLabel:
+    """A scanned-back label as it reads: its kind, its exact payload and the dose it names
+    (None when no dose has that identity). Whether it is that dose's current, printed label
+    is `verify_label`'s question."""
+
+    label_kind: str
+    payload: str
+    dose: Dose | None
+
+
+def read_label(scan: str) -> ScannedLabel:
+    """Which of our dose labels a scan is and which dose it names, from the payload itself:
+    a bag label by its DIN and dose number, an assignment label by its COI. Raises
+    UnrecognizedBarcode for anything else (garbage, a DIN or product code alone, a wristband)."""
+    text = normalise(scan)
+    try:
+        parsed = parse(text)
+    except Isbt128Error as error:
+        raise UnrecognizedBarcode(f"This is not one of our dose labels ({error}).") from None
+    named = _NAMED_DOSE.get(parsed.label or "")
+    if named is None:
+        raise UnrecognizedBarcode("This barcode alone does not name a dose.")
+    return ScannedLabel(parsed.label or "", parsed.payload, named(parsed))
 
 
 def _was_printed(label_kind: str, dose: Dose, payload: str) -> bool:

@@ -72,8 +72,9 @@ def bag_label_preview(code: str) -> Response:
 
 def _render_print_form(lot: Lot, *, errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
     accepted = [d for d in lot.doses if d.status != "rejected"]
-    return render_template("labels/lot_print.html", lot=lot, accepted=accepted, errors=errors or {},
-                           form=request.form if request.method == "POST" else {}), status
+    printed = bool(services.print_counts("bag", [d.code for d in accepted]))
+    return render_template("labels/lot_print.html", lot=lot, accepted=accepted, printed=printed,
+                           errors=errors or {}, form=request.form if request.method == "POST" else {}), status
 
 
 @bp.route("/lots/<int:lot_id>/labels", methods=["GET", "POST"])

@@ -83,8 +83,9 @@ def words(value: str | None) -> str:
     return "" if value is None else WORDS.get(value, value.replace("_", " "))
 
 
-def party(name: str) -> str:
-    """A custodian as people say it: 'courier:ColdChain' → 'Courier ColdChain'."""
+def party(name: str, people: Mapping[str, str] | None = None) -> str:
+    """A custodian as people say it: 'courier:ColdChain' → 'Courier ColdChain'; a ward nurse
+    by their printed name when `people` (username → printed name) knows them."""
     kind, _, rest = name.partition(":")
     if kind == "lab":
         return f"GMP lab ({rest})"
@@ -94,7 +95,7 @@ def party(name: str) -> str:
         return f"{rest} site pharmacy"
     if kind == "ward":
         site, _, nurse = rest.partition(":")
-        return f"{site} ward, nurse {nurse}"
+        return f"{site} ward, nurse {(people or {}).get(nurse, nurse)}"
     if kind == "destroyed":
         return f"Destroyed at {rest}"
     return name
@@ -534,7 +535,12 @@ class InventoryRow:
     holder: str
     actions: list[str]
     expired: bool
-    expires_soon: bool
+    expires_soon: bool  # within a day of its shelf-life expiry; a thawed dose has its own window
+    holder_words: str = ""
+
+    @property
+    def thawed(self) -> bool:
+        return self.dose.thawed_at is not None
 
 
 def _pharmacy_actions(dose: Dose, expired: bool) -> list[str]:
@@ -572,8 +578,19 @@ def _inventory(actor: User, *, code: str | None = None) -> list[InventoryRow]:
     for dose, subject_id, visit, held_by in db.session.execute(stmt):
         expired = batch_rules.is_expired(dose.expires_at, now)
         rows.append(InventoryRow(dose, subject_id, visit, held_by, _pharmacy_actions(dose, expired), expired,
-                                 not expired and dose.expires_at - now < EXPIRY_WARNING))
+                                 not expired and dose.thawed_at is None
+                                 and dose.expires_at - now < EXPIRY_WARNING))
+    nurses = _nurse_names(actor) if any(r.holder.startswith("ward:") for r in rows) else {}
+    for row in rows:
+        row.holder_words = party(row.holder, nurses)
     return rows
+
+
+def _nurse_names(actor: User) -> dict[str, str]:
+    """The printed names of the site's nurses (former ones too: a ward may still hold a dose)."""
+    rows = db.session.execute(select(User.username, User.display_name)
+                              .where(User.role == Role.NURSE, User.site_id == actor.site_id))
+    return {username: name for username, name in rows}
 
 
 @bp.get("/pharmacy")
@@ -681,7 +698,8 @@ def dispense(code: str) -> Page:
                       fields=("to",), anchor="to")
     if isinstance(outcome, Refused):
         return _render_action(row, "dispense", errors=outcome.errors, status=outcome.status)
-    return _done(row, f"Dose {outcome.code} for {row.subject_id} dispensed to nurse {nurse}.")
+    name = _nurse_names(require_actor()).get(nurse, nurse)
+    return _done(row, f"Dose {outcome.code} for {row.subject_id} dispensed to nurse {name}.")
 
 
 @bp.route("/pharmacy/doses/<code>/destroy", methods=["GET", "POST"])

@@ -3,16 +3,20 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 from cell_chain.accounts.models import User
 from cell_chain.batches import services
 from cell_chain.batches.models import MARKERS, Donor, Lot
 from cell_chain.batches.models import TestResult as LotResult
+from cell_chain.core.audit import AuditEvent
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.core.signatures import signatures_for
-from tests.factories import PASSING_VALUES, make_donor, make_lot, released_lot
+from cell_chain.labels import services as labels
+from cell_chain.labels.models import LabelVerification
+from cell_chain.labels.payloads import bag_payloads, printed_bag_compound
+from tests.factories import PASSING_VALUES, make_donor, make_lot, released_lot, signed
 from tests.conftest import PASSWORD, csrf_token, login, make_site, make_user
 
 
@@ -471,3 +475,207 @@ def test_anonymous_visitor_is_sent_to_login(client):
 def test_home_page_links_lab_jobs_to_the_board(staff, as_user):
     page = html(as_user("lab").get("/"))
     assert 'href="/lots">Donors and lots</a>' in page
+
+
+# ---- bag labels: printing and scanning them back on the lot page ---------------------------------
+
+def bag_scan(dose):
+    """The bag label's Data Matrix as a wedge scanner sends it (with its Enter)."""
+    return bag_payloads(dose).compound + "\r\n"
+
+
+def print_bag_labels(staff, lot):
+    labels.print_labels(kind="lot", target=str(lot.id), fmt="zpl", reason=None, override=None,
+                        actor=staff.lab, now=utcnow())
+    db.session.commit()
+
+
+def verifications():
+    return db.session.scalars(select(LabelVerification).order_by(LabelVerification.id)).all()
+
+
+def audit_events():
+    return db.session.scalar(select(func.count(AuditEvent.id)))
+
+
+def test_the_first_bag_label_print_asks_no_reason_and_a_reprint_does(staff, as_user):
+    lot = lot_with(staff, "L-1", verify_labels=False)
+    client = as_user("lab")
+    first = section(html(client.get(f"/lots/{lot.id}")), "labels")
+    assert "Print 2 bag labels (PDF)" in first and "Reason for reprinting" not in first
+    assert 'target="_blank"' in first  # the PDF opens in a new tab; the lot page stays
+    form = html(client.get(f"/lots/{lot.id}/labels"))
+    assert "Print 2 bag labels (PDF)" in form and "Reason for reprinting" not in form and 'target="_blank"' in form
+
+    print_bag_labels(staff, lot)
+    again = section(html(client.get(f"/lots/{lot.id}")), "labels")
+    assert "Reprint 2 bag labels (PDF)" in again and "Reason for reprinting" in again
+    assert "Reason for reprinting" in html(client.get(f"/lots/{lot.id}/labels"))
+
+
+def test_lab_scans_printed_bag_labels_back_and_the_doses_become_available(staff, as_user):
+    lot = released_lot(staff, "L-1", verify_labels=False)
+    first, second = lot.doses
+    client = as_user("lab")
+    station = text(section(html(client.get(f"/lots/{lot.id}")), "label-scan"))
+    assert "Scan printed labels back" in station
+    assert f"0 of 2 bag labels verified; still to verify: {first.code} , {second.code} ." in station
+    assert "Nothing is printed yet" in station
+    print_bag_labels(staff, lot)
+
+    response = post(client, f"/lots/{lot.id}/label-scans", {"scan": bag_scan(first)}, token_from=f"/lots/{lot.id}")
+    assert response.status_code == 302
+    assert response.location == f"/lots/{lot.id}?label_verified={first.code}"
+    page = html(client.get(response.location))
+    station = section(page, "label-scan")
+    assert 'class="scan-result ok"' in station and 'data-sound-src="/static/sounds/ok.wav"' in station
+    assert f"✓ VERIFIED: bag label of dose {first.code}" in text(station)
+    assert re.search(r'id="count-verified">1<.*id="count-to-verify">1<', station, re.S)
+    assert f"1 of 2 bag labels verified; still to verify: {second.code} ." in text(station)
+    assert 'data-scan-field' in station and "autofocus" in station and "/static/js/scan-station.js" in page
+    row = row_of(page, f'<th scope="row" class="dose-code">{first.code}')
+    assert "available" in row and "Verified" in row
+    assert "Verified" not in row_of(page, f'<th scope="row" class="dose-code">{second.code}')
+    [record] = verifications()
+    assert (record.dose_id, record.label_kind, record.matched, record.code) == (first.id, "bag", True, None)
+    db.session.expire_all()
+    assert first.status == "available" and first.bag_label_verified_at is not None
+    assert second.status == "prepared" and second.bag_label_verified_at is None
+
+    post(client, f"/lots/{lot.id}/label-scans", {"scan": bag_scan(second)}, token_from=f"/lots/{lot.id}")
+    assert "2 of 2 bag labels verified." in text(section(html(client.get(f"/lots/{lot.id}")), "label-scan"))
+    # Only a page it asked for shows a verification: a made-up link shows none.
+    assert "scan-result" not in html(client.get(f"/lots/{lot.id}?label_verified=NOPE"))
+
+
+def test_a_label_that_is_not_its_doses_current_label_is_a_recorded_mismatch(staff, as_user):
+    lot = released_lot(staff, "L-1", verify_labels=False)
+    dose = lot.doses[0]
+    print_bag_labels(staff, lot)
+    # It names the dose (DIN and dose number) but carries another expiry: not this dose's label.
+    stale = printed_bag_compound(dose, dose.expires_at - timedelta(days=30))
+    response = post(as_user("lab"), f"/lots/{lot.id}/label-scans", {"scan": stale}, token_from=f"/lots/{lot.id}")
+
+    assert response.status_code == 409
+    station = section(html(response), "label-scan")
+    assert 'class="scan-result stop"' in station and 'role="alert"' in station
+    assert 'data-sound-src="/static/sounds/stop.wav"' in station
+    assert f"✗ NOT VERIFIED: wrong bag label for dose {dose.code}" in text(station)
+    assert "The mismatch is recorded." in text(station) and "Code LABEL_MISMATCH" in text(station)
+    assert "0 of 2 bag labels verified" in text(station)
+    [record] = verifications()
+    assert (record.dose_id, record.matched, record.code, record.scanned) == (dose.id, False, "LABEL_MISMATCH", stale)
+    db.session.expire_all()
+    assert dose.bag_label_verified_at is None and dose.status == "prepared"
+
+
+def test_another_lots_label_is_a_mismatch_and_verifies_nothing(staff, as_user):
+    lot = released_lot(staff, "L-1", verify_labels=False)
+    other = released_lot(staff, "L-2", verify_labels=False)
+    print_bag_labels(staff, lot)
+    print_bag_labels(staff, other)
+    stray = other.doses[1]
+    before = audit_events()
+    response = post(as_user("lab"), f"/lots/{lot.id}/label-scans", {"scan": bag_scan(stray)},
+                    token_from=f"/lots/{lot.id}")
+
+    assert response.status_code == 409
+    station = text(section(html(response), "label-scan"))
+    assert "✗ NOT A LABEL OF LOT L-1" in station and "Code LABEL_MISMATCH" in station
+    assert f"names dose {stray.code} of lot L-2, not a dose of lot L-1" in station
+    assert "Nothing was recorded." in station
+    assert verifications() == [] and audit_events() == before
+    db.session.expire_all()
+    assert stray.bag_label_verified_at is None
+
+
+def test_a_label_scanned_before_it_was_printed_is_refused_and_recorded(staff, as_user):
+    lot = released_lot(staff, "L-1", verify_labels=False)
+    dose = lot.doses[0]
+    # The right content, read off the screen's preview: no printed label carries it yet.
+    response = post(as_user("lab"), f"/lots/{lot.id}/label-scans", {"scan": bag_scan(dose)},
+                    token_from=f"/lots/{lot.id}")
+    assert response.status_code == 409
+    station = text(section(html(response), "label-scan"))
+    assert "✗ NOT VERIFIED: this bag label was not printed" in station and "Code LABEL_NOT_PRINTED" in station
+    [record] = verifications()
+    assert (record.dose_id, record.matched, record.code) == (dose.id, False, "LABEL_NOT_PRINTED")
+    db.session.expire_all()
+    assert dose.bag_label_verified_at is None
+
+
+@pytest.mark.parametrize("scan, words", [
+    ("garbage", "This is not one of our dose labels"),
+    ("LZ-0001", "This is not one of our dose labels"),          # a wristband
+    ("=+06000=A99992600000100", "This is not one of our dose labels"),  # a truncated compound
+    ("x" * 5000, "too long"),
+    ("DIN", "This barcode alone does not name a dose"),          # the label's Code 128 DIN
+])
+def test_a_scan_that_is_no_dose_label_is_a_clear_422_and_changes_nothing(staff, as_user, scan, words):
+    lot = released_lot(staff, "L-1", verify_labels=False)
+    print_bag_labels(staff, lot)
+    if scan == "DIN":
+        scan = bag_payloads(lot.doses[0]).din.payload
+    before = audit_events()
+    response = post(as_user("lab"), f"/lots/{lot.id}/label-scans", {"scan": scan}, token_from=f"/lots/{lot.id}")
+
+    assert response.status_code == 422
+    station = text(section(html(response), "label-scan"))
+    assert "✗ NOT A DOSE LABEL" in station and words in station and "Code UNRECOGNIZED_BARCODE" in station
+    assert "Nothing was recorded." in station
+    assert verifications() == [] and audit_events() == before
+    db.session.expire_all()
+    assert all(d.bag_label_verified_at is None and d.status == "prepared" for d in lot.doses)
+
+
+def test_an_empty_scan_is_a_form_error(staff, as_user):
+    lot = released_lot(staff, "L-1", verify_labels=False)
+    response = post(as_user("lab"), f"/lots/{lot.id}/label-scans", {"scan": "  "}, token_from=f"/lots/{lot.id}")
+    assert response.status_code == 422
+    assert 'href="#scan"' in html(response) and "Scan the square Data Matrix on a printed bag label." in html(response)
+    assert verifications() == []
+
+
+def test_only_the_lab_scans_bag_labels_back(app, staff, as_user):
+    lot = released_lot(staff, "L-1", verify_labels=False)
+    print_bag_labels(staff, lot)
+    make_site("LZ")
+    make_user("lz-coordinator", "coordinator", "LZ")
+    make_user("lz-pharmacist", "pharmacist", "LZ")
+    for username in ("qa", "monitor", "lz-coordinator"):
+        client = as_user(username)
+        assert 'id="label-scan"' not in html(client.get(f"/lots/{lot.id}"))
+        refused = post(client, f"/lots/{lot.id}/label-scans", {"scan": bag_scan(lot.doses[0])},
+                       token_from=f"/lots/{lot.id}")
+        assert refused.status_code == 403, username
+    pharmacist = as_user("lz-pharmacist")
+    assert post(pharmacist, f"/lots/{lot.id}/label-scans", {"scan": bag_scan(lot.doses[0])},
+                token_from="/").status_code == 403
+    lab = as_user("lab")
+    assert post(lab, "/lots/999/label-scans", {"scan": bag_scan(lot.doses[0])}, token_from="/lots").status_code == 404
+    assert lab.post(f"/lots/{lot.id}/label-scans", data={"scan": bag_scan(lot.doses[0])}).status_code == 400  # no CSRF token
+    assert verifications() == []
+
+
+def test_a_long_quarantine_reason_wraps_in_its_own_column(staff, as_user):
+    lot = released_lot(staff, "L-1")
+    services.recall_lot(lot, reason="Retained sample: sterility retest shows growth " * 3,
+                        signature=signed(), actor=staff.qa, now=utcnow())
+    db.session.commit()
+    page = html(as_user("lab").get(f"/lots/{lot.id}"))
+    assert '<td class="reasons">quarantined: lot recalled' in page
+
+
+def test_a_donor_not_yet_determined_shows_not_determined(staff, as_user):
+    donor = make_donor(staff, "D-ND", determine=False)
+    client = as_user("lab")
+    eligibility = text(section(html(client.get(f"/donors/{donor.id}")), "eligibility"))
+    assert eligibility.startswith("Not determined") and "registered" not in eligibility.lower()
+    lot = make_lot(staff, donor, "L-ND", verify_labels=False)
+    donor_row = re.search(r"<dt>Donor</dt><dd>(.*?)</dd>", html(client.get(f"/lots/{lot.id}")), re.S).group(1)
+    assert "Eligibility not determined" in text(donor_row) and "registered" not in text(donor_row).lower()
+    assert "Not determined" in row_of(html(client.get("/donors")), "D-ND")
+    services.determine_eligibility(donor, signature=signed(), actor=staff.qa, now=utcnow())
+    db.session.commit()
+    eligibility = text(section(html(client.get(f"/donors/{donor.id}")), "eligibility"))
+    assert eligibility.lower().startswith("eligible determined")

@@ -146,3 +146,24 @@ def test_a_dose_of_another_patient_is_a_red_stop(live_server, page: Page):
     page.get_by_role("link", name="Start again").click()
     expect(page.locator("#scan-input")).to_be_focused()
     expect(page.locator("#scan-prompt")).to_have_text("Scan the patient’s wristband or the dose bag.")
+
+
+def test_a_post_thaw_expiry_on_another_day_shows_its_date(live_server, page: Page):
+    from cell_chain.batches.models import Dose
+
+    ward = open_ward(live_server, thaw_first=True)
+    tomorrow = (utcnow() + timedelta(days=1)).replace(second=0, microsecond=0)
+    with live_server.app.app_context():
+        # An expiry after midnight must not read as a clock time of today.
+        db.session.execute(Dose.__table__.update().where(Dose.code == ward.codes[0]).values(expires_at=tomorrow))
+        db.session.commit()
+    page.set_viewport_size(TABLET)
+    log_in(page, live_server.url)
+    page.goto(live_server.url + "/bedside")
+    wedge_scan(page, ward.wristbands[0])
+    wedge_scan(page, ward.bags[0])
+    thaw = page.locator("#matched .thaw-when")
+    expect(thaw).to_contain_text(f"expires {tomorrow:%Y-%m-%d %H:%M} UTC")
+    thawed = utcnow() - timedelta(minutes=25)
+    if thawed.date() == utcnow().date():
+        expect(thaw).to_contain_text(re.compile(r"Thawed at \d\d:\d\d UTC"))  # today: the clock alone

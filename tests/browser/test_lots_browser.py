@@ -89,6 +89,8 @@ def test_lab_enters_a_result_and_qa_releases_the_lot(lots, page: Page):
     expect(page.locator("#readiness")).to_contain_text("Ready for release")
     lots.screenshot(page, "lot-page")
     page.get_by_role("button", name="Log out").click()
+    # Logged out before the next person logs in: a new page load would cancel the log-out.
+    expect(page.get_by_role("heading", name="Log in to cell-chain")).to_be_visible()
 
     log_in(page, lots.url, "qa")
     page.goto(lots.url + "/lots")

@@ -79,7 +79,7 @@ def test_lab_sees_the_lots_bag_labels(trial, page: Page):
     preview = labels.get_by_role("img", name="Bag label of dose")
     expect(preview).to_be_visible()
     page.wait_for_function("img => img.complete && img.naturalWidth > 500", arg=preview.element_handle())
-    expect(labels.get_by_role("button", name="Print 9 bag labels (PDF)")).to_be_visible()
+    expect(labels.get_by_role("button", name="Reprint 9 bag labels (PDF)")).to_be_visible()
     expect(page.locator("#doses").get_by_role("link", name="Preview").first).to_be_visible()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     box = labels.evaluate("e => { const r = e.getBoundingClientRect(); "

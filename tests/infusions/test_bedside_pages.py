@@ -171,14 +171,14 @@ def test_times_typed_without_javascript(client, ward, staff):
     token = as_nurse(client)
     client.post("/bedside/verify", data={"csrf_token": token, **scans_of(dose)})
     now = utcnow()
+    # Just after midnight a clock time later than now is yesterday's: the record still lands.
     start, end = now - timedelta(minutes=50), now - timedelta(minutes=10)
-    if start.date() != now.date():
-        pytest.skip("just after midnight UTC")
     response = client.post("/bedside/record", data=record_form(token, dose, started_at=f"{start:%H:%M}",
                                                                ended_at=f"{end:%H:%M}"))
     assert response.status_code == 303, page(response)
     infusion = db.session.scalar(select(Infusion))
-    assert (infusion.started_at.hour, infusion.started_at.minute) == (start.hour, start.minute)
+    assert infusion.started_at == start.replace(second=0, microsecond=0)
+    assert infusion.ended_at == end.replace(second=0, microsecond=0)
 
 
 def test_missing_fields_are_listed_with_how_to_fix_them(client, ward, staff):
@@ -311,6 +311,31 @@ def test_a_thawed_dose_shows_its_post_thaw_time_left(client, ward, staff):
     token = as_nurse(client)
     html = page(client.post("/bedside/verify", data={"csrf_token": token, "patient_scan": subject_of(dose),
                                                      "dose_scan": printed}))
-    assert "MATCHED" in html and re.search(rf"Thawed at <[^>]+>{dose.thawed_at:%H:%M} UTC<", html)
-    assert re.search(rf"expires <[^>]+>{dose.expires_at:%H:%M} UTC<", html)
+    assert "MATCHED" in html and re.search(rf"Thawed at <[^>]+>{clock_or_date(dose.thawed_at, now)}<", html)
+    assert re.search(rf"expires <[^>]+>{clock_or_date(dose.expires_at, now)}<", html)
     assert re.search(r'data-countdown="[^"]+">3 h (29|30) min</strong>', html), "time left, counted down by the script"
+
+
+def clock_or_date(moment, now):
+    """How the bedside screen shows a time: the clock alone today (UTC), else with its date."""
+    return f"{moment:%H:%M} UTC" if moment.date() == now.date() else f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def test_a_post_thaw_expiry_on_another_day_shows_its_date(client, ward, staff):
+    from cell_chain.batches.models import Dose
+    from cell_chain.shipments import pharmacy
+
+    [dose] = doses_at_site(staff)
+    printed = bag_payloads(dose).compound
+    now = utcnow()
+    pharmacy.thaw(dose, thawed_at=now - timedelta(minutes=30), actor=user_by_username("lz-pharmacist"), now=now)
+    db.session.commit()
+    # An expiry after midnight must not read as this morning's clock time.
+    tomorrow = (now + timedelta(days=1)).replace(second=0, microsecond=0)
+    db.session.execute(Dose.__table__.update().where(Dose.id == dose.id).values(expires_at=tomorrow))
+    db.session.commit()
+    token = as_nurse(client)
+    html = page(client.post("/bedside/verify", data={"csrf_token": token, "patient_scan": subject_of(dose),
+                                                     "dose_scan": printed}))
+    assert "MATCHED" in html
+    assert re.search(rf"expires <[^>]+>{tomorrow:%Y-%m-%d %H:%M} UTC<", html)

@@ -12,13 +12,17 @@ from sqlalchemy import event, func, select, update
 from cell_chain.accounts.services import user_by_username
 from cell_chain.batches import services as batches
 from cell_chain.batches.models import Dose
+from cell_chain.core.audit import AuditEvent
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.core.signatures import signatures_for
 from cell_chain.infusions import allocation as allocations
 from cell_chain.infusions import patients
+from cell_chain.infusions.labels import assignment_payload
 from cell_chain.infusions.models import Allocation, Patient, Visit
-from cell_chain.labels.models import PrintJob
+from cell_chain.labels import services as labels
+from cell_chain.labels.models import LabelVerification, PrintJob
+from cell_chain.labels.payloads import bag_payloads
 from tests.conftest import PASSWORD, csrf_token, login, make_user
 from tests.factories import make_donor, make_lot, released_lot, signed
 from tests.infusions.conftest import coordinator, enrol
@@ -352,6 +356,153 @@ def test_assignment_label_prints_for_an_allocated_dose(as_user, staff):
     assert job.target == lot.doses[0].code
     assert "Reprint assignment label" in html(client.get("/patients/LZ-0001"))
     assert post(client, path, {}).status_code == 422
+
+
+# ---- assignment labels scanned back on the patient page -------------------------------------------
+
+def allocated_and_printed(staff, patient=None, *, lot_number="L-1"):
+    """A dose allocated to visit 1 of the patient (LZ-0001 by default), its assignment label printed."""
+    lot = released_lot(staff, lot_number, doses=1)
+    patient = patient or enrol()
+    allocation = allocations.allocate_dose(patient.visits[0], dose=lot.doses[0], actor=coordinator(),
+                                           now=utcnow())
+    labels.print_labels(kind="assignment", target=allocation.dose.code, fmt="zpl", reason=None,
+                        override=None, actor=coordinator(), now=utcnow())
+    db.session.commit()
+    return allocation
+
+
+def scan_assignment(client, subject_id, scan):
+    path = f"/patients/{subject_id}"
+    return post(client, f"{path}/assignment-label-scans", {"scan": scan}, token_from=path)
+
+
+def verifications():
+    """Assignment-label scans only: the lots' bag labels were verified when they were made."""
+    return db.session.scalars(select(LabelVerification).where(LabelVerification.label_kind.is_distinct_from("bag"))
+                              .order_by(LabelVerification.id)).all()
+
+
+def test_the_coordinator_scans_the_printed_assignment_label_back(as_user, staff):
+    allocation = allocated_and_printed(staff)
+    dose = allocation.dose
+    client = as_user("lz-coordinator")
+    page = html(client.get("/patients/LZ-0001"))
+    assert "assignment label printed, not yet verified" in text(section(page, "visit-1"))
+    station = text(section(page, "label-scan"))
+    assert f"0 of 1 assignment label verified; still to verify: {dose.code} ." in station
+    assert 'data-scan-field' in section(page, "label-scan") and "/static/js/scan-station.js" in page
+
+    response = scan_assignment(client, "LZ-0001", assignment_payload(allocation) + "\n")
+    assert response.status_code == 302
+    assert response.location == f"/patients/LZ-0001?label_verified={dose.code}"
+    page = html(client.get(response.location))
+    station = section(page, "label-scan")
+    assert 'class="scan-result ok"' in station and 'data-sound-src="/static/sounds/ok.wav"' in station
+    assert f"✓ VERIFIED: assignment label of dose {dose.code}" in text(station)
+    assert "1 of 1 assignment label verified." in text(station)
+    assert "assignment label verified" in text(section(page, "visit-1"))
+    [record] = verifications()
+    assert (record.dose_id, record.label_kind, record.matched) == (dose.id, "assignment", True)
+    db.session.expire_all()
+    assert allocation.assignment_label_verified_at is not None
+
+
+def test_an_old_assignment_label_after_reallocation_is_a_recorded_mismatch(as_user, staff):
+    allocation = allocated_and_printed(staff)
+    dose, old_label = allocation.dose, assignment_payload(allocation)
+    visit = allocation.visit
+    allocations.deallocate(visit, reason="visit postponed", actor=coordinator(), now=utcnow())
+    again = allocations.allocate_dose(visit, dose=dose, actor=coordinator(), now=utcnow())
+    db.session.commit()
+    assert assignment_payload(again) != old_label  # a new allocation, a new COI
+    response = scan_assignment(as_user("lz-coordinator"), "LZ-0001", old_label)
+
+    assert response.status_code == 409
+    station = text(section(html(response), "label-scan"))
+    assert f"✗ NOT VERIFIED: wrong assignment label for dose {dose.code}" in station
+    assert "Code LABEL_MISMATCH" in station and "The mismatch is recorded." in station
+    [record] = verifications()
+    assert (record.dose_id, record.label_kind, record.matched, record.code) == (
+        dose.id, "assignment", False, "LABEL_MISMATCH")
+    db.session.expire_all()
+    assert again.assignment_label_verified_at is None
+
+
+def test_another_patients_assignment_label_is_a_mismatch_and_verifies_nothing(as_user, staff):
+    allocated_and_printed(staff)                                   # LZ-0001
+    theirs = allocated_and_printed(staff, enrol(), lot_number="L-2")  # LZ-0002
+    before = db.session.scalar(select(func.count(AuditEvent.id)))
+    response = scan_assignment(as_user("lz-coordinator"), "LZ-0001", assignment_payload(theirs))
+
+    assert response.status_code == 409
+    station = text(section(html(response), "label-scan"))
+    assert "✗ NOT A LABEL OF PATIENT LZ-0001" in station and "Code LABEL_MISMATCH" in station
+    assert f"names dose {theirs.dose.code}, not a dose of patient LZ-0001" in station
+    assert "Nothing was recorded." in station and "LZ-0002" not in station
+    assert verifications() == [] and db.session.scalar(select(func.count(AuditEvent.id))) == before
+    db.session.expire_all()
+    assert theirs.assignment_label_verified_at is None
+
+
+def test_a_bag_label_on_the_patient_page_is_not_an_assignment_label(as_user, staff):
+    allocation = allocated_and_printed(staff)
+    response = scan_assignment(as_user("lz-coordinator"), "LZ-0001", bag_payloads(allocation.dose).compound)
+    assert response.status_code == 409
+    station = text(section(html(response), "label-scan"))
+    assert "✗ NOT AN ASSIGNMENT LABEL" in station and f"This is the bag label of dose {allocation.dose.code}" in station
+    assert verifications() == []
+
+
+@pytest.mark.parametrize("scan", ["garbage", "LZ-0001", "=+03000&/CH", "é" * 600])
+def test_a_garbage_scan_on_the_patient_page_is_a_clear_422_and_changes_nothing(as_user, staff, scan):
+    allocation = allocated_and_printed(staff)
+    before = db.session.scalar(select(func.count(AuditEvent.id)))
+    response = scan_assignment(as_user("lz-coordinator"), "LZ-0001", scan)
+    assert response.status_code == 422
+    station = text(section(html(response), "label-scan"))
+    assert "✗ NOT A DOSE LABEL" in station and "Code UNRECOGNIZED_BARCODE" in station
+    assert "Nothing was recorded." in station
+    assert verifications() == [] and db.session.scalar(select(func.count(AuditEvent.id))) == before
+    db.session.expire_all()
+    assert allocation.assignment_label_verified_at is None
+
+
+def test_assignment_labels_are_scanned_back_by_their_printers_at_their_site(as_user, staff):
+    allocation = allocated_and_printed(staff)
+    label = assignment_payload(allocation)
+    # Another site's coordinator does not learn that LZ-0001 exists.
+    other_site = as_user("bj-coordinator")
+    assert other_site.get("/patients/LZ-0001").status_code == 404
+    assert post(other_site, "/patients/LZ-0001/assignment-label-scans", {"scan": label},
+                token_from="/patients").status_code == 404
+    for username in ("lz-nurse", "monitor"):
+        client = as_user(username)
+        assert 'id="label-scan"' not in html(client.get("/patients/LZ-0001"))
+        assert scan_assignment(client, "LZ-0001", label).status_code == 403, username
+    coordinator_client = as_user("lz-coordinator")
+    assert coordinator_client.post("/patients/LZ-0001/assignment-label-scans", data={"scan": label}).status_code == 400
+    assert verifications() == []
+    # The GMP lab, which holds the bag, may scan it back too.
+    assert scan_assignment(as_user("lab"), "LZ-0001", label).status_code == 302
+    assert [v.matched for v in verifications()] == [True]
+
+
+def test_print_forms_open_their_pdf_in_a_new_tab(as_user, staff):
+    allocation = allocated_and_printed(staff)
+    allocations.allocate_dose(db.session.get(Patient, allocation.visit.patient_id).visits[1],
+                              dose=released_lot(staff, "L-3", doses=1).doses[0], actor=coordinator(),
+                              now=utcnow())
+    db.session.commit()
+    client = as_user("lz-coordinator")
+    page = html(client.get("/patients/LZ-0001"))
+    forms = re.findall(r"<form [^>]*>", page)
+    printing = [f for f in forms if "assignment-label" in f and "scans" not in f or "/wristband" in f]
+    assert len(printing) == 2 and all('target="_blank"' in f for f in printing)
+    reprint = html(client.get("/patients/LZ-0001/visits/1/assignment-label"))
+    assert re.search(r'<form [^>]*action="/patients/LZ-0001/visits/1/assignment-label"[^>]*target="_blank"', reprint)
+    scan_form = next(f for f in forms if "assignment-label-scans" in f)
+    assert "target" not in scan_form
 
 
 # ---- CSRF --------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from cell_chain.labels.payloads import bag_payloads
 from cell_chain.shipments import services
 from cell_chain.shipments import views as shipment_views
 from cell_chain.shipments.models import Excursion, Shipment, UnexpectedItem
-from tests.conftest import PASSWORD, csrf_token, login
+from tests.conftest import PASSWORD, csrf_token, login, make_user
 from tests.factories import released_lot, shippable_doses, signed
 from tests.shipments.test_shipments import dispatched, new_shipment, packed, scan_of, sites  # noqa: F401
 
@@ -461,10 +461,14 @@ def test_the_pharmacy_lists_the_sites_doses_and_acts_on_them_through_forms(staff
     assert 'value="lz-nurse"' in nurses and "bj-nurse" not in nurses
     response = post(client, f"/pharmacy/doses/{doses[1].code}/dispense", {"to": ""})
     assert response.status_code == 422 and "Choose the nurse" in page_text(response)
-    response = post(client, f"/pharmacy/doses/{doses[1].code}/dispense", {"to": "lz-nurse"})
+    make_user("lz-nurse3", "nurse", "LZ", name="Wu Nurse")
+    response = post(client, f"/pharmacy/doses/{doses[1].code}/dispense", {"to": "lz-nurse3"})
     assert response.status_code == 302
-    row = section(client.get("/pharmacy"), f"dose-{doses[1].code}")
-    assert "Dispensed" in row and "LZ ward, nurse lz-nurse" in row
+    after = client.get("/pharmacy")
+    # People by their printed names, not their usernames.
+    assert f"Dose {doses[1].code} for LZ-0002 dispensed to nurse Wu Nurse." in page_text(after)
+    row = section(after, f"dose-{doses[1].code}")
+    assert "Dispensed" in row and "LZ ward, nurse Wu Nurse" in row and "lz-nurse3" not in row
 
     path = f"/pharmacy/doses/{doses[2].code}/destroy"
     body = {"reason": "bag damaged", "password": PASSWORD, "witness_username": "lz-pharmacist2",
@@ -508,6 +512,22 @@ def test_the_pharmacy_warns_of_expiry_within_a_day(staff, as_user):
                        .values(expires_at=utcnow() + timedelta(hours=5)))
     db.session.commit()
     assert "Expires in < 24 h" in section(client.get("/pharmacy"), f"dose-{fresh.code}")
+
+
+def test_a_thawed_dose_shows_its_post_thaw_expiry_not_the_one_day_warning(staff, as_user):
+    [dose] = shippable_doses(staff)
+    client = as_user("lz-pharmacist")
+    received(staff, client, [dose])
+    assert "Frozen" in section(client.get("/pharmacy"), f"dose-{dose.code}")
+    thawed_at = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=30)
+    response = post(client, f"/pharmacy/doses/{dose.code}/thaw", {"thawed_at": thawed_at.strftime("%Y-%m-%dT%H:%M")})
+    assert response.status_code == 302
+    row = section(client.get("/pharmacy"), f"dose-{dose.code}")
+    infuse_by = thawed_at + timedelta(hours=4)
+    assert f"{infuse_by:%Y-%m-%d %H:%M} Post-thaw expiry infuse within 4 h of thawing" in row
+    assert "Expires in" not in row
+    dispense_page = client.get(f"/pharmacy/doses/{dose.code}/dispense")
+    assert "Post-thaw expiry" in section(dispense_page, "main") and "Expires in" not in page_text(dispense_page)
 
 
 def test_the_inventory_is_one_query_however_many_doses(staff, as_user):

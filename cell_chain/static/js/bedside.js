@@ -19,6 +19,11 @@
   function reveal(name, shown) { slots(name).forEach(function (el) { el.hidden = !shown; }); }
   function initials(text) { return (text || "").split("").map(function (c) { return c + "."; }).join(""); }
   function hhmm(date) { return date.toISOString().slice(11, 16) + " UTC"; }
+  // The clock alone today (UTC); with the date on any other day.
+  function when(date) {
+    var iso = date.toISOString();
+    return iso.slice(0, 10) === serverNow().toISOString().slice(0, 10) ? hhmm(date) : iso.slice(0, 10) + " " + hhmm(date);
+  }
   function hhmmss(date) { return date.toISOString().slice(11, 19) + " UTC"; }
   function pad(n) { return (n < 10 ? "0" : "") + n; }
   function clock(ms) {
@@ -182,8 +187,8 @@
     reveal("thaw", thawed);
     reveal("strip-thaw", thawed);
     if (thawed) {
-      fill("thawed-at", hhmm(new Date(d.thawed_at)));
-      fill("expires-at", hhmm(new Date(d.expires_at)));
+      fill("thawed-at", when(new Date(d.thawed_at)));
+      fill("expires-at", when(new Date(d.expires_at)));
       root.querySelectorAll("[data-countdown]").forEach(function (el) { el.dataset.countdown = d.expires_at; });
       tickCountdowns();
     }

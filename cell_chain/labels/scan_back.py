@@ -1,0 +1,96 @@
+"""Scanning printed labels back on a page: the lot page reads its doses' bag labels, the
+patient page its doses' assignment labels. The label names its dose itself; the service
+verifies it and records the attempt; this module says, for the page, what happened and how
+to go on. A label that names no dose of the page is not verified here and nothing is recorded:
+which dose it was meant for is unknown."""
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from cell_chain.accounts.models import User
+from cell_chain.batches.models import Dose
+from cell_chain.labels import services
+from cell_chain.scanning import UnrecognizedBarcode
+
+KIND_WORDS = {"bag": "bag label", "assignment": "assignment label"}
+# Where each kind of label is scanned back, for a label brought to the wrong page.
+SCANNED_ON = {"bag": "on its lot's page", "assignment": "on its patient's page"}
+
+
+@dataclass(frozen=True)
+class ScanBack:
+    """One scan's outcome as the page shows it: `ok` green, anything else red with its stable
+    `code`; `status` is the page's HTTP status."""
+
+    ok: bool
+    title: str
+    detail: str
+    status: int = 200
+    code: str | None = None
+    dose: Dose | None = None
+
+
+@dataclass(frozen=True)
+class LabelCounts:
+    """How many of the page's labels are verified, and which doses still wait for theirs."""
+
+    verified: int
+    waiting: list[str]
+
+    @property
+    def total(self) -> int:
+        return self.verified + len(self.waiting)
+
+
+def count_labels(doses: Collection[Dose], verified: Collection[Dose]) -> LabelCounts:
+    return LabelCounts(len(verified), [d.code for d in doses if d not in verified])
+
+
+def _named(dose: Dose | None) -> str:
+    return f"dose {dose.code}" if dose is not None else "no dose held in cell-chain"
+
+
+def verified(dose: Dose, label_kind: str) -> ScanBack:
+    words = KIND_WORDS[label_kind]
+    return ScanBack(True, f"VERIFIED: {words} of dose {dose.code}",
+                    f"The printed {words} matches dose {dose.code}: it counts as applied.", 200, None, dose)
+
+
+def scan_label_back(scan: str, *, label_kind: str, doses: Collection[Dose], here: str, actor: User,
+                    now: datetime) -> ScanBack:
+    """Verify the scanned label if it names one of `doses` (the page's: `here` says whose);
+    the caller commits, so that a recorded mismatch is kept."""
+    words = KIND_WORDS[label_kind]
+    try:
+        label = services.read_label(scan)
+    except UnrecognizedBarcode as error:
+        return ScanBack(False, "NOT A DOSE LABEL",
+                        f"{error.detail} Scan the square Data Matrix on the printed {words}. "
+                        "Nothing was recorded.", 422, error.code)
+    if label.label_kind != label_kind:
+        other = KIND_WORDS[label.label_kind]
+        return ScanBack(False, f"NOT A{'N' if words[0] in 'aeiou' else ''} {words.upper()}",
+                        f"This is the {other} of {_named(label.dose)}: {other}s are scanned back "
+                        f"{SCANNED_ON[label.label_kind]}. Here, scan the {words}. Nothing was recorded.",
+                        409, "LABEL_MISMATCH", label.dose)
+    dose = label.dose
+    if dose is None or dose not in doses:
+        where = f" of lot {dose.lot.lot_number}" if dose is not None and label_kind == "bag" else ""
+        return ScanBack(False, f"NOT A LABEL OF {here.upper()}",
+                        f"This {words} names {_named(dose)}{where}, not a dose of {here}. Put it aside "
+                        "and check which bag it belongs to. Nothing was recorded.",
+                        409, "LABEL_MISMATCH", dose)
+    verification = services.verify_label(dose, scan=scan, actor=actor, now=now)
+    if verification.matched:
+        return verified(dose, label_kind)
+    if verification.code == "LABEL_NOT_PRINTED":
+        return ScanBack(False, f"NOT VERIFIED: this {words} was not printed",
+                        f"No printed {words} of dose {dose.code} carries this content: a preview on a "
+                        "screen or a label printed elsewhere does not count. Print the label, attach "
+                        "it, then scan the printed label. The attempt is recorded.",
+                        409, "LABEL_NOT_PRINTED", dose)
+    return ScanBack(False, f"NOT VERIFIED: wrong {words} for dose {dose.code}",
+                    f"The label names dose {dose.code} but is not its current {words}: it was printed "
+                    "from other data (for example before the dose was allocated again). Destroy it, "
+                    "print the label again and scan the new one. The mismatch is recorded.",
+                    409, verification.code or "LABEL_MISMATCH", dose)
