@@ -37,10 +37,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from cell_chain.infusions.bedside_routes import blp as infusions_api
     from cell_chain.infusions.routes import blp as patients_api
     from cell_chain.labels.routes import blp as labels_api
+    from cell_chain.reconciliation.routes import blp as reconciliation_api
+    from cell_chain.reconciliation.trace_routes import blp as trace_api
     from cell_chain.shipments.routes import blp as shipments_api
 
     for blueprint in (accounts_api, audit_api, batches_api, labels_api, patients_api, shipments_api,
-                      infusions_api):
+                      infusions_api, reconciliation_api, trace_api):
         api.register_blueprint(blueprint)
 
     from cell_chain.accounts.views import bp as accounts_pages
@@ -49,11 +51,15 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from cell_chain.infusions.bedside_views import bp as bedside_pages
     from cell_chain.infusions.views import bp as patient_pages
     from cell_chain.labels.views import bp as label_pages
+    from cell_chain.reconciliation.report_views import bp as reconciliation_reports
+    from cell_chain.reconciliation.dashboard_views import bp as monitor_pages
+    from cell_chain.reconciliation.trace_views import bp as trace_pages
     from cell_chain.shipments.views import bp as shipment_pages
     from cell_chain.web.views import bp as home_pages
 
     for blueprint in (home_pages, batches_pages, accounts_pages, audit_pages, patient_pages, label_pages,
-                      shipment_pages, bedside_pages):
+                      shipment_pages, bedside_pages, reconciliation_reports, trace_pages,
+                      monitor_pages):
         app.register_blueprint(blueprint)
 
     from cell_chain.cli import register_cli

@@ -36,6 +36,7 @@ JOBS: dict[str, tuple[str, list[Job]]] = {
             "batches_pages.board"),
         Job("Recalls and excursions", "Recall lots and decide on temperature excursions.",
             "shipment_pages.shipment_list"),
+        Job("Trace", "Donor to patient and back, for recall and lookback.", "trace_pages.search"),
         _AUDIT,
     ]),
     Role.PHARMACIST: ("Site pharmacy", [
@@ -53,12 +54,15 @@ JOBS: dict[str, tuple[str, list[Job]]] = {
             "patient_pages.patient_list"),
         Job("Allocate doses", "Allocate a released dose to a patient's visit.",
             "patient_pages.waiting_for_dose"),
+        Job("Site progress", "Doses given per visit, visits overdue or due soon, open discrepancies.",
+            "monitor_pages.index"),
     ]),
     Role.MONITOR: ("Monitoring", [
         Job("Donors and lots", "Read-only: lots by state, release tests, doses and signatures.",
             "batches_pages.board"),
-        Job("Reconciliation", "Doses against the four-dose schedule, per patient, site and lot."),
-        Job("Trace", "Donor to patient and back, for recall and lookback."),
+        Job("Reconciliation", "Doses against the four-dose schedule, per patient, site and lot.",
+            "monitor_pages.index"),
+        Job("Trace", "Donor to patient and back, for recall and lookback.", "trace_pages.search"),
         _AUDIT,
     ]),
 }

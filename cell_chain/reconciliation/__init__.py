@@ -1,0 +1,1 @@
+"""Reconciliation, trace and reports (DESIGN §6)."""

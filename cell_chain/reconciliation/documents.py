@@ -1,0 +1,188 @@
+"""The reconciliation reports as documents for export.py's CSV and PDF: the same numbers as
+the JSON, with the e-signatures behind them, when and by whom the copy was printed."""
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from cell_chain.accounts.models import User
+from cell_chain.batches.models import din_from_code
+from cell_chain.reconciliation.discrepancies import TITLES as DISCREPANCY_TITLES
+from cell_chain.reconciliation.discrepancies import Code, Discrepancy
+from cell_chain.reconciliation.export import Column, Report, SignatureLine, Table
+from cell_chain.reconciliation.lots import COUNTS as LOT_COUNTS
+from cell_chain.reconciliation.lots import LotLine, LotsReconciliation
+from cell_chain.reconciliation.patients import TOTAL_FIELDS, PatientsReconciliation
+from cell_chain.reconciliation.scope import Scope
+from cell_chain.reconciliation.sites import COUNTS as SITE_COUNTS
+from cell_chain.reconciliation.sites import SiteLine, SitesReconciliation
+
+TITLES = {
+    "patients": "Patients", "msc_patients": "MSC arm", "control_patients": "Control arm", "withdrawn": "Withdrawn",
+    "planned": "Planned doses", "administered": "Administered", "administered_in_window": "Given in window",
+    "administered_out_of_window": "Given out of window", "partial": "Partial", "missed": "Missed",
+    "skipped": "Skipped", "pending": "Pending", "allocated": "Allocated", "in_transit": "In transit",
+    "at_site": "At site", "quarantined": "Quarantined", "serious_adverse_events": "SAEs",
+    **{f"grade_{g}": f"Grade {g}" for g in range(5)},
+    "received": "Received", "destroyed": "Destroyed", "returned": "Returned", "on_hand": "On hand",
+    "at_ward": "On hand: at ward", "expired_awaiting_destruction": "On hand: expired, awaiting destruction",
+    "missing_at_receipt": "Missing at receipt", "accounted": "Accounted for", "imbalance": "Imbalance",
+    "balanced": "Balanced", "prepared": "Prepared", "rejected_at_fill": "Rejected at fill",
+    "in_stock": "In stock",
+}
+
+
+def printed_by(actor: User) -> str:
+    return f"{actor.display_name} ({actor.username}, {actor.role})"
+
+
+def _columns(keys: tuple[str, ...]) -> list[Column]:
+    return [Column(k, TITLES[k], numeric=True) for k in keys]
+
+
+def _signature(signed: Any, record: str) -> SignatureLine:
+    return SignatureLine(signed.printed_name, signed.meaning, signed.signed_at, record)
+
+
+# ---- per patient -------------------------------------------------------------------------------
+
+VISIT_COLUMNS = [
+    Column("subject_id", "Subject"), Column("visit", "Visit", numeric=True), Column("window", "Window"),
+    Column("schedule_state", "Schedule"), Column("outcome", "Outcome"), Column("dose_code", "Dose"),
+    Column("lot_number", "Lot"), Column("volume_ml", "Given (ml)", numeric=True),
+    Column("tolerance_grade", "Grade", numeric=True), Column("serious", "SAE"), Column("notes", "Notes"),
+]
+
+
+def words(code: str | None) -> str | None:
+    return code.replace("_", " ") if code else code
+
+
+def _visit_notes(visit: Any) -> str:
+    infusion, notes = visit.infusion, []
+    if infusion is not None:
+        if infusion.partial:
+            notes.append(f"partial: {infusion.volume_ml:g} of {visit.dose_volume_ml:g} ml")
+        if infusion.out_of_window:
+            notes.append(f"out of window: {infusion.deviation_reason or 'no reason recorded'}")
+        if infusion.adverse_events:
+            notes.append(f"adverse events: {infusion.adverse_events}")
+    elif visit.skip_reason:
+        notes.append(f"skipped: {visit.skip_reason}")
+    if visit.dose_status and visit.infusion is None and visit.outcome == "pending":
+        notes.append(f"allocated dose {visit.dose_status}")
+    return "; ".join(notes)
+
+
+def patients_report(result: PatientsReconciliation, actor: User, now: datetime) -> Report:
+    rows, signatures = [], []
+    for patient in result.patients:
+        if not patient.visits:
+            rows.append({"subject_id": patient.subject_id, "outcome": "no doses planned (control arm)"
+                         if patient.arm == "control" else "no visits"})
+        for visit in patient.visits:
+            infusion = visit.infusion
+            rows.append({
+                "subject_id": patient.subject_id, "visit": visit.number,
+                "window": f"{visit.window_start.isoformat()} – {visit.window_end.isoformat()}",
+                "schedule_state": words(visit.schedule_state), "outcome": words(visit.outcome),
+                "dose_code": visit.dose_code, "lot_number": visit.lot_number,
+                "volume_ml": infusion.volume_ml if infusion else None,
+                "tolerance_grade": infusion.tolerance_grade if infusion else None,
+                "serious": infusion.serious if infusion else None, "notes": _visit_notes(visit)})
+            for signed in infusion.signatures if infusion else []:
+                signatures.append(_signature(signed, f"Infusion of dose {visit.dose_code} to {patient.subject_id}, "
+                                                     f"visit {visit.number}"))
+        for signed in patient.withdrawal_signatures:
+            signatures.append(_signature(signed, f"Withdrawal of {patient.subject_id}"))
+    # One column per site (six at most) and one row per measure: it fits a page.
+    totals = Table("Totals per site", [Column("measure", "Measure"),
+                                       *(Column(site.site_code or "", site.site_code or "", numeric=True)
+                                         for site in result.sites), Column("total", "Total", numeric=True)],
+                   [{"measure": TITLES[k], **{site.site_code or "": site[k] for site in result.sites},
+                     "total": result.total[k]} for k in TOTAL_FIELDS])
+    notes = ["Planned doses = administered + missed + skipped + pending + allocated + in transit + at site + "
+             "quarantined. Partial infusions count as partial whether or not they were in the window.",
+             "A dose code is its lot's DIN followed by the dose number."]
+    if len(result.patients) < result.total_patients:
+        notes.append(f"This copy lists {len(result.patients)} of {result.total_patients} patients; the totals "
+                     "cover all of them.")
+    return Report("reconciliation-patients", "Reconciliation per patient: planned doses against what happened",
+                  result.scope.description, now, printed_by(actor),
+                  [Table("Planned doses per patient", VISIT_COLUMNS, rows), totals], signatures, notes)
+
+
+# ---- per site ----------------------------------------------------------------------------------
+
+BALANCE = ("accounted", "imbalance", "balanced")
+
+
+def _site_row(line: SiteLine) -> dict[str, Any]:
+    return {"site_code": line.site_code or "Total", "site_name": line.site_name,
+            **{k: getattr(line, k) for k in (*SITE_COUNTS, *BALANCE)}}
+
+
+def _site_record(signed: Any) -> str:
+    if signed.entity_type == "shipments":
+        return f"Receipt of shipment {signed.record}"
+    return {"Destroyed": "Destruction", "Witnessed": "Destruction (witness)",
+            "Returned": "Return"}.get(signed.meaning, signed.meaning) + f" of dose {signed.record}"
+
+
+def sites_report(result: SitesReconciliation, actor: User, now: datetime) -> Report:
+    keys = ("received", "administered", "destroyed", "returned", "on_hand", *BALANCE, "at_ward", "quarantined",
+            "expired_awaiting_destruction", "in_transit", "missing_at_receipt")
+    columns = [Column("site_code", "Site"), *(Column(k, TITLES[k], numeric=k != "balanced") for k in keys)]
+    table = Table("Drug accountability per site", columns, [_site_row(line) for line in result.sites],
+                  _site_row(result.total))
+    notes = ["Received = administered + destroyed + returned + on hand; any imbalance is a discrepancy.",
+             "At ward, quarantined and expired are parts of on hand (a dose can be both quarantined and expired). "
+             "In transit and missing at receipt are not yet the site's."]
+    return Report("reconciliation-sites", "Reconciliation per site: drug accountability", result.scope.description,
+                  now, printed_by(actor), [table], [_signature(s, _site_record(s)) for s in result.signatures],
+                  notes)
+
+
+# ---- per lot -----------------------------------------------------------------------------------
+
+def _eye_readable(din: str | None) -> str | None:
+    """The DIN as printed under its barcode (facility, year, sequence)."""
+    return din_from_code(din).eye_readable if din else din
+
+
+def _lot_row(line: LotLine) -> dict[str, Any]:
+    where = ", ".join(f"{words(place)} {count}" for place, count in line.in_stock_by_location.items())
+    return {"lot_number": line.lot_number, "din": _eye_readable(line.din), "status": line.status,
+            **{k: getattr(line, k) for k in (*LOT_COUNTS, "imbalance")}, "locations": where}
+
+
+def lots_report(result: LotsReconciliation, actor: User, now: datetime) -> Report:
+    columns = [Column("lot_number", "Lot"), Column("din", "DIN"), Column("status", "Status"), *_columns(LOT_COUNTS),
+               Column("locations", "In stock by location"), Column("imbalance", TITLES["imbalance"], numeric=True)]
+    table = Table("Dose accounting per lot", columns, [_lot_row(line) for line in result.lots],
+                  _lot_row(result.total) | {"lot_number": "Total"})
+    notes = ["Prepared = rejected at fill + administered + destroyed + returned + in stock; any imbalance is a "
+             "discrepancy (0 when the lot balances). Quarantined is part of in stock."]
+    if len(result.lots) < result.total_lots:
+        notes.append(f"This copy lists {len(result.lots)} of {result.total_lots} lots; the total covers all.")
+    signatures = [_signature(s, f"Lot {s.record}") for line in result.lots for s in line.signatures]
+    return Report("reconciliation-lots", "Reconciliation per lot: dose accounting", "Whole trial (all lots)", now,
+                  printed_by(actor), [table], signatures, notes)
+
+
+# ---- discrepancies -----------------------------------------------------------------------------
+
+def discrepancies_report(found: list[Discrepancy], scope: Scope, actor: User, now: datetime) -> Report:
+    counts = Counter(d.code for d in found)
+    summary = Table("Discrepancies by code",
+                    [Column("code", "Code"), Column("title", "What"), Column("count", "Count", numeric=True)],
+                    [{"code": c.value, "title": DISCREPANCY_TITLES[c], "count": counts[c]} for c in Code if counts[c]],
+                    {"code": "Total", "count": len(found)})
+    listing = Table("Discrepancies", [Column("code", "Code"), Column("site_code", "Site"),
+                                      Column("occurred_at", "When"), Column("objects", "Involved"),
+                                      Column("explanation", "Explanation")],
+                    [{"code": d.code.value, "site_code": d.site_code, "occurred_at": d.occurred_at,
+                      "objects": ", ".join(f"{o.type} {o.label}" for o in d.objects), "explanation": d.explanation}
+                     for d in found])
+    return Report("reconciliation-discrepancies", "Reconciliation: discrepancies", scope.description, now,
+                  printed_by(actor), [summary, listing], (),
+                  ["No discrepancies: every record agrees."] if not found else [])

@@ -1,0 +1,214 @@
+"""Per patient: each planned dose against what happened to it (DESIGN §6), with the dose, lot
+and DIN behind each infusion, tolerance grades and SAEs; totals per site and for the scope.
+Three statements whatever the number of patients."""
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, distinct, func, select
+from sqlalchemy.orm import aliased
+
+from cell_chain.accounts.models import Site
+from cell_chain.batches.models import Dose, Lot
+from cell_chain.core.db import db
+from cell_chain.infusions.models import Allocation, Infusion, Patient, Visit
+from cell_chain.reconciliation import rules
+from cell_chain.reconciliation.bulk import without_gc
+from cell_chain.reconciliation.evidence import Records, SignedBy, as_ids, by_record, signatures_of
+from cell_chain.reconciliation.scope import Scope
+
+# What happened to a planned dose. Given: in window, out of window, or partial (whatever the
+# window); not given: skipped, missed, or still on its way (pending = no dose yet).
+OUTCOMES = ("administered_in_window", "administered_out_of_window", "partial", "missed", "skipped",
+            "pending", "allocated", "in_transit", "at_site", "quarantined")
+GRADES = range(5)
+# planned = administered + NOT_GIVEN: every planned dose is counted once.
+NOT_GIVEN = ("missed", "skipped", "pending", "allocated", "in_transit", "at_site", "quarantined")
+TOTAL_FIELDS = ("patients", "msc_patients", "control_patients", "withdrawn", "planned", "administered",
+                *OUTCOMES, "serious_adverse_events", *(f"grade_{g}" for g in GRADES))
+
+
+@dataclass(slots=True)
+class InfusionFacts:
+    started_at: datetime
+    ended_at: datetime
+    volume_ml: float
+    partial: bool
+    out_of_window: bool
+    deviation_reason: str | None
+    tolerance_grade: int
+    adverse_events: str | None
+    serious: bool
+    signatures: list[SignedBy] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class VisitLine:
+    number: int
+    target_date: date
+    window_start: date
+    window_end: date
+    schedule_state: str
+    outcome: str
+    skip_reason: str | None
+    dose_code: str | None
+    dose_status: str | None
+    lot_number: str | None
+    din: str | None
+    cells: float | None
+    dose_volume_ml: float | None
+    infusion: InfusionFacts | None
+
+
+@dataclass(slots=True)
+class PatientLine:
+    subject_id: str
+    site_code: str
+    arm: str
+    status: str
+    enrolled_on: date
+    withdrawal_reason: str | None
+    planned: int
+    administered: int
+    visits: list[VisitLine]
+    withdrawal_signatures: list[SignedBy] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PatientTotals:
+    site_code: str | None
+    counts: dict[str, int]
+
+    def __getitem__(self, key: str) -> int:
+        return self.counts[key]
+
+
+@dataclass(frozen=True)
+class PatientsReconciliation:
+    generated_at: datetime
+    scope: Scope
+    total_patients: int
+    patients: list[PatientLine]
+    sites: list[PatientTotals]
+    total: PatientTotals
+
+
+_FOLLOWING = rules.following_visit()
+
+
+def _visit_joins(stmt: Select[Any]) -> Select[Any]:
+    """From Patient (already in the statement) to its visits, the next visit, the infusion,
+    the active allocation and the dose behind either."""
+    return (stmt.outerjoin(Visit, Visit.patient_id == Patient.id)
+            .outerjoin(_FOLLOWING, rules.next_visit_join(Visit, _FOLLOWING))
+            .outerjoin(Infusion, Infusion.visit_id == Visit.id)
+            .outerjoin_from(Visit, Allocation, and_(Allocation.visit_id == Visit.id, rules.allocation_active()))
+            .outerjoin(Dose, Dose.id == func.coalesce(Infusion.dose_id, Allocation.dose_id)))
+
+
+def _state(today: date) -> ColumnElement[str]:
+    return rules.visit_state_sql(Visit, _FOLLOWING, today)
+
+
+def outcome_sql(today: date) -> ColumnElement[str]:
+    """One of OUTCOMES for a joined visit: the infusion decides when there is one, then the
+    schedule (skipped, missed), then where the allocated dose is."""
+    state = _state(today)
+    return case(
+        (Infusion.id.is_not(None), case((Infusion.partial, "partial"),
+                                        (Infusion.out_of_window, "administered_out_of_window"),
+                                        else_="administered_in_window")),
+        (state == "skipped", "skipped"),
+        (state == "missed", "missed"),
+        (Dose.status.in_(("allocated", "packed")), "allocated"),
+        (Dose.status == "in_transit", "in_transit"),
+        (Dose.status.in_(("received", "dispensed")), "at_site"),
+        (Dose.status == "quarantined", "quarantined"),
+        else_="pending",
+    )
+
+
+def _in_scope(stmt: Select[Any], scope: Scope, site_id: Any) -> Select[Any]:
+    return stmt if scope.site_id is None else stmt.where(site_id == scope.site_id)
+
+
+def _totals(scope: Scope, today: date) -> list[PatientTotals]:
+    outcome = outcome_sql(today)
+
+    def count(condition: ColumnElement[bool]) -> Any:
+        return func.count(case((condition, 1)))
+
+    columns = {
+        "patients": func.count(distinct(Patient.id)),
+        "msc_patients": func.count(distinct(case((Patient.arm == "msc", Patient.id)))),
+        "control_patients": func.count(distinct(case((Patient.arm == "control", Patient.id)))),
+        "withdrawn": func.count(distinct(case((Patient.status == "withdrawn", Patient.id)))),
+        "planned": func.count(Visit.id),
+        "administered": func.count(Infusion.id),
+        **{name: count(and_(Visit.id.is_not(None), outcome == name)) for name in OUTCOMES},
+        "serious_adverse_events": count(Infusion.serious),
+        **{f"grade_{g}": count(Infusion.tolerance_grade == g) for g in GRADES},
+    }
+    stmt = _visit_joins(select(Site.code, *(c.label(k) for k, c in columns.items()))
+                        .select_from(Site).outerjoin(Patient, Patient.site_id == Site.id))
+    stmt = _in_scope(stmt, scope, Site.id).group_by(Site.code).order_by(Site.code)
+    return [PatientTotals(row.code, {k: int(getattr(row, k) or 0) for k in columns})
+            for row in db.session.execute(stmt)]
+
+
+def reconcile_patients(scope: Scope, *, now: datetime, limit: int | None = None,
+                       offset: int = 0) -> PatientsReconciliation:
+    """The per-patient reconciliation of `scope` (patients in subject ID order, a page of
+    them when `limit` is given; totals always over the whole scope)."""
+    today = now.date()
+    sites = _totals(scope, today)
+    total = PatientTotals(None, {k: sum(s.counts[k] for s in sites) for k in TOTAL_FIELDS})
+    page_query = _in_scope(select(Patient.id, Patient.subject_id), scope, Patient.site_id).order_by(Patient.subject_id)
+    if limit is not None:
+        page_query = page_query.limit(limit).offset(offset)
+    page = page_query.subquery("page")
+    stmt = _visit_joins(
+        select(Patient.id.label("patient_id"), Patient.subject_id, Site.code.label("site_code"), Patient.arm,
+               Patient.status, Patient.enrolled_on, Patient.withdrawal_reason,
+               Visit.number, Visit.target_date, Visit.window_start, Visit.window_end, Visit.skip_reason,
+               _state(today).label("state"), outcome_sql(today).label("outcome"),
+               Dose.code.label("dose_code"), Dose.status.label("dose_status"), Dose.cells,
+               Dose.volume_ml.label("dose_volume_ml"), Lot.lot_number, Lot.din,
+               Infusion.id.label("infusion_id"), Infusion.started_at, Infusion.ended_at,
+               Infusion.volume_ml.label("infused_ml"), Infusion.partial, Infusion.out_of_window,
+               Infusion.deviation_reason, Infusion.tolerance_grade, Infusion.adverse_events, Infusion.serious)
+        .select_from(page).join(Patient, Patient.id == page.c.id).join(Site, Site.id == Patient.site_id)
+    ).outerjoin(Lot, Lot.id == Dose.lot_id).order_by(page.c.subject_id, Visit.number)
+    given = aliased(Infusion)
+    signed = by_record(signatures_of({
+        "infusions": Records(select(as_ids(Infusion.id)).where(Infusion.patient_id.in_(select(page.c.id))),
+                             select(Dose.code).join(given, given.dose_id == Dose.id), given.id),
+        "patients": Records(select(as_ids(page.c.id)), select(Patient.subject_id), Patient.id),
+    }))
+    with without_gc():
+        patients = _patient_lines(db.session.connection().execute(stmt), signed)
+    return PatientsReconciliation(now, scope, total.counts["patients"], patients, sites, total)
+
+
+def _patient_lines(rows: Any, signed: dict[tuple[str, str], list[SignedBy]]) -> list[PatientLine]:
+    """Patients with their visits from the joined rows, in the rows' order. The rows come
+    positionally through the connection: tens of thousands of them, no ORM loading."""
+    heads: dict[int, tuple[Any, ...]] = {}
+    visits: dict[int, list[VisitLine]] = defaultdict(list)
+    for (patient_id, *head, number, target, start, end, skip, state, outcome, dose_code, dose_status, cells,
+         dose_ml, lot_number, din, infusion_id, started, ended, infused_ml, partial, late, deviation, grade,
+         events, serious) in rows:
+        if patient_id not in heads:
+            heads[patient_id] = tuple(head)
+        if number is None:
+            continue  # control arm: no visits
+        infusion = None
+        if infusion_id is not None:
+            infusion = InfusionFacts(started, ended, infused_ml, bool(partial), bool(late), deviation, grade, events,
+                                     bool(serious), signed.get(("infusions", str(infusion_id)), []))
+        visits[patient_id].append(VisitLine(number, target, start, end, state, outcome, skip, dose_code, dose_status,
+                                            lot_number, din, cells, dose_ml, infusion))
+    return [PatientLine(*head, len(visits[patient_id]), sum(1 for v in visits[patient_id] if v.infusion is not None),
+                        visits[patient_id], signed.get(("patients", str(patient_id)), []))
+            for patient_id, head in heads.items()]

@@ -1,0 +1,59 @@
+"""Downloads: each reconciliation report as CSV and as a printable PDF, from the same numbers
+as its JSON (/reports/reconciliation/<name>.csv and .pdf)."""
+from typing import Any
+
+from flask import Blueprint, request
+
+from cell_chain.accounts.permissions import require_actor, roles_required
+from cell_chain.core.clock import utcnow
+from cell_chain.core.errors import NotFound, ValidationFailed
+from cell_chain.reconciliation import documents
+from cell_chain.reconciliation.discrepancies import Code, find_discrepancies
+from cell_chain.reconciliation.export import Report, csv_response, pdf_response
+from cell_chain.reconciliation.lots import reconcile_lots
+from cell_chain.reconciliation.patients import reconcile_patients
+from cell_chain.reconciliation.scope import READERS, scope_for
+from cell_chain.reconciliation.sites import reconcile_sites
+
+bp = Blueprint("reconciliation_reports", __name__)
+
+ANY_READER = tuple(dict.fromkeys(role for roles in READERS.values() for role in roles))
+
+
+def _argument(name: str, max_length: int) -> str | None:
+    value = request.args.get(name, "").strip()
+    if len(value) > max_length:
+        raise ValidationFailed({name: [f"At most {max_length} characters."]})
+    return value or None
+
+
+def build_report(name: str) -> Report:
+    """The report `name` for the caller, narrowed by ?site_code= (and ?code= for discrepancies)."""
+    if name not in READERS:
+        raise NotFound(f"No report {name}.")
+    actor, now = require_actor(), utcnow()
+    scope = scope_for(actor, name, _argument("site_code", 8))
+    if name == "patients":
+        return documents.patients_report(reconcile_patients(scope, now=now), actor, now)
+    if name == "sites":
+        return documents.sites_report(reconcile_sites(scope, now=now), actor, now)
+    if name == "lots":
+        return documents.lots_report(reconcile_lots(scope, now=now), actor, now)
+    found = find_discrepancies(scope, now=now)
+    if (code := _argument("code", 40)) is not None:
+        if code not in Code.__members__:
+            raise ValidationFailed({"code": [f"One of: {', '.join(Code)}."]})
+        found = [d for d in found if d.code == code]
+    return documents.discrepancies_report(found, scope, actor, now)
+
+
+@bp.get("/reports/reconciliation/<name>.csv")
+@roles_required(*ANY_READER)
+def report_csv(name: str) -> Any:
+    return csv_response(build_report(name))
+
+
+@bp.get("/reports/reconciliation/<name>.pdf")
+@roles_required(*ANY_READER)
+def report_pdf(name: str) -> Any:
+    return pdf_response(build_report(name))

@@ -1,0 +1,149 @@
+"""The domains' per-row rules restated once in SQL, so that a report decides over whole tables
+what a service decides for one row. tests/reconciliation/test_rules.py checks that each
+agrees with the Python rule it restates; nothing else in this package restates them."""
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, literal_column, or_, select, tuple_
+from sqlalchemy.orm import aliased
+
+from cell_chain.accounts.models import Site
+from cell_chain.batches.models import Dose
+from cell_chain.infusions.models import Allocation, Visit
+from cell_chain.infusions.schedule import LAST_VISIT_GRACE
+from cell_chain.shipments import custody
+from cell_chain.shipments.models import TERMINAL_CUSTODY, CustodyEvent
+
+# Dose statuses by where the dose stands in the accounting (DESIGN §3 life cycle).
+STOCK_STATUSES = ("prepared", "available", "allocated", "packed", "in_transit", "received", "dispensed")
+# Custody parties as shipments.custody names them (site_party, ward_party, courier_party, lab_party).
+SITE_PARTY_PREFIX, WARD_PARTY_PREFIX, COURIER_PARTY_PREFIX, LAB_PARTY_PREFIX = "pharmacy:", "ward:", "courier:", "lab:"
+
+
+# ---- schedule.visit_state ------------------------------------------------------------------
+
+def following_visit() -> Any:
+    """An alias of Visit to outer-join (with next_visit_join) as the next visit."""
+    return aliased(Visit, name="following_visit")
+
+
+def next_visit_join(visit: Any, following: Any) -> ColumnElement[bool]:
+    return and_(following.patient_id == visit.patient_id, following.number == visit.number + 1)
+
+
+def visit_state_sql(visit: Any, following: Any, today: date) -> ColumnElement[str]:
+    """schedule.visit_state: upcoming → due → overdue → missed unless recorded done,
+    done_out_of_window or skipped. `following` is the outer-joined next visit."""
+    return case(
+        (visit.recorded != "open", visit.recorded),
+        (visit.window_start > today, "upcoming"),
+        (visit.window_end >= today, "due"),
+        (or_(and_(following.id.is_not(None), following.window_start <= today),
+             and_(following.id.is_(None), visit.window_end <= today - LAST_VISIT_GRACE)), "missed"),
+        else_="overdue",
+    )
+
+
+# ---- custody: the current custodian and check_chain ---------------------------------------
+
+def _order() -> tuple[Any, Any]:
+    return CustodyEvent.occurred_at, CustodyEvent.id
+
+
+def custodian_sql(dose_id: Any) -> Any:
+    """custody.current_custodian of the dose `dose_id` names (a correlated column): the last
+    hand-over's recipient, NULL before any (the lab holds it). One probe of the ledger's
+    (dose, time, id) index per dose: cheaper than ranking the whole ledger."""
+    return (select(CustodyEvent.to_party).where(CustodyEvent.dose_id == dose_id)
+            .order_by(CustodyEvent.occurred_at.desc(), CustodyEvent.id.desc()).limit(1).scalar_subquery())
+
+
+def custodians(*columns: Any, where: Any = None) -> Any:
+    """Doses (`columns` of Dose, filtered by `where`) with their current custodian as
+    `holder`, materialised once: the custodian is then grouped and matched to sites without
+    being looked up again for every mention."""
+    stmt = select(*columns, custodian_sql(Dose.id).label("holder"))
+    if where is not None:
+        stmt = stmt.where(where)
+    return stmt.cte("custodians").prefix_with("MATERIALIZED")
+
+
+def chain_breaks(*where: Any) -> Select[Any]:
+    """custody.check_chain for every dose at once: one row per flagged event, with what the
+    dose's holder was (the previous event's recipient, the lab before any) and whether a
+    final event came before it."""
+    previous_to = func.lag(CustodyEvent.to_party).over(partition_by=CustodyEvent.dose_id, order_by=_order())
+    final, later = aliased(CustodyEvent), aliased(CustodyEvent)
+    # Events after a final one, from the (few) final events by the ledger's index.
+    after_end = (select(later.id).join(final, and_(final.dose_id == later.dose_id,
+                                                  tuple_(later.occurred_at, later.id) > tuple_(final.occurred_at, final.id)))
+                 .where(final.kind.in_(TERMINAL_CUSTODY)))
+    events = (select(CustodyEvent.id, CustodyEvent.dose_id, CustodyEvent.kind, CustodyEvent.from_party,
+                     CustodyEvent.occurred_at,
+                     func.coalesce(previous_to, custody.lab_party()).label("holder"),
+                     CustodyEvent.id.in_(after_end).label("after_end"))
+              .where(*where).subquery("chain"))
+    # Callers join what they need onto this select itself: wrapping it in another subquery
+    # makes SQLite materialise every event of the ledger first.
+    return select(events).where(or_(events.c.after_end, events.c.from_party != events.c.holder))
+
+
+def break_reason(from_party: str, holder: str, after_end: int) -> str:
+    """check_chain's words for a flagged event."""
+    if after_end:
+        return "event after the dose's final event"
+    return f"handed over by {from_party} but held by {holder}"
+
+
+def held_at_site(party: Any, site: Any = Site) -> ColumnElement[bool]:
+    """The party is the site's pharmacy or one of its wards (custody.site_party, ward_party):
+    the dose is in that hospital's custody, as bedside and pharmacy checks read it."""
+    return or_(party == literal(SITE_PARTY_PREFIX) + site.code,
+               party.like(literal(WARD_PARTY_PREFIX) + site.code + literal(":%")))
+
+
+def held_at_any_site(party: Any) -> ColumnElement[bool]:
+    """The party is some site's pharmacy or ward (held_at_site, for whichever site)."""
+    return or_(party.like(literal(SITE_PARTY_PREFIX + "%")), party.like(literal(WARD_PARTY_PREFIX + "%")))
+
+
+def location_sql(party: Any, site_code: Any) -> ColumnElement[str]:
+    """Where a dose in stock is: the site's code (its pharmacy or a ward), 'in_transit' with
+    a courier, 'lab' before any hand-over or back at the manufacturer, else 'elsewhere' (a
+    custodian that holds no stock, e.g. a patient: the records disagree)."""
+    return case((site_code.is_not(None), site_code),
+                (party.like(literal(COURIER_PARTY_PREFIX + "%")), "in_transit"),
+                (or_(party.is_(None), party.like(literal(LAB_PARTY_PREFIX + "%"))), "lab"),
+                else_="elsewhere")
+
+
+# ---- the active allocation ----------------------------------------------------------------
+
+def allocation_active() -> ColumnElement[Any]:
+    """Allocation.active written as the partial indexes' own predicate: SQLite uses an index
+    only for a term it matches, and "active = 1" (how it renders a boolean column) does not.
+    Untyped, so that no dialect rewrites it; join it with an explicit left side."""
+    return literal_column(f"{Allocation.__tablename__}.active")
+
+
+# ---- batches.workflow.is_expired -------------------------------------------------------------
+
+def expired_sql(expires_at: Any, now: datetime) -> ColumnElement[bool]:
+    """is_expired: expired from the expiry minute on."""
+    return expires_at <= now
+
+
+# ---- dose accounting -------------------------------------------------------------------------
+
+def returned_sql() -> ColumnElement[bool]:
+    """Returned to the manufacturer, also when quarantined afterwards (a recall quarantines
+    returned doses too: they stay returned in the accounting)."""
+    return or_(Dose.status == "returned",
+               and_(Dose.status == "quarantined", Dose.status_before_quarantine == "returned"))
+
+
+def in_stock_sql() -> ColumnElement[bool]:
+    """Still in stock somewhere (lab, courier or site), quarantined or not."""
+    return or_(Dose.status.in_(STOCK_STATUSES),
+               and_(Dose.status == "quarantined",
+                    func.coalesce(Dose.status_before_quarantine, "prepared") != "returned"))
