@@ -256,7 +256,9 @@ def _wrap(text: str, font: _Font, width: float) -> list[str]:
         if current:
             lines.append(current)
         current = ""
-        while font.width(word) > width:
+        # A column squeezed narrower than one character still takes one per line: every cut
+        # must shorten the word, or the loop never ends.
+        while len(word) > 1 and font.width(word) > width:
             cut = len(word) - 1
             while cut > 1 and font.width(word[:cut]) > width:
                 cut -= 1

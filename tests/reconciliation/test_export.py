@@ -253,3 +253,24 @@ def test_a_page_rasterised_for_looking_at(printed):
             assert sum(histogram[:128]) > 10_000
     finally:
         document.close()
+
+
+def test_a_table_wider_than_the_page_still_prints_every_value():
+    # 24 number columns once squeezed a text column below one character and `_wrap` never
+    # returned; the render runs in a thread so a regression fails instead of hanging the suite.
+    import threading
+
+    columns = [Column("site", "Site name")] + [Column(f"m{i}", f"Measure number {i}", numeric=True)
+                                              for i in range(24)]
+    rows = [{"site": f"Hospital {code} with a long name", **{f"m{i}": 1000 + i for i in range(24)}}
+            for code in ("LZ", "BJ", "SH")]
+    report = Report(name="reconciliation-sites", title="Drug accountability per site", scope="All sites",
+                    generated_at=GENERATED, printed_by="Meng Monitor (monitor)",
+                    tables=[Table("Per site", columns, rows)])
+    result: list[bytes] = []
+    worker = threading.Thread(target=lambda: result.append(report_pdf(report)), daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert result, "the PDF of a wide table did not finish"
+    text = flat(" ".join(pdf_pages(result[0])))
+    assert all(str(1000 + i) in text for i in range(24))
