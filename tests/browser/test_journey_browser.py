@@ -217,6 +217,8 @@ def lab_prints_and_verifies_bag_labels(j: Journey, chain: Chain) -> None:
         expect(page.get_by_label("Scan a printed bag label")).to_be_focused()
         j.shot(page, "bag-label-scan-refused")
         for number, (code, scan) in enumerate(chain.bag_scans.items(), start=1):
+            # Each success reloads the page: scan once the cursor is back in the field.
+            expect(page.get_by_label("Scan a printed bag label")).to_be_focused()
             wedge_scan(page, scan)
             expect(page.locator("#scan-result.ok")).to_contain_text(f"✓ VERIFIED: bag label of dose {code}")
             expect(page.locator("#count-verified")).to_have_text(str(number))
