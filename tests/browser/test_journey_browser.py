@@ -9,9 +9,12 @@ reconciliation balanced. A second journey ends in a recall and its lookback list
 Every barcode scanned is read back from the label the app printed (its PDF, decoded by
 zxing-cpp), never taken from the database, and every printed label is scanned back on its page
 (print-then-scan) before it counts. Screenshots: test-output/screenshots/journey-*.png."""
+import csv
+import io
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from urllib.parse import urljoin
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -442,11 +445,38 @@ def monitor_finds_reconciliation_balanced(j: Journey, chain: Chain) -> None:
     with j.person("monitor") as page:
         expect(page.get_by_role("heading", name="Monitoring")).to_be_visible()
         j.shot(page, "monitor-home")
-        # TODO(monitor dashboard, being built by another helper): open /monitor from the home
-        # page's Reconciliation job, then assert that it shows no open discrepancy for this
-        # trial and that LZ's accountability balances: received 1 = administered 1 + destroyed 0
-        # + returned 0 + on hand 0 (and lot chain.lot: prepared 3 = rejected at fill 1 +
-        # administered 1 + in stock 1); screenshot "monitor-reconciliation".
+        page.get_by_role("link", name="Reconciliation").click()
+        expect(page.get_by_role("heading", name="Trial progress")).to_be_visible()
+        headline = page.locator("dt", has_text="Open discrepancies").locator("xpath=following-sibling::dd")
+        expect(headline).to_have_text("0")
+        j.shot(page, "monitor-reconciliation")
+        # The accountability the dashboard links to, downloaded as the monitor's CSV.
+        sites = report_rows(page, "CSV of the per site", first_header="Site")
+        assert {k: sites["LZ"][k] for k in ("Received", "Administered", "Destroyed", "Returned", "On hand",
+                                           "Imbalance")} == {"Received": "1", "Administered": "1", "Destroyed": "0",
+                                                             "Returned": "0", "On hand": "0", "Imbalance": "0"}
+        lots = report_rows(page, "CSV of the per lot", first_header="Lot")
+        assert {k: lots[chain.lot][k] for k in ("Prepared", "Rejected at fill", "Administered", "In stock",
+                                               "Imbalance")} == {"Prepared": "3", "Rejected at fill": "1",
+                                                                 "Administered": "1", "In stock": "1",
+                                                                 "Imbalance": "0"}
+
+
+def report_rows(page: Page, link_name: str, *, first_header: str) -> dict[str, dict[str, str]]:
+    """The rows of a report's CSV download (keyed by their first cell) under the header row
+    whose first cell is `first_header`."""
+    href = page.get_by_role("link", name=re.compile(link_name, re.IGNORECASE)).get_attribute("href")
+    response = page.request.get(urljoin(page.url, href))
+    assert response.ok, response.status
+    rows = list(csv.reader(io.StringIO(response.text().lstrip("\ufeff"))))
+    start = next(i for i, row in enumerate(rows) if row and row[0] == first_header)
+    header = rows[start]
+    table: dict[str, dict[str, str]] = {}
+    for row in rows[start + 1:]:
+        if not row or not row[0]:
+            break
+        table[row[0]] = dict(zip(header, row, strict=False))
+    return table
 
 
 # ---- the recall: QA recalls the lot after an infusion; the lookback list ----------------------------
