@@ -31,7 +31,7 @@ def existing(url: str) -> dict | None:
 
     from cell_chain import create_app
     from cell_chain.core.db import db
-    from cell_chain.infusions.models import Patient
+    from cell_chain.patients.models import Patient
     import trial_data
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})

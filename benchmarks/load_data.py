@@ -12,8 +12,8 @@ from cell_chain.accounts.models import Site, User
 from cell_chain.batches.models import Donor, Dose, Lot
 from cell_chain.core.db import db
 from cell_chain.core.isbt128 import Din
-from cell_chain.infusions.models import Allocation, Patient, Visit
-from cell_chain.infusions.schedule import plan_visits
+from cell_chain.patients.models import Allocation, Patient, Visit
+from cell_chain.patients.schedule import plan_visits
 from cell_chain.labels.payloads import bag_payloads
 from cell_chain.shipments.models import CustodyEvent, Shipment, ShipmentItem
 from trial_data import DOSES_PER_LOT, PASSWORD, SITES

@@ -47,8 +47,9 @@ def enrich(now: datetime) -> dict[str, int]:
 
     from cell_chain.batches.models import Dose, Lot
     from cell_chain.core.db import UtcDateTime, db
-    from cell_chain.core.signatures import Signature
-    from cell_chain.infusions.models import Infusion, Visit
+    from cell_chain.accounts.signatures import Signature
+    from cell_chain.patients.models import Visit
+    from cell_chain.infusions.models import Infusion
     from cell_chain.shipments.models import CustodyEvent, Shipment
 
     hashed = literal("0" * 64)
@@ -101,7 +102,7 @@ def prepare(url: str, scale: int, reuse: bool) -> None:
     from cell_chain import create_app
     from cell_chain.accounts import services as accounts
     from cell_chain.core.db import db
-    from cell_chain.infusions.models import Patient
+    from cell_chain.patients.models import Patient
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
     with app.app_context():

@@ -11,8 +11,9 @@ from cell_chain.accounts.models import Site
 from cell_chain.batches.models import Donor, Dose, Lot
 from cell_chain.core.db import db
 from cell_chain.core.isbt128 import Din, DoseNumber, Expiry, ProductCode, bag_compound
-from cell_chain.infusions.models import Allocation, Infusion, Patient, Visit
-from cell_chain.infusions.schedule import plan_visits
+from cell_chain.patients.models import Allocation, Patient, Visit
+from cell_chain.infusions.models import Infusion
+from cell_chain.patients.schedule import plan_visits
 from cell_chain.shipments.models import CustodyEvent, Shipment, ShipmentItem
 
 SITES = ["LZ", "BJ", "SH", "GZ", "CD", "WH"]

@@ -14,7 +14,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from cell_chain import models  # noqa: F401  - every table known to Alembic and the ORM
     from cell_chain.core.db import db
-    from cell_chain.extensions import api, csrf, migrate
+    from cell_chain.web.extensions import api, csrf, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"),
@@ -23,19 +23,22 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
 
     from cell_chain.security import init_security
+    from cell_chain.accounts import failures  # noqa: F401  - counts wrong passwords
+    from cell_chain.web import words
     from cell_chain.web.errors import init_error_handlers
 
-    from cell_chain.web.views import init_templates
+    from cell_chain.home import init_templates
 
     init_security(app)
     init_error_handlers(app)
+    words.init_app(app)
     init_templates(app)
 
     from cell_chain.accounts.routes import blp as accounts_api
     from cell_chain.audit_trail.routes import blp as audit_api
     from cell_chain.batches.routes import blp as batches_api
     from cell_chain.infusions.bedside_routes import blp as infusions_api
-    from cell_chain.infusions.routes import blp as patients_api
+    from cell_chain.patients.routes import blp as patients_api
     from cell_chain.labels.routes import blp as labels_api
     from cell_chain.reconciliation.routes import blp as reconciliation_api
     from cell_chain.reconciliation.trace_routes import blp as trace_api
@@ -49,13 +52,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from cell_chain.audit_trail.views import bp as audit_pages
     from cell_chain.batches.views import bp as batches_pages
     from cell_chain.infusions.bedside_views import bp as bedside_pages
-    from cell_chain.infusions.views import bp as patient_pages
+    from cell_chain.patients.views import bp as patient_pages
     from cell_chain.labels.views import bp as label_pages
     from cell_chain.reconciliation.report_views import bp as reconciliation_reports
     from cell_chain.reconciliation.dashboard_views import bp as monitor_pages
     from cell_chain.reconciliation.trace_views import bp as trace_pages
     from cell_chain.shipments.views import bp as shipment_pages
-    from cell_chain.web.views import bp as home_pages
+    from cell_chain.home import bp as home_pages
 
     for blueprint in (home_pages, batches_pages, accounts_pages, audit_pages, patient_pages, label_pages,
                       shipment_pages, bedside_pages, reconciliation_reports, trace_pages,

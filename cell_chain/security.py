@@ -7,7 +7,7 @@ from werkzeug.routing import UnicodeConverter
 
 from cell_chain.accounts.sessions import load_actor
 from cell_chain.core.errors import ValidationFailed
-from cell_chain.extensions import csrf
+from cell_chain.web.extensions import csrf
 
 _CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "

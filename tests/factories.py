@@ -11,7 +11,7 @@ from cell_chain.batches.models import MARKERS, Donor, Lot
 from cell_chain.batches.workflow import DEFAULT_SPEC
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from cell_chain.core.signatures import SignatureInput
+from cell_chain.accounts.signatures import SignatureInput
 from tests.conftest import PASSWORD, make_user
 
 PASSING_VALUES: dict[str, Any] = {
@@ -99,9 +99,9 @@ def shippable_doses(staff: Staff, site: str = "LZ", *, count: int = 1, presentat
     """Released, allocated doses with both labels verified, for patients at `site`
     (the site and its coordinator must exist)."""
     from cell_chain.accounts.services import user_by_username
-    from cell_chain.infusions.allocation import allocate_dose
-    from cell_chain.infusions.labels import assignment_payload
-    from cell_chain.infusions.patients import enrol_patient
+    from cell_chain.patients.allocation import allocate_dose
+    from cell_chain.patients.labels import assignment_payload
+    from cell_chain.patients.enrolment import enrol_patient
     from cell_chain.labels.services import print_labels, verify_label
 
     now = now or utcnow()

@@ -4,7 +4,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from cell_chain.api import problems
+from cell_chain.web.api import problems
 from sqlalchemy import select
 
 from cell_chain.accounts import services

@@ -34,7 +34,7 @@ from cell_chain.core.db import db, is_postgres, lock_row, refuse_duplicate
 from cell_chain.core.errors import InvalidTransition, ReasonRequired, ValidationFailed
 from cell_chain.core.isbt128 import Din
 from cell_chain.core.records import canonical_json
-from cell_chain.core.signatures import Meaning, SignatureInput, sign
+from cell_chain.accounts.signatures import Meaning, SignatureInput, sign
 
 LAB = (Role.LAB,)
 QA = (Role.QA,)

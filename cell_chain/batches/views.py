@@ -2,10 +2,11 @@
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from markupsafe import Markup
 from sqlalchemy.orm import selectinload
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -16,6 +17,7 @@ from cell_chain.accounts.roles import Role
 from cell_chain.batches import services
 from cell_chain.batches import workflow as wf
 from cell_chain.batches.errors import ReleaseBlocked, ScreeningIncomplete
+from cell_chain.batches.loaders import get_or_404
 from cell_chain.batches.models import (
     LOT_STATUSES,
     MARKERS,
@@ -31,24 +33,15 @@ from cell_chain.batches.routes import BATCH_READERS, LOT_READERS
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import MAX_ID, db
 from cell_chain.core.errors import (
-    AccountLocked,
-    AuthFailure,
     DomainError,
-    Forbidden,
-    NotFound,
-    ReasonRequired,
-    Unauthenticated,
-    ValidationFailed,
 )
-from cell_chain.core.signatures import Meaning, SignatureInput, signatures_for
-from cell_chain.labels import scan_back
-from cell_chain.labels import services as labels
-from cell_chain.web.errors import count_auth_failure
+from cell_chain.accounts.signatures import Meaning, SignatureInput, signatures_for
+from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse
+from cell_chain.web.words import Vocabulary, utc
 
 bp = Blueprint("batches_pages", __name__)
 
 T = TypeVar("T")
-Errors = dict[str, list[str]]
 Page = str | tuple[str, int] | Response
 
 # ---- words shown for stored codes ------------------------------------------------------------
@@ -85,168 +78,23 @@ TONES = {
 }
 
 # Which role performs which action; the services enforce the same split.
-LABEL_SCANNERS = (Role.LAB,)  # bag labels are printed and scanned back by the GMP lab
-WRONG_PASSWORD = ("The password is wrong. Enter the password you log in with. "
-                  "Repeated wrong passwords lock your account.")
+
+
+VOCABULARY = Vocabulary(WORDS, TONES)
+words = VOCABULARY.words
 
 
 def test_label(test: str) -> str:
     return TEST_LABELS.get(test, test)
 
 
-def words(value: str | None) -> str:
-    if value is None:
-        return ""
-    return WORDS.get(value, value.replace("_", " "))
-
-
-@bp.context_processor
-def _page_helpers() -> dict[str, Any]:
+def page_helpers() -> dict[str, Any]:
+    """What lot and donor pages (and the label pages drawn inside them) use to show codes."""
     return {"test_label": test_label, "marker_label": lambda m: MARKER_LABELS.get(m, m),
-            "words": words, "tone": lambda s: TONES.get(s, ""), "Role": Role}
+            **VOCABULARY.helpers(), "Role": Role}
 
 
-@bp.app_template_filter("utc")
-def _utc(moment: datetime | None) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else ""
-
-
-@bp.app_template_filter("cells")
-def _cells(cells: float) -> str:
-    return f"{cells / 1e7:.2f} × 10⁷"
-
-
-# ---- reading forms and calling services -----------------------------------------------------
-
-class FormReader:
-    """Turns posted strings into typed values, collecting one plain message per bad field."""
-
-    def __init__(self, data: Mapping[str, str]) -> None:
-        self.data = data
-        self.errors: Errors = {}
-
-    def raw(self, name: str) -> str:
-        return (self.data.get(name) or "").strip()
-
-    def add(self, name: str, message: str) -> None:
-        self.errors.setdefault(name, []).append(message)
-
-    def text(self, name: str, *, required: str | None = None, max_length: int = 200) -> str | None:
-        value = self.raw(name)
-        if not value:
-            if required:
-                self.add(name, required)
-            return None
-        if len(value) > max_length:
-            self.add(name, f"Use {max_length} characters or fewer.")
-            return None
-        return value
-
-    def date(self, name: str, what: str) -> date | None:
-        value = self.raw(name)
-        if not value:
-            self.add(name, f"Enter {what}.")
-            return None
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            self.add(name, f"Enter {what} as a real date, for example 2026-03-14.")
-            return None
-
-    def number(self, name: str, what: str, *, example: str, minimum: float = 0,
-               maximum: float | None = None) -> float | None:
-        value = self.raw(name)
-        if not value:
-            self.add(name, f"Enter {what}.")
-            return None
-        try:
-            number = float(value)
-        except ValueError:
-            number = float("nan")
-        if number != number or number in (float("inf"), float("-inf")):
-            self.add(name, f"Enter {what} as a number, for example {example}.")
-            return None
-        if number < minimum or (maximum is not None and number > maximum):
-            bounds = (f"between {minimum:g} and {maximum:g}" if maximum is not None
-                      else f"of {minimum:g} or more")
-            self.add(name, f"Enter {what} {bounds}.")
-            return None
-        return number
-
-    def whole_number(self, name: str, what: str, *, maximum: int) -> int | None:
-        value = self.raw(name)
-        if not value:
-            self.add(name, f"Enter {what}.")
-            return None
-        if not value.isdigit() or int(value) > maximum:
-            self.add(name, f"Enter {what} as a whole number from 0 to {maximum}.")
-            return None
-        return int(value)
-
-    def choice(self, name: str, choices: Iterable[str], message: str) -> str | None:
-        value = self.raw(name)
-        if value not in set(choices):
-            self.add(name, message)
-            return None
-        return value
-
-    def password(self) -> str:
-        value = self.data.get("password") or ""
-        if not value:
-            self.add("password", "Enter your password to sign.")
-        return value
-
-
-@dataclass
-class Refused:
-    """A service refused: what to show in the error summary and the page's status."""
-
-    errors: Errors
-    status: int
-
-
-def _commit(operation: Callable[[], T], *, fields: Iterable[str], anchor: str,
-            explain: Callable[[DomainError], Errors | None] | None = None) -> T | Refused:
-    """Run a service call and commit, or roll back and say why. Role, existence and login
-    failures are not form errors: they propagate to the app's error pages."""
-    try:
-        outcome = operation()
-        db.session.commit()
-        return outcome
-    except (Forbidden, NotFound, Unauthenticated):
-        raise
-    except AuthFailure as error:
-        # The signed action is discarded; the wrong password still counts toward lock-out.
-        count_auth_failure(error)
-        return Refused({"password": [WRONG_PASSWORD]}, error.status)
-    except DomainError as error:
-        db.session.rollback()
-        known = set(fields)
-        errors: Errors = {}
-        if explain and (explained := explain(error)):
-            errors = explained
-        elif isinstance(error, AccountLocked):
-            errors = {"password": [f"{error.detail} Ask an administrator if this is urgent."]}
-        elif isinstance(error, ValidationFailed):
-            for name, messages in error.extra.get("errors", {}).items():
-                target = name if name in known else ("password" if name.startswith("signature")
-                                                      and "password" in known else anchor)
-                errors.setdefault(target, []).extend(messages)
-        elif isinstance(error, ReasonRequired) and "reason" in known:
-            errors = {"reason": ["Give the reason for the change: existing data is corrected, "
-                                 "never silently overwritten."]}
-        else:
-            errors = {anchor: [error.detail]}
-        return Refused(errors, error.status)
-
-
-
-
-def _get(model: type[T], ident: int) -> T:
-    obj = db.session.get(model, ident) if 0 < ident <= MAX_ID else None
-    if obj is None:
-        raise NotFound(f"There is no {model.__name__.lower()} number {ident}.")
-    return obj
+bp.context_processor(page_helpers)
 
 
 def _doses(count: int) -> str:
@@ -360,8 +208,21 @@ def board() -> str:
 
 # ---- the lot page and its actions ---------------------------------------------------------------
 
-def _render_lot(lot: Lot, *, errors: Errors | None = None, status: int = 200,
-                scan_result: scan_back.ScanBack | None = None) -> tuple[str, int]:
+# Hook: a later package adds its section to the lot page by registering a panel (labels
+# draws the label panel: printing and scanning back). A panel gets the lot, the reader, the
+# page's form errors and what the request left for it (`state`), and returns its HTML.
+LotPanel = Callable[[Lot, User, Errors, Mapping[str, Any]], Markup]
+_LOT_PANELS: list[LotPanel] = []
+
+
+def register_lot_panel(panel: LotPanel) -> None:
+    if panel not in _LOT_PANELS:
+        _LOT_PANELS.append(panel)
+
+
+def render_lot(lot: Lot, *, errors: Errors | None = None, status: int = 200,
+               state: Mapping[str, Any] | None = None) -> tuple[str, int]:
+    """The lot page, with every registered panel drawn into it."""
     now = utcnow()
     actor = require_actor()
     context = _lot_context(lot, now)
@@ -372,48 +233,17 @@ def _render_lot(lot: Lot, *, errors: Errors | None = None, status: int = 200,
     actions = _lot_actions(lot, actor)
     result_link = ((lambda test: url_for(".enter_result", lot_id=lot.id, test=test))
                    if "enter_result" in actions else None)
-    accepted = [d for d in lot.doses if d.status != "rejected"]
-    # A lot print after any of these labels was printed is a reprint (the service's rule).
-    printed = bool(labels.print_counts("bag", [d.code for d in accepted]))
-    label_counts = None
-    if actor.role in LABEL_SCANNERS and accepted:
-        label_counts = scan_back.count_labels(accepted, [d for d in accepted if d.bag_label_verified_at])
-        if scan_result is None and (code := request.args.get("label_verified")):
-            dose = next((d for d in accepted if d.code == code and d.bag_label_verified_at), None)
-            scan_result = scan_back.verified(dose, "bag") if dose else None
+    panels = [panel(lot, actor, errors or {}, state or {}) for panel in _LOT_PANELS]
     return render_template(
         "batches/lot.html", **context, actions=actions, result_link=result_link, errors=errors or {},
-        signatures=signatures_for(lot), recall=recall, expired=lambda d: _expired(d, now),
-        bag_labels_printed=printed, label_counts=label_counts, scan_result=scan_result,
+        signatures=signatures_for(lot), recall=recall, expired=lambda d: _expired(d, now), panels=panels,
     ), status
 
 
 @bp.get("/lots/<int:lot_id>")
 @roles_required(*LOT_READERS)
 def lot_page(lot_id: int) -> tuple[str, int]:
-    return _render_lot(_get(Lot, lot_id))
-
-
-@bp.post("/lots/<int:lot_id>/label-scans")
-@roles_required(*LABEL_SCANNERS)
-def scan_bag_label(lot_id: int) -> Page:
-    """One printed bag label scanned back: the label names its dose, the service verifies it.
-    A verified label goes back to the lot page (ready for the next); a refusal is shown there."""
-    lot = _get(Lot, lot_id)
-    form = FormReader(request.form)
-    scan = form.raw("scan")
-    if not scan:
-        form.add("scan", "Scan the square Data Matrix on a printed bag label.")
-        return _render_lot(lot, errors=form.errors, status=422)
-    outcome = _commit(lambda: scan_back.scan_label_back(
-        scan, label_kind="bag", doses=list(lot.doses), here=f"lot {lot.lot_number}",
-        actor=require_actor(), now=utcnow()), fields=("scan",), anchor="scan")
-    if isinstance(outcome, Refused):
-        return _render_lot(lot, errors=outcome.errors, status=outcome.status)
-    if outcome.ok and outcome.dose is not None:
-        # No fragment: the scan field takes the focus on a fresh page.
-        return redirect(url_for(".lot_page", lot_id=lot.id, label_verified=outcome.dose.code))
-    return _render_lot(lot, scan_result=outcome, status=outcome.status)
+    return render_lot(get_or_404(Lot, lot_id))
 
 
 def _refuse_unless(lot: Lot, action: str, what: str) -> Response | None:
@@ -427,11 +257,11 @@ def _refuse_unless(lot: Lot, action: str, what: str) -> Response | None:
 @bp.post("/lots/<int:lot_id>/complete")
 @roles_required(Role.LAB)
 def complete_lot(lot_id: int) -> Page:
-    lot = _get(Lot, lot_id)
-    outcome = _commit(lambda: services.complete_lot(lot, actor=require_actor(), now=utcnow()),
+    lot = get_or_404(Lot, lot_id)
+    outcome = commit_or_refuse(lambda: services.complete_lot(lot, actor=require_actor(), now=utcnow()),
                       fields=(), anchor="actions")
     if isinstance(outcome, Refused):
-        return _render_lot(lot, errors=outcome.errors, status=outcome.status)
+        return render_lot(lot, errors=outcome.errors, status=outcome.status)
     flash(f"Manufacturing of lot {lot.lot_number} is complete. The lot is in quarantine "
           "until QA releases it.", "ok")
     return redirect(url_for(".lot_page", lot_id=lot.id))
@@ -440,7 +270,7 @@ def complete_lot(lot_id: int) -> Page:
 @bp.route("/lots/<int:lot_id>/results", methods=["GET", "POST"])
 @roles_required(Role.LAB)
 def enter_result(lot_id: int) -> Page:
-    lot = _get(Lot, lot_id)
+    lot = get_or_404(Lot, lot_id)
     if refused := _refuse_unless(lot, "enter_result", "enter results"):
         return refused
     test = request.values.get("test", "")
@@ -467,7 +297,7 @@ def enter_result(lot_id: int) -> Page:
     if form.errors:
         return _render_result_form(lot, test, errors=form.errors, status=422)
     assert value is not None and performed_on is not None
-    outcome = _commit(lambda: services.record_result(
+    outcome = commit_or_refuse(lambda: services.record_result(
         lot, test=test, value=value, performed_on=performed_on, method=method, analyst=analyst,
         reason=reason, actor=require_actor(), now=utcnow()),
         fields=("value", "performed_on", "method", "analyst", "reason"), anchor="value")
@@ -495,7 +325,7 @@ def _render_result_form(lot: Lot, test: str | None, *, errors: Errors | None = N
 @bp.route("/lots/<int:lot_id>/doses", methods=["GET", "POST"])
 @roles_required(Role.LAB)
 def prepare_dose(lot_id: int) -> Page:
-    lot = _get(Lot, lot_id)
+    lot = get_or_404(Lot, lot_id)
     if refused := _refuse_unless(lot, "prepare_dose", "prepare doses"):
         return refused
     if request.method == "GET":
@@ -507,7 +337,7 @@ def prepare_dose(lot_id: int) -> Page:
     if form.errors:
         return _render_dose_form(lot, errors=form.errors, status=422)
     assert cells is not None and volume is not None and viability is not None
-    outcome = _commit(lambda: services.prepare_dose(
+    outcome = commit_or_refuse(lambda: services.prepare_dose(
         lot, cells=round(cells * 1e7), volume_ml=volume, viability_pct=viability,
         actor=require_actor(), now=utcnow()),
         fields=("cells", "volume_ml", "viability_pct"), anchor="cells")
@@ -517,7 +347,7 @@ def prepare_dose(lot_id: int) -> Page:
         flash(f"Dose {outcome.code} is out of tolerance and was rejected at fill "
               f"({outcome.rejection_reasons}). It is kept for accountability.", "stop")
     else:
-        flash(f"Dose {outcome.code} prepared. It expires {_utc(outcome.expires_at)}.", "ok")
+        flash(f"Dose {outcome.code} prepared. It expires {utc(outcome.expires_at)}.", "ok")
     return redirect(url_for(".lot_page", lot_id=lot.id, _anchor="doses"))
 
 
@@ -555,7 +385,7 @@ def _render_decision(lot: Lot, action: str, *, errors: Errors | None = None,
 @bp.route("/lots/<int:lot_id>/release", methods=["GET", "POST"])
 @roles_required(Role.QA)
 def release_lot(lot_id: int) -> Page:
-    lot = _get(Lot, lot_id)
+    lot = get_or_404(Lot, lot_id)
     if refused := _refuse_unless(lot, "release", "release it"):
         return refused
     if request.method == "GET":
@@ -571,7 +401,7 @@ def release_lot(lot_id: int) -> Page:
             return {"readiness": [b.message for b in blockers] or [error.detail]}
         return None
 
-    outcome = _commit(lambda: services.release_lot(
+    outcome = commit_or_refuse(lambda: services.release_lot(
         lot, signature=_signature(password, Meaning.RELEASED), actor=require_actor(), now=utcnow()),
         fields=("password",), anchor="password", explain=explain)
     if isinstance(outcome, Refused):
@@ -591,7 +421,7 @@ def release_lot(lot_id: int) -> Page:
 @bp.route("/lots/<int:lot_id>/reject", methods=["GET", "POST"])
 @roles_required(Role.QA)
 def reject_lot(lot_id: int) -> Page:
-    lot = _get(Lot, lot_id)
+    lot = get_or_404(Lot, lot_id)
     if refused := _refuse_unless(lot, "reject", "reject it"):
         return refused
     if request.method == "GET":
@@ -601,7 +431,7 @@ def reject_lot(lot_id: int) -> Page:
     password = form.password()
     if form.errors:
         return _render_decision(lot, "reject", errors=form.errors, status=422)
-    outcome = _commit(lambda: services.reject_lot(
+    outcome = commit_or_refuse(lambda: services.reject_lot(
         lot, reason=reason, signature=_signature(password, Meaning.REJECTED),
         actor=require_actor(), now=utcnow()), fields=("reason", "password"), anchor="reason")
     if isinstance(outcome, Refused):
@@ -613,7 +443,7 @@ def reject_lot(lot_id: int) -> Page:
 @bp.route("/lots/<int:lot_id>/recall", methods=["GET", "POST"])
 @roles_required(Role.QA)
 def recall_lot(lot_id: int) -> Page:
-    lot = _get(Lot, lot_id)
+    lot = get_or_404(Lot, lot_id)
     if refused := _refuse_unless(lot, "recall", "recall it"):
         return refused
     if request.method == "GET":
@@ -623,7 +453,7 @@ def recall_lot(lot_id: int) -> Page:
     password = form.password()
     if form.errors:
         return _render_decision(lot, "recall", errors=form.errors, status=422)
-    outcome = _commit(lambda: services.recall_lot(
+    outcome = commit_or_refuse(lambda: services.recall_lot(
         lot, reason=reason, signature=_signature(password, Meaning.RECALLED),
         actor=require_actor(), now=utcnow()), fields=("reason", "password"), anchor="reason")
     if isinstance(outcome, Refused):
@@ -678,7 +508,7 @@ def new_lot() -> Page:
     if form.errors:
         return _render_new_lot(errors=form.errors, status=422)
     assert donor and lot_number and manufactured_on and passage is not None and presentation
-    outcome = _commit(lambda: services.create_lot(
+    outcome = commit_or_refuse(lambda: services.create_lot(
         donor=donor, lot_number=lot_number, manufactured_on=manufactured_on, passage=passage,
         presentation=presentation, actor=require_actor(), now=utcnow()),
         fields=("donor_id", "lot_number", "manufactured_on", "passage", "presentation"),
@@ -749,7 +579,7 @@ def new_donor() -> Page:
     if form.errors:
         return _render_new_donor(errors=form.errors, status=422)
     assert code and collected_on
-    outcome = _commit(lambda: services.register_donor(
+    outcome = commit_or_refuse(lambda: services.register_donor(
         donor_code=code, collected_on=collected_on, actor=require_actor(), now=utcnow()),
         fields=("donor_code", "collected_on"), anchor="donor_code")
     if isinstance(outcome, Refused):
@@ -778,7 +608,7 @@ def _render_donor(donor: Donor, template: str = "batches/donor.html", *,
 @bp.get("/donors/<int:donor_id>")
 @roles_required(*BATCH_READERS)
 def donor_page(donor_id: int) -> tuple[str, int]:
-    return _render_donor(_get(Donor, donor_id))
+    return _render_donor(get_or_404(Donor, donor_id))
 
 
 def _refuse_donor_unless(donor: Donor, action: str, what: str) -> Response | None:
@@ -791,7 +621,7 @@ def _refuse_donor_unless(donor: Donor, action: str, what: str) -> Response | Non
 @bp.route("/donors/<int:donor_id>/screening", methods=["GET", "POST"])
 @roles_required(Role.LAB)
 def enter_screening(donor_id: int) -> Page:
-    donor = _get(Donor, donor_id)
+    donor = get_or_404(Donor, donor_id)
     if refused := _refuse_donor_unless(donor, "enter_screening", "enter screening results"):
         return refused
     marker = request.values.get("marker", "")
@@ -814,7 +644,7 @@ def enter_screening(donor_id: int) -> Page:
     if form.errors:
         return render(form.errors, 422)
     assert result and tested_on
-    outcome = _commit(lambda: services.record_screening(
+    outcome = commit_or_refuse(lambda: services.record_screening(
         donor, marker=marker, result=result, tested_on=tested_on, reason=reason,
         actor=require_actor(), now=utcnow()),
         fields=("marker", "result", "tested_on", "reason"), anchor="marker")
@@ -828,7 +658,7 @@ def enter_screening(donor_id: int) -> Page:
 @bp.route("/donors/<int:donor_id>/eligibility", methods=["GET", "POST"])
 @roles_required(Role.QA)
 def determine_eligibility(donor_id: int) -> Page:
-    donor = _get(Donor, donor_id)
+    donor = get_or_404(Donor, donor_id)
     if refused := _refuse_donor_unless(donor, "determine", "determine eligibility"):
         return refused
     template = "batches/eligibility.html"
@@ -857,7 +687,7 @@ def determine_eligibility(donor_id: int) -> Page:
                     "determined."]
         return errors
 
-    outcome = _commit(lambda: services.determine_eligibility(
+    outcome = commit_or_refuse(lambda: services.determine_eligibility(
         donor, signature=_signature(password, Meaning.DETERMINED), actor=require_actor(),
         now=utcnow()), fields=("password",), anchor="password", explain=explain)
     if isinstance(outcome, Refused):

@@ -1,1 +1,1 @@
-"""Patients, the four-dose schedule, dose allocation and (later) the bedside infusion record."""
+"""Bedside verification and the infusion record."""

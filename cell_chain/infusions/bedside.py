@@ -16,12 +16,13 @@ from cell_chain.batches.models import Dose
 from cell_chain.core import audit
 from cell_chain.core.db import db, is_postgres, lock_row
 from cell_chain.core.errors import DomainError, ValidationFailed
-from cell_chain.core.signatures import Meaning, SignatureInput, WitnessInput, sign, witness
-from cell_chain.infusions import schedule
-from cell_chain.infusions.models import Allocation, BedsideCheck, Infusion, Patient, Visit
-from cell_chain.infusions.scans import LabelAllocation, assignment_label_matches
+from cell_chain.accounts.signatures import Meaning, SignatureInput, WitnessInput, sign, witness
+from cell_chain.patients import schedule
+from cell_chain.patients.models import Allocation, Patient, Visit
+from cell_chain.infusions.models import BedsideCheck, Infusion
+from cell_chain.patients.scans import LabelAllocation, assignment_label_matches
 from cell_chain.labels.scans import LabelDose, LabelLot, bag_label_matches
-from cell_chain.scanning import Identified, UnrecognizedBarcode, identify_scan
+from cell_chain.core.scanning import Identified, UnrecognizedBarcode, identify_scan
 
 STOP_ORDER = ("UNRECOGNIZED_BARCODE", "UNKNOWN_PATIENT", "UNKNOWN_DOSE", "WRONG_SITE", "WRONG_PATIENT",
               "PATIENT_NOT_IN_MSC_ARM", "DOSE_NOT_RELEASED", "DOSE_QUARANTINED", "DOSE_RECALLED",

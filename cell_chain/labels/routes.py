@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from cell_chain.accounts.permissions import require_actor, roles_required
 from cell_chain.accounts.roles import Role
-from cell_chain.api import domain_problem, problems
+from cell_chain.web.api import domain_problem, problems
 from cell_chain.batches.models import Dose
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from cell_chain.batches.models import Dose, Lot
 from cell_chain.core.isbt128 import Isbt128Error, parse
-from cell_chain.scanning import Identified, Scan, UnrecognizedBarcode, register_recogniser
+from cell_chain.core.scanning import Identified, Scan, UnrecognizedBarcode, register_recogniser
 
 
 def _identify(text: str) -> Identified | None:

@@ -22,7 +22,7 @@ from cell_chain.core.isbt128 import Isbt128Error, Parsed, parse
 from cell_chain.labels import rendering
 from cell_chain.labels.models import LabelVerification, PrintedLabel, PrintJob
 from cell_chain.labels.payloads import bag_payloads
-from cell_chain.scanning import UnrecognizedBarcode, normalise
+from cell_chain.core.scanning import UnrecognizedBarcode, normalise
 
 
 class ReprintLimitReached(DomainError):

@@ -3,26 +3,31 @@ import io
 from functools import lru_cache
 from pathlib import Path
 
-from flask import Blueprint, Response, render_template, request
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+from markupsafe import Markup
 from PIL import Image, ImageDraw, ImageFont
-from sqlalchemy import select
 
 from cell_chain.accounts.permissions import require_actor, roles_required
 from cell_chain.accounts.roles import Role
-from cell_chain.batches.models import Dose, Lot
-from cell_chain.batches.views import FormReader, Refused, _commit, _get, _page_helpers
+from cell_chain.batches.models import Lot
+from cell_chain.accounts.models import User
+from cell_chain.batches.loaders import dose_by_code_or_404, get_or_404
+from cell_chain.batches.views import page_helpers, register_lot_panel, render_lot
 from cell_chain.core.clock import utcnow
-from cell_chain.core.db import db
-from cell_chain.core.errors import DomainError, NotFound, ReasonRequired
-from cell_chain.labels import rendering, services
+from cell_chain.core.errors import DomainError, ReasonRequired
+from cell_chain.labels import rendering, scan_back, services
+from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse
 
 bp = Blueprint("label_pages", __name__)
 # The lot's print form shows the lot's words and status tags, as the lot page does.
-bp.context_processor(_page_helpers)
+bp.context_processor(page_helpers)
 
 PREVIEW_READERS = (Role.LAB, Role.QA, Role.ADMIN, Role.MONITOR)
 PREVIEW_DPI = 150
-Errors = dict[str, list[str]]
+LABEL_SCANNERS = (Role.LAB,)  # bag labels are printed and scanned back by the GMP lab
 
 
 @lru_cache(maxsize=4)
@@ -59,9 +64,7 @@ def _mark_preview(png: bytes) -> bytes:
 @roles_required(*PREVIEW_READERS)
 def bag_label_preview(code: str) -> Response:
     """The dose's bag label as it would print, for the screen; no print job is recorded."""
-    dose = db.session.scalar(select(Dose).where(Dose.code == code))
-    if dose is None:
-        raise NotFound("No such dose.")
+    dose = dose_by_code_or_404(code)
     if dose.status == "rejected":
         raise services.NothingToPrint("A dose rejected at fill gets no bag label.")
     png = rendering.render_png("bag", services.bag_label_item(dose).data, dpi=PREVIEW_DPI)
@@ -81,7 +84,7 @@ def _render_print_form(lot: Lot, *, errors: Errors | None = None, status: int = 
 @roles_required(Role.LAB)
 def print_lot_labels(lot_id: int) -> Response | tuple[str, int]:
     """GET: the print form. POST: every accepted dose's bag label as one PDF, returned inline."""
-    lot = _get(Lot, lot_id)
+    lot = get_or_404(Lot, lot_id)
     if request.method == "GET":
         return _render_print_form(lot)
     form = FormReader(request.form)
@@ -97,7 +100,7 @@ def print_lot_labels(lot_id: int) -> Response | tuple[str, int]:
                                      "needs a QA person's approval. Ask QA."]}
         return None
 
-    outcome = _commit(lambda: services.print_labels(
+    outcome = commit_or_refuse(lambda: services.print_labels(
         kind="lot", target=str(lot.id), fmt="pdf", reason=reason, override=None,
         actor=require_actor(), now=utcnow()),
         fields=("label-reason",), anchor="label-reason", explain=explain)
@@ -107,3 +110,47 @@ def print_lot_labels(lot_id: int) -> Response | tuple[str, int]:
     response.headers["Content-Disposition"] = f'inline; filename="{outcome.filename}"'
     response.headers["X-Print-Job-Id"] = str(outcome.job.id)
     return response
+
+
+# ---- the lot page's label panel: print the lot's bag labels, scan each one back -------------
+
+def _lot_label_panel(lot: Lot, actor: User, errors: Errors, state: Mapping[str, Any]) -> Markup:
+    accepted = [d for d in lot.doses if d.status != "rejected"]
+    if not accepted:
+        return Markup("")
+    # A lot print after any of these labels was printed is a reprint (the service's rule).
+    printed = bool(services.print_counts("bag", [d.code for d in accepted]))
+    label_counts, scan_result = None, state.get("scan_result")
+    if actor.role in LABEL_SCANNERS:
+        label_counts = scan_back.count_labels(accepted, [d for d in accepted if d.bag_label_verified_at])
+        if scan_result is None and (code := request.args.get("label_verified")):
+            dose = next((d for d in accepted if d.code == code and d.bag_label_verified_at), None)
+            scan_result = scan_back.verified(dose, "bag") if dose else None
+    return Markup(render_template("labels/lot_panel.html", lot=lot, accepted=accepted, errors=errors,
+                                  bag_labels_printed=printed, label_counts=label_counts,
+                                  scan_result=scan_result, **page_helpers()))
+
+
+register_lot_panel(_lot_label_panel)
+
+
+@bp.post("/lots/<int:lot_id>/label-scans")
+@roles_required(*LABEL_SCANNERS)
+def scan_bag_label(lot_id: int) -> Response | tuple[str, int]:
+    """One printed bag label scanned back: the label names its dose, the service verifies it.
+    A verified label goes back to the lot page (ready for the next); a refusal is shown there."""
+    lot = get_or_404(Lot, lot_id)
+    form = FormReader(request.form)
+    scan = form.raw("scan")
+    if not scan:
+        form.add("scan", "Scan the square Data Matrix on a printed bag label.")
+        return render_lot(lot, errors=form.errors, status=422)
+    outcome = commit_or_refuse(lambda: scan_back.scan_label_back(
+        scan, label_kind="bag", doses=list(lot.doses), here=f"lot {lot.lot_number}",
+        actor=require_actor(), now=utcnow()), fields=("scan",), anchor="scan")
+    if isinstance(outcome, Refused):
+        return render_lot(lot, errors=outcome.errors, status=outcome.status)
+    if outcome.ok and outcome.dose is not None:
+        # No fragment: the scan field takes the focus on a fresh page.
+        return redirect(url_for("batches_pages.lot_page", lot_id=lot.id, label_verified=outcome.dose.code))
+    return render_lot(lot, state={"scan_result": outcome}, status=outcome.status)

@@ -14,7 +14,8 @@ from sqlalchemy import Select, and_, func, literal, or_, select, union
 from cell_chain.accounts.models import Site, User
 from cell_chain.batches.models import Dose, Lot
 from cell_chain.core.db import db
-from cell_chain.infusions.models import Allocation, Infusion, Patient, Visit
+from cell_chain.patients.models import Allocation, Patient, Visit
+from cell_chain.infusions.models import Infusion
 from cell_chain.labels.models import PrintedLabel, PrintJob
 from cell_chain.reconciliation import rules
 from cell_chain.reconciliation.bulk import without_gc

@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from cell_chain.accounts.permissions import require_actor, roles_required
-from cell_chain.api import problems
+from cell_chain.web.api import problems
 from cell_chain.core.clock import utcnow
 from cell_chain.reconciliation import schemas as s
 from cell_chain.reconciliation.discrepancies import find_discrepancies

@@ -9,8 +9,8 @@ from sqlalchemy.orm import aliased
 
 from cell_chain.accounts.models import Site
 from cell_chain.batches.models import Dose
-from cell_chain.infusions.models import Allocation, Visit
-from cell_chain.infusions.schedule import LAST_VISIT_GRACE
+from cell_chain.patients.models import Allocation, Visit
+from cell_chain.patients.schedule import LAST_VISIT_GRACE
 from cell_chain.shipments import custody
 from cell_chain.shipments.models import TERMINAL_CUSTODY, CustodyEvent
 

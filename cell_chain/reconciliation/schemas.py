@@ -3,7 +3,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from cell_chain.core.schemas import StrictSchema
-from cell_chain.infusions.schemas import VISIT_STATES
+from cell_chain.patients.schemas import VISIT_STATES
 from cell_chain.reconciliation.discrepancies import Code
 from cell_chain.reconciliation.lots import COUNTS as LOT_COUNTS
 from cell_chain.reconciliation.patients import OUTCOMES, TOTAL_FIELDS

@@ -2,7 +2,7 @@
 import marshmallow as ma
 
 from cell_chain.batches.models import DONOR_STATUSES, DOSE_STATUSES, LOT_STATUSES, PRESENTATIONS
-from cell_chain.infusions.models import ARMS, PATIENT_STATUSES
+from cell_chain.patients.models import ARMS, PATIENT_STATUSES
 
 
 def _enum(values: tuple[str, ...]) -> dict[str, object]:

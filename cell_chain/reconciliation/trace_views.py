@@ -7,8 +7,7 @@ from werkzeug.wrappers import Response
 
 from cell_chain.accounts.permissions import require_actor, roles_required
 from cell_chain.batches.models import din_from_code
-from cell_chain.batches.views import TONES as BATCH_TONES
-from cell_chain.batches.views import words as batch_words
+from cell_chain.batches.views import VOCABULARY as BATCH_VOCABULARY
 from cell_chain.core.clock import utcnow
 from cell_chain.core.errors import ValidationFailed
 from cell_chain.reconciliation import trace, trace_reports
@@ -16,12 +15,12 @@ from cell_chain.reconciliation.export import csv_response, pdf_response
 
 bp = Blueprint("trace_pages", __name__, template_folder="templates")
 
-TONES = {**BATCH_TONES, "administered": "ok", "returned": "", "rejected": "stop"}
+VOCABULARY = BATCH_VOCABULARY.extended(tones={"administered": "ok", "returned": "", "rejected": "stop"})
 
 
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
-    return {"words": batch_words, "tone": lambda s: TONES.get(s, ""), "din_of": din_from_code,
+    return {**VOCABULARY.helpers(), "din_of": din_from_code,
             "eye_readable": trace.eye_readable}
 
 

@@ -10,8 +10,8 @@ from cell_chain.batches.models import Dose
 from cell_chain.core import audit
 from cell_chain.core.db import lock_row
 from cell_chain.core.errors import InvalidTransition, ReasonRequired, ValidationFailed
-from cell_chain.core.signatures import Meaning, SignatureInput, WitnessInput, sign, witness
-from cell_chain.infusions.allocation import active_allocation_of_dose
+from cell_chain.accounts.signatures import Meaning, SignatureInput, WitnessInput, sign, witness
+from cell_chain.patients.allocation import active_allocation_of_dose
 from cell_chain.shipments import custody
 from cell_chain.shipments.errors import NotInCustody
 

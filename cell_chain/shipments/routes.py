@@ -10,14 +10,14 @@ from sqlalchemy import select
 
 from cell_chain.accounts.permissions import require_actor, roles_required, scope_to_site, scoped_get_or_404
 from cell_chain.accounts.roles import Role
-from cell_chain.api import problems
+from cell_chain.web.api import problems
 from cell_chain.batches.models import Dose
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import MAX_ID, db
 from cell_chain.core.errors import NotFound, ValidationFailed
-from cell_chain.core.signatures import SignatureInput, WitnessInput
+from cell_chain.accounts.signatures import SignatureInput, WitnessInput
 from cell_chain.labels.dose_view import dose_site_id
-from cell_chain.scanning import read_scan
+from cell_chain.core.scanning import read_scan
 from cell_chain.shipments import pharmacy, services
 from cell_chain.shipments import schemas as s
 from cell_chain.shipments.models import Shipment, TemperatureRecord

@@ -4,7 +4,7 @@ import re
 from sqlalchemy import select
 
 from cell_chain.core.db import db
-from cell_chain.scanning import Identified, Scan, register_recogniser
+from cell_chain.core.scanning import Identified, Scan, register_recogniser
 from cell_chain.shipments.models import Shipment
 
 SHIPMENT_CODE = re.compile(r"SHP-[A-Z]{2,8}-[0-9A-F]{6}")

@@ -17,10 +17,10 @@ from cell_chain.batches.models import Dose
 from cell_chain.core import audit
 from cell_chain.core.db import db, lock_row
 from cell_chain.core.errors import ReasonRequired, ValidationFailed
-from cell_chain.core.signatures import Meaning, SignatureInput, sign
-from cell_chain.infusions.allocation import active_allocation_of_dose
+from cell_chain.accounts.signatures import Meaning, SignatureInput, sign
+from cell_chain.patients.allocation import active_allocation_of_dose
 from cell_chain.labels.services import labels_verified
-from cell_chain.scanning import UnrecognizedBarcode, read_scan
+from cell_chain.core.scanning import UnrecognizedBarcode, read_scan
 from cell_chain.shipments import custody
 from cell_chain.shipments.errors import NoExcursion, PackRefused, ShipmentState, UnknownDose
 from cell_chain.shipments.models import Excursion, Shipment, ShipmentItem, TemperatureRecord, UnexpectedItem

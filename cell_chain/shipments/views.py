@@ -16,22 +16,28 @@ from cell_chain.accounts.permissions import require_actor, roles_required, scope
 from cell_chain.accounts.roles import Role
 from cell_chain.batches import workflow as batch_rules
 from cell_chain.batches.models import Dose
-from cell_chain.batches.views import FormReader, Refused, _commit
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import MAX_ID, db
 from cell_chain.core.errors import AccountLocked, AuthFailure, DomainError, NotFound
-from cell_chain.core.signatures import Meaning, SignatureInput, WitnessInput, WitnessInvalid, signatures_for
-from cell_chain.infusions.labels import assignment_payload
-from cell_chain.infusions.models import Allocation, Patient, Visit
+from cell_chain.accounts.signatures import (
+    Meaning,
+    SignatureInput,
+    WitnessInput,
+    WitnessInvalid,
+    signatures_for,
+)
+from cell_chain.patients.labels import assignment_payload
+from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.labels.payloads import bag_payloads
-from cell_chain.scanning import MAX_PAYLOAD
+from cell_chain.core.scanning import MAX_PAYLOAD
 from cell_chain.shipments import custody, pharmacy, services
 from cell_chain.shipments.models import STORAGE, CustodyEvent, Excursion, Shipment, ShipmentItem, TemperatureRecord
 from cell_chain.shipments.routes import SHIPMENT_READERS
+from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse
+from cell_chain.web.words import Vocabulary
 
 bp = Blueprint("shipment_pages", __name__)
 
-Errors = dict[str, list[str]]
 Page = str | tuple[str, int] | Response
 
 # ---- words shown for stored codes -------------------------------------------------------------
@@ -79,8 +85,8 @@ INVENTORY_STATES = ("received", "dispensed", "quarantined")
 EXPIRY_WARNING = timedelta(hours=24)
 
 
-def words(value: str | None) -> str:
-    return "" if value is None else WORDS.get(value, value.replace("_", " "))
+VOCABULARY = Vocabulary(WORDS, TONES)
+words = VOCABULARY.words
 
 
 def party(name: str, people: Mapping[str, str] | None = None) -> str:
@@ -103,7 +109,7 @@ def party(name: str, people: Mapping[str, str] | None = None) -> str:
 
 @bp.context_processor
 def _page_helpers() -> dict[str, Any]:
-    return {"words": words, "tone": lambda s: TONES.get(s, ""), "Role": Role, "party": party,
+    return {**VOCABULARY.helpers(), "Role": Role, "party": party,
             "storage_words": STORAGE_WORDS, "refusal_words": REFUSAL_WORDS}
 
 
@@ -280,7 +286,7 @@ def new_shipment() -> Page:
     if form.errors:
         return _render_list(errors=form.errors, status=422)
     assert site_code and storage
-    outcome = _commit(lambda: services.create_shipment(site_code=site_code, storage=storage,
+    outcome = commit_or_refuse(lambda: services.create_shipment(site_code=site_code, storage=storage,
                                                        actor=require_actor(), now=utcnow()),
                       fields=("site_code", "storage"), anchor="site_code")
     if isinstance(outcome, Refused):
@@ -317,7 +323,7 @@ def pack(shipment_id: int) -> Page:
         caught.append(error)
         return {"scan": [f"Not packed: {error.detail} Code {error.code}."]}
 
-    outcome = _commit(operation, fields=("scan",), anchor="scan", explain=explain)
+    outcome = commit_or_refuse(operation, fields=("scan",), anchor="scan", explain=explain)
     if isinstance(outcome, Refused):
         db.session.expire_all()
         return _render_shipment(_shipment(shipment_id), errors=outcome.errors, status=outcome.status,
@@ -339,7 +345,7 @@ def dispatch(shipment_id: int) -> Page:
     if form.errors:
         return _render_shipment(shipment, errors=_rekey(form.errors, names), status=422)
     assert courier and logger_id
-    outcome = _commit(lambda: services.dispatch(
+    outcome = commit_or_refuse(lambda: services.dispatch(
         shipment, courier=courier, logger_id=logger_id, signature=_signature(password, Meaning.DISPATCHED),
         actor=require_actor(), now=utcnow()), fields=("courier", "logger_id", "password"), anchor="dispatch")
     if isinstance(outcome, Refused):
@@ -362,7 +368,7 @@ def handoff(shipment_id: int) -> Page:
     if form.errors:
         return _render_shipment(shipment, errors=form.errors, status=422)
     assert from_party and to_party and place
-    outcome = _commit(lambda: services.handoff(shipment, from_party=from_party, to_party=to_party, place=place,
+    outcome = commit_or_refuse(lambda: services.handoff(shipment, from_party=from_party, to_party=to_party, place=place,
                                                actor=require_actor(), now=utcnow()),
                       fields=("from_party", "to_party", "place"), anchor="from_party")
     if isinstance(outcome, Refused):
@@ -384,7 +390,7 @@ def upload_temperature(shipment_id: int) -> Page:
             "Choose the file exported from the temperature logger."]}, status=422)
     data = upload.read()
     try:
-        outcome = _commit(lambda: services.record_temperature(
+        outcome = commit_or_refuse(lambda: services.record_temperature(
             shipment, data=data, filename=upload.filename, actor=require_actor(), now=utcnow()),
             fields=("logger_file",), anchor="logger_file")
     except LoggerFileError as error:
@@ -419,7 +425,7 @@ def dispose_excursions(shipment_id: int) -> Page:
     if form.errors:
         return _render_shipment(shipment, errors=_rekey(form.errors, names), status=422)
     assert decision and reason
-    outcome = _commit(lambda: services.dispose_excursion(
+    outcome = commit_or_refuse(lambda: services.dispose_excursion(
         shipment, decision=decision, reason=reason, signature=_signature(password, Meaning.DISPOSITIONED),
         actor=require_actor(), now=utcnow()), fields=("decision", "reason", "password"), anchor="decision")
     if isinstance(outcome, Refused):
@@ -509,7 +515,7 @@ def receive(shipment_id: int) -> Page:
         form.add("scan", "Too many scans for one box. Reload the page and scan again.")
     if form.errors:
         return _render_receipt(shipment, errors=form.errors, status=422, scans=scans)
-    outcome = _commit(lambda: services.receive(
+    outcome = commit_or_refuse(lambda: services.receive(
         shipment, scans=scans, seal_intact=seal == "yes", signature=_signature(password, Meaning.RECEIVED),
         actor=require_actor(), now=utcnow()), fields=("seal_intact", "password"), anchor="scan")
     if isinstance(outcome, Refused):
@@ -673,7 +679,7 @@ def thaw(code: str) -> Page:
     if form.errors:
         return _render_action(row, "thaw", errors=form.errors, status=422)
     assert thawed_at is not None
-    outcome = _commit(lambda: pharmacy.thaw(row.dose, thawed_at=thawed_at, actor=require_actor(), now=utcnow()),
+    outcome = commit_or_refuse(lambda: pharmacy.thaw(row.dose, thawed_at=thawed_at, actor=require_actor(), now=utcnow()),
                       fields=("thawed_at",), anchor="thawed_at")
     if isinstance(outcome, Refused):
         return _render_action(row, "thaw", errors=outcome.errors, status=outcome.status)
@@ -694,7 +700,7 @@ def dispense(code: str) -> Page:
     if form.errors:
         return _render_action(row, "dispense", errors=form.errors, status=422)
     assert nurse is not None
-    outcome = _commit(lambda: pharmacy.dispense(row.dose, to=nurse, actor=require_actor(), now=utcnow()),
+    outcome = commit_or_refuse(lambda: pharmacy.dispense(row.dose, to=nurse, actor=require_actor(), now=utcnow()),
                       fields=("to",), anchor="to")
     if isinstance(outcome, Refused):
         return _render_action(row, "dispense", errors=outcome.errors, status=outcome.status)
@@ -740,7 +746,7 @@ def destroy(code: str) -> Page:
                                          "colleague to witness."]}
         return None
 
-    outcome = _commit(operation, fields=("reason", "password", "witness_username", "witness_password"),
+    outcome = commit_or_refuse(operation, fields=("reason", "password", "witness_username", "witness_password"),
                       anchor="reason", explain=explain)
     if isinstance(outcome, Refused):
         errors = outcome.errors
@@ -765,7 +771,7 @@ def return_dose(code: str) -> Page:
     password = form.password()
     if form.errors:
         return _render_action(row, "return", errors=form.errors, status=422)
-    outcome = _commit(lambda: pharmacy.return_to_manufacturer(
+    outcome = commit_or_refuse(lambda: pharmacy.return_to_manufacturer(
         row.dose, reason=reason, signature=_signature(password, Meaning.RETURNED), actor=require_actor(),
         now=utcnow()), fields=("reason", "password"), anchor="reason")
     if isinstance(outcome, Refused):

@@ -1,44 +1,56 @@
 """One error path for API and pages: domain refusals, CSRF failures and unexpected faults."""
 import logging
+from collections.abc import Callable
 
-from flask import Flask, Response, g, has_request_context, make_response, render_template
+from flask import Flask, Response, g, has_request_context, make_response, redirect, request, url_for
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
-from cell_chain.accounts.services import register_failed_attempt
-from cell_chain.api import domain_problem, problem, wants_problem_json
-from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.core.errors import AuthFailure, DomainError, Unauthenticated
+from cell_chain.web.api import domain_problem, problem, wants_problem_json
+from cell_chain.web.error_page import html_error_page
 
 log = logging.getLogger(__name__)
 
 
-def html_error_page(status: int, message: str | None) -> tuple[str, int]:
-    return render_template("error.html", status=status, message=message), status
+# Hook: accounts counts a wrong password toward lock-out (web knows no accounts). Each
+# listener runs in its own transaction after the failed request's work is discarded.
+_AUTH_FAILURE_LISTENERS: list[Callable[[AuthFailure], None]] = []
+
+
+def on_auth_failure(listener: Callable[[AuthFailure], None]) -> None:
+    if listener not in _AUTH_FAILURE_LISTENERS:
+        _AUTH_FAILURE_LISTENERS.append(listener)
 
 
 def count_auth_failure(error: AuthFailure) -> None:
     # The request's transaction is discarded first: a failed signature must leave no trace
     # of the signed action, but the failed attempt itself must be kept.
     db.session.rollback()
-    if error.user_id is not None:
-        register_failed_attempt(error.user_id, now=utcnow())
-        db.session.commit()
+    for listener in _AUTH_FAILURE_LISTENERS:
+        listener(error)
+    db.session.commit()
 
 
-def _domain_error(error: DomainError) -> Response | tuple[str, int]:
+def login_redirect() -> Response:
+    expired = "1" if g.get("session_expired") else None
+    target = request.full_path.rstrip("?")
+    return redirect(url_for("accounts.login_form", next=None if target == "/" else target,
+                            expired=expired))
+
+
+def render_domain_error(error: DomainError) -> Response | tuple[str, int]:
+    """The answer to a refusal: problem+json for the API, the login page or an error page."""
     db.session.rollback()
     if isinstance(error, AuthFailure):
         count_auth_failure(error)
     if wants_problem_json():
         return domain_problem(error)
     if isinstance(error, Unauthenticated):
-        from cell_chain.web.views import login_redirect
-
         return login_redirect()
     return html_error_page(error.status, error.detail)
 
@@ -100,7 +112,7 @@ def _unexpected(error: Exception) -> Response:
 
 
 def init_error_handlers(app: Flask) -> None:
-    app.register_error_handler(DomainError, _domain_error)
+    app.register_error_handler(DomainError, render_domain_error)
     app.register_error_handler(CSRFError, _csrf_error)
     if not app.testing:
         app.register_error_handler(Exception, _unexpected)

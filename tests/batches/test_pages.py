@@ -12,7 +12,7 @@ from cell_chain.batches.models import TestResult as LotResult
 from cell_chain.core.audit import AuditEvent
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from cell_chain.core.signatures import signatures_for
+from cell_chain.accounts.signatures import signatures_for
 from cell_chain.labels import services as labels
 from cell_chain.labels.models import LabelVerification
 from cell_chain.labels.payloads import bag_payloads, printed_bag_compound

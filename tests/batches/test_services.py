@@ -13,7 +13,7 @@ from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.core.errors import Forbidden, InvalidTransition, ReasonRequired, SignatureInvalid
 from cell_chain.core.isbt128 import mod37_2_check
-from cell_chain.core.signatures import signatures_for
+from cell_chain.accounts.signatures import signatures_for
 from tests.factories import GOOD_DOSE, PASSING_VALUES, make_donor, make_lot, released_lot, signed
 
 

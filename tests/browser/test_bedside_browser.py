@@ -14,7 +14,7 @@ from cell_chain.accounts.services import user_by_username
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.infusions import bedside
-from cell_chain.infusions.allocation import active_allocation_of_dose
+from cell_chain.patients.allocation import active_allocation_of_dose
 from cell_chain.infusions.models import Infusion
 from cell_chain.labels.payloads import bag_payloads
 from tests.conftest import PASSWORD, make_site, make_user

@@ -25,8 +25,8 @@ from cell_chain.batches.models import MARKERS
 from cell_chain.batches.services import release_lot
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from cell_chain.infusions.allocation import allocate_dose
-from cell_chain.infusions.patients import enrol_patient
+from cell_chain.patients.allocation import allocate_dose
+from cell_chain.patients.enrolment import enrol_patient
 from cell_chain.labels.services import print_labels, verify_label
 from cell_chain.shipments import services as shipping
 from tests.browser.conftest import LiveServer

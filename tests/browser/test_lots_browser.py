@@ -9,7 +9,7 @@ from cell_chain.batches import services
 from cell_chain.batches.models import MARKERS
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from cell_chain.core.signatures import SignatureInput
+from cell_chain.accounts.signatures import SignatureInput
 from cell_chain.demo import DEMO_PASSWORD, PASSING, seed_demo
 
 pytestmark = pytest.mark.browser

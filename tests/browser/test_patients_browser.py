@@ -8,7 +8,7 @@ from cell_chain.batches.models import Lot
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.demo import DEMO_PASSWORD, seed_demo
-from cell_chain.infusions.models import Patient, Visit
+from cell_chain.patients.models import Patient, Visit
 from tests.browser.conftest import SCREENSHOTS
 
 pytestmark = pytest.mark.browser

@@ -7,8 +7,8 @@ from playwright.sync_api import Page, expect
 
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from cell_chain.infusions.allocation import active_allocation_of_dose
-from cell_chain.infusions.labels import assignment_payload
+from cell_chain.patients.allocation import active_allocation_of_dose
+from cell_chain.patients.labels import assignment_payload
 from cell_chain.shipments import services
 from tests.conftest import PASSWORD, make_site, make_user
 from tests.factories import Staff, shippable_doses, signed

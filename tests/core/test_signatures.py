@@ -9,7 +9,7 @@ from cell_chain.accounts.models import Site, User
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.core.errors import SignatureInvalid
-from cell_chain.core.signatures import (
+from cell_chain.accounts.signatures import (
     Meaning,
     Signature,
     SignatureInput,

@@ -15,7 +15,7 @@ from cell_chain.core.audit import verify_chain
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.infusions import bedside
-from cell_chain.infusions.allocation import active_allocation_of_dose
+from cell_chain.patients.allocation import active_allocation_of_dose
 from cell_chain.labels.payloads import bag_payloads
 from cell_chain.shipments import services as shipping
 from tests.conftest import FAST_ARGON2, PASSWORD, api_token, csrf_token, login

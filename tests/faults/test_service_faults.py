@@ -11,9 +11,11 @@ from cell_chain.batches import services as batches
 from cell_chain.batches.models import MARKERS
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from cell_chain.core.signatures import SignatureInput, WitnessInput
-from cell_chain.infusions import allocation, bedside, patients
-from cell_chain.infusions.labels import assignment_payload
+from cell_chain.accounts.signatures import SignatureInput, WitnessInput
+from cell_chain.infusions import bedside
+from cell_chain.patients import allocation
+from cell_chain.patients import enrolment as patients
+from cell_chain.patients.labels import assignment_payload
 from cell_chain.labels import services as labels
 from cell_chain.labels.payloads import bag_payloads
 from cell_chain.shipments import pharmacy

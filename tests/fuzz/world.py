@@ -10,13 +10,14 @@ from cell_chain.accounts.models import Site, User
 from cell_chain.accounts.services import user_by_username
 from cell_chain.batches.models import Donor, Dose, Lot
 from cell_chain.core.db import db
-from cell_chain.core.signatures import SignatureInput, WitnessInput
+from cell_chain.accounts.signatures import SignatureInput, WitnessInput
 from cell_chain.demo import DEMO_PASSWORD, seed_demo
 from cell_chain.infusions import bedside
-from cell_chain.infusions.allocation import active_allocation_of_dose, allocate_dose
-from cell_chain.infusions.labels import assignment_payload
-from cell_chain.infusions.models import Infusion, Patient
-from cell_chain.infusions.patients import enrol_patient
+from cell_chain.patients.allocation import active_allocation_of_dose, allocate_dose
+from cell_chain.patients.labels import assignment_payload
+from cell_chain.patients.models import Patient
+from cell_chain.infusions.models import Infusion
+from cell_chain.patients.enrolment import enrol_patient
 from cell_chain.labels.payloads import bag_payloads
 from cell_chain.labels.services import print_labels, verify_label
 from cell_chain.shipments import services as shipping
@@ -147,7 +148,7 @@ def _site_objects(site_code: str) -> dict[str, list[str | int]]:
 
 
 def _scans() -> list[str]:
-    from cell_chain.infusions.labels import wristband_payload
+    from cell_chain.patients.labels import wristband_payload
 
     payloads: list[str] = []
     for site in (HOME, AWAY):

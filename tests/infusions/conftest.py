@@ -6,8 +6,8 @@ import pytest
 
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from cell_chain.infusions import patients
-from cell_chain.infusions.models import Patient
+from cell_chain.patients import enrolment as patients
+from cell_chain.patients.models import Patient
 from tests.factories import Staff, released_lot  # noqa: F401
 from tests.conftest import make_site, make_user
 

@@ -10,9 +10,9 @@ from cell_chain.batches import services as batches
 from cell_chain.batches.models import Dose
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from cell_chain.infusions import allocation as allocations
-from cell_chain.infusions.errors import DoseNotSuitable, NoSuitableDose, PatientNotInMscArm
-from cell_chain.infusions.models import Allocation, Visit
+from cell_chain.patients import allocation as allocations
+from cell_chain.patients.errors import DoseNotSuitable, NoSuitableDose, PatientNotInMscArm
+from cell_chain.patients.models import Allocation, Visit
 from cell_chain.labels import services as labels
 from cell_chain.labels.payloads import bag_payloads
 from tests.factories import make_donor, make_lot, released_lot, signed
@@ -87,7 +87,7 @@ def test_control_arm_and_withdrawn_patients_get_no_dose(sites, staff):
     control = enrol(arm="control")
     assert control.visits == []
     patient = enrol()
-    from cell_chain.infusions.patients import withdraw_patient
+    from cell_chain.patients.enrolment import withdraw_patient
 
     withdraw_patient(patient, reason="moved away", signature=signed(), actor=coordinator(), now=utcnow())
     with pytest.raises(PatientNotInMscArm):

@@ -9,10 +9,10 @@ from cell_chain.accounts.models import User
 from cell_chain.batches import services as batches
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from cell_chain.core.signatures import SignatureInput, WitnessInput
+from cell_chain.accounts.signatures import SignatureInput, WitnessInput
 from cell_chain.infusions import bedside
-from cell_chain.infusions.allocation import active_allocation_of_dose
-from cell_chain.infusions.labels import assignment_payload
+from cell_chain.patients.allocation import active_allocation_of_dose
+from cell_chain.patients.labels import assignment_payload
 from cell_chain.infusions.models import BedsideCheck, Infusion
 from cell_chain.labels.payloads import bag_payloads
 from tests.conftest import PASSWORD, api_token, make_site, make_user
@@ -174,7 +174,7 @@ def test_too_soon_and_out_of_window(ward, staff):
     record(first, now)
     db.session.commit()
     second = released_lot(staff, "L-2", doses=1).doses[0]
-    from cell_chain.infusions.allocation import allocate_dose
+    from cell_chain.patients.allocation import allocate_dose
 
     allocate_dose(patient.visits[1], dose=second, actor=coordinator(), now=now)
     db.session.commit()
@@ -198,7 +198,7 @@ def test_stale_verification_is_refused(ward, staff):
 
 
 def test_witness_cannot_be_the_nurse(ward, staff):
-    from cell_chain.core.signatures import WitnessInvalid
+    from cell_chain.accounts.signatures import WitnessInvalid
 
     [dose] = doses_at_site(staff)
     now = utcnow()
@@ -322,7 +322,7 @@ def test_an_unallocated_dose_is_never_this_patients(ward, staff):
 
 def test_a_forged_assignment_label_names_no_dose(ward, staff):
     from cell_chain.core.isbt128 import Din, assignment_compound
-    from cell_chain.infusions.allocation import coi_from_code
+    from cell_chain.patients.allocation import coi_from_code
 
     [dose] = doses_at_site(staff)
     allocation = active_allocation_of_dose(dose)

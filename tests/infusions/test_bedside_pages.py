@@ -15,7 +15,7 @@ from cell_chain.core import audit
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.infusions import bedside
-from cell_chain.infusions.allocation import active_allocation_of_dose
+from cell_chain.patients.allocation import active_allocation_of_dose
 from cell_chain.infusions.models import BedsideCheck, Infusion
 from cell_chain.labels.payloads import bag_payloads
 from tests.conftest import PASSWORD, csrf_token, login, make_site, make_user

@@ -15,11 +15,11 @@ from cell_chain.batches.models import Dose
 from cell_chain.core.audit import AuditEvent
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from cell_chain.core.signatures import signatures_for
-from cell_chain.infusions import allocation as allocations
-from cell_chain.infusions import patients
-from cell_chain.infusions.labels import assignment_payload
-from cell_chain.infusions.models import Allocation, Patient, Visit
+from cell_chain.accounts.signatures import signatures_for
+from cell_chain.patients import allocation as allocations
+from cell_chain.patients import enrolment as patients
+from cell_chain.patients.labels import assignment_payload
+from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.labels import services as labels
 from cell_chain.labels.models import LabelVerification, PrintJob
 from cell_chain.labels.payloads import bag_payloads

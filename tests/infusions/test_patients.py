@@ -6,8 +6,8 @@ from sqlalchemy import select
 
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from cell_chain.core.signatures import signatures_for
-from cell_chain.infusions.models import Patient
+from cell_chain.accounts.signatures import signatures_for
+from cell_chain.patients.models import Patient
 from tests.conftest import PASSWORD, api_token
 from tests.infusions.conftest import enrol
 
@@ -81,7 +81,7 @@ def test_withdrawal_needs_reason_and_signature_and_skips_open_visits(client, lz,
 
 
 def test_visit_states_follow_the_clock_through_the_service(sites):
-    from cell_chain.infusions.patients import visit_state
+    from cell_chain.patients.enrolment import visit_state
 
     now = utcnow()
     patient = enrol(enrolled_on=(now - timedelta(days=100)).date(), now=now)
@@ -92,7 +92,7 @@ def test_visit_states_follow_the_clock_through_the_service(sites):
 
 def test_enrol_service_checks_the_arm_itself(sites):
     from cell_chain.core.errors import ValidationFailed
-    from cell_chain.infusions.patients import enrol_patient
+    from cell_chain.patients.enrolment import enrol_patient
     from tests.infusions.conftest import coordinator
 
     with pytest.raises(ValidationFailed) as refused:
@@ -106,7 +106,7 @@ def test_patient_list_api_costs_the_same_queries_for_more_patients(client, sites
 
     from tests.factories import released_lot
     from tests.infusions.conftest import coordinator
-    from cell_chain.infusions.allocation import allocate_dose
+    from cell_chain.patients.allocation import allocate_dose
 
     headers = api_token(client, "lz-coordinator")
     released_lot(staff, "L-Q", doses=8)

@@ -3,7 +3,7 @@ from datetime import date
 
 import pytest
 
-from cell_chain.infusions import schedule
+from cell_chain.patients import schedule
 
 
 @pytest.mark.parametrize("enrolled, targets", [

@@ -6,8 +6,8 @@ from sqlalchemy import func, select
 from cell_chain.accounts.services import user_by_username
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from cell_chain.infusions.models import Allocation
-from cell_chain.infusions.patients import enrol_patient
+from cell_chain.patients.models import Allocation
+from cell_chain.patients.enrolment import enrol_patient
 from tests.factories import released_lot
 from tests.races.conftest import ROUNDS, assert_chain_linear, audit_count, race, tokens
 

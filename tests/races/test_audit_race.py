@@ -5,7 +5,7 @@ from sqlalchemy import select
 from cell_chain.core.audit import AuditEvent
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from cell_chain.infusions.models import Patient
+from cell_chain.patients.models import Patient
 from cell_chain.shipments.models import Shipment
 from tests.races.conftest import CHAIN_LOCK, ROUNDS, assert_chain_linear, race, tokens
 

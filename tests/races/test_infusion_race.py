@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from cell_chain.infusions.allocation import active_allocation_of_dose
+from cell_chain.patients.allocation import active_allocation_of_dose
 from cell_chain.infusions.models import Infusion
 from cell_chain.labels.payloads import bag_payloads
 from cell_chain.shipments.models import CustodyEvent

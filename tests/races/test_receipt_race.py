@@ -4,7 +4,7 @@ from sqlalchemy import func, select
 
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from cell_chain.core.signatures import signatures_for
+from cell_chain.accounts.signatures import signatures_for
 from cell_chain.labels.payloads import bag_payloads
 from cell_chain.shipments import services
 from cell_chain.shipments.models import CustodyEvent, Shipment

@@ -10,11 +10,11 @@ from sqlalchemy import event
 from cell_chain.accounts.services import user_by_username
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from cell_chain.core.signatures import SignatureInput, WitnessInput
+from cell_chain.accounts.signatures import SignatureInput, WitnessInput
 from cell_chain.infusions import bedside
-from cell_chain.infusions.allocation import active_allocation_of_dose, allocate_dose
-from cell_chain.infusions.labels import assignment_payload
-from cell_chain.infusions.patients import enrol_patient
+from cell_chain.patients.allocation import active_allocation_of_dose, allocate_dose
+from cell_chain.patients.labels import assignment_payload
+from cell_chain.patients.enrolment import enrol_patient
 from cell_chain.labels.payloads import bag_payloads
 from cell_chain.labels.services import print_labels, verify_label
 from cell_chain.shipments import pharmacy
@@ -148,7 +148,7 @@ class StatementCounter:
 
 
 def withdraw(patient: Any, *, now: datetime | None = None) -> None:
-    from cell_chain.infusions.patients import withdraw_patient
+    from cell_chain.patients.enrolment import withdraw_patient
 
     withdraw_patient(patient, reason="moved away", signature=signed(),
                      actor=user(f"{patient.site.code.lower()}-coordinator"), now=now or utcnow())

@@ -9,8 +9,8 @@ from sqlalchemy import event, select
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.core.errors import Forbidden
-from cell_chain.infusions.models import Patient
-from cell_chain.infusions.patients import enrol_patient, visit_state
+from cell_chain.patients.models import Patient
+from cell_chain.patients.enrolment import enrol_patient, visit_state
 from cell_chain.reconciliation import dashboard
 from cell_chain.reconciliation.progress_chart import Group, progress_svg
 from tests.conftest import login

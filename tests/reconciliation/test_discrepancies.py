@@ -145,7 +145,7 @@ def test_label_never_verified_when_a_dose_left_the_lab_unverified(clinic):
     staff = clinic
     [dose] = shippable_doses(staff, "LZ", lot_number="L-SHIPPED")
     ship(staff, "LZ", [dose])
-    from cell_chain.infusions.allocation import active_allocation_of_dose
+    from cell_chain.patients.allocation import active_allocation_of_dose
 
     # As if the verification were never recorded (the services refuse to pack such a dose):
     # the report must still catch it.

@@ -10,8 +10,8 @@ from cell_chain.batches.models import Dose
 from cell_chain.core import audit
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from cell_chain.infusions.models import Visit
-from cell_chain.infusions.patients import visit_state
+from cell_chain.patients.models import Visit
+from cell_chain.patients.enrolment import visit_state
 from cell_chain.reconciliation import rules
 from cell_chain.shipments import custody
 from tests.factories import doses_at_site, released_lot

@@ -218,7 +218,7 @@ def test_another_sites_patient_answers_404(client, history):
 
 
 def test_a_patient_with_no_doses_has_an_empty_trace(history):
-    from cell_chain.infusions.patients import enrol_patient
+    from cell_chain.patients.enrolment import enrol_patient
 
     control = enrol_patient(site_code="LZ", arm="control", enrolled_on=utcnow().date(), initials="CO",
                             birth_year=1970, actor=user("lz-coordinator"), now=utcnow())

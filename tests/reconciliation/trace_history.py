@@ -8,11 +8,11 @@ from typing import Any
 from cell_chain.accounts.services import user_by_username
 from cell_chain.batches import services as batches
 from cell_chain.core.db import db
-from cell_chain.core.signatures import SignatureInput, WitnessInput
+from cell_chain.accounts.signatures import SignatureInput, WitnessInput
 from cell_chain.infusions import bedside
-from cell_chain.infusions.allocation import allocate_dose
-from cell_chain.infusions.labels import assignment_payload
-from cell_chain.infusions.patients import enrol_patient
+from cell_chain.patients.allocation import allocate_dose
+from cell_chain.patients.labels import assignment_payload
+from cell_chain.patients.enrolment import enrol_patient
 from cell_chain.labels.payloads import bag_payloads
 from cell_chain.labels.services import print_labels, verify_label
 from cell_chain.shipments import pharmacy

@@ -11,7 +11,7 @@ from cell_chain.accounts.roles import SITE_ROLES
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.demo import DEMO_PASSWORD
-from cell_chain.infusions.models import Patient
+from cell_chain.patients.models import Patient
 from cell_chain.shipments.models import Shipment
 from tests.fuzz.world import AWAY, HOME
 from tests.security.conftest import ANONYMOUS, Trial

@@ -14,9 +14,9 @@ from cell_chain.batches.models import Dose
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.core.isbt128 import Expiry
-from cell_chain.core.signatures import signatures_for
-from cell_chain.infusions.allocation import active_allocation_of_dose
-from cell_chain.infusions.labels import assignment_payload
+from cell_chain.accounts.signatures import signatures_for
+from cell_chain.patients.allocation import active_allocation_of_dose
+from cell_chain.patients.labels import assignment_payload
 from cell_chain.labels.payloads import bag_payloads
 from cell_chain.shipments import services
 from cell_chain.shipments import views as shipment_views
@@ -155,8 +155,8 @@ def _unknown_label(dose):
 
 
 def test_each_packing_refusal_shows_its_reason_and_code(staff, as_user, monkeypatch):
-    from cell_chain.infusions.allocation import allocate_dose
-    from cell_chain.infusions.patients import enrol_patient
+    from cell_chain.patients.allocation import allocate_dose
+    from cell_chain.patients.enrolment import enrol_patient
     from cell_chain.accounts.services import user_by_username
 
     [ok] = shippable_doses(staff, "LZ", lot_number="L-OK")

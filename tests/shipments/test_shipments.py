@@ -8,7 +8,7 @@ from sqlalchemy import func, select, text
 from cell_chain.accounts.models import User
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from cell_chain.core.signatures import signatures_for
+from cell_chain.accounts.signatures import signatures_for
 from cell_chain.labels.payloads import bag_payloads
 from cell_chain.shipments import custody, services
 from cell_chain.shipments.errors import PackRefused
@@ -82,8 +82,8 @@ def test_packing_refusals_each_with_its_reason(sites, staff):
 
 
 def test_unverified_assignment_label_blocks_packing(sites, staff, client):
-    from cell_chain.infusions.allocation import allocate_dose
-    from cell_chain.infusions.patients import enrol_patient
+    from cell_chain.patients.allocation import allocate_dose
+    from cell_chain.patients.enrolment import enrol_patient
     from tests.infusions.conftest import coordinator
 
     dose = released_lot(staff, "L-U", doses=1).doses[0]

@@ -2,7 +2,7 @@
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 
-from cell_chain.api import Api
+from cell_chain.web.api import Api
 
 migrate = Migrate()
 csrf = CSRFProtect()

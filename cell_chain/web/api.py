@@ -10,6 +10,7 @@ from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
 from cell_chain.core.errors import DomainError
+from cell_chain.web.error_page import html_error_page
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -128,8 +129,6 @@ class Api(SmorestApi):
     def handle_http_exception(self, error: HTTPException) -> Any:
         if wants_problem_json():
             return http_problem(error)
-        from cell_chain.web.errors import html_error_page  # pages render their own errors
-
         return html_error_page(error.code or 500, error.description)
 
     def _register_responses(self) -> None:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from markupsafe import Markup, escape
 
-from cell_chain.infusions.schedule import VISIT_MONTHS
+from cell_chain.patients.schedule import VISIT_MONTHS
 
 # Words for each state; the picture, its summary and the pages all use these.
 STATE_WORDS = {

@@ -13,7 +13,7 @@ from cell_chain.core import audit
 from cell_chain.core.db import db, is_postgres, lock_row
 from cell_chain.core.errors import InvalidTransition, ReasonRequired
 from cell_chain.core.isbt128 import Coi
-from cell_chain.infusions.errors import (
+from cell_chain.patients.errors import (
     DoseNotSuitable,
     NoSuitableDose,
     NotAllocated,
@@ -21,7 +21,7 @@ from cell_chain.infusions.errors import (
     VisitAlreadyAllocated,
     VisitClosed,
 )
-from cell_chain.infusions.models import Allocation, CoiSequence, Visit
+from cell_chain.patients.models import Allocation, CoiSequence, Visit
 
 ALLOCATORS = (Role.COORDINATOR, Role.LAB)
 # Doses that have left the lab cannot be re-allocated from here (custody decides).

@@ -1,10 +1,11 @@
 """The home page: each role's jobs."""
 from dataclasses import dataclass
 
-from flask import Blueprint, Flask, g, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, g, render_template
 from werkzeug.wrappers import Response
 
 from cell_chain.accounts.roles import Role
+from cell_chain.web.errors import login_redirect
 
 bp = Blueprint("home", __name__)
 
@@ -81,10 +82,3 @@ def init_templates(app: Flask) -> None:
     @app.context_processor
     def _actor() -> dict[str, object]:
         return {"actor": g.get("actor")}
-
-
-def login_redirect() -> Response:
-    expired = "1" if g.get("session_expired") else None
-    target = request.full_path.rstrip("?")
-    return redirect(url_for("accounts.login_form", next=None if target == "/" else target,
-                            expired=expired))

@@ -12,9 +12,9 @@ from cell_chain.core import audit
 from cell_chain.core.db import db
 from cell_chain.core.errors import NotFound
 from cell_chain.core.isbt128 import Parsed, assignment_compound
-from cell_chain.infusions.allocation import active_allocation_of_dose, coi_from_code
-from cell_chain.infusions.errors import NotAllocated
-from cell_chain.infusions.models import Allocation, Patient
+from cell_chain.patients.allocation import active_allocation_of_dose, coi_from_code
+from cell_chain.patients.errors import NotAllocated
+from cell_chain.patients.models import Allocation, Patient
 from cell_chain.labels import rendering
 from cell_chain.labels.dose_view import register_dose_site, register_dose_view
 from cell_chain.labels.payloads import bag_payloads

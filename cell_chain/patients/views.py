@@ -14,25 +14,26 @@ from cell_chain.accounts.models import User
 from cell_chain.accounts.permissions import require_actor, roles_required, scope_to_site, scoped_get_or_404
 from cell_chain.accounts.roles import Role
 from cell_chain.batches.models import Dose, Lot
-from cell_chain.batches.views import FormReader, Refused, _commit
 from cell_chain.core.clock import utcnow
 from cell_chain.core.errors import DomainError, NotFound, ReasonRequired
 from cell_chain.core.db import db
-from cell_chain.core.signatures import Meaning, SignatureInput
-from cell_chain.infusions import allocation as allocations
-from cell_chain.infusions import patients as patient_services
-from cell_chain.infusions import schedule, timeline
-from cell_chain.infusions.errors import DoseNotSuitable, NoSuitableDose
-from cell_chain.infusions.labels import wristband_payload
-from cell_chain.infusions.models import ARMS, Allocation, Patient, Visit
-from cell_chain.infusions.routes import PATIENT_READERS
+from cell_chain.accounts.signatures import Meaning, SignatureInput
+from cell_chain.patients import allocation as allocations
+from cell_chain.patients import enrolment as patient_services
+from cell_chain.patients import schedule
+from cell_chain.patients import timeline
+from cell_chain.patients.errors import DoseNotSuitable, NoSuitableDose
+from cell_chain.patients.labels import wristband_payload
+from cell_chain.patients.models import ARMS, Allocation, Patient, Visit
+from cell_chain.patients.routes import PATIENT_READERS
 from cell_chain.labels import scan_back
 from cell_chain.labels import services as labels
 from cell_chain.labels.models import PrintedLabel
+from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse
+from cell_chain.web.words import Vocabulary
 
 bp = Blueprint("patient_pages", __name__)
 
-Errors = dict[str, list[str]]
 Page = str | tuple[str, int] | Response
 
 # Who may press which button; the services enforce the same split.
@@ -52,13 +53,13 @@ TONES = {"active": "ok", "withdrawn": "", "done": "ok", "done_out_of_window": "w
 OPEN_STATES = ("due", "overdue", "upcoming")
 
 
-def words(value: str | None) -> str:
-    return "" if value is None else WORDS.get(value, value.replace("_", " "))
+VOCABULARY = Vocabulary(WORDS, TONES)
+words = VOCABULARY.words
 
 
 @bp.context_processor
 def _page_helpers() -> dict[str, Any]:
-    return {"words": words, "tone": lambda s: TONES.get(s, ""), "Role": Role,
+    return {**VOCABULARY.helpers(), "Role": Role,
             "arm_words": ARM_WORDS, "arm_short": ARM_SHORT, "coi": allocations.coi_from_code}
 
 
@@ -253,7 +254,7 @@ def scan_assignment_label(subject_id: str) -> Page:
         form.add("scan", "Scan the square Data Matrix on a printed assignment label.")
         return _render_patient(patient, errors=form.errors, status=422)
     allocated = _active_allocations([v.id for v in patient.visits])
-    outcome = _commit(lambda: scan_back.scan_label_back(
+    outcome = commit_or_refuse(lambda: scan_back.scan_label_back(
         scan, label_kind="assignment", doses=[a.dose for a in allocated.values()],
         here=f"patient {patient.subject_id}", actor=require_actor(), now=utcnow()),
         fields=("scan",), anchor="scan")
@@ -292,7 +293,7 @@ def print_wristband(subject_id: str) -> Page:
     reason = form.text("reason", max_length=2000)
     if form.errors:
         return _render_patient(patient, errors={"wristband-reason": form.errors["reason"]}, status=422)
-    outcome = _commit(lambda: labels.print_labels(
+    outcome = commit_or_refuse(lambda: labels.print_labels(
         kind="wristband", target=patient.subject_id, fmt="pdf", reason=reason, override=None,
         actor=require_actor(), now=utcnow()),
         fields=("wristband-reason",), anchor="wristband-reason",
@@ -327,7 +328,7 @@ def print_assignment(subject_id: str, number: int) -> Page:
     reason = form.text("reason", max_length=2000)
     if form.errors:
         return render(form.errors, 422)
-    outcome = _commit(lambda: labels.print_labels(
+    outcome = commit_or_refuse(lambda: labels.print_labels(
         kind="assignment", target=allocation.dose.code, fmt="pdf", reason=reason, override=None,
         actor=require_actor(), now=utcnow()),
         fields=("reason",), anchor="reason", explain=_print_refusal("reason"))
@@ -366,7 +367,7 @@ def enrol() -> Page:
             form.add("birth_year", problem)
         return _render_enrol(errors=form.errors, status=422)
     assert arm and enrolled_on and initials and birth_year and actor.site_code
-    outcome = _commit(lambda: patient_services.enrol_patient(
+    outcome = commit_or_refuse(lambda: patient_services.enrol_patient(
         site_code=actor.site_code, arm=arm, enrolled_on=enrolled_on, initials=initials,
         birth_year=birth_year, actor=actor, now=utcnow()),
         fields=("arm", "enrolled_on", "initials", "birth_year"), anchor="arm")
@@ -452,7 +453,7 @@ def allocate(subject_id: str, number: int) -> Page:
                                  "released and its bag label verified: ask the GMP lab."]}
         return None
 
-    outcome = _commit(lambda: allocations.allocate_dose(visit, dose=dose, actor=require_actor(),
+    outcome = commit_or_refuse(lambda: allocations.allocate_dose(visit, dose=dose, actor=require_actor(),
                                                         now=utcnow()),
                       fields=("dose_code",), anchor="allocate", explain=explain)
     if isinstance(outcome, Refused):
@@ -494,7 +495,7 @@ def deallocate(subject_id: str, number: int) -> Page:
     if form.errors:
         return render(form.errors, 422)
     code = allocation.dose.code
-    outcome = _commit(lambda: allocations.deallocate(visit, reason=reason, actor=require_actor(),
+    outcome = commit_or_refuse(lambda: allocations.deallocate(visit, reason=reason, actor=require_actor(),
                                                      now=utcnow()),
                       fields=("reason",), anchor="reason",
                       explain=lambda e: {"reason": [e.detail]} if isinstance(e, ReasonRequired) else None)
@@ -532,7 +533,7 @@ def withdraw(subject_id: str) -> Page:
     password = form.password()
     if form.errors:
         return render(form.errors, 422)
-    outcome = _commit(lambda: patient_services.withdraw_patient(
+    outcome = commit_or_refuse(lambda: patient_services.withdraw_patient(
         patient, reason=reason, signature=SignatureInput(password, Meaning.WITHDRAWN.value),
         actor=require_actor(), now=utcnow()), fields=("reason", "password"), anchor="reason",
         explain=lambda e: {"reason": [e.detail]} if isinstance(e, ReasonRequired) else None)

@@ -1,0 +1,1 @@
+"""Patients: enrolment, the four-visit schedule, allocation of doses to visits, wristband and assignment label data."""
