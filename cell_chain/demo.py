@@ -72,9 +72,9 @@ PASSING = {
 def seed_manufacturing(now: datetime) -> None:
     """A realistic history: donors (one ineligible), lots in every state, released doses."""
     from cell_chain.accounts.services import user_by_username
+    from cell_chain.accounts.signatures import SignatureInput
     from cell_chain.batches import services as batches
     from cell_chain.batches.models import MARKERS
-    from cell_chain.accounts.signatures import SignatureInput
 
     lab, lab2, qa = (user_by_username(u) for u in ("lab", "lab2", "qa"))
     signature = SignatureInput(DEMO_PASSWORD, "")
@@ -151,10 +151,10 @@ def seed_patients(now: datetime) -> None:
     """Patients at all six sites, both arms, at different points of their schedule; the
     patients with a visit due now have a dose allocated and its assignment label verified."""
     from cell_chain.accounts.services import user_by_username
-    from cell_chain.patients.allocation import allocate_dose
-    from cell_chain.patients.labels import assignment_payload
-    from cell_chain.patients.enrolment import enrol_patient
     from cell_chain.labels.services import print_labels, verify_label
+    from cell_chain.patients.allocation import allocate_dose
+    from cell_chain.patients.enrolment import enrol_patient
+    from cell_chain.patients.labels import assignment_payload
 
     initials = ["WL", "ZH", "LY", "CX", "HM", "SJ", "GQ", "YF"]
     # days since enrolment: due now (0), between visits, visit 2 due, overdue, control arm

@@ -3,8 +3,6 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
-
-from cell_chain.web.api import problems
 from sqlalchemy import select
 
 from cell_chain.accounts import services
@@ -16,10 +14,19 @@ from cell_chain.accounts.permissions import (
     scoped_get_or_404,
 )
 from cell_chain.accounts.roles import ALL_ROLES, Role
-from cell_chain.accounts.schemas import SiteIn, SiteOut, TokenOut, TokenRequest, UserCorrection, UserIn, UserOut
+from cell_chain.accounts.schemas import (
+    SiteIn,
+    SiteOut,
+    TokenOut,
+    TokenRequest,
+    UserCorrection,
+    UserIn,
+    UserOut,
+)
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.core.schemas import PageArgs
+from cell_chain.web.api import problems
 
 blp = Blueprint("accounts_api", __name__, url_prefix="/api", description="Authentication, sites and users")
 

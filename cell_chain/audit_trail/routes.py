@@ -4,13 +4,12 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from cell_chain.web.api import problems
-
 from cell_chain.accounts.permissions import roles_required
 from cell_chain.accounts.roles import Role
 from cell_chain.audit_trail.queries import list_events
 from cell_chain.audit_trail.schemas import AuditEventOut, AuditQuery, ChainReportOut
 from cell_chain.core.audit import AuditEvent, ChainReport, verify_chain
+from cell_chain.web.api import problems
 
 AUDIT_READERS = (Role.ADMIN, Role.QA, Role.MONITOR)
 

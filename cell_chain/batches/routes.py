@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from cell_chain.accounts.permissions import require_actor, roles_required
 from cell_chain.accounts.roles import Role
-from cell_chain.web.api import problems
+from cell_chain.accounts.signatures import SignatureInput
 from cell_chain.batches import schemas as s
 from cell_chain.batches import services
 from cell_chain.batches.models import Donor, Dose, Lot
@@ -15,7 +15,7 @@ from cell_chain.core.clock import utcnow
 from cell_chain.core.db import MAX_ID, db
 from cell_chain.core.errors import NotFound
 from cell_chain.core.schemas import PageArgs
-from cell_chain.accounts.signatures import SignatureInput
+from cell_chain.web.api import problems
 
 blp = Blueprint("batches_api", __name__, url_prefix="/api", description="Donors, lots and doses")
 

@@ -4,12 +4,12 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
+from cell_chain.accounts.signatures import signatures_for
 from cell_chain.batches import services
 from cell_chain.batches.models import MARKERS, PRESENTATIONS, SCREENING_RESULTS
 from cell_chain.batches.workflow import TESTS, screening_counts
 from cell_chain.core.clock import utcnow
 from cell_chain.core.schemas import PageArgs, SignatureIn, SignatureOut, StrictSchema
-from cell_chain.accounts.signatures import signatures_for
 
 _TEXT = validate.Length(min=1, max=200)
 

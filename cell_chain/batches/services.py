@@ -10,6 +10,7 @@ from sqlalchemy import func, insert, select, update
 from cell_chain.accounts.models import User
 from cell_chain.accounts.permissions import require_role
 from cell_chain.accounts.roles import Role
+from cell_chain.accounts.signatures import Meaning, SignatureInput, sign
 from cell_chain.batches import workflow as wf
 from cell_chain.batches.errors import (
     DonorIneligible,
@@ -21,8 +22,8 @@ from cell_chain.batches.models import (
     MARKERS,
     PRESENTATIONS,
     SCREENING_RESULTS,
-    Donor,
     DinSequence,
+    Donor,
     Dose,
     Lot,
     ReleaseSpec,
@@ -34,7 +35,6 @@ from cell_chain.core.db import db, is_postgres, lock_row, refuse_duplicate
 from cell_chain.core.errors import InvalidTransition, ReasonRequired, ValidationFailed
 from cell_chain.core.isbt128 import Din
 from cell_chain.core.records import canonical_json
-from cell_chain.accounts.signatures import Meaning, SignatureInput, sign
 
 LAB = (Role.LAB,)
 QA = (Role.QA,)

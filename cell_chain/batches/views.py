@@ -5,15 +5,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from markupsafe import Markup
-from sqlalchemy.orm import selectinload
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from cell_chain.accounts.models import User
 from cell_chain.accounts.permissions import require_actor, roles_required
 from cell_chain.accounts.roles import Role
+from cell_chain.accounts.signatures import Meaning, SignatureInput, signatures_for
 from cell_chain.batches import services
 from cell_chain.batches import workflow as wf
 from cell_chain.batches.errors import ReleaseBlocked, ScreeningIncomplete
@@ -35,7 +44,6 @@ from cell_chain.core.db import MAX_ID, db
 from cell_chain.core.errors import (
     DomainError,
 )
-from cell_chain.accounts.signatures import Meaning, SignatureInput, signatures_for
 from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse
 from cell_chain.web.words import Vocabulary, utc
 

@@ -7,22 +7,40 @@ from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Insert, Select, and_, bindparam, func, insert, literal_column, select
+from sqlalchemy import (
+    Insert,
+    Select,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+)
 
-from cell_chain.accounts.models import User
+from cell_chain.accounts.models import Site, User
 from cell_chain.accounts.permissions import require_role
 from cell_chain.accounts.roles import Role
-from cell_chain.batches.models import Dose
+from cell_chain.accounts.services import user_by_username
+from cell_chain.accounts.signatures import (
+    Meaning,
+    SignatureInput,
+    WitnessInput,
+    sign,
+    witness,
+)
+from cell_chain.batches.models import Dose, Lot
 from cell_chain.core import audit
 from cell_chain.core.db import db, is_postgres, lock_row
 from cell_chain.core.errors import DomainError, ValidationFailed
-from cell_chain.accounts.signatures import Meaning, SignatureInput, WitnessInput, sign, witness
+from cell_chain.core.scanning import Identified, UnrecognizedBarcode, identify_scan
+from cell_chain.infusions.models import BedsideCheck, Infusion
+from cell_chain.labels.scans import LabelDose, LabelLot, bag_label_matches
 from cell_chain.patients import schedule
 from cell_chain.patients.models import Allocation, Patient, Visit
-from cell_chain.infusions.models import BedsideCheck, Infusion
 from cell_chain.patients.scans import LabelAllocation, assignment_label_matches
-from cell_chain.labels.scans import LabelDose, LabelLot, bag_label_matches
-from cell_chain.core.scanning import Identified, UnrecognizedBarcode, identify_scan
+from cell_chain.shipments.custody import record_handover
+from cell_chain.shipments.models import CustodyEvent, Excursion, ShipmentItem
 
 STOP_ORDER = ("UNRECOGNIZED_BARCODE", "UNKNOWN_PATIENT", "UNKNOWN_DOSE", "WRONG_SITE", "WRONG_PATIENT",
               "PATIENT_NOT_IN_MSC_ARM", "DOSE_NOT_RELEASED", "DOSE_QUARANTINED", "DOSE_RECALLED",
@@ -236,10 +254,6 @@ def facts_statement(dose_label: str | None, *, asynchronous_commit: bool = False
     (COI), each LEFT JOINed to a one-row anchor so that an unknown one is NULLs, not no row.
     `asynchronous_commit` (PostgreSQL only) also sets SET LOCAL synchronous_commit = off, as
     set_config, without a round trip of its own."""
-    from cell_chain.accounts.models import Site
-    from cell_chain.batches.models import Lot
-    from cell_chain.shipments.models import CustodyEvent, Excursion, ShipmentItem
-
     patients, doses, lots = Patient.__table__, Dose.__table__, Lot.__table__
     allocations, visits, infusions = Allocation.__table__, Visit.__table__, Infusion.__table__
     allocated, sites = Patient.__table__.alias("allocated"), Site.__table__.alias("allocated_site")
@@ -415,8 +429,6 @@ def record_infusion(patient_scan: Any, dose_scan: Any, *, given: InfusionInput, 
     audit.record_change(dose, "dose.administered", actor=actor, at=now)
     visit.recorded = "done_out_of_window" if out_of_window else "done"
     audit.record_change(visit, f"visit.{visit.recorded}", actor=actor, at=now, reason=infusion.deviation_reason)
-    from cell_chain.shipments.custody import record_handover
-
     record_handover(dose, kind="administer", to_party=f"patient:{patient.subject_id}",
                     place=patient.site.name, actor=actor, now=now)
     signed = sign(infusion, signer=actor, given=signature, meaning=Meaning.ADMINISTERED, at=now)
@@ -425,8 +437,6 @@ def record_infusion(patient_scan: Any, dose_scan: Any, *, given: InfusionInput, 
 
 
 def _witness_user(given: WitnessInput) -> User | None:
-    from cell_chain.accounts.services import user_by_username
-
     return user_by_username(given.username or "")
 
 

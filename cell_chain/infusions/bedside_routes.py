@@ -8,12 +8,12 @@ from marshmallow import validate
 
 from cell_chain.accounts.permissions import require_actor, roles_required
 from cell_chain.accounts.roles import Role
-from cell_chain.web.api import problems
+from cell_chain.accounts.signatures import SignatureInput, WitnessInput
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.core.schemas import SignatureIn, StrictSchema, WitnessIn
-from cell_chain.accounts.signatures import SignatureInput, WitnessInput
 from cell_chain.infusions import bedside
+from cell_chain.web.api import problems
 
 blp = Blueprint("infusions_api", __name__, url_prefix="/api/infusions", description="Bedside")
 

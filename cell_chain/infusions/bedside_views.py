@@ -8,14 +8,28 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from cell_chain.accounts.models import User
 from cell_chain.accounts.permissions import require_actor, roles_required
+from cell_chain.accounts.signatures import (
+    Meaning,
+    SignatureInput,
+    WitnessInput,
+    WitnessInvalid,
+    signatures_for,
+)
 from cell_chain.batches.models import Dose
-from cell_chain.web.forms import WRONG_PASSWORD, FormReader
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import MAX_ID, db
 from cell_chain.core.errors import (
@@ -27,23 +41,16 @@ from cell_chain.core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from cell_chain.accounts.signatures import (
-    Meaning,
-    SignatureInput,
-    WitnessInput,
-    WitnessInvalid,
-    signatures_for,
-)
-from cell_chain.infusions import bedside
-from cell_chain.patients import schedule
-from cell_chain.patients import timeline
-from cell_chain.patients.allocation import coi_from_code
-from cell_chain.infusions.bedside_routes import verification_body
-from cell_chain.patients.models import Patient, Visit
-from cell_chain.infusions.models import Infusion
-from cell_chain.patients.enrolment import visit_state
 from cell_chain.core.scanning import UnrecognizedBarcode, read_scan
+from cell_chain.infusions import bedside
+from cell_chain.infusions.bedside_routes import verification_body
+from cell_chain.infusions.models import Infusion
+from cell_chain.patients import schedule, timeline
+from cell_chain.patients.allocation import coi_from_code
+from cell_chain.patients.enrolment import visit_state
+from cell_chain.patients.models import Patient, Visit
 from cell_chain.web.errors import count_auth_failure
+from cell_chain.web.forms import WRONG_PASSWORD, FormReader
 
 bp = Blueprint("bedside_pages", __name__)
 

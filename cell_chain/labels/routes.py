@@ -8,15 +8,15 @@ from sqlalchemy import select
 
 from cell_chain.accounts.permissions import require_actor, roles_required
 from cell_chain.accounts.roles import Role
-from cell_chain.web.api import domain_problem, problems
 from cell_chain.batches.models import Dose
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.core.errors import DomainError, NotFound
-from cell_chain.labels import services
 from cell_chain.labels import schemas as s
+from cell_chain.labels import services
 from cell_chain.labels.dose_view import dose_detail, dose_site_id
 from cell_chain.labels.models import PrintJob
+from cell_chain.web.api import domain_problem, problems
 
 blp = Blueprint("labels_api", __name__, url_prefix="/api", description="Labels and doses")
 

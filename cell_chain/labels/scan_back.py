@@ -9,8 +9,8 @@ from datetime import datetime
 
 from cell_chain.accounts.models import User
 from cell_chain.batches.models import Dose
-from cell_chain.labels import services
 from cell_chain.core.scanning import UnrecognizedBarcode
+from cell_chain.labels import services
 
 KIND_WORDS = {"bag": "bag label", "assignment": "assignment label"}
 # Where each kind of label is scanned back, for a label brought to the wrong page.

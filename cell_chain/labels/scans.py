@@ -6,8 +6,16 @@ from datetime import datetime
 from sqlalchemy import select
 
 from cell_chain.batches.models import Dose, Lot
+from cell_chain.batches.workflow import dose_expiry
+from cell_chain.core.db import db
 from cell_chain.core.isbt128 import Isbt128Error, parse
-from cell_chain.core.scanning import Identified, Scan, UnrecognizedBarcode, register_recogniser
+from cell_chain.core.scanning import (
+    Identified,
+    Scan,
+    UnrecognizedBarcode,
+    register_recogniser,
+)
+from cell_chain.labels.payloads import bag_payloads, printed_bag_compound
 
 
 def _identify(text: str) -> Identified | None:
@@ -25,8 +33,6 @@ def _identify(text: str) -> Identified | None:
 
 
 def _find(identified: Identified) -> Scan:
-    from cell_chain.core.db import db
-
     if identified.kind == "lot":
         return Scan("lot", identified.payload, db.session.scalar(select(Lot).where(Lot.din == identified.key)))
     dose = db_dose(*identified.key)
@@ -36,8 +42,6 @@ def _find(identified: Identified) -> Scan:
 
 
 def db_dose(din: str, number: int) -> Dose | None:
-    from cell_chain.core.db import db
-
     return db.session.scalar(select(Dose).join(Lot, Dose.lot_id == Lot.id)
                              .where(Lot.din == din, Dose.number == number))
 
@@ -67,9 +71,6 @@ def bag_label_matches(payload: str, dose: Dose | LabelDose) -> bool:
     """The whole message must be one this dose's bag label carries (expiry included), or it
     is not its label. The printed bag label keeps the pre-thaw expiry; after a thaw the
     record's expiry is earlier, and both name the same dose."""
-    from cell_chain.batches.workflow import dose_expiry
-    from cell_chain.labels.payloads import bag_payloads, printed_bag_compound
-
     # Duck-typed: the label is built by the one function that prints it.
     if payload == bag_payloads(dose).compound:  # type: ignore[arg-type]
         return True

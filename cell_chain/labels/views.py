@@ -1,20 +1,19 @@
 """Pages for bag labels: a dose's label preview and printing a whole lot's labels."""
 import io
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-
-from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from markupsafe import Markup
 from PIL import Image, ImageDraw, ImageFont
 
+from cell_chain.accounts.models import User
 from cell_chain.accounts.permissions import require_actor, roles_required
 from cell_chain.accounts.roles import Role
-from cell_chain.batches.models import Lot
-from cell_chain.accounts.models import User
 from cell_chain.batches.loaders import dose_by_code_or_404, get_or_404
+from cell_chain.batches.models import Lot
 from cell_chain.batches.views import page_helpers, register_lot_panel, render_lot
 from cell_chain.core.clock import utcnow
 from cell_chain.core.errors import DomainError, ReasonRequired

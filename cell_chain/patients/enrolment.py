@@ -7,11 +7,18 @@ from sqlalchemy import select, update
 from cell_chain.accounts.models import Site, User
 from cell_chain.accounts.permissions import require_role
 from cell_chain.accounts.roles import Role
+from cell_chain.accounts.signatures import Meaning, SignatureInput, sign
 from cell_chain.core import audit
 from cell_chain.core.db import db, is_postgres
-from cell_chain.core.errors import Forbidden, InvalidTransition, NotFound, ReasonRequired, ValidationFailed
-from cell_chain.accounts.signatures import Meaning, SignatureInput, sign
+from cell_chain.core.errors import (
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    ReasonRequired,
+    ValidationFailed,
+)
 from cell_chain.patients import schedule
+from cell_chain.patients.allocation import end_allocation_of_visit
 from cell_chain.patients.models import ARMS, Patient, SubjectSequence, Visit
 
 ENROLLERS = (Role.COORDINATOR,)
@@ -85,8 +92,6 @@ def withdraw_patient(patient: Patient, *, reason: str | None, signature: Signatu
         raise ReasonRequired("Give the reason for withdrawal.")
     if patient.status == "withdrawn":
         raise InvalidTransition("The patient is already withdrawn.")
-    from cell_chain.patients.allocation import end_allocation_of_visit
-
     patient.status, patient.withdrawn_at, patient.withdrawal_reason = "withdrawn", now, reason.strip()
     audit.record_change(patient, "patient.withdrawn", actor=actor, at=now, reason=reason.strip())
     for visit in patient.visits:

@@ -12,9 +12,6 @@ from cell_chain.core import audit
 from cell_chain.core.db import db
 from cell_chain.core.errors import NotFound
 from cell_chain.core.isbt128 import Parsed, assignment_compound
-from cell_chain.patients.allocation import active_allocation_of_dose, coi_from_code
-from cell_chain.patients.errors import NotAllocated
-from cell_chain.patients.models import Allocation, Patient
 from cell_chain.labels import rendering
 from cell_chain.labels.dose_view import register_dose_site, register_dose_view
 from cell_chain.labels.payloads import bag_payloads
@@ -26,6 +23,9 @@ from cell_chain.labels.services import (
     register_named_dose,
     register_pack_check,
 )
+from cell_chain.patients.allocation import active_allocation_of_dose, coi_from_code
+from cell_chain.patients.errors import NotAllocated
+from cell_chain.patients.models import Allocation, Patient
 
 
 def wristband_payload(patient: Patient) -> str:

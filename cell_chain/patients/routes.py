@@ -6,18 +6,23 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from cell_chain.accounts.models import Site
-from cell_chain.accounts.permissions import require_actor, roles_required, scope_to_site, scoped_get_or_404
+from cell_chain.accounts.permissions import (
+    require_actor,
+    roles_required,
+    scope_to_site,
+    scoped_get_or_404,
+)
 from cell_chain.accounts.roles import Role
-from cell_chain.web.api import problems
+from cell_chain.accounts.signatures import SignatureInput
 from cell_chain.batches.models import Dose
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.core.errors import NotFound
-from cell_chain.accounts.signatures import SignatureInput
 from cell_chain.patients import allocation as allocations
 from cell_chain.patients import enrolment as patients
 from cell_chain.patients import schemas as s
 from cell_chain.patients.models import Patient, Visit
+from cell_chain.web.api import problems
 
 blp = Blueprint("patients_api", __name__, url_prefix="/api/patients", description="Patients and schedule")
 

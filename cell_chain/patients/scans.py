@@ -7,10 +7,10 @@ from sqlalchemy.orm import lazyload
 
 from cell_chain.core.db import db
 from cell_chain.core.isbt128 import Isbt128Error, parse
+from cell_chain.core.scanning import Identified, Scan, register_recogniser
+from cell_chain.labels.scans import LabelDose
 from cell_chain.patients.labels import assignment_payload
 from cell_chain.patients.models import Allocation, Patient
-from cell_chain.labels.scans import LabelDose
-from cell_chain.core.scanning import Identified, Scan, register_recogniser
 
 SUBJECT_ID = re.compile(r"[A-Z]{2,8}-[0-9]{4}")
 # Our assignment label is the only compound message of three structures: a payload whose

@@ -6,9 +6,9 @@ from marshmallow import validate
 
 from cell_chain.core.clock import utcnow
 from cell_chain.core.schemas import PageArgs, SignatureIn, StrictSchema
+from cell_chain.patients.enrolment import visit_state
 from cell_chain.patients.labels import wristband_payload
 from cell_chain.patients.models import ARMS
-from cell_chain.patients.enrolment import visit_state
 
 VISIT_STATES = ["upcoming", "due", "overdue", "missed", "done", "done_out_of_window", "skipped"]
 

@@ -5,30 +5,43 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, lazyload, selectinload
 
 from cell_chain.accounts.models import User
-from cell_chain.accounts.permissions import require_actor, roles_required, scope_to_site, scoped_get_or_404
+from cell_chain.accounts.permissions import (
+    require_actor,
+    roles_required,
+    scope_to_site,
+    scoped_get_or_404,
+)
 from cell_chain.accounts.roles import Role
+from cell_chain.accounts.signatures import Meaning, SignatureInput
 from cell_chain.batches.models import Dose, Lot
 from cell_chain.core.clock import utcnow
-from cell_chain.core.errors import DomainError, NotFound, ReasonRequired
 from cell_chain.core.db import db
-from cell_chain.accounts.signatures import Meaning, SignatureInput
+from cell_chain.core.errors import DomainError, NotFound, ReasonRequired
+from cell_chain.labels import scan_back
+from cell_chain.labels import services as labels
+from cell_chain.labels.models import PrintedLabel
 from cell_chain.patients import allocation as allocations
 from cell_chain.patients import enrolment as patient_services
-from cell_chain.patients import schedule
-from cell_chain.patients import timeline
+from cell_chain.patients import schedule, timeline
 from cell_chain.patients.errors import DoseNotSuitable, NoSuitableDose
 from cell_chain.patients.labels import wristband_payload
 from cell_chain.patients.models import ARMS, Allocation, Patient, Visit
 from cell_chain.patients.routes import PATIENT_READERS
-from cell_chain.labels import scan_back
-from cell_chain.labels import services as labels
-from cell_chain.labels.models import PrintedLabel
 from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse
 from cell_chain.web.words import Vocabulary
 

@@ -14,15 +14,20 @@ from sqlalchemy import Select, and_, func, literal, or_, select, union
 from cell_chain.accounts.models import Site, User
 from cell_chain.batches.models import Dose, Lot
 from cell_chain.core.db import db
-from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.infusions.models import Infusion
 from cell_chain.labels.models import PrintedLabel, PrintJob
+from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.reconciliation import rules
 from cell_chain.reconciliation.bulk import without_gc
 from cell_chain.reconciliation.lots import lot_accounts
 from cell_chain.reconciliation.scope import Scope, scope_for
 from cell_chain.reconciliation.sites import reconcile_sites
-from cell_chain.shipments.models import CustodyEvent, Shipment, ShipmentItem, UnexpectedItem
+from cell_chain.shipments.models import (
+    CustodyEvent,
+    Shipment,
+    ShipmentItem,
+    UnexpectedItem,
+)
 
 # A printed label should be scanned back at once; after this long it counts as never verified.
 LABEL_VERIFICATION_GRACE = timedelta(hours=24)

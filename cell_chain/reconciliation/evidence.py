@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import Integer, Select, String, cast, select, union_all
 
-from cell_chain.core.db import db
 from cell_chain.accounts.signatures import Signature
+from cell_chain.core.db import db
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from cell_chain.accounts.permissions import require_actor, roles_required
-from cell_chain.web.api import problems
 from cell_chain.core.clock import utcnow
 from cell_chain.reconciliation import schemas as s
 from cell_chain.reconciliation.discrepancies import find_discrepancies
@@ -15,6 +14,7 @@ from cell_chain.reconciliation.lots import reconcile_lots
 from cell_chain.reconciliation.patients import reconcile_patients
 from cell_chain.reconciliation.scope import READERS, scope_for
 from cell_chain.reconciliation.sites import reconcile_sites
+from cell_chain.web.api import problems
 
 blp = Blueprint("reconciliation_api", __name__, url_prefix="/api/reconciliation",
                 description="Reconciliation: patients, sites, lots and discrepancies")

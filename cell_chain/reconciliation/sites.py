@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import and_, case, distinct, func, literal, or_, select
 
 from cell_chain.accounts.models import Site
+from cell_chain.accounts.signatures import Meaning
 from cell_chain.batches.models import Dose
 from cell_chain.core.db import db
-from cell_chain.accounts.signatures import Meaning
-from cell_chain.patients.models import Patient
 from cell_chain.infusions.models import Infusion
+from cell_chain.patients.models import Patient
 from cell_chain.reconciliation import rules
 from cell_chain.reconciliation.evidence import Records, SignedBy, as_ids, signatures_of
 from cell_chain.reconciliation.scope import Scope

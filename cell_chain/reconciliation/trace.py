@@ -14,13 +14,14 @@ from sqlalchemy.orm import lazyload
 from cell_chain.accounts.models import Site, User
 from cell_chain.accounts.permissions import scope_to_site
 from cell_chain.accounts.roles import Role
+from cell_chain.accounts.signatures import Meaning, Signature
 from cell_chain.batches.models import Donor, Dose, Lot, din_from_code
 from cell_chain.core.db import db
 from cell_chain.core.errors import NotFound, ValidationFailed
 from cell_chain.core.isbt128 import Isbt128Error, mod37_2_check
-from cell_chain.accounts.signatures import Meaning, Signature
-from cell_chain.patients.models import Allocation, Patient, Visit
+from cell_chain.core.scanning import UnrecognizedBarcode, read_scan
 from cell_chain.infusions.models import Infusion
+from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.shipments import custody
 
 # Recall and lookback are QA's; monitors audit them; the lab runs the physical side of a
@@ -372,8 +373,6 @@ def resolve_entry(text: str) -> tuple[str, str]:
     """What someone typed or scanned into the trace form: ("patient", subject ID) or
     ("donor", DIN) (a dose bag or assignment label names its lot's DIN). Raises
     ValidationFailed with a message for the form."""
-    from cell_chain.core.scanning import UnrecognizedBarcode, read_scan
-
     entry = (text or "").strip()
     if not entry:
         raise ValidationFailed({"q": ["Enter or scan a DIN, a dose label or a subject ID."]})

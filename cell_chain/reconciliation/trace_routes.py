@@ -3,9 +3,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from cell_chain.accounts.permissions import require_actor, roles_required
-from cell_chain.web.api import problems
 from cell_chain.reconciliation import trace
 from cell_chain.reconciliation import trace_schemas as s
+from cell_chain.web.api import problems
 
 blp = Blueprint("trace_api", __name__, url_prefix="/api/trace", description="Trace for recall and lookback")
 

@@ -4,7 +4,6 @@ from datetime import datetime
 from sqlalchemy import select
 
 from cell_chain.accounts.models import User
-
 from cell_chain.accounts.roles import Role
 from cell_chain.core.db import db
 from cell_chain.core.errors import NotFound

@@ -5,12 +5,18 @@ from cell_chain.accounts.models import User
 from cell_chain.accounts.permissions import require_role
 from cell_chain.accounts.roles import Role
 from cell_chain.accounts.services import user_by_username
+from cell_chain.accounts.signatures import (
+    Meaning,
+    SignatureInput,
+    WitnessInput,
+    sign,
+    witness,
+)
 from cell_chain.batches import workflow as batch_rules
 from cell_chain.batches.models import Dose
 from cell_chain.core import audit
 from cell_chain.core.db import lock_row
 from cell_chain.core.errors import InvalidTransition, ReasonRequired, ValidationFailed
-from cell_chain.accounts.signatures import Meaning, SignatureInput, WitnessInput, sign, witness
 from cell_chain.patients.allocation import active_allocation_of_dose
 from cell_chain.shipments import custody
 from cell_chain.shipments.errors import NotInCustody

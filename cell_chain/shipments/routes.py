@@ -8,19 +8,28 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from cell_chain.accounts.permissions import require_actor, roles_required, scope_to_site, scoped_get_or_404
+from cell_chain.accounts.permissions import (
+    require_actor,
+    roles_required,
+    scope_to_site,
+    scoped_get_or_404,
+)
 from cell_chain.accounts.roles import Role
-from cell_chain.web.api import problems
+from cell_chain.accounts.signatures import SignatureInput, WitnessInput
 from cell_chain.batches.models import Dose
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import MAX_ID, db
 from cell_chain.core.errors import NotFound, ValidationFailed
-from cell_chain.accounts.signatures import SignatureInput, WitnessInput
-from cell_chain.labels.dose_view import dose_site_id
 from cell_chain.core.scanning import read_scan
+from cell_chain.labels.dose_view import dose_detail, dose_site_id
+from cell_chain.labels.schemas import DoseDetailOut
 from cell_chain.shipments import pharmacy, services
 from cell_chain.shipments import schemas as s
+from cell_chain.shipments.excursions import CRYO, FRESH, find_excursions
+from cell_chain.shipments.loggers import LoggerFileError, Reading
 from cell_chain.shipments.models import Shipment, TemperatureRecord
+from cell_chain.shipments.trace_svg import temperature_svg
+from cell_chain.web.api import problems
 
 blp = Blueprint("shipments_api", __name__, url_prefix="/api", description="Shipments, custody and pharmacy")
 
@@ -133,8 +142,6 @@ class TemperatureResource(MethodView):
     @problems(blp, 401, 403, 404, 409, 413, 422)
     def post(self, shipment_id: int) -> dict[str, Any]:
         """Upload the data logger's file (CSV timestamp,celsius or a supported export)."""
-        from cell_chain.shipments.loggers import LoggerFileError
-
         shipment = _shipment(shipment_id)
         try:
             record, excursions = services.record_temperature(
@@ -155,10 +162,6 @@ class TemperatureSvgResource(MethodView):
     @problems(blp, 401, 403, 404)
     def get(self, shipment_id: int) -> Response:
         """The latest logger trace as a picture."""
-        from cell_chain.shipments.excursions import CRYO, FRESH, find_excursions
-        from cell_chain.shipments.loggers import Reading
-        from cell_chain.shipments.trace_svg import temperature_svg
-
         shipment = _shipment(shipment_id)
         record = db.session.scalar(select(TemperatureRecord).where(TemperatureRecord.shipment_id == shipment.id)
                                    .order_by(TemperatureRecord.id.desc()).limit(1))
@@ -204,8 +207,6 @@ class DispositionResource(MethodView):
 
 
 def _dose_action(code: str, action: Any, **kwargs: Any) -> dict[str, Any]:
-    from cell_chain.labels.dose_view import dose_detail
-
     dose = action(site_dose(code), actor=require_actor(), now=utcnow(), **kwargs)
     db.session.commit()
     return dose_detail(dose)
@@ -259,8 +260,6 @@ class ReturnResource(MethodView):
 
 
 def _json(view: dict[str, Any]) -> dict[str, Any]:
-    from cell_chain.labels.schemas import DoseDetailOut
-
     return DoseDetailOut().dump(view)
 
 

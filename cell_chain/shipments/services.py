@@ -11,19 +11,32 @@ from sqlalchemy import select
 from cell_chain.accounts.models import Site, User
 from cell_chain.accounts.permissions import require_role
 from cell_chain.accounts.roles import Role
+from cell_chain.accounts.signatures import Meaning, SignatureInput, sign
 from cell_chain.batches import services as batches
 from cell_chain.batches import workflow as batch_rules
 from cell_chain.batches.models import Dose
 from cell_chain.core import audit
 from cell_chain.core.db import db, lock_row
 from cell_chain.core.errors import ReasonRequired, ValidationFailed
-from cell_chain.accounts.signatures import Meaning, SignatureInput, sign
-from cell_chain.patients.allocation import active_allocation_of_dose
-from cell_chain.labels.services import labels_verified
 from cell_chain.core.scanning import UnrecognizedBarcode, read_scan
+from cell_chain.labels.services import labels_verified
+from cell_chain.patients.allocation import active_allocation_of_dose
 from cell_chain.shipments import custody
-from cell_chain.shipments.errors import NoExcursion, PackRefused, ShipmentState, UnknownDose
-from cell_chain.shipments.models import Excursion, Shipment, ShipmentItem, TemperatureRecord, UnexpectedItem
+from cell_chain.shipments.errors import (
+    NoExcursion,
+    PackRefused,
+    ShipmentState,
+    UnknownDose,
+)
+from cell_chain.shipments.excursions import CRYO, FRESH, find_excursions
+from cell_chain.shipments.loggers import LoggerFileError, parse_logger_file
+from cell_chain.shipments.models import (
+    Excursion,
+    Shipment,
+    ShipmentItem,
+    TemperatureRecord,
+    UnexpectedItem,
+)
 
 STORAGE_OF_PRESENTATION = {"fresh": "2-8C", "cryopreserved": "cryo"}
 PACKING_STATES = ("draft", "packed")
@@ -230,9 +243,6 @@ def record_temperature(shipment: Shipment, *, data: bytes, filename: str | None,
                        now: datetime) -> tuple[TemperatureRecord, list[Excursion]]:
     """Store the logger's readings and the excursions outside the storage range; an
     excursion quarantines the shipment's doses until QA decides. Raises LoggerFileError."""
-    from cell_chain.shipments.excursions import CRYO, FRESH, find_excursions
-    from cell_chain.shipments.loggers import LoggerFileError, parse_logger_file
-
     require_role(actor, (Role.LAB, Role.PHARMACIST))
     if shipment.status in ("draft", "packed"):
         raise ShipmentState("Upload the logger file once the shipment has left the lab.")

@@ -12,13 +12,13 @@ from sqlalchemy.orm import lazyload
 from werkzeug.wrappers import Response
 
 from cell_chain.accounts.models import Site, User
-from cell_chain.accounts.permissions import require_actor, roles_required, scope_to_site, scoped_get_or_404
+from cell_chain.accounts.permissions import (
+    require_actor,
+    roles_required,
+    scope_to_site,
+    scoped_get_or_404,
+)
 from cell_chain.accounts.roles import Role
-from cell_chain.batches import workflow as batch_rules
-from cell_chain.batches.models import Dose
-from cell_chain.core.clock import utcnow
-from cell_chain.core.db import MAX_ID, db
-from cell_chain.core.errors import AccountLocked, AuthFailure, DomainError, NotFound
 from cell_chain.accounts.signatures import (
     Meaning,
     SignatureInput,
@@ -26,12 +26,25 @@ from cell_chain.accounts.signatures import (
     WitnessInvalid,
     signatures_for,
 )
+from cell_chain.batches import workflow as batch_rules
+from cell_chain.batches.models import Dose
+from cell_chain.core.clock import utcnow
+from cell_chain.core.db import MAX_ID, db
+from cell_chain.core.errors import AccountLocked, AuthFailure, DomainError, NotFound
+from cell_chain.core.scanning import MAX_PAYLOAD
+from cell_chain.labels.payloads import bag_payloads
 from cell_chain.patients.labels import assignment_payload
 from cell_chain.patients.models import Allocation, Patient, Visit
-from cell_chain.labels.payloads import bag_payloads
-from cell_chain.core.scanning import MAX_PAYLOAD
 from cell_chain.shipments import custody, pharmacy, services
-from cell_chain.shipments.models import STORAGE, CustodyEvent, Excursion, Shipment, ShipmentItem, TemperatureRecord
+from cell_chain.shipments.loggers import LoggerFileError
+from cell_chain.shipments.models import (
+    STORAGE,
+    CustodyEvent,
+    Excursion,
+    Shipment,
+    ShipmentItem,
+    TemperatureRecord,
+)
 from cell_chain.shipments.routes import SHIPMENT_READERS
 from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse
 from cell_chain.web.words import Vocabulary
@@ -381,8 +394,6 @@ def handoff(shipment_id: int) -> Page:
 @bp.post("/shipments/<int:shipment_id>/temperature")
 @roles_required(*UPLOADERS)
 def upload_temperature(shipment_id: int) -> Page:
-    from cell_chain.shipments.loggers import LoggerFileError
-
     shipment = _shipment(shipment_id)
     upload = request.files.get("logger_file")
     if upload is None or not upload.filename:
