@@ -85,7 +85,7 @@ def register_donor(*, donor_code: str, collected_on: date, actor: User, now: dat
 def record_screening(donor: Donor, *, marker: str, result: str, tested_on: date,
                      reason: str | None, actor: User, now: datetime) -> ScreeningResult:
     """Enter a screening marker result; changing an entered one is a correction (reason)."""
-    require_role(actor, LAB)
+    require_role(actor, wf.DONOR_LIFECYCLE.roles("enter_screening"))
     errors = {}
     if marker not in MARKERS:
         errors["marker"] = [f"Markers are: {', '.join(MARKERS)}."]
@@ -93,7 +93,7 @@ def record_screening(donor: Donor, *, marker: str, result: str, tested_on: date,
         errors["result"] = [f"Results are: {', '.join(SCREENING_RESULTS)}."]
     if errors:
         raise ValidationFailed(errors)
-    if donor.status != "registered":
+    if not wf.DONOR_LIFECYCLE.can("enter_screening", donor.status):
         raise InvalidTransition(f"The donor is already {donor.status}: screening results are locked.")
     if tested_on > now.date():
         raise ValidationFailed({"tested_on": ["The test date cannot be in the future."]})
@@ -113,7 +113,7 @@ def record_screening(donor: Donor, *, marker: str, result: str, tested_on: date,
 def determine_eligibility(donor: Donor, *, signature: SignatureInput, actor: User,
                           now: datetime) -> Donor:
     """QA's e-signed eligibility determination. Raises ScreeningIncomplete, InvalidTransition."""
-    require_role(actor, QA)
+    require_role(actor, wf.DONOR_LIFECYCLE.roles("determine_eligible"))
     lock_row(donor)
     facts = [wf.ScreeningFact(r.marker, r.result, r.tested_on) for r in donor.results]
     outcome, missing = wf.eligibility_outcome(facts, donor.collected_on, MARKERS)
@@ -121,7 +121,7 @@ def determine_eligibility(donor: Donor, *, signature: SignatureInput, actor: Use
         raise ScreeningIncomplete(
             "Results are missing, or were tested more than 7 days from collection, for: "
             + ", ".join(missing) + ".", missing=missing)
-    donor.status = wf.DONOR_LIFECYCLE.next_state(f"determine_{outcome}", donor.status)
+    wf.DONOR_LIFECYCLE.apply(donor, f"determine_{outcome}")
     donor.determined_at = now
     audit.record_change(donor, f"donor.{outcome}", actor=actor, at=now)
     sign(donor, signer=actor, given=signature, meaning=Meaning.DETERMINED, at=now)
@@ -167,8 +167,8 @@ def create_lot(*, donor: Donor, lot_number: str, manufactured_on: date, passage:
                presentation: str, actor: User, now: datetime) -> Lot:
     """Start a lot from a donor's cord; it gets its own DIN. Raises DonorIneligible,
     ValidationFailed."""
-    require_role(actor, LAB)
-    if donor.status == "ineligible":
+    require_role(actor, wf.DONOR_LIFECYCLE.roles("start_lot"))
+    if not wf.DONOR_LIFECYCLE.can("start_lot", donor.status):
         raise DonorIneligible(f"Donor {donor.donor_code} is ineligible: no lot can be made from it.")
     number = (lot_number or "").strip()
     errors: dict[str, list[str]] = {}
@@ -204,8 +204,8 @@ def create_lot(*, donor: Donor, lot_number: str, manufactured_on: date, passage:
 
 def complete_lot(lot: Lot, *, actor: User, now: datetime) -> Lot:
     """Manufacturing is finished: the lot waits in quarantine for release testing."""
-    require_role(actor, LAB)
-    lot.status = wf.LOT_LIFECYCLE.next_state("complete", lot.status)
+    require_role(actor, wf.LOT_LIFECYCLE.roles("complete"))
+    wf.LOT_LIFECYCLE.apply(lot, "complete")
     audit.record_change(lot, "lot.completed", actor=actor, at=now)
     return lot
 
@@ -214,10 +214,10 @@ def record_result(lot: Lot, *, test: str, value: Any, performed_on: date, method
                   analyst: str | None, reason: str | None, actor: User, now: datetime) -> TestResult:
     """Enter a release test result; pass/fail is computed from the current specification.
     Changing an entered result is a correction and needs a reason."""
-    require_role(actor, LAB)
+    require_role(actor, wf.LOT_LIFECYCLE.roles("enter_result"))
     if test not in wf.TESTS:
         raise ValidationFailed({"test": [f"Unknown test; tests are: {', '.join(wf.TESTS)}."]})
-    if lot.status not in wf.RESULT_ENTRY_STATES:
+    if not wf.LOT_LIFECYCLE.can("enter_result", lot.status):
         raise InvalidTransition(f"The lot is {lot.status}: results are locked.")
     try:
         parsed = wf.parse_result_value(test, value)
@@ -256,14 +256,14 @@ def release_readiness(lot: Lot, *, now: datetime,
 def release_lot(lot: Lot, *, signature: SignatureInput, actor: User, now: datetime) -> Lot:
     """QA releases the lot with an e-signature; its unexpired doses become available.
     Raises SegregationOfDuties, ReleaseBlocked, InvalidTransition."""
-    require_role(actor, QA)
+    require_role(actor, wf.LOT_LIFECYCLE.roles("release"))
     lock_row(lot)
     if any(r.entered_by_id == actor.id for r in lot.results):
         raise SegregationOfDuties("You entered results for this lot; another QA person must release it.")
     if blockers := release_readiness(lot, now=now):
         raise ReleaseBlocked("; ".join(b.message for b in blockers),
                              blocking=[b.key for b in blockers])
-    lot.status = wf.LOT_LIFECYCLE.next_state("release", lot.status)
+    wf.LOT_LIFECYCLE.apply(lot, "release")
     audit.record_change(lot, "lot.released", actor=actor, at=now)
     for dose in lot.doses:
         make_available_if_ready(dose, actor=actor, now=now)
@@ -278,7 +278,7 @@ def make_available_if_ready(dose: Dose, *, actor: User, now: datetime) -> bool:
                                    bag_label_verified=dose.bag_label_verified_at is not None,
                                    expires_at=dose.expires_at, now=now):
         return False
-    dose.status = wf.DOSE_LIFECYCLE.next_state("make_available", dose.status)
+    wf.DOSE_LIFECYCLE.apply(dose, "make_available")
     audit.record_change(dose, "dose.available", actor=actor, at=now)
     return True
 
@@ -288,8 +288,7 @@ def quarantine_dose(dose: Dose, *, reason: str, actor: User, now: datetime) -> b
     already quarantined or beyond it (administered, destroyed)."""
     if not wf.DOSE_LIFECYCLE.can("quarantine", dose.status):
         return False
-    dose.status_before_quarantine = dose.status
-    dose.status = wf.DOSE_LIFECYCLE.next_state("quarantine", dose.status)
+    wf.DOSE_LIFECYCLE.apply(dose, "quarantine")
     dose.quarantine_reason = reason
     audit.record_change(dose, "dose.quarantined", actor=actor, at=now, reason=reason)
     return True
@@ -301,7 +300,7 @@ def lift_quarantine(dose: Dose, *, reason: str, actor: User, now: datetime) -> N
         raise InvalidTransition(f"Dose {dose.code} is not in quarantine.")
     if dose.lot.status != "released":
         raise InvalidTransition(f"Dose {dose.code}'s lot is {dose.lot.status}: it stays in quarantine.")
-    dose.status, dose.status_before_quarantine = dose.status_before_quarantine, None
+    wf.DOSE_LIFECYCLE.apply(dose, "lift_quarantine")
     dose.quarantine_reason = None
     audit.record_change(dose, "dose.quarantine_lifted", actor=actor, at=now, reason=reason)
 
@@ -319,10 +318,10 @@ def _required_reason(reason: str | None) -> str:
 def reject_lot(lot: Lot, *, reason: str | None, signature: SignatureInput, actor: User,
                now: datetime) -> Lot:
     """QA rejects a lot; its doses are quarantined until destroyed."""
-    require_role(actor, QA)
+    require_role(actor, wf.LOT_LIFECYCLE.roles("reject"))
     why = _required_reason(reason)
     lock_row(lot)
-    lot.status = wf.LOT_LIFECYCLE.next_state("reject", lot.status)
+    wf.LOT_LIFECYCLE.apply(lot, "reject")
     lot.status_reason = why
     audit.record_change(lot, "lot.rejected", actor=actor, at=now, reason=why)
     _quarantine_doses(lot, reason=f"lot rejected: {why}", actor=actor, now=now)
@@ -362,10 +361,10 @@ def recall_lot(lot: Lot, *, reason: str | None, signature: SignatureInput, actor
                now: datetime) -> RecallOutcome:
     """QA recalls a released lot: every dose not yet administered is quarantined wherever it
     is; the answer lists the doses already given and their patients."""
-    require_role(actor, QA)
+    require_role(actor, wf.LOT_LIFECYCLE.roles("recall"))
     why = _required_reason(reason)
     lock_row(lot)
-    lot.status = wf.LOT_LIFECYCLE.next_state("recall", lot.status)
+    wf.LOT_LIFECYCLE.apply(lot, "recall")
     lot.status_reason = why
     audit.record_change(lot, "lot.recalled", actor=actor, at=now, reason=why)
     quarantined = _quarantine_doses(lot, reason=f"lot recalled: {why}", actor=actor, now=now)
@@ -389,9 +388,9 @@ def prepare_dose(lot: Lot, *, cells: float, volume_ml: float, viability_pct: flo
                  actor: User, now: datetime) -> Dose:
     """Fill a dose from the lot. Out of tolerance it is kept as `rejected` with its reasons,
     for accountability. Raises InvalidTransition."""
-    require_role(actor, LAB)
+    require_role(actor, wf.LOT_LIFECYCLE.roles("prepare_dose"))
     lock_row(lot)
-    if lot.status not in wf.DOSE_PREPARATION_STATES:
+    if not wf.LOT_LIFECYCLE.can("prepare_dose", lot.status):
         raise InvalidTransition(f"The lot is {lot.status}: doses are filled only while it is in process or quarantine.")
     number = (db.session.scalar(select(func.max(Dose.number)).where(Dose.lot_id == lot.id)) or 0) + 1
     reasons = wf.dose_rejection_reasons(cells, volume_ml, viability_pct, _tolerance())

@@ -5,31 +5,53 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from cell_chain.core.workflow import lifecycle
+from cell_chain.accounts.roles import Role
+from cell_chain.core.workflow import PREVIOUS, SAME, lifecycle
+
+LAB, QA = Role.LAB, Role.QA
+PHARMACIST, NURSE, COORDINATOR = Role.PHARMACIST, Role.NURSE, Role.COORDINATOR
 
 DONOR_LIFECYCLE = lifecycle("donor", [
-    ("determine_eligible", {"registered"}, "eligible"),
-    ("determine_ineligible", {"registered"}, "ineligible"),
+    ("enter_screening", {"registered"}, SAME, {LAB}),
+    ("start_lot", {"registered", "eligible"}, SAME, {LAB}),
+    ("determine_eligible", {"registered"}, "eligible", {QA}),
+    ("determine_ineligible", {"registered"}, "ineligible", {QA}),
 ])
 
 LOT_LIFECYCLE = lifecycle("lot", [
-    ("complete", {"in_process"}, "quarantine"),
-    ("release", {"quarantine"}, "released"),
-    ("reject", {"in_process", "quarantine"}, "rejected"),
-    ("recall", {"released"}, "recalled"),
+    # Results may be entered and corrected, and doses filled, while the lot is made or tested.
+    ("enter_result", {"in_process", "quarantine"}, SAME, {LAB}),
+    ("prepare_dose", {"in_process", "quarantine"}, SAME, {LAB}),
+    ("complete", {"in_process"}, "quarantine", {LAB}),
+    ("release", {"quarantine"}, "released", {QA}),
+    ("reject", {"in_process", "quarantine"}, "rejected", {QA}),
+    ("recall", {"released"}, "recalled", {QA}),
 ])
 
 # Doses not yet in a patient and not already out of use; recall and excursions quarantine them.
 QUARANTINABLE = frozenset({"prepared", "available", "allocated", "packed", "in_transit",
                            "received", "dispensed", "returned"})
+# What a site pharmacy may destroy or send back.
+DISPOSABLE = frozenset({"received", "quarantined", "dispensed"})
+# A dose's whole life, from fill to its end. Quarantine remembers where the dose was; lifting
+# it returns the dose there.
 DOSE_LIFECYCLE = lifecycle("dose", [
-    ("make_available", {"prepared"}, "available"),
-    ("quarantine", QUARANTINABLE, "quarantined"),
-])
+    ("make_available", {"prepared"}, "available", {LAB, QA}),
+    ("allocate", {"available"}, "allocated", {COORDINATOR, LAB}),
+    ("deallocate", {"allocated"}, "available", {COORDINATOR, LAB}),
+    ("pack", {"allocated"}, "packed", {LAB}),
+    ("dispatch", {"packed"}, "in_transit", {LAB}),
+    ("receive", {"in_transit"}, "received", {PHARMACIST}),
+    ("thaw", {"received"}, SAME, {PHARMACIST}),
+    ("dispense", {"received"}, "dispensed", {PHARMACIST}),
+    ("administer", {"received", "dispensed"}, "administered", {NURSE}),
+    ("destroy", DISPOSABLE, "destroyed", {PHARMACIST}),
+    ("return", DISPOSABLE, "returned", {PHARMACIST}),
+    # Consequences of a recall, a rejected lot, a broken seal or an excursion, whoever acts.
+    ("quarantine", QUARANTINABLE, "quarantined", set()),
+    ("lift_quarantine", {"quarantined"}, PREVIOUS, {QA}),
+], previous_field="status_before_quarantine")
 
-# Results may be entered and corrected while the lot is being made or tested.
-RESULT_ENTRY_STATES = frozenset({"in_process", "quarantine"})
-DOSE_PREPARATION_STATES = frozenset({"in_process", "quarantine"})
 SCREENING_WINDOW = timedelta(days=7)
 
 
@@ -224,31 +246,15 @@ def division_for(number: int) -> str:
     return chr(ord("A") + index // 26) + chr(ord("a") + index % 26)
 
 
-# ---- what a role may do to a lot or donor now (pages ask; services enforce the same rules) --
-
-LOT_ROLE_ACTIONS = {"lab": ("enter_result", "prepare_dose", "complete"),
-                    "qa": ("release", "reject", "recall")}
-
+# ---- what a role may do to a lot or donor now (pages ask; services enforce the same table) --
 
 def lot_actions(lot_status: str, role: str) -> set[str]:
-    def state_allows(action: str) -> bool:
-        if action == "enter_result":
-            return lot_status in RESULT_ENTRY_STATES
-        if action == "prepare_dose":
-            return lot_status in DOSE_PREPARATION_STATES
-        return LOT_LIFECYCLE.can(action, lot_status)
-
-    return {action for action in LOT_ROLE_ACTIONS.get(role, ()) if state_allows(action)}
+    return set(LOT_LIFECYCLE.actions_for(lot_status, role))
 
 
 def donor_actions(donor_status: str, role: str) -> set[str]:
-    pending = DONOR_LIFECYCLE.can("determine_eligible", donor_status)
-    actions = set()
-    if role == "lab":
-        if pending:
-            actions.add("enter_screening")
-        if donor_status != "ineligible":
-            actions.add("start_lot")
-    if role == "qa" and pending:
+    actions = set(DONOR_LIFECYCLE.actions_for(donor_status, role))
+    if {"determine_eligible", "determine_ineligible"} & actions:
+        actions -= {"determine_eligible", "determine_ineligible"}
         actions.add("determine")
     return actions

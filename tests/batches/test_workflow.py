@@ -89,7 +89,10 @@ def test_lot_lifecycle_refuses_skipping_states():
         wf.LOT_LIFECYCLE.next_state("release", "in_process")
     with pytest.raises(InvalidTransition):
         wf.LOT_LIFECYCLE.next_state("recall", "quarantine")
-    assert wf.LOT_LIFECYCLE.actions_from("quarantine") == ["release", "reject"]
+    assert wf.LOT_LIFECYCLE.actions_from("quarantine") == ["enter_result", "prepare_dose", "release", "reject"]
+    assert wf.LOT_LIFECYCLE.actions_for("quarantine", "qa") == ["release", "reject"]
+    assert wf.LOT_LIFECYCLE.actions_for("quarantine", "lab") == ["enter_result", "prepare_dose"]
+    assert wf.LOT_LIFECYCLE.actions_for("released", "lab") == []
 
 
 def test_divisions_are_unique_within_676_doses():
