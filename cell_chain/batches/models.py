@@ -24,6 +24,8 @@ SCREENING_RESULTS = ("non_reactive", "reactive", "indeterminate")
 DONOR_STATUSES = ("registered", "eligible", "ineligible")
 LOT_STATUSES = ("in_process", "quarantine", "released", "rejected", "recalled")
 PRESENTATIONS = ("fresh", "cryopreserved")
+# Why a dose is quarantined, as the rules read it (the reason is for people).
+QUARANTINE_CAUSES = ("recall", "lot_rejected", "seal_broken", "excursion", "other")
 DOSE_STATUSES = ("prepared", "rejected", "available", "allocated", "packed", "in_transit",
                  "received", "dispensed", "administered", "destroyed", "returned", "quarantined")
 
@@ -195,6 +197,7 @@ class Dose(db.Model):
     thawed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     status_before_quarantine: Mapped[str | None] = mapped_column(String(16))
     quarantine_reason: Mapped[str | None] = mapped_column(Text)
+    quarantine_cause: Mapped[str | None] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(default=1)
 
     lot: Mapped[Lot] = relationship(back_populates="doses", lazy="joined", innerjoin=True)
@@ -204,4 +207,5 @@ class Dose(db.Model):
         UniqueConstraint("lot_id", "number"),
         CheckConstraint(_in("status", DOSE_STATUSES), name="status_known"),
         CheckConstraint("number > 0", name="number_positive"),
+        CheckConstraint(_in("quarantine_cause", QUARANTINE_CAUSES), name="quarantine_cause_known"),
     )

@@ -283,13 +283,13 @@ def make_available_if_ready(dose: Dose, *, actor: User, now: datetime) -> bool:
     return True
 
 
-def quarantine_dose(dose: Dose, *, reason: str, actor: User, now: datetime) -> bool:
+def quarantine_dose(dose: Dose, *, cause: str, reason: str, actor: User, now: datetime) -> bool:
     """Take a dose out of use wherever it is (recall, excursion, damage); False when it is
     already quarantined or beyond it (administered, destroyed)."""
     if not wf.DOSE_LIFECYCLE.can("quarantine", dose.status):
         return False
     wf.DOSE_LIFECYCLE.apply(dose, "quarantine")
-    dose.quarantine_reason = reason
+    dose.quarantine_cause, dose.quarantine_reason = cause, reason
     audit.record_change(dose, "dose.quarantined", actor=actor, at=now, reason=reason)
     return True
 
@@ -301,12 +301,12 @@ def lift_quarantine(dose: Dose, *, reason: str, actor: User, now: datetime) -> N
     if dose.lot.status != "released":
         raise InvalidTransition(f"Dose {dose.code}'s lot is {dose.lot.status}: it stays in quarantine.")
     wf.DOSE_LIFECYCLE.apply(dose, "lift_quarantine")
-    dose.quarantine_reason = None
+    dose.quarantine_cause = dose.quarantine_reason = None
     audit.record_change(dose, "dose.quarantine_lifted", actor=actor, at=now, reason=reason)
 
 
-def _quarantine_doses(lot: Lot, *, reason: str, actor: User, now: datetime) -> list[Dose]:
-    return [dose for dose in lot.doses if quarantine_dose(dose, reason=reason, actor=actor, now=now)]
+def _quarantine_doses(lot: Lot, *, cause: str, reason: str, actor: User, now: datetime) -> list[Dose]:
+    return [dose for dose in lot.doses if quarantine_dose(dose, cause=cause, reason=reason, actor=actor, now=now)]
 
 
 def _required_reason(reason: str | None) -> str:
@@ -324,7 +324,7 @@ def reject_lot(lot: Lot, *, reason: str | None, signature: SignatureInput, actor
     wf.LOT_LIFECYCLE.apply(lot, "reject")
     lot.status_reason = why
     audit.record_change(lot, "lot.rejected", actor=actor, at=now, reason=why)
-    _quarantine_doses(lot, reason=f"lot rejected: {why}", actor=actor, now=now)
+    _quarantine_doses(lot, cause="lot_rejected", reason=f"lot rejected: {why}", actor=actor, now=now)
     sign(lot, signer=actor, given=signature, meaning=Meaning.REJECTED, at=now)
     return lot
 
@@ -367,7 +367,7 @@ def recall_lot(lot: Lot, *, reason: str | None, signature: SignatureInput, actor
     wf.LOT_LIFECYCLE.apply(lot, "recall")
     lot.status_reason = why
     audit.record_change(lot, "lot.recalled", actor=actor, at=now, reason=why)
-    quarantined = _quarantine_doses(lot, reason=f"lot recalled: {why}", actor=actor, now=now)
+    quarantined = _quarantine_doses(lot, cause="recall", reason=f"lot recalled: {why}", actor=actor, now=now)
     sign(lot, signer=actor, given=signature, meaning=Meaning.RECALLED, at=now)
     administered = administered_doses_of(lot)
     patients = sorted({d["subject_id"] for d in administered if d["subject_id"]})

@@ -76,6 +76,14 @@ class Lifecycle:
         setattr(thing, self.field, target)
         return target
 
+    def apply_aside(self, thing: Any, action: str) -> str:
+        """The action happens to a thing that is set aside (a quarantined dose is received):
+        the state it will return to moves, the thing stays set aside."""
+        assert self.previous_field is not None
+        moved = self.next_state(action, getattr(thing, self.previous_field))
+        setattr(thing, self.previous_field, moved)
+        return moved
+
     def _set_aside_states(self) -> set[str]:
         return {state for t in self.transitions.values() if t.target == PREVIOUS for state in t.sources}
 

@@ -30,6 +30,7 @@ from cell_chain.accounts.signatures import (
     witness,
 )
 from cell_chain.batches.models import Dose, Lot
+from cell_chain.batches.workflow import DOSE_LIFECYCLE
 from cell_chain.core import audit
 from cell_chain.core.db import db, is_postgres, lock_row
 from cell_chain.core.errors import DomainError, ValidationFailed
@@ -39,8 +40,10 @@ from cell_chain.labels.scans import LabelDose, LabelLot, bag_label_matches
 from cell_chain.patients import schedule
 from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.patients.scans import LabelAllocation, assignment_label_matches
+from cell_chain.patients.workflow import VISIT_LIFECYCLE
 from cell_chain.shipments.custody import record_handover
 from cell_chain.shipments.models import CustodyEvent, Excursion, ShipmentItem
+from cell_chain.shipments.parties import Party
 
 STOP_ORDER = ("UNRECOGNIZED_BARCODE", "UNKNOWN_PATIENT", "UNKNOWN_DOSE", "WRONG_SITE", "WRONG_PATIENT",
               "PATIENT_NOT_IN_MSC_ARM", "DOSE_NOT_RELEASED", "DOSE_QUARANTINED", "DOSE_RECALLED",
@@ -63,7 +66,7 @@ MESSAGES = {
     "TOO_SOON": "The last dose was given too recently.",
     "OUT_OF_WINDOW": "Today is outside this visit's window: giving the dose is a protocol deviation.",
 }
-NURSES = (Role.NURSE,)
+NURSES = DOSE_LIFECYCLE.roles("administer")
 WITNESSES = (Role.NURSE, Role.PHARMACIST)
 
 
@@ -181,7 +184,7 @@ def _at_site(facts: Facts) -> bool:
     if facts.custodian is None or facts.allocation is None:
         return False
     site = facts.allocation.site_code
-    return facts.custodian == f"pharmacy:{site}" or facts.custodian.startswith(f"ward:{site}:")
+    return Party.parse(facts.custodian).held_at_site(site)
 
 
 def _classify(first: Any, second: Any) -> tuple[Identified | None, Identified | None]:
@@ -425,11 +428,11 @@ def record_infusion(patient_scan: Any, dose_scan: Any, *, given: InfusionInput, 
     infusion.witness_id = witness_user.id if witness_user else actor.id
     audit.record_created(infusion, "infusion.recorded", actor=actor, at=now,
                          reason=infusion.deviation_reason)
-    dose.status = "administered"
+    DOSE_LIFECYCLE.apply(dose, "administer")
     audit.record_change(dose, "dose.administered", actor=actor, at=now)
-    visit.recorded = "done_out_of_window" if out_of_window else "done"
+    VISIT_LIFECYCLE.apply(visit, "record_infusion_out_of_window" if out_of_window else "record_infusion")
     audit.record_change(visit, f"visit.{visit.recorded}", actor=actor, at=now, reason=infusion.deviation_reason)
-    record_handover(dose, kind="administer", to_party=f"patient:{patient.subject_id}",
+    record_handover(dose, kind="administer", to_party=str(Party.patient(patient.subject_id)),
                     place=patient.site.name, actor=actor, now=now)
     signed = sign(infusion, signer=actor, given=signature, meaning=Meaning.ADMINISTERED, at=now)
     witness(infusion, given=witnessed_by, signer_signature=signed, allowed_roles=WITNESSES, at=now)

@@ -7,8 +7,8 @@ from sqlalchemy import select, update
 
 from cell_chain.accounts.models import User
 from cell_chain.accounts.permissions import require_role
-from cell_chain.accounts.roles import Role
 from cell_chain.batches.models import Dose, Lot
+from cell_chain.batches.workflow import DOSE_LIFECYCLE
 from cell_chain.core import audit
 from cell_chain.core.db import db, is_postgres, lock_row
 from cell_chain.core.errors import InvalidTransition, ReasonRequired
@@ -22,10 +22,11 @@ from cell_chain.patients.errors import (
     VisitClosed,
 )
 from cell_chain.patients.models import Allocation, CoiSequence, Visit
+from cell_chain.patients.workflow import VISIT_LIFECYCLE
 
-ALLOCATORS = (Role.COORDINATOR, Role.LAB)
+ALLOCATORS = DOSE_LIFECYCLE.roles("allocate")
 # Doses that have left the lab cannot be re-allocated from here (custody decides).
-REVERSIBLE_DOSE_STATES = frozenset({"allocated"})
+REVERSIBLE_DOSE_STATES = DOSE_LIFECYCLE.transitions["deallocate"].sources
 
 
 def planned_infusion_at(visit: Visit, now: datetime) -> datetime:
@@ -40,7 +41,7 @@ def dose_problems(dose: Dose, visit: Visit, now: datetime) -> list[str]:
     problems = []
     if dose.lot.status != "released":
         problems.append(f"its lot is {dose.lot.status}")
-    if dose.status != "available":
+    if not DOSE_LIFECYCLE.can("allocate", dose.status):
         problems.append(f"the dose is {dose.status}" + ("" if dose.bag_label_verified_at else
                                                           " (bag label not verified)"))
     cutoff = timedelta(hours=current_app.config["DO_NOT_SHIP_CUTOFF_HOURS"])
@@ -102,7 +103,7 @@ def allocate_dose(visit: Visit, *, dose: Dose | None, actor: User, now: datetime
     if patient.arm != "msc" or patient.status != "active":
         raise PatientNotInMscArm(f"{patient.subject_id} is {'withdrawn' if patient.status != 'active' else 'in the control arm'}.")
     lock_row(visit)
-    if visit.recorded != "open":
+    if not VISIT_LIFECYCLE.can("allocate", visit.recorded):
         raise VisitClosed(f"Visit {visit.number} is {visit.recorded.replace('_', ' ')}.")
     if active_allocation_of_visit(visit) is not None:
         raise VisitAlreadyAllocated(f"Visit {visit.number} of {patient.subject_id} already has a dose.")
@@ -121,7 +122,7 @@ def allocate_dose(visit: Visit, *, dose: Dose | None, actor: User, now: datetime
     allocation = Allocation(dose_id=dose.id, visit_id=visit.id, coi=_issue_coi(now).code,
                             active=True, allocated_by_id=actor.id, allocated_at=now)
     audit.record_created(allocation, "dose.allocated", actor=actor, at=now)
-    dose.status = "allocated"
+    DOSE_LIFECYCLE.apply(dose, "allocate")
     audit.record_change(dose, "dose.allocated", actor=actor, at=now)
     return allocation
 
@@ -133,7 +134,7 @@ def _end(allocation: Allocation, *, reason: str, actor: User, now: datetime) -> 
         raise InvalidTransition(f"Dose {dose.code} is {dose.status}: an allocation is reversible only before dispatch.")
     allocation.active, allocation.ended_at, allocation.end_reason = False, now, reason
     audit.record_change(allocation, "dose.deallocated", actor=actor, at=now, reason=reason)
-    dose.status = "available"
+    DOSE_LIFECYCLE.apply(dose, "deallocate")
     audit.record_change(dose, "dose.deallocated", actor=actor, at=now, reason=reason)
 
 

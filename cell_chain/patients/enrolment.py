@@ -20,8 +20,10 @@ from cell_chain.core.errors import (
 from cell_chain.patients import schedule
 from cell_chain.patients.allocation import end_allocation_of_visit
 from cell_chain.patients.models import ARMS, Patient, SubjectSequence, Visit
+from cell_chain.patients.workflow import PATIENT_LIFECYCLE, VISIT_LIFECYCLE
 
 ENROLLERS = (Role.COORDINATOR,)
+WITHDRAWERS = PATIENT_LIFECYCLE.roles("withdraw")
 
 
 def _next_subject_id(site: Site) -> str:
@@ -85,19 +87,21 @@ def withdraw_patient(patient: Patient, *, reason: str | None, signature: Signatu
                      actor: User, now: datetime) -> Patient:
     """Withdraw with reason and e-signature; open visits are skipped and their undispatched
     doses released back to stock."""
-    require_role(actor, ENROLLERS)
+    require_role(actor, WITHDRAWERS)
     if actor.site_id != patient.site_id:
         raise Forbidden("Only the patient's own site withdraws them.")
     if not reason or not reason.strip():
         raise ReasonRequired("Give the reason for withdrawal.")
     if patient.status == "withdrawn":
         raise InvalidTransition("The patient is already withdrawn.")
-    patient.status, patient.withdrawn_at, patient.withdrawal_reason = "withdrawn", now, reason.strip()
+    PATIENT_LIFECYCLE.apply(patient, "withdraw")
+    patient.withdrawn_at, patient.withdrawal_reason = now, reason.strip()
     audit.record_change(patient, "patient.withdrawn", actor=actor, at=now, reason=reason.strip())
     for visit in patient.visits:
-        if visit.recorded == "open":
+        if VISIT_LIFECYCLE.can("skip", visit.recorded):
             end_allocation_of_visit(visit, reason=f"patient withdrawn: {reason.strip()}", actor=actor, now=now)
-            visit.recorded, visit.skip_reason = "skipped", "patient withdrawn"
+            VISIT_LIFECYCLE.apply(visit, "skip")
+            visit.skip_reason = "patient withdrawn"
             audit.record_change(visit, "visit.skipped", actor=actor, at=now, reason="patient withdrawn")
     sign(patient, signer=actor, given=signature, meaning=Meaning.WITHDRAWN, at=now)
     return patient

@@ -42,6 +42,7 @@ from cell_chain.patients.errors import DoseNotSuitable, NoSuitableDose
 from cell_chain.patients.labels import wristband_payload
 from cell_chain.patients.models import ARMS, Allocation, Patient, Visit
 from cell_chain.patients.routes import PATIENT_READERS
+from cell_chain.patients.workflow import PATIENT_LIFECYCLE
 from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse
 from cell_chain.web.words import Vocabulary
 
@@ -51,7 +52,7 @@ Page = str | tuple[str, int] | Response
 
 # Who may press which button; the services enforce the same split.
 ALLOCATORS = frozenset(allocations.ALLOCATORS)
-WITHDRAWERS = frozenset(patient_services.ENROLLERS)
+WITHDRAWERS = patient_services.WITHDRAWERS
 ASSIGNMENT_PRINTERS = frozenset({Role.COORDINATOR, Role.LAB})  # the assignment label source's roles
 WRISTBAND_PRINTERS = frozenset({Role.COORDINATOR, Role.NURSE})  # the wristband label source's roles
 # Who scans a printed assignment label back: its printers (verify_label allows the same roles).
@@ -229,8 +230,8 @@ def _render_patient(patient: Patient, *, errors: Errors | None = None, status: i
         if visit_row.allocation:
             visit_row.printed = printed.get(visit_row.allocation.dose.code, 0)
     wristband_prints = _print_counts("wristband", [patient.subject_id]).get(patient.subject_id, 0)
-    can_withdraw = (actor.role in WITHDRAWERS and actor.site_id == patient.site_id
-                    and patient.status == "active")
+    can_withdraw = (PATIENT_LIFECYCLE.allowed("withdraw", patient.status, actor.role)
+                    and actor.site_id == patient.site_id)
     allocated = [v.allocation for v in row.visits if v.allocation]
     label_counts = None
     if actor.role in ASSIGNMENT_SCANNERS and allocated:

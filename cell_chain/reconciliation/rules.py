@@ -24,11 +24,13 @@ from cell_chain.patients.models import Allocation, Visit
 from cell_chain.patients.schedule import LAST_VISIT_GRACE
 from cell_chain.shipments import custody
 from cell_chain.shipments.models import TERMINAL_CUSTODY, CustodyEvent
+from cell_chain.shipments.parties import COURIER_PREFIX, LAB_PREFIX, SITE_PREFIX, WARD_PREFIX
 
 # Dose statuses by where the dose stands in the accounting (DESIGN §3 life cycle).
 STOCK_STATUSES = ("prepared", "available", "allocated", "packed", "in_transit", "received", "dispensed")
-# Custody parties as shipments.custody names them (site_party, ward_party, courier_party, lab_party).
-SITE_PARTY_PREFIX, WARD_PARTY_PREFIX, COURIER_PARTY_PREFIX, LAB_PARTY_PREFIX = "pharmacy:", "ward:", "courier:", "lab:"
+# Custody parties as shipments.parties writes them.
+SITE_PARTY_PREFIX, WARD_PARTY_PREFIX = SITE_PREFIX, WARD_PREFIX
+COURIER_PARTY_PREFIX, LAB_PARTY_PREFIX = COURIER_PREFIX, LAB_PREFIX
 
 
 # ---- schedule.visit_state ------------------------------------------------------------------

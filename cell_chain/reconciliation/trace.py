@@ -23,6 +23,7 @@ from cell_chain.core.scanning import UnrecognizedBarcode, read_scan
 from cell_chain.infusions.models import Infusion
 from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.shipments import custody
+from cell_chain.shipments.parties import Party
 
 # Recall and lookback are QA's; monitors audit them; the lab runs the physical side of a
 # recall (it may already read every lot, dose and patient, so the trace shows it nothing
@@ -78,22 +79,15 @@ def eye_readable(din: str) -> str:
 
 
 def describe_custodian(party: str) -> str:
-    """Where a custodian party string (custody.py's shapes) puts the dose, in words."""
-    kind, _, rest = party.partition(":")
-    if kind == "lab":
-        return f"Manufacturing facility {rest}"
-    if kind == "courier":
-        return f"In transit: courier {rest}"
-    if kind == "pharmacy":
-        return f"{rest} site pharmacy"
-    if kind == "ward":
-        site, _, nurse = rest.partition(":")
-        return f"{site} ward, with {nurse}"
-    if kind == "patient":
-        return f"In patient {rest}"
-    if kind == "destroyed":
-        return f"Destroyed at {rest}"
-    return party
+    """Where a custodian puts the dose, in words: the trace says where a dose stands."""
+    holder = Party.parse(party)
+    if holder.kind == "lab":
+        return f"Manufacturing facility {holder.name}"
+    if holder.kind == "courier":
+        return f"In transit: courier {holder.name}"
+    if holder.kind == "ward":
+        return f"{holder.name} ward, with {holder.nurse}"
+    return holder.words()
 
 
 # ---- what a trace holds ---------------------------------------------------------------------

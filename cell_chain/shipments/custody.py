@@ -13,22 +13,23 @@ from cell_chain.batches.models import Dose
 from cell_chain.core import audit
 from cell_chain.core.db import db
 from cell_chain.shipments.models import TERMINAL_CUSTODY, CustodyEvent
+from cell_chain.shipments.parties import Party
 
 
 def lab_party() -> str:
-    return f"lab:{current_app.config['FACILITY_FIN']}"
+    return str(Party.lab(current_app.config["FACILITY_FIN"]))
 
 
 def site_party(site_code: str) -> str:
-    return f"pharmacy:{site_code}"
+    return str(Party.pharmacy(site_code))
 
 
 def ward_party(site_code: str, nurse: str) -> str:
-    return f"ward:{site_code}:{nurse}"
+    return str(Party.ward(site_code, nurse))
 
 
 def courier_party(name: str) -> str:
-    return f"courier:{name.strip()}"
+    return str(Party.courier(name))
 
 
 def events_of(dose_ids: Iterable[int]) -> dict[int, list[CustodyEvent]]:

@@ -20,11 +20,10 @@ from cell_chain.core.errors import InvalidTransition, ReasonRequired, Validation
 from cell_chain.patients.allocation import active_allocation_of_dose
 from cell_chain.shipments import custody
 from cell_chain.shipments.errors import NotInCustody
+from cell_chain.shipments.parties import Party
 
-PHARMACY = (Role.PHARMACIST,)
-# Where a pharmacy may take each action from.
-AT_PHARMACY = frozenset({"received"})
-DISPOSABLE = frozenset({"received", "quarantined", "dispensed"})
+LIFE = batch_rules.DOSE_LIFECYCLE
+PHARMACY_ACTIONS = ("thaw", "dispense", "destroy", "return")
 
 
 def dose_site_code(dose: Dose) -> str | None:
@@ -36,8 +35,7 @@ def dose_site_code(dose: Dose) -> str | None:
 def _in_my_custody(dose: Dose, actor: User) -> str:
     site_code = actor.site.code if actor.site else None
     held_by = custody.current_custodian(dose)
-    if site_code is None or not (held_by == custody.site_party(site_code)
-                                 or held_by.startswith(f"ward:{site_code}:")):
+    if not Party.parse(held_by).held_at_site(site_code):
         raise NotInCustody(f"Dose {dose.code} is held by {held_by}, not by your pharmacy.")
     return site_code
 
@@ -51,14 +49,14 @@ def _reason(reason: str | None) -> str:
 def thaw(dose: Dose, *, thawed_at: datetime, actor: User, now: datetime) -> Dose:
     """Record the thaw of a cryopreserved dose: it must now be infused within the post-thaw
     window, so its expiry becomes the earlier of the two."""
-    require_role(actor, PHARMACY)
+    require_role(actor, LIFE.roles("thaw"))
     lock_row(dose)
     _in_my_custody(dose, actor)
     if dose.lot.presentation != "cryopreserved" or dose.lot.post_thaw_hours is None:
         raise InvalidTransition(f"Dose {dose.code} is fresh product: there is nothing to thaw.")
     if dose.thawed_at is not None:
         raise InvalidTransition(f"Dose {dose.code} was already thawed at {dose.thawed_at:%Y-%m-%d %H:%M} UTC.")
-    if dose.status not in AT_PHARMACY:
+    if not LIFE.can("thaw", dose.status):
         raise InvalidTransition(f"Dose {dose.code} is {dose.status}: only a dose in the pharmacy is thawed.")
     if thawed_at > now or thawed_at < now - timedelta(hours=dose.lot.post_thaw_hours):
         raise ValidationFailed({"thawed_at": ["The thaw time must be within the post-thaw window before now."]})
@@ -71,17 +69,17 @@ def thaw(dose: Dose, *, thawed_at: datetime, actor: User, now: datetime) -> Dose
 
 def dispense(dose: Dose, *, to: str, actor: User, now: datetime) -> Dose:
     """Hand the dose to the nurse who takes it to the ward: custody pharmacy → ward."""
-    require_role(actor, PHARMACY)
+    require_role(actor, LIFE.roles("dispense"))
     lock_row(dose)
     site_code = _in_my_custody(dose, actor)
-    if dose.status != "received":
+    if not LIFE.can("dispense", dose.status):
         raise InvalidTransition(f"Dose {dose.code} is {dose.status}: only a received dose is dispensed.")
     if batch_rules.is_expired(dose.expires_at, now):
         raise InvalidTransition(f"Dose {dose.code} expired at {dose.expires_at:%Y-%m-%d %H:%M} UTC.")
     nurse = user_by_username(to or "")
     if nurse is None or nurse.role != Role.NURSE or nurse.site_id != actor.site_id or not nurse.active:
         raise ValidationFailed({"to": ["Give the username of an active nurse at your site."]})
-    dose.status = "dispensed"
+    LIFE.apply(dose, "dispense")
     audit.record_change(dose, "dose.dispensed", actor=actor, at=now)
     custody.record_handover(dose, kind="dispense", to_party=custody.ward_party(site_code, nurse.username),
                             place=actor.site.name, actor=actor, now=now)
@@ -91,15 +89,15 @@ def dispense(dose: Dose, *, to: str, actor: User, now: datetime) -> Dose:
 def destroy(dose: Dose, *, reason: str | None, signature: SignatureInput, witnessed_by: WitnessInput,
             actor: User, now: datetime) -> Dose:
     """Destroy a dose at the site (reason, e-signature and a witness)."""
-    require_role(actor, PHARMACY)
+    require_role(actor, LIFE.roles("destroy"))
     why = _reason(reason)
     lock_row(dose)
     site_code = _in_my_custody(dose, actor)
-    if dose.status not in DISPOSABLE:
+    if not LIFE.can("destroy", dose.status):
         raise InvalidTransition(f"Dose {dose.code} is {dose.status}: it cannot be destroyed here.")
-    dose.status = "destroyed"
+    LIFE.apply(dose, "destroy")
     audit.record_change(dose, "dose.destroyed", actor=actor, at=now, reason=why)
-    custody.record_handover(dose, kind="destroy", to_party=f"destroyed:{site_code}", place=actor.site.name,
+    custody.record_handover(dose, kind="destroy", to_party=str(Party.destroyed(site_code)), place=actor.site.name,
                             actor=actor, now=now, condition=why)
     signed = sign(dose, signer=actor, given=signature, meaning=Meaning.DESTROYED, at=now)
     witness(dose, given=witnessed_by, signer_signature=signed,
@@ -110,15 +108,29 @@ def destroy(dose: Dose, *, reason: str | None, signature: SignatureInput, witnes
 def return_to_manufacturer(dose: Dose, *, reason: str | None, signature: SignatureInput, actor: User,
                            now: datetime) -> Dose:
     """Send a dose back to the manufacturer (reason, e-signature): custody pharmacy → lab."""
-    require_role(actor, PHARMACY)
+    require_role(actor, LIFE.roles("return"))
     why = _reason(reason)
     lock_row(dose)
     _in_my_custody(dose, actor)
-    if dose.status not in DISPOSABLE:
+    if not LIFE.can("return", dose.status):
         raise InvalidTransition(f"Dose {dose.code} is {dose.status}: it cannot be returned.")
-    dose.status = "returned"
+    LIFE.apply(dose, "return")
     audit.record_change(dose, "dose.returned", actor=actor, at=now, reason=why)
     custody.record_handover(dose, kind="return", to_party=custody.lab_party(), place=actor.site.name,
                             actor=actor, now=now, condition=why)
     sign(dose, signer=actor, given=signature, meaning=Meaning.RETURNED, at=now)
     return dose
+
+
+def can_thaw(dose: Dose) -> bool:
+    """Only cryopreserved product is thawed, once."""
+    return (dose.lot.presentation == "cryopreserved" and dose.lot.post_thaw_hours is not None
+            and dose.thawed_at is None)
+
+
+def dose_actions(dose: Dose, role: str, now: datetime) -> list[str]:
+    """What this role may do to a dose held by its pharmacy now: the dose's table, then the
+    facts each action needs (the services refuse on the same rules)."""
+    facts = {"thaw": can_thaw(dose), "dispense": not batch_rules.is_expired(dose.expires_at, now)}
+    return [action for action in PHARMACY_ACTIONS
+            if LIFE.allowed(action, dose.status, role) and facts.get(action, True)]

@@ -17,6 +17,7 @@ from cell_chain.accounts.permissions import (
 from cell_chain.accounts.roles import Role
 from cell_chain.accounts.signatures import SignatureInput, WitnessInput
 from cell_chain.batches.models import Dose
+from cell_chain.batches.workflow import DOSE_LIFECYCLE
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import MAX_ID, db
 from cell_chain.core.errors import NotFound, ValidationFailed
@@ -29,6 +30,7 @@ from cell_chain.shipments.excursions import CRYO, FRESH, find_excursions
 from cell_chain.shipments.loggers import LoggerFileError, Reading
 from cell_chain.shipments.models import Shipment, TemperatureRecord
 from cell_chain.shipments.trace_svg import temperature_svg
+from cell_chain.shipments.workflow import SHIPMENT_LIFECYCLE
 from cell_chain.web.api import problems
 
 blp = Blueprint("shipments_api", __name__, url_prefix="/api", description="Shipments, custody and pharmacy")
@@ -68,7 +70,7 @@ class ShipmentsResource(MethodView):
             stmt = stmt.where(Shipment.status == query["status"])
         return list(db.session.scalars(stmt.limit(query["limit"]).offset(query["offset"])))
 
-    @roles_required(Role.LAB)
+    @roles_required(*services.CREATORS)
     @blp.arguments(s.ShipmentIn)
     @blp.response(201, s.ShipmentOut)
     @problems(blp, 401, 403)
@@ -91,7 +93,7 @@ class ShipmentResource(MethodView):
 
 @blp.route("/shipments/<int:shipment_id>/pack")
 class PackResource(MethodView):
-    @roles_required(Role.LAB)
+    @roles_required(*SHIPMENT_LIFECYCLE.roles("pack"))
     @blp.arguments(s.PackIn)
     @blp.response(200, s.ShipmentOut)
     @problems(blp, 401, 403, 404, 409)
@@ -105,7 +107,7 @@ class PackResource(MethodView):
 
 @blp.route("/shipments/<int:shipment_id>/dispatch")
 class DispatchResource(MethodView):
-    @roles_required(Role.LAB)
+    @roles_required(*SHIPMENT_LIFECYCLE.roles("dispatch"))
     @blp.arguments(s.DispatchIn)
     @blp.response(200, s.ShipmentOut)
     @problems(blp, 401, 403, 404, 409, 423)
@@ -119,7 +121,7 @@ class DispatchResource(MethodView):
 
 @blp.route("/shipments/<int:shipment_id>/handoffs")
 class HandoffResource(MethodView):
-    @roles_required(Role.LAB, Role.PHARMACIST)
+    @roles_required(*SHIPMENT_LIFECYCLE.roles("handoff"))
     @blp.arguments(s.HandoffIn)
     @blp.response(200, s.ShipmentOut)
     @problems(blp, 401, 403, 404, 409)
@@ -132,7 +134,7 @@ class HandoffResource(MethodView):
 
 @blp.route("/shipments/<int:shipment_id>/temperature")
 class TemperatureResource(MethodView):
-    @roles_required(Role.LAB, Role.PHARMACIST)
+    @roles_required(*SHIPMENT_LIFECYCLE.roles("record_temperature"))
     @blp.doc(requestBody={"required": True, "content": {
         "text/csv": {"schema": {"type": "string"}},
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
@@ -179,7 +181,7 @@ class TemperatureSvgResource(MethodView):
 
 @blp.route("/shipments/<int:shipment_id>/receive")
 class ReceiveResource(MethodView):
-    @roles_required(Role.PHARMACIST)
+    @roles_required(*SHIPMENT_LIFECYCLE.roles("receive"))
     @blp.arguments(s.ReceiveIn)
     @blp.response(200, s.ReceiptOut)
     @problems(blp, 401, 403, 404, 409, 423)
@@ -193,7 +195,7 @@ class ReceiveResource(MethodView):
 
 @blp.route("/shipments/<int:shipment_id>/excursion-disposition")
 class DispositionResource(MethodView):
-    @roles_required(Role.QA)
+    @roles_required(*SHIPMENT_LIFECYCLE.roles("dispose_excursion"))
     @blp.arguments(s.DispositionIn)
     @blp.response(200, s.ExcursionOut(many=True))
     @problems(blp, 401, 403, 404, 409, 423)
@@ -214,7 +216,7 @@ def _dose_action(code: str, action: Any, **kwargs: Any) -> dict[str, Any]:
 
 @blp.route("/doses/<code>/thaw")
 class ThawResource(MethodView):
-    @roles_required(Role.PHARMACIST)
+    @roles_required(*DOSE_LIFECYCLE.roles("thaw"))
     @blp.arguments(s.ThawIn)
     @blp.response(200)
     @problems(blp, 401, 403, 404, 409)
@@ -225,7 +227,7 @@ class ThawResource(MethodView):
 
 @blp.route("/doses/<code>/dispense")
 class DispenseResource(MethodView):
-    @roles_required(Role.PHARMACIST)
+    @roles_required(*DOSE_LIFECYCLE.roles("dispense"))
     @blp.arguments(s.DispenseIn)
     @blp.response(200)
     @problems(blp, 401, 403, 404, 409)
@@ -236,7 +238,7 @@ class DispenseResource(MethodView):
 
 @blp.route("/doses/<code>/destroy")
 class DestroyResource(MethodView):
-    @roles_required(Role.PHARMACIST)
+    @roles_required(*DOSE_LIFECYCLE.roles("destroy"))
     @blp.arguments(s.DestroyIn)
     @blp.response(200)
     @problems(blp, 401, 403, 404, 409, 423)
@@ -249,7 +251,7 @@ class DestroyResource(MethodView):
 
 @blp.route("/doses/<code>/return")
 class ReturnResource(MethodView):
-    @roles_required(Role.PHARMACIST)
+    @roles_required(*DOSE_LIFECYCLE.roles("return"))
     @blp.arguments(s.ReturnIn)
     @blp.response(200)
     @problems(blp, 401, 403, 404, 409, 423)

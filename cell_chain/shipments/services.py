@@ -10,11 +10,11 @@ from sqlalchemy import select
 
 from cell_chain.accounts.models import Site, User
 from cell_chain.accounts.permissions import require_role
-from cell_chain.accounts.roles import Role
 from cell_chain.accounts.signatures import Meaning, SignatureInput, sign
 from cell_chain.batches import services as batches
 from cell_chain.batches import workflow as batch_rules
 from cell_chain.batches.models import Dose
+from cell_chain.batches.workflow import DOSE_LIFECYCLE
 from cell_chain.core import audit
 from cell_chain.core.db import db, lock_row
 from cell_chain.core.errors import ReasonRequired, ValidationFailed
@@ -30,6 +30,7 @@ from cell_chain.shipments.errors import (
 )
 from cell_chain.shipments.excursions import CRYO, FRESH, find_excursions
 from cell_chain.shipments.loggers import LoggerFileError, parse_logger_file
+from cell_chain.shipments.workflow import EXCURSION_LIFECYCLE, RECEIVED_STATES, SHIPMENT_LIFECYCLE
 from cell_chain.shipments.models import (
     Excursion,
     Shipment,
@@ -39,8 +40,10 @@ from cell_chain.shipments.models import (
 )
 
 STORAGE_OF_PRESENTATION = {"fresh": "2-8C", "cryopreserved": "cryo"}
-PACKING_STATES = ("draft", "packed")
-RECEIVABLE_STATES = ("dispatched", "in_transit")
+# Creating a draft box is the packers' work.
+CREATORS = SHIPMENT_LIFECYCLE.roles("pack")
+PACKING_STATES = SHIPMENT_LIFECYCLE.transitions["pack"].sources
+RECEIVABLE_STATES = SHIPMENT_LIFECYCLE.transitions["receive"].sources
 
 
 def _require_reason(reason: str | None) -> str:
@@ -51,7 +54,7 @@ def _require_reason(reason: str | None) -> str:
 
 def create_shipment(*, site_code: str, storage: str, actor: User, now: datetime) -> Shipment:
     """A draft shipment to one site at one storage condition."""
-    require_role(actor, (Role.LAB,))
+    require_role(actor, CREATORS)
     site = db.session.scalar(select(Site).where(Site.code == site_code))
     if site is None:
         raise ValidationFailed({"site_code": [f"No site {site_code}."]})
@@ -75,9 +78,9 @@ def dose_from_scan(payload: str) -> Dose:
 def pack_dose(shipment: Shipment, *, scan: str, actor: User, now: datetime) -> ShipmentItem:
     """Add the scanned dose; refused (409, with its own code) for the wrong site, state,
     storage, expiry, unverified labels or a second scan of the same dose."""
-    require_role(actor, (Role.LAB,))
+    require_role(actor, SHIPMENT_LIFECYCLE.roles("pack"))
     lock_row(shipment)
-    if shipment.status not in PACKING_STATES:
+    if not SHIPMENT_LIFECYCLE.can("pack", shipment.status):
         raise ShipmentState(f"Shipment {shipment.code} is {shipment.status}: nothing more can be packed.")
     dose = dose_from_scan(scan)
     lock_row(dose)
@@ -102,10 +105,10 @@ def pack_dose(shipment: Shipment, *, scan: str, actor: User, now: datetime) -> S
                           "both be scanned back before packing.")
     item = ShipmentItem(shipment=shipment, dose_id=dose.id, packed_at=now, packed_by_id=actor.id)
     audit.record_created(item, "shipment.dose_packed", actor=actor, at=now)
-    dose.status = "packed"
+    DOSE_LIFECYCLE.apply(dose, "pack")
     audit.record_change(dose, "dose.packed", actor=actor, at=now)
     if shipment.status == "draft":
-        shipment.status = "packed"
+        SHIPMENT_LIFECYCLE.apply(shipment, "pack")
         audit.record_change(shipment, "shipment.packed", actor=actor, at=now)
     return item
 
@@ -113,9 +116,9 @@ def pack_dose(shipment: Shipment, *, scan: str, actor: User, now: datetime) -> S
 def dispatch(shipment: Shipment, *, courier: str, logger_id: str, signature: SignatureInput,
              actor: User, now: datetime) -> Shipment:
     """Hand the box to the courier with the lab's e-signature: custody lab → courier."""
-    require_role(actor, (Role.LAB,))
+    require_role(actor, SHIPMENT_LIFECYCLE.roles("dispatch"))
     lock_row(shipment)
-    if shipment.status != "packed" or not shipment.items:
+    if not SHIPMENT_LIFECYCLE.can("dispatch", shipment.status) or not shipment.items:
         raise ShipmentState(f"Shipment {shipment.code} is {shipment.status}: only a packed box is dispatched.")
     errors = {}
     if not courier.strip():
@@ -124,11 +127,12 @@ def dispatch(shipment: Shipment, *, courier: str, logger_id: str, signature: Sig
         errors["logger_id"] = ["Give the temperature logger's serial number."]
     if errors:
         raise ValidationFailed(errors)
-    shipment.status, shipment.courier, shipment.logger_id = "dispatched", courier.strip(), logger_id.strip()
+    SHIPMENT_LIFECYCLE.apply(shipment, "dispatch")
+    shipment.courier, shipment.logger_id = courier.strip(), logger_id.strip()
     shipment.dispatched_at = now
     audit.record_change(shipment, "shipment.dispatched", actor=actor, at=now)
     for item in shipment.items:
-        item.dose.status = "in_transit"
+        DOSE_LIFECYCLE.apply(item.dose, "dispatch")
         audit.record_change(item.dose, "dose.in_transit", actor=actor, at=now)
         custody.record_handover(item.dose, kind="dispatch", to_party=custody.courier_party(shipment.courier),
                                 place=current_app.config["FACILITY_NAME"], actor=actor, now=now,
@@ -140,9 +144,9 @@ def dispatch(shipment: Shipment, *, courier: str, logger_id: str, signature: Sig
 def handoff(shipment: Shipment, *, from_party: str, to_party: str, place: str, actor: User,
             now: datetime) -> Shipment:
     """A courier hand-off of the whole box, recorded for every dose in it."""
-    require_role(actor, (Role.LAB, Role.PHARMACIST))
+    require_role(actor, SHIPMENT_LIFECYCLE.roles("handoff"))
     lock_row(shipment)
-    if shipment.status not in RECEIVABLE_STATES:
+    if not SHIPMENT_LIFECYCLE.can("handoff", shipment.status):
         raise ShipmentState(f"Shipment {shipment.code} is {shipment.status}: no hand-off to record.")
     if not (from_party.strip() and to_party.strip() and place.strip()):
         raise ValidationFailed({"to_party": ["Give who handed over, who took the box and where."]})
@@ -151,7 +155,7 @@ def handoff(shipment: Shipment, *, from_party: str, to_party: str, place: str, a
                                 to_party=custody.courier_party(to_party), place=place.strip(),
                                 actor=actor, now=now, shipment_id=shipment.id)
     if shipment.status == "dispatched":
-        shipment.status = "in_transit"
+        SHIPMENT_LIFECYCLE.apply(shipment, "handoff")
         audit.record_change(shipment, "shipment.in_transit", actor=actor, at=now)
     return shipment
 
@@ -184,11 +188,11 @@ def receive(shipment: Shipment, *, scans: list[str], seal_intact: bool, signatur
     """The site pharmacist scans every dose in the box. Idempotent: a received shipment
     answers its recorded result. The shipment row is locked, so two pharmacists receiving
     at once count once."""
-    require_role(actor, (Role.PHARMACIST,))
+    require_role(actor, SHIPMENT_LIFECYCLE.roles("receive"))
     lock_row(shipment)
-    if shipment.status in ("received", "partially_received", "closed"):
+    if shipment.status in RECEIVED_STATES:
         return receipt_result(shipment)
-    if shipment.status not in RECEIVABLE_STATES:
+    if not SHIPMENT_LIFECYCLE.can("receive", shipment.status):
         raise ShipmentState(f"Shipment {shipment.code} is {shipment.status}: it has not been dispatched.")
     expected = {item.dose_id: item for item in shipment.items}
     scanned: set[int] = set()
@@ -215,13 +219,13 @@ def receive(shipment: Shipment, *, scans: list[str], seal_intact: bool, signatur
                                 condition="seal intact" if seal_intact else "seal broken")
         quarantined = dose.status == "quarantined"
         if not quarantined:
-            dose.status = "received"
+            DOSE_LIFECYCLE.apply(dose, "receive")
             audit.record_change(dose, "dose.received", actor=actor, at=now)
         else:
-            dose.status_before_quarantine = "received"
+            DOSE_LIFECYCLE.apply_aside(dose, "receive")
             audit.record_change(dose, "dose.received_in_quarantine", actor=actor, at=now)
         if not seal_intact and not quarantined:
-            batches.quarantine_dose(dose, reason="shipment seal broken on receipt", actor=actor, now=now)
+            batches.quarantine_dose(dose, cause="seal_broken", reason="shipment seal broken on receipt", actor=actor, now=now)
             quarantined = True
         item.receipt = "quarantined" if quarantined else "accepted"
         audit.record_change(item, f"shipment.dose_{item.receipt}", actor=actor, at=now)
@@ -229,7 +233,7 @@ def receive(shipment: Shipment, *, scans: list[str], seal_intact: bool, signatur
         audit.record_created(UnexpectedItem(shipment_id=shipment.id, payload=payload, dose_id=dose_id,
                                             recorded_at=now), "shipment.unexpected_item", actor=actor, at=now)
     complete = len(scanned) == len(expected) and not unexpected
-    shipment.status = "received" if complete else "partially_received"
+    SHIPMENT_LIFECYCLE.apply(shipment, "receive" if complete else "receive_partially")
     shipment.seal_intact, shipment.received_at, shipment.received_by_id = seal_intact, now, actor.id
     audit.record_change(shipment, f"shipment.{shipment.status}", actor=actor, at=now)
     sign(shipment, signer=actor, given=signature, meaning=Meaning.RECEIVED, at=now)
@@ -243,8 +247,8 @@ def record_temperature(shipment: Shipment, *, data: bytes, filename: str | None,
                        now: datetime) -> tuple[TemperatureRecord, list[Excursion]]:
     """Store the logger's readings and the excursions outside the storage range; an
     excursion quarantines the shipment's doses until QA decides. Raises LoggerFileError."""
-    require_role(actor, (Role.LAB, Role.PHARMACIST))
-    if shipment.status in ("draft", "packed"):
+    require_role(actor, SHIPMENT_LIFECYCLE.roles("record_temperature"))
+    if not SHIPMENT_LIFECYCLE.can("record_temperature", shipment.status):
         raise ShipmentState("Upload the logger file once the shipment has left the lab.")
     trace = parse_logger_file(data, filename)
     # Only the time the doses travelled counts: a logger started in a warm room before packing,
@@ -271,7 +275,7 @@ def record_temperature(shipment: Shipment, *, data: bytes, filename: str | None,
         excursions.append(excursion)
     if excursions:
         for item in shipment.items:
-            batches.quarantine_dose(item.dose, reason=f"temperature excursion in shipment {shipment.code}",
+            batches.quarantine_dose(item.dose, cause="excursion", reason=f"temperature excursion in shipment {shipment.code}",
                                     actor=actor, now=now)
     return record, excursions
 
@@ -285,7 +289,7 @@ def dispose_excursion(shipment: Shipment, *, decision: str, reason: str | None,
                       signature: SignatureInput, actor: User, now: datetime) -> list[Excursion]:
     """QA accepts (doses back in use) or rejects (doses stay quarantined for destruction or
     return) every open excursion of the shipment, with reason and e-signature."""
-    require_role(actor, (Role.QA,))
+    require_role(actor, SHIPMENT_LIFECYCLE.roles("dispose_excursion"))
     why = _require_reason(reason)
     if decision not in ("accept", "reject"):
         raise ValidationFailed({"decision": ["Decide accept or reject."]})
@@ -294,13 +298,13 @@ def dispose_excursion(shipment: Shipment, *, decision: str, reason: str | None,
     if not excursions:
         raise NoExcursion(f"Shipment {shipment.code} has no excursion awaiting a decision.")
     for excursion in excursions:
-        excursion.status = "accepted" if decision == "accept" else "rejected"
+        EXCURSION_LIFECYCLE.apply(excursion, decision)
         excursion.decision_reason, excursion.decided_by_id, excursion.decided_at = why, actor.id, now
         audit.record_change(excursion, f"excursion.{excursion.status}", actor=actor, at=now, reason=why)
     if decision == "accept":
         for item in shipment.items:
             dose = item.dose
-            if dose.status == "quarantined" and (dose.quarantine_reason or "").startswith("temperature excursion"):
+            if dose.status == "quarantined" and dose.quarantine_cause == "excursion":
                 batches.lift_quarantine(dose, reason=f"excursion accepted: {why}", actor=actor, now=now)
                 if item.receipt == "quarantined":
                     item.receipt = "accepted"

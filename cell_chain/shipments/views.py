@@ -28,6 +28,7 @@ from cell_chain.accounts.signatures import (
 )
 from cell_chain.batches import workflow as batch_rules
 from cell_chain.batches.models import Dose
+from cell_chain.batches.workflow import DOSE_LIFECYCLE
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import MAX_ID, db
 from cell_chain.core.errors import AccountLocked, AuthFailure, DomainError, NotFound
@@ -45,7 +46,9 @@ from cell_chain.shipments.models import (
     ShipmentItem,
     TemperatureRecord,
 )
+from cell_chain.shipments.parties import WARD_PREFIX, Party
 from cell_chain.shipments.routes import SHIPMENT_READERS
+from cell_chain.shipments.workflow import RECEIVED_STATES, SHIPMENT_LIFECYCLE
 from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse
 from cell_chain.web.words import Vocabulary
 
@@ -86,13 +89,13 @@ REFUSAL_WORDS = {
 }
 
 # Who sees which form; the services check the same roles.
-PACKERS = frozenset({Role.LAB})
-CREATORS = frozenset({Role.LAB})
-HANDOFF_ROLES = frozenset({Role.LAB, Role.PHARMACIST})
-UPLOADERS = frozenset({Role.LAB, Role.PHARMACIST})
-RECEIVERS = frozenset({Role.PHARMACIST})
-DISPOSERS = frozenset({Role.QA})
-RECEIVED_STATES = ("received", "partially_received", "closed")
+PACKERS = SHIPMENT_LIFECYCLE.roles("pack")
+CREATORS = services.CREATORS
+HANDOFF_ROLES = SHIPMENT_LIFECYCLE.roles("handoff")
+UPLOADERS = SHIPMENT_LIFECYCLE.roles("record_temperature")
+RECEIVERS = SHIPMENT_LIFECYCLE.roles("receive")
+DISPOSERS = SHIPMENT_LIFECYCLE.roles("dispose_excursion")
+PHARMACISTS = DOSE_LIFECYCLE.roles("dispense")
 # What the site inventory lists: doses held by the site pharmacy or its wards.
 INVENTORY_STATES = ("received", "dispensed", "quarantined")
 EXPIRY_WARNING = timedelta(hours=24)
@@ -105,19 +108,7 @@ words = VOCABULARY.words
 def party(name: str, people: Mapping[str, str] | None = None) -> str:
     """A custodian as people say it: 'courier:ColdChain' → 'Courier ColdChain'; a ward nurse
     by their printed name when `people` (username → printed name) knows them."""
-    kind, _, rest = name.partition(":")
-    if kind == "lab":
-        return f"GMP lab ({rest})"
-    if kind == "courier":
-        return f"Courier {rest}"
-    if kind == "pharmacy":
-        return f"{rest} site pharmacy"
-    if kind == "ward":
-        site, _, nurse = rest.partition(":")
-        return f"{site} ward, nurse {(people or {}).get(nurse, nurse)}"
-    if kind == "destroyed":
-        return f"Destroyed at {rest}"
-    return name
+    return Party.parse(name).words(people)
 
 
 @bp.context_processor
@@ -219,12 +210,12 @@ class ShipmentActions:
 def _shipment_actions(shipment: Shipment, actor: User, open_excursions: Sequence[Excursion]) -> ShipmentActions:
     state = shipment.status
     return ShipmentActions(
-        pack=actor.role in PACKERS and state in services.PACKING_STATES,
-        dispatch=actor.role in PACKERS and state == "packed" and bool(shipment.items),
-        handoff=actor.role in HANDOFF_ROLES and state in services.RECEIVABLE_STATES,
-        upload=actor.role in UPLOADERS and state not in services.PACKING_STATES,
-        receive=actor.role in RECEIVERS and state in services.RECEIVABLE_STATES,
-        dispose=actor.role in DISPOSERS and bool(open_excursions),
+        pack=SHIPMENT_LIFECYCLE.allowed("pack", state, actor.role),
+        dispatch=SHIPMENT_LIFECYCLE.allowed("dispatch", state, actor.role) and bool(shipment.items),
+        handoff=SHIPMENT_LIFECYCLE.allowed("handoff", state, actor.role),
+        upload=SHIPMENT_LIFECYCLE.allowed("record_temperature", state, actor.role),
+        receive=SHIPMENT_LIFECYCLE.allowed("receive", state, actor.role),
+        dispose=SHIPMENT_LIFECYCLE.allowed("dispose_excursion", state, actor.role) and bool(open_excursions),
     )
 
 
@@ -560,19 +551,6 @@ class InventoryRow:
         return self.dose.thawed_at is not None
 
 
-def _pharmacy_actions(dose: Dose, expired: bool) -> list[str]:
-    """The buttons a dose's row offers (pharmacy.py refuses the rest anyway)."""
-    actions = []
-    if (dose.status in pharmacy.AT_PHARMACY and dose.lot.presentation == "cryopreserved"
-            and dose.lot.post_thaw_hours is not None and dose.thawed_at is None):
-        actions.append("thaw")
-    if dose.status == "received" and not expired:
-        actions.append("dispense")
-    if dose.status in pharmacy.DISPOSABLE:
-        actions += ["destroy", "return"]
-    return actions
-
-
 def _inventory(actor: User, *, code: str | None = None) -> list[InventoryRow]:
     """The doses in the custody of the actor's site (its pharmacy or its wards), soonest
     expiry first, in one query: patient and current custodian come with each dose."""
@@ -586,7 +564,7 @@ def _inventory(actor: User, *, code: str | None = None) -> list[InventoryRow]:
             .join(Allocation, and_(Allocation.dose_id == Dose.id, Allocation.active))
             .join(Visit, Visit.id == Allocation.visit_id).join(Patient, Patient.id == Visit.patient_id)
             .where(Patient.site_id == actor.site_id, Dose.status.in_(INVENTORY_STATES),
-                   or_(holder == custody.site_party(site_code), holder.like(f"ward:{site_code}:%")))
+                   or_(holder == custody.site_party(site_code), holder.like(f"{WARD_PREFIX}{site_code}:%")))
             .order_by(Dose.expires_at, Dose.id))
     if code is not None:
         stmt = stmt.where(Dose.code == code)
@@ -594,10 +572,10 @@ def _inventory(actor: User, *, code: str | None = None) -> list[InventoryRow]:
     rows = []
     for dose, subject_id, visit, held_by in db.session.execute(stmt):
         expired = batch_rules.is_expired(dose.expires_at, now)
-        rows.append(InventoryRow(dose, subject_id, visit, held_by, _pharmacy_actions(dose, expired), expired,
+        rows.append(InventoryRow(dose, subject_id, visit, held_by, pharmacy.dose_actions(dose, actor.role, now), expired,
                                  not expired and dose.thawed_at is None
                                  and dose.expires_at - now < EXPIRY_WARNING))
-    nurses = _nurse_names(actor) if any(r.holder.startswith("ward:") for r in rows) else {}
+    nurses = _nurse_names(actor) if any(Party.parse(r.holder).kind == "ward" for r in rows) else {}
     for row in rows:
         row.holder_words = party(row.holder, nurses)
     return rows
@@ -611,7 +589,7 @@ def _nurse_names(actor: User) -> dict[str, str]:
 
 
 @bp.get("/pharmacy")
-@roles_required(Role.PHARMACIST)
+@roles_required(*PHARMACISTS)
 def inventory() -> str:
     actor = require_actor()
     rows = _inventory(actor)
@@ -678,7 +656,7 @@ def _done(row: InventoryRow, message: str, category: str = "ok") -> Response:
 
 
 @bp.route("/pharmacy/doses/<code>/thaw", methods=["GET", "POST"])
-@roles_required(Role.PHARMACIST)
+@roles_required(*PHARMACISTS)
 def thaw(code: str) -> Page:
     row = _site_dose(code, "thaw")
     if isinstance(row, Response):
@@ -699,7 +677,7 @@ def thaw(code: str) -> Page:
 
 
 @bp.route("/pharmacy/doses/<code>/dispense", methods=["GET", "POST"])
-@roles_required(Role.PHARMACIST)
+@roles_required(*PHARMACISTS)
 def dispense(code: str) -> Page:
     row = _site_dose(code, "dispense")
     if isinstance(row, Response):
@@ -720,7 +698,7 @@ def dispense(code: str) -> Page:
 
 
 @bp.route("/pharmacy/doses/<code>/destroy", methods=["GET", "POST"])
-@roles_required(Role.PHARMACIST)
+@roles_required(*PHARMACISTS)
 def destroy(code: str) -> Page:
     row = _site_dose(code, "destroy")
     if isinstance(row, Response):
@@ -770,7 +748,7 @@ def destroy(code: str) -> Page:
 
 
 @bp.route("/pharmacy/doses/<code>/return", methods=["GET", "POST"])
-@roles_required(Role.PHARMACIST)
+@roles_required(*PHARMACISTS)
 def return_dose(code: str) -> Page:
     row = _site_dose(code, "return")
     if isinstance(row, Response):

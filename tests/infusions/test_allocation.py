@@ -70,7 +70,8 @@ def test_unsuitable_doses_are_never_allocated(sites, staff, spoil):
         if spoil == "recalled":
             batches.recall_lot(lot, reason="test", signature=signed(), actor=staff.qa, now=now)
         elif spoil == "quarantined":
-            batches._quarantine_doses(lot, reason="damaged", actor=staff.qa, now=now)
+            for dose in lot.doses:
+                batches.quarantine_dose(dose, cause="other", reason="damaged", actor=staff.qa, now=now)
         elif spoil == "allocated":
             allocations.allocate_dose(enrol().visits[0], dose=None, actor=coordinator(), now=now)
     db.session.commit()

@@ -136,7 +136,7 @@ def test_recalled_after_dispensing(ward, staff):
 
 def test_quarantined_dose(ward, staff):
     [dose] = doses_at_site(staff)
-    batches.quarantine_dose(dose, reason="bag damaged", actor=staff.qa, now=utcnow())
+    batches.quarantine_dose(dose, cause="other", reason="bag damaged", actor=staff.qa, now=utcnow())
     assert stops(subject_of(dose), bag_payloads(dose).compound)[0] == ["DOSE_QUARANTINED"]
 
 
