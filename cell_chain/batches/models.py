@@ -203,6 +203,11 @@ class Dose(db.Model):
     lot: Mapped[Lot] = relationship(back_populates="doses", lazy="joined", innerjoin=True)
 
     __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def accepted_at_fill(self) -> bool:
+        """Within tolerance when filled; a dose rejected at fill is kept only for accountability."""
+        return self.status != "rejected"
     __table_args__ = (
         UniqueConstraint("lot_id", "number"),
         CheckConstraint(_in("status", DOSE_STATUSES), name="status_known"),

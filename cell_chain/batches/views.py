@@ -75,6 +75,12 @@ LOT_HEADINGS = {
     "in_process": "In process", "quarantine": "Quarantine: waiting for release",
     "released": "Released", "rejected": "Rejected", "recalled": "Recalled",
 }
+# What the board says of each lot in a group: release readiness, results entered so far,
+# doses available, or the reason the lot ended.
+BOARD_SUMMARIES = {"quarantine": "readiness", "in_process": "results", "released": "available",
+                   "rejected": "reason", "recalled": "reason"}
+BOARD_EMPTY = {status: "are in quarantine" if status == "quarantine" else f"are {heading.lower()}"
+               for status, heading in LOT_HEADINGS.items()}
 # Colour always comes with the status word; these only pick the colour.
 TONES = {
     "in_process": "info", "quarantine": "warn", "released": "ok", "rejected": "stop",
@@ -99,7 +105,8 @@ def test_label(test: str) -> str:
 def page_helpers() -> dict[str, Any]:
     """What lot and donor pages (and the label pages drawn inside them) use to show codes."""
     return {"test_label": test_label, "marker_label": lambda m: MARKER_LABELS.get(m, m),
-            **VOCABULARY.helpers(), "Role": Role}
+            **VOCABULARY.helpers(), "Role": Role,
+            "lot_awaits_release": lambda lot: wf.LOT_LIFECYCLE.can("release", lot.status)}
 
 
 bp.context_processor(page_helpers)
@@ -207,11 +214,11 @@ def board() -> str:
     groups: dict[str, list[BoardRow]] = {status: [] for status in LOT_STATUSES}
     for lot in lots:
         readiness = (Readiness.of(services.release_readiness(lot, now=now, spec=spec))
-                     if lot.status == "quarantine" else None)
+                     if wf.LOT_LIFECYCLE.can("release", lot.status) else None)
         entered = sum(1 for r in lot.results if r.test in tests)
         groups[lot.status].append(BoardRow(lot, Counter(d.status for d in lot.doses), readiness, entered))
     return render_template("batches/board.html", groups=groups, headings=LOT_HEADINGS,
-                           test_count=len(tests))
+                           test_count=len(tests), summaries=BOARD_SUMMARIES, empty_words=BOARD_EMPTY)
 
 
 # ---- the lot page and its actions ---------------------------------------------------------------

@@ -42,7 +42,7 @@ from cell_chain.patients.errors import DoseNotSuitable, NoSuitableDose
 from cell_chain.patients.labels import wristband_payload
 from cell_chain.patients.models import ARMS, Allocation, Patient, Visit
 from cell_chain.patients.routes import PATIENT_READERS
-from cell_chain.patients.workflow import PATIENT_LIFECYCLE
+from cell_chain.patients.workflow import PATIENT_LIFECYCLE, WAITING_STATES, visit_actions
 from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse
 from cell_chain.web.words import Vocabulary
 
@@ -64,7 +64,7 @@ WORDS = {"active": "Active", "withdrawn": "Withdrawn", **timeline.STATE_WORDS}
 # Colour always comes with the words; these only pick the colour.
 TONES = {"active": "ok", "withdrawn": "", "done": "ok", "done_out_of_window": "warn", "due": "info",
          "overdue": "warn", "missed": "stop", "upcoming": "", "skipped": ""}
-OPEN_STATES = ("due", "overdue", "upcoming")
+
 
 
 VOCABULARY = Vocabulary(WORDS, TONES)
@@ -87,6 +87,11 @@ class VisitRow:
     actions: set[str]
     printed: int = 0  # how many times its assignment label was printed
 
+    @property
+    def waiting(self) -> bool:
+        """The visit still waits for its dose (due, overdue or upcoming)."""
+        return self.state in WAITING_STATES
+
 
 @dataclass
 class PatientRow:
@@ -106,15 +111,9 @@ def _active_allocations(visit_ids: Sequence[int]) -> dict[int, Allocation]:
 
 def _visit_actions(patient: Patient, visit: Visit, state: str, allocation: Allocation | None,
                    actor: User) -> set[str]:
-    actions: set[str] = set()
-    if actor.role in ALLOCATORS:
-        # A missed visit keeps its stored state `open`, but no dose goes to a visit whose
-        # successor's window has begun.
-        if (allocation is None and patient.arm == "msc" and patient.status == "active"
-                and visit.recorded == "open" and state in OPEN_STATES):
-            actions.add("allocate")
-        if allocation is not None and allocation.dose.status in allocations.REVERSIBLE_DOSE_STATES:
-            actions.add("deallocate")
+    actions = visit_actions(arm=patient.arm, patient_status=patient.status, recorded=visit.recorded, state=state,
+                            dose_status=allocation.dose.status if allocation else None,
+                            reversible_dose_states=allocations.REVERSIBLE_DOSE_STATES, role=actor.role)
     if allocation is not None and actor.role in ASSIGNMENT_PRINTERS:
         actions.add("print_assignment")
     return actions
@@ -188,7 +187,7 @@ def waiting_for_dose() -> str:
     for row in _rows(_listed_patients(actor), actor, today):
         if row.patient.arm != "msc" or row.patient.status != "active":
             continue
-        upcoming = next((v for v in row.visits if v.state in OPEN_STATES), None)
+        upcoming = next((v for v in row.visits if v.waiting), None)
         if upcoming is not None and upcoming.allocation is None:
             waiting.append((row, upcoming))
     waiting.sort(key=lambda pair: (pair[1].visit.window_start, pair[0].patient.subject_id))

@@ -1,6 +1,8 @@
 """The patient's and the visit's life cycles: one table each, with who may act. A visit's
 stored state is what was recorded; upcoming, due, overdue and missed follow from the date
 (schedule.visit_state)."""
+from collections.abc import Iterable
+
 from cell_chain.accounts.roles import Role
 from cell_chain.core.workflow import SAME, lifecycle
 
@@ -17,3 +19,20 @@ VISIT_LIFECYCLE = lifecycle("visit", [
     # A withdrawn patient's open visits are skipped with the withdrawal.
     ("skip", {"open"}, "skipped", {COORDINATOR}),
 ], field="recorded")
+
+# Computed visit states (schedule.visit_state) in which a visit still waits for its dose.
+WAITING_STATES = frozenset({"due", "overdue", "upcoming"})
+
+
+def visit_actions(*, arm: str, patient_status: str, recorded: str, state: str, dose_status: str | None,
+                  reversible_dose_states: Iterable[str], role: str) -> set[str]:
+    """What this role may do to a visit now (the patient page draws these). A missed visit
+    keeps its stored state `open`, but no dose goes to a visit whose successor's window has
+    begun."""
+    actions: set[str] = set()
+    if (dose_status is None and arm == "msc" and patient_status == "active" and state in WAITING_STATES
+            and VISIT_LIFECYCLE.allowed("allocate", recorded, role)):
+        actions.add("allocate")
+    if dose_status is not None and dose_status in reversible_dose_states and role in VISIT_LIFECYCLE.roles("allocate"):
+        actions.add("deallocate")
+    return actions

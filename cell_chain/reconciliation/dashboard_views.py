@@ -55,7 +55,7 @@ def index() -> str:
     context: dict[str, Any] = {
         "board": board, "chart": chart, "now": now, "reports": reports, "visit_numbers": dashboard.VISIT_NUMBERS,
         "first_discrepancies": board.discrepancies[:FIRST_DISCREPANCIES], "first_visits": FIRST_VISITS,
-        "state_words": STATE_WORDS, "link": lambda item: involved_link(item, actor),
+        "state_words": STATE_WORDS, "state_tones": {"due": "info"}, "link": lambda item: involved_link(item, actor),
         "may_trace": _may_open("trace_pages.search", actor), "due_soon_days": dashboard.DUE_SOON.days,
         "one_day": timedelta(days=1),
     }

@@ -172,6 +172,11 @@ class ReceiptResult:
     def status(self) -> str:
         return self.shipment.status
 
+    @property
+    def complete(self) -> bool:
+        """Every dose arrived, nothing else did, and none is held in quarantine."""
+        return self.shipment.status == "received" and not self.quarantined
+
 
 def receipt_result(shipment: Shipment) -> ReceiptResult:
     result = ReceiptResult(shipment)

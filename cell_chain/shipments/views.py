@@ -113,7 +113,8 @@ def party(name: str, people: Mapping[str, str] | None = None) -> str:
 
 @bp.context_processor
 def _page_helpers() -> dict[str, Any]:
-    return {**VOCABULARY.helpers(), "Role": Role, "party": party,
+    return {**VOCABULARY.helpers(), "Role": Role, "party": party, "received_states": RECEIVED_STATES,
+            "can_receive": lambda s: SHIPMENT_LIFECYCLE.allowed("receive", s.status, require_actor().role),
             "storage_words": STORAGE_WORDS, "refusal_words": REFUSAL_WORDS}
 
 
