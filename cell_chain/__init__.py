@@ -17,7 +17,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from cell_chain.web.extensions import api, csrf, migrate
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"),
+    migrate.init_app(app, db, directory=str(_migrations_directory()),
                      render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     api.init_app(app)
@@ -69,3 +69,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     register_cli(app)
     return app
+
+
+def _migrations_directory() -> Path:
+    """Inside the package when installed from the wheel; beside it in a source checkout."""
+    package = Path(__file__).resolve().parent
+    shipped = package / "migrations"
+    return shipped if (shipped / "env.py").is_file() else package.parent / "migrations"

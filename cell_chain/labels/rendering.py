@@ -23,7 +23,9 @@ from cell_chain.labels import barcodes
 from cell_chain.labels.barcodes import BarcodeImage
 
 # The controlled templates live at the top of the repository, beside the code that fills them.
-LABELS_DIR: Final = Path(__file__).resolve().parents[2] / "labels"
+# The controlled templates: shipped inside the package by the wheel, beside it in a checkout.
+LABELS_DIR: Final = next(d for d in (Path(__file__).resolve().parents[1] / "label_templates",
+                                     Path(__file__).resolve().parents[2] / "labels") if d.is_dir())
 
 # The version every label of a kind is printed with now. A change to a template is a new
 # version folder and a change here; the old folder stays, as printed labels refer to it.
