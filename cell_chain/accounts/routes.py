@@ -7,12 +7,7 @@ from sqlalchemy import select
 
 from cell_chain.accounts import services
 from cell_chain.accounts.models import Site, User
-from cell_chain.accounts.permissions import (
-    require_actor,
-    roles_required,
-    scope_to_site,
-    scoped_get_or_404,
-)
+from cell_chain.accounts.permissions import require_actor, roles_required, scope_to_site, scoped_get_or_404
 from cell_chain.accounts.roles import ALL_ROLES, Role
 from cell_chain.accounts.schemas import (
     SiteIn,

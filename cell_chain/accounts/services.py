@@ -9,21 +9,11 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from cell_chain.accounts.models import ApiToken, Site, User
-from cell_chain.accounts.passwords import (
-    hash_password,
-    password_matches,
-    password_problems,
-)
+from cell_chain.accounts.passwords import hash_password, password_matches, password_problems
 from cell_chain.accounts.roles import Role, is_site_role
 from cell_chain.core import audit
 from cell_chain.core.db import db, refuse_duplicate
-from cell_chain.core.errors import (
-    AccountLocked,
-    AuthFailure,
-    Forbidden,
-    SignatureInvalid,
-    ValidationFailed,
-)
+from cell_chain.core.errors import AccountLocked, AuthFailure, Forbidden, SignatureInvalid, ValidationFailed
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _SITE_CODE = re.compile(r"^[A-Z]{2,8}$")

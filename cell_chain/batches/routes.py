@@ -10,10 +10,10 @@ from cell_chain.accounts.roles import Role
 from cell_chain.accounts.signatures import SignatureInput
 from cell_chain.batches import schemas as s
 from cell_chain.batches import services
+from cell_chain.batches.loaders import get_or_404
 from cell_chain.batches.models import Donor, Dose, Lot
 from cell_chain.core.clock import utcnow
-from cell_chain.core.db import MAX_ID, db
-from cell_chain.core.errors import NotFound
+from cell_chain.core.db import db
 from cell_chain.core.schemas import PageArgs
 from cell_chain.web.api import problems
 
@@ -26,14 +26,6 @@ LOT_READERS = (*BATCH_READERS, Role.COORDINATOR)
 def _signature(args: dict[str, Any]) -> SignatureInput:
     given = args["signature"]
     return SignatureInput(password=given["password"], meaning=given.get("meaning", ""))
-
-
-def _get(model: type, ident: int) -> Any:
-    # An id past the integer column's range names nothing; asking the database would fail.
-    obj = db.session.get(model, ident) if 0 < ident <= MAX_ID else None
-    if obj is None:
-        raise NotFound(f"No such {model.__name__.lower()}.")
-    return obj
 
 
 @blp.route("/donors")
@@ -65,7 +57,7 @@ class DonorResource(MethodView):
     @problems(blp, 401, 403, 404)
     def get(self, donor_id: int) -> Donor:
         """A donor with screening results and eligibility signature."""
-        return _get(Donor, donor_id)
+        return get_or_404(Donor, donor_id)
 
 
 @blp.route("/donors/<int:donor_id>/screening")
@@ -76,7 +68,7 @@ class ScreeningResource(MethodView):
     @problems(blp, 401, 403, 404, 409)
     def post(self, args: dict[str, Any], donor_id: int) -> Any:
         """Enter (or, with a reason, correct) a screening marker result."""
-        donor = _get(Donor, donor_id)
+        donor = get_or_404(Donor, donor_id)
         entry = services.record_screening(donor, **args | {"reason": args.get("reason")},
                                           actor=require_actor(), now=utcnow())
         db.session.commit()
@@ -91,7 +83,7 @@ class EligibilityResource(MethodView):
     @problems(blp, 401, 403, 404, 409, 423)
     def post(self, args: dict[str, Any], donor_id: int) -> Donor:
         """QA determines eligibility from the screening results (e-signature)."""
-        donor = services.determine_eligibility(_get(Donor, donor_id), signature=_signature(args),
+        donor = services.determine_eligibility(get_or_404(Donor, donor_id), signature=_signature(args),
                                                actor=require_actor(), now=utcnow())
         db.session.commit()
         return donor
@@ -116,7 +108,7 @@ class LotsResource(MethodView):
     @problems(blp, 401, 403, 404, 409)
     def post(self, args: dict[str, Any]) -> Lot:
         """Start a lot from a donor; it gets its own DIN."""
-        donor = _get(Donor, args.pop("donor_id"))
+        donor = get_or_404(Donor, args.pop("donor_id"))
         lot = services.create_lot(donor=donor, **args, actor=require_actor(), now=utcnow())
         db.session.commit()
         return lot
@@ -129,7 +121,7 @@ class LotResource(MethodView):
     @problems(blp, 401, 403, 404)
     def get(self, lot_id: int) -> Lot:
         """A lot with results against the specification, release readiness and doses."""
-        return _get(Lot, lot_id)
+        return get_or_404(Lot, lot_id)
 
 
 @blp.route("/lots/<int:lot_id>/complete")
@@ -139,7 +131,7 @@ class LotCompleteResource(MethodView):
     @problems(blp, 401, 403, 404, 409)
     def post(self, lot_id: int) -> Lot:
         """Manufacturing finished: the lot goes into quarantine for release testing."""
-        lot = services.complete_lot(_get(Lot, lot_id), actor=require_actor(), now=utcnow())
+        lot = services.complete_lot(get_or_404(Lot, lot_id), actor=require_actor(), now=utcnow())
         db.session.commit()
         return lot
 
@@ -153,7 +145,7 @@ class LotResultsResource(MethodView):
     def post(self, args: dict[str, Any], lot_id: int) -> Any:
         """Enter (or, with a reason, correct) a release test result; pass/fail is computed."""
         result = services.record_result(
-            _get(Lot, lot_id), test=args["test"], value=args["value"],
+            get_or_404(Lot, lot_id), test=args["test"], value=args["value"],
             performed_on=args["performed_on"], method=args.get("method"),
             analyst=args.get("analyst"), reason=args.get("reason"),
             actor=require_actor(), now=utcnow())
@@ -169,7 +161,7 @@ class LotReleaseResource(MethodView):
     @problems(blp, 401, 403, 404, 409, 423)
     def post(self, args: dict[str, Any], lot_id: int) -> Lot:
         """QA releases the lot (e-signature); refused with every blocker listed."""
-        lot = services.release_lot(_get(Lot, lot_id), signature=_signature(args),
+        lot = services.release_lot(get_or_404(Lot, lot_id), signature=_signature(args),
                                    actor=require_actor(), now=utcnow())
         db.session.commit()
         return lot
@@ -183,7 +175,7 @@ class LotRejectResource(MethodView):
     @problems(blp, 401, 403, 404, 409, 423)
     def post(self, args: dict[str, Any], lot_id: int) -> Lot:
         """QA rejects the lot (reason, e-signature); its doses are quarantined."""
-        lot = services.reject_lot(_get(Lot, lot_id), reason=args["reason"],
+        lot = services.reject_lot(get_or_404(Lot, lot_id), reason=args["reason"],
                                   signature=_signature(args), actor=require_actor(), now=utcnow())
         db.session.commit()
         return lot
@@ -197,7 +189,7 @@ class LotRecallResource(MethodView):
     @problems(blp, 401, 403, 404, 409, 423)
     def post(self, args: dict[str, Any], lot_id: int) -> services.RecallOutcome:
         """QA recalls a released lot: every dose not yet administered is quarantined."""
-        outcome = services.recall_lot(_get(Lot, lot_id), reason=args["reason"],
+        outcome = services.recall_lot(get_or_404(Lot, lot_id), reason=args["reason"],
                                       signature=_signature(args), actor=require_actor(), now=utcnow())
         db.session.commit()
         return outcome
@@ -211,6 +203,6 @@ class LotDosesResource(MethodView):
     @problems(blp, 401, 403, 404, 409)
     def post(self, args: dict[str, Any], lot_id: int) -> Dose:
         """Fill a dose; out of tolerance it is kept as rejected with its reasons."""
-        dose = services.prepare_dose(_get(Lot, lot_id), **args, actor=require_actor(), now=utcnow())
+        dose = services.prepare_dose(get_or_404(Lot, lot_id), **args, actor=require_actor(), now=utcnow())
         db.session.commit()
         return dose

@@ -5,15 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from flask import (
-    Blueprint,
-    current_app,
-    flash,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -41,9 +33,7 @@ from cell_chain.batches.models import (
 from cell_chain.batches.routes import BATCH_READERS, LOT_READERS
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import MAX_ID, db
-from cell_chain.core.errors import (
-    DomainError,
-)
+from cell_chain.core.errors import DomainError
 from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse
 from cell_chain.web.words import Vocabulary, utc
 

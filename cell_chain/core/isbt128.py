@@ -82,9 +82,37 @@ def _require_facility(value: object) -> None:
     _require_str(value, "facility", _FACILITY_RE, "A-N, P-Z or 1-9 followed by 4 digits")
 
 
+class _Numbered:
+    """Facility, two-digit year and six-digit sequence: the 13 characters that DIN and COI
+    share, and the keyboard-entry check character over them."""
+
+    facility: str
+    year: int
+    sequence: int
+
+    def _check_numbering(self) -> None:
+        _require_facility(self.facility)
+        _require_int(self.year, "year", 99)
+        _require_int(self.sequence, "sequence", 999_999)
+
+    @property
+    def code(self) -> str:
+        return f"{self.facility}{self.year:02d}{self.sequence:06d}"
+
+    @property
+    def check(self) -> str:
+        """Keyboard-entry check character: printed boxed, never encoded."""
+        return mod37_2_check(self.code)
+
+    @property
+    def spaced(self) -> str:
+        return f"{self.facility} {self.year:02d} {self.sequence:06d}"
+
+
 @dataclass(frozen=True)
-class Din:
-    """Donation Identification Number, data structure 001: one per lot, unique for 100 years."""
+class Din(_Numbered):
+    """Donation Identification Number, data structure 001: one per lot, unique for 100 years.
+    `code` is the 13-character DIN without flags."""
 
     facility: str
     year: int
@@ -94,27 +122,15 @@ class Din:
     kind: ClassVar[Kind] = "din"
 
     def __post_init__(self) -> None:
-        _require_facility(self.facility)
-        _require_int(self.year, "year", 99)
-        _require_int(self.sequence, "sequence", 999_999)
+        self._check_numbering()
         _require_str(self.flags, "flags", _DIN_FLAGS_RE, "two flag characters")
         if self.flags.isdigit() and int(self.flags) in _TYPE3_FLAGS:
             if int(self.flags) != 60 + _MOD37_2_CHARS.index(self.check):
                 raise Isbt128Error(f"flags {self.flags} do not match the DIN {self.code}")
 
     @property
-    def code(self) -> str:
-        """The 13-character DIN without flags."""
-        return f"{self.facility}{self.year:02d}{self.sequence:06d}"
-
-    @property
-    def check(self) -> str:
-        """Keyboard-entry check character: printed boxed, never encoded."""
-        return mod37_2_check(self.code)
-
-    @property
     def eye_readable(self) -> str:
-        return f"{self.facility} {self.year:02d} {self.sequence:06d}"
+        return self.spaced
 
     @property
     def payload(self) -> str:
@@ -196,8 +212,9 @@ class Expiry:
 
 
 @dataclass(frozen=True)
-class Coi:
-    """Chain of Identity identifier, data structure 040, issued when a dose is allocated."""
+class Coi(_Numbered):
+    """Chain of Identity identifier, data structure 040, issued when a dose is allocated.
+    `code` is the 13 characters αppppyynnnnnn that the check character covers."""
 
     facility: str
     year: int
@@ -206,23 +223,11 @@ class Coi:
     kind: ClassVar[Kind] = "coi"
 
     def __post_init__(self) -> None:
-        _require_facility(self.facility)
-        _require_int(self.year, "year", 99)
-        _require_int(self.sequence, "sequence", 999_999)
-
-    @property
-    def code(self) -> str:
-        """The 13 characters αppppyynnnnnn that the check character covers."""
-        return f"{self.facility}{self.year:02d}{self.sequence:06d}"
-
-    @property
-    def check(self) -> str:
-        """Keyboard-entry check character: printed boxed, never encoded (as for the DIN)."""
-        return mod37_2_check(self.code)
+        self._check_numbering()
 
     @property
     def eye_readable(self) -> str:
-        return f"CH {self.facility} {self.year:02d} {self.sequence:06d}"
+        return f"CH {self.spaced}"
 
     @property
     def payload(self) -> str:

@@ -7,28 +7,13 @@ from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import (
-    Insert,
-    Select,
-    and_,
-    bindparam,
-    func,
-    insert,
-    literal_column,
-    select,
-)
+from sqlalchemy import Insert, Select, and_, bindparam, func, insert, literal_column, select
 
 from cell_chain.accounts.models import Site, User
 from cell_chain.accounts.permissions import require_role
 from cell_chain.accounts.roles import Role
 from cell_chain.accounts.services import user_by_username
-from cell_chain.accounts.signatures import (
-    Meaning,
-    SignatureInput,
-    WitnessInput,
-    sign,
-    witness,
-)
+from cell_chain.accounts.signatures import Meaning, SignatureInput, WitnessInput, sign, witness
 from cell_chain.batches.models import Dose, Lot
 from cell_chain.batches.workflow import DOSE_LIFECYCLE
 from cell_chain.core import audit

@@ -9,12 +9,7 @@ from cell_chain.batches.models import Dose, Lot
 from cell_chain.batches.workflow import dose_expiry
 from cell_chain.core.db import db
 from cell_chain.core.isbt128 import Isbt128Error, parse
-from cell_chain.core.scanning import (
-    Identified,
-    Scan,
-    UnrecognizedBarcode,
-    register_recogniser,
-)
+from cell_chain.core.scanning import Identified, Scan, UnrecognizedBarcode, register_recogniser
 from cell_chain.labels.payloads import bag_payloads, printed_bag_compound
 
 

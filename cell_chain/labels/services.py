@@ -17,12 +17,7 @@ from cell_chain.batches import services as batches
 from cell_chain.batches.models import Dose, Lot
 from cell_chain.core import audit
 from cell_chain.core.db import db
-from cell_chain.core.errors import (
-    DomainError,
-    NotFound,
-    ReasonRequired,
-    ValidationFailed,
-)
+from cell_chain.core.errors import DomainError, NotFound, ReasonRequired, ValidationFailed
 from cell_chain.core.isbt128 import Isbt128Error, Parsed, parse
 from cell_chain.core.scanning import UnrecognizedBarcode, normalise
 from cell_chain.labels import rendering

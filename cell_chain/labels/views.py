@@ -73,7 +73,7 @@ def bag_label_preview(code: str) -> Response:
 
 
 def _render_print_form(lot: Lot, *, errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
-    accepted = [d for d in lot.doses if d.status != "rejected"]
+    accepted = [d for d in lot.doses if d.accepted_at_fill]
     printed = bool(services.print_counts("bag", [d.code for d in accepted]))
     return render_template("labels/lot_print.html", lot=lot, accepted=accepted, printed=printed,
                            errors=errors or {}, form=request.form if request.method == "POST" else {}), status
@@ -114,7 +114,7 @@ def print_lot_labels(lot_id: int) -> Response | tuple[str, int]:
 # ---- the lot page's label panel: print the lot's bag labels, scan each one back -------------
 
 def _lot_label_panel(lot: Lot, actor: User, errors: Errors, state: Mapping[str, Any]) -> Markup:
-    accepted = [d for d in lot.doses if d.status != "rejected"]
+    accepted = [d for d in lot.doses if d.accepted_at_fill]
     if not accepted:
         return Markup("")
     # A lot print after any of these labels was printed is a reprint (the service's rule).

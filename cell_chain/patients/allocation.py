@@ -3,7 +3,7 @@ its Chain of Identity identifier and assignment label."""
 from datetime import UTC, datetime, time, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 
 from cell_chain.accounts.models import User
 from cell_chain.accounts.permissions import require_role
@@ -81,13 +81,25 @@ def active_allocation_of_visit(visit: Visit) -> Allocation | None:
     return db.session.scalar(select(Allocation).where(Allocation.visit_id == visit.id, Allocation.active))
 
 
-def _candidates(visit: Visit, now: datetime) -> list[Dose]:
+def _candidate_query(visit: Visit, now: datetime) -> Select[tuple[Dose]]:
+    """Released, label-verified doses in date for the visit, earliest expiry first."""
     cutoff = timedelta(hours=current_app.config["DO_NOT_SHIP_CUTOFF_HOURS"])
-    stmt = (select(Dose).join(Lot, Dose.lot_id == Lot.id)
+    return (select(Dose).join(Lot, Dose.lot_id == Lot.id)
             .where(Dose.status == "available", Lot.status == "released",
                    Dose.bag_label_verified_at.is_not(None),
                    Dose.expires_at >= planned_infusion_at(visit, now) + cutoff)
-            .order_by(Dose.expires_at, Dose.id).limit(20))
+            .order_by(Dose.expires_at, Dose.id))
+
+
+def suggested_dose(visit: Visit, now: datetime) -> Dose | None:
+    """The dose allocation would pick now, for the page to show: read-only (no row locks),
+    each candidate confirmed by `dose_problems`."""
+    stmt = _candidate_query(visit, now).limit(5)
+    return next((d for d in db.session.scalars(stmt) if not dose_problems(d, visit, now)), None)
+
+
+def _candidates(visit: Visit, now: datetime) -> list[Dose]:
+    stmt = _candidate_query(visit, now).limit(20)
     if is_postgres():
         # Racing allocators skip each other's candidate instead of queueing on it.
         stmt = stmt.with_for_update(of=Dose, skip_locked=True)

@@ -10,13 +10,7 @@ from cell_chain.accounts.roles import Role
 from cell_chain.accounts.signatures import Meaning, SignatureInput, sign
 from cell_chain.core import audit
 from cell_chain.core.db import db, is_postgres
-from cell_chain.core.errors import (
-    Forbidden,
-    InvalidTransition,
-    NotFound,
-    ReasonRequired,
-    ValidationFailed,
-)
+from cell_chain.core.errors import Forbidden, InvalidTransition, NotFound, ReasonRequired, ValidationFailed
 from cell_chain.patients import schedule
 from cell_chain.patients.allocation import end_allocation_of_visit
 from cell_chain.patients.models import ARMS, Patient, SubjectSequence, Visit

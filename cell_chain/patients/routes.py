@@ -6,12 +6,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from cell_chain.accounts.models import Site
-from cell_chain.accounts.permissions import (
-    require_actor,
-    roles_required,
-    scope_to_site,
-    scoped_get_or_404,
-)
+from cell_chain.accounts.permissions import require_actor, roles_required, scope_to_site
 from cell_chain.accounts.roles import Role
 from cell_chain.accounts.signatures import SignatureInput
 from cell_chain.batches.models import Dose
@@ -21,23 +16,13 @@ from cell_chain.core.errors import NotFound
 from cell_chain.patients import allocation as allocations
 from cell_chain.patients import enrolment as patients
 from cell_chain.patients import schemas as s
-from cell_chain.patients.models import Patient, Visit
+from cell_chain.patients.loaders import patient_or_404, visit_or_404
+from cell_chain.patients.models import Patient
 from cell_chain.web.api import problems
 
 blp = Blueprint("patients_api", __name__, url_prefix="/api/patients", description="Patients and schedule")
 
 PATIENT_READERS = (Role.COORDINATOR, Role.NURSE, Role.PHARMACIST, Role.LAB, Role.QA, Role.ADMIN, Role.MONITOR)
-
-
-def _patient(subject_id: str) -> Patient:
-    return scoped_get_or_404(Patient, require_actor(), Patient.subject_id == subject_id)
-
-
-def _visit(patient: Patient, number: int) -> Visit:
-    visit = next((v for v in patient.visits if v.number == number), None)
-    if visit is None:
-        raise NotFound(f"{patient.subject_id} has no visit {number}.")
-    return visit
 
 
 @blp.route("")
@@ -73,7 +58,7 @@ class PatientResource(MethodView):
     @problems(blp, 401, 403, 404)
     def get(self, subject_id: str) -> Patient:
         """A patient with visits, allocated doses and the wristband payload."""
-        return _patient(subject_id)
+        return patient_or_404(subject_id)
 
 
 @blp.route("/<subject_id>/withdraw")
@@ -85,7 +70,7 @@ class WithdrawResource(MethodView):
     def post(self, args: dict[str, Any], subject_id: str) -> Patient:
         """Withdraw the patient (reason, e-signature); open visits are skipped."""
         given = SignatureInput(args["signature"]["password"], args["signature"].get("meaning", ""))
-        patient = patients.withdraw_patient(_patient(subject_id), reason=args["reason"], signature=given,
+        patient = patients.withdraw_patient(patient_or_404(subject_id), reason=args["reason"], signature=given,
                                             actor=require_actor(), now=utcnow())
         db.session.commit()
         return patient
@@ -99,7 +84,7 @@ class AllocateResource(MethodView):
     @problems(blp, 401, 403, 404, 409)
     def post(self, args: dict[str, Any], subject_id: str, number: int) -> Any:
         """Allocate the given dose, or the earliest-expiring suitable one, to the visit."""
-        visit = _visit(_patient(subject_id), number)
+        visit = visit_or_404(patient_or_404(subject_id), number)
         dose = None
         if code := args.get("dose_code"):
             dose = db.session.scalar(select(Dose).where(Dose.code == code))
@@ -118,7 +103,7 @@ class DeallocateResource(MethodView):
     @problems(blp, 401, 403, 404, 409)
     def post(self, args: dict[str, Any], subject_id: str, number: int) -> Any:
         """Take the dose back before dispatch (reason required)."""
-        visit = _visit(_patient(subject_id), number)
+        visit = visit_or_404(patient_or_404(subject_id), number)
         allocation = allocations.deallocate(visit, reason=args["reason"], actor=require_actor(), now=utcnow())
         db.session.commit()
         return allocation

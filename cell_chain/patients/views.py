@@ -2,36 +2,22 @@
 allocation, assignment labels, wristbands and withdrawal."""
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Literal
 
-from flask import (
-    Blueprint,
-    Response,
-    current_app,
-    flash,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, lazyload, selectinload
 
 from cell_chain.accounts.models import User
-from cell_chain.accounts.permissions import (
-    require_actor,
-    roles_required,
-    scope_to_site,
-    scoped_get_or_404,
-)
+from cell_chain.accounts.permissions import require_actor, roles_required, scope_to_site
 from cell_chain.accounts.roles import Role
 from cell_chain.accounts.signatures import Meaning, SignatureInput
-from cell_chain.batches.models import Dose, Lot
+from cell_chain.batches.models import Dose
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from cell_chain.core.errors import DomainError, NotFound, ReasonRequired
+from cell_chain.core.errors import DomainError, ReasonRequired
 from cell_chain.labels import scan_back
 from cell_chain.labels import services as labels
 from cell_chain.labels.models import PrintedLabel
@@ -40,9 +26,10 @@ from cell_chain.patients import enrolment as patient_services
 from cell_chain.patients import schedule, timeline
 from cell_chain.patients.errors import DoseNotSuitable, NoSuitableDose
 from cell_chain.patients.labels import wristband_payload
+from cell_chain.patients.loaders import patient_or_404, visit_or_404
 from cell_chain.patients.models import ARMS, Allocation, Patient, Visit
 from cell_chain.patients.routes import PATIENT_READERS
-from cell_chain.patients.workflow import PATIENT_LIFECYCLE, WAITING_STATES, visit_actions
+from cell_chain.patients.workflow import PATIENT_LIFECYCLE, VISIT_LIFECYCLE, WAITING_STATES, visit_actions
 from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse
 from cell_chain.web.words import Vocabulary
 
@@ -196,17 +183,6 @@ def waiting_for_dose() -> str:
 
 # ---- one patient --------------------------------------------------------------------------------
 
-def _patient(subject_id: str) -> Patient:
-    return scoped_get_or_404(Patient, require_actor(), Patient.subject_id == subject_id)
-
-
-def _visit(patient: Patient, number: int) -> Visit:
-    visit = next((v for v in patient.visits if v.number == number), None)
-    if visit is None:
-        raise NotFound(f"{patient.subject_id} has no visit {number}.")
-    return visit
-
-
 def _print_counts(label_kind: str, keys: Sequence[str]) -> dict[str, int]:
     """How many times each label was printed (the reprint rule itself stays in the service)."""
     if not keys:
@@ -252,7 +228,7 @@ def _render_patient(patient: Patient, *, errors: Errors | None = None, status: i
 @bp.get("/patients/<subject_id>")
 @roles_required(*PATIENT_READERS)
 def patient_page(subject_id: str) -> tuple[str, int]:
-    return _render_patient(_patient(subject_id))
+    return _render_patient(patient_or_404(subject_id))
 
 
 @bp.post("/patients/<subject_id>/assignment-label-scans")
@@ -260,7 +236,7 @@ def patient_page(subject_id: str) -> tuple[str, int]:
 def scan_assignment_label(subject_id: str) -> Page:
     """One printed assignment label scanned back: the label names its dose by its COI; only
     this patient's allocated doses are verified here."""
-    patient = _patient(subject_id)
+    patient = patient_or_404(subject_id)
     form = FormReader(request.form)
     scan = form.raw("scan")
     if not scan:
@@ -301,7 +277,7 @@ def _print_refusal(field: str) -> Callable[[DomainError], Errors | None]:
 @bp.post("/patients/<subject_id>/wristband")
 @roles_required(*WRISTBAND_PRINTERS)
 def print_wristband(subject_id: str) -> Page:
-    patient = _patient(subject_id)
+    patient = patient_or_404(subject_id)
     form = FormReader(request.form)
     reason = form.text("reason", max_length=2000)
     if form.errors:
@@ -320,8 +296,8 @@ def print_wristband(subject_id: str) -> Page:
 @roles_required(*ASSIGNMENT_PRINTERS)
 def print_assignment(subject_id: str, number: int) -> Page:
     """GET: the reprint form (a reprint needs a reason). POST: print, return the PDF."""
-    patient = _patient(subject_id)
-    visit = _visit(patient, number)
+    patient = patient_or_404(subject_id)
+    visit = visit_or_404(patient, number)
     allocation = _active_allocations([visit.id]).get(visit.id)
     if allocation is None:
         flash(f"Visit {number} of {patient.subject_id} has no dose allocated: there is no "
@@ -395,19 +371,6 @@ def enrol() -> Page:
 
 # ---- allocation ---------------------------------------------------------------------------------
 
-def _suggested_dose(visit: Visit, now: datetime) -> Dose | None:
-    """The dose allocation would pick now: read-only (no row locks), the service's criteria,
-    each candidate confirmed by the service's own `dose_problems`."""
-    cutoff = timedelta(hours=current_app.config["DO_NOT_SHIP_CUTOFF_HOURS"])
-    stmt = (select(Dose).join(Lot, Dose.lot_id == Lot.id)
-            .where(Dose.status == "available", Lot.status == "released",
-                   Dose.bag_label_verified_at.is_not(None),
-                   Dose.expires_at >= allocations.planned_infusion_at(visit, now) + cutoff)
-            .order_by(Dose.expires_at, Dose.id).limit(5))
-    return next((d for d in db.session.scalars(stmt) if not allocations.dose_problems(d, visit, now)),
-                None)
-
-
 def _refuse_allocation(patient: Patient, visit: Visit, state: str,
                        allocation: Allocation | None) -> Response | None:
     if "allocate" in _visit_actions(patient, visit, state, allocation, require_actor()):
@@ -427,8 +390,8 @@ def _refuse_allocation(patient: Patient, visit: Visit, state: str,
 @bp.route("/patients/<subject_id>/visits/<int:number>/allocate", methods=["GET", "POST"])
 @roles_required(*allocations.ALLOCATORS)
 def allocate(subject_id: str, number: int) -> Page:
-    patient = _patient(subject_id)
-    visit = _visit(patient, number)
+    patient = patient_or_404(subject_id)
+    visit = visit_or_404(patient, number)
     now = utcnow()
     state = patient_services.visit_state(visit, now.date())
     if refused := _refuse_allocation(patient, visit, state,
@@ -438,7 +401,7 @@ def allocate(subject_id: str, number: int) -> Page:
     def render(errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
         return render_template(
             "patients/allocate.html", patient=patient, visit=visit, state=state,
-            suggested=_suggested_dose(visit, utcnow()), errors=errors or {},
+            suggested=allocations.suggested_dose(visit, utcnow()), errors=errors or {},
             form=request.form if request.method == "POST" else {},
             cutoff=current_app.config["DO_NOT_SHIP_CUTOFF_HOURS"]), status
 
@@ -485,8 +448,8 @@ def allocate(subject_id: str, number: int) -> Page:
 @bp.route("/patients/<subject_id>/visits/<int:number>/deallocate", methods=["GET", "POST"])
 @roles_required(*allocations.ALLOCATORS)
 def deallocate(subject_id: str, number: int) -> Page:
-    patient = _patient(subject_id)
-    visit = _visit(patient, number)
+    patient = patient_or_404(subject_id)
+    visit = visit_or_404(patient, number)
     allocation = _active_allocations([visit.id]).get(visit.id)
     if allocation is None or allocation.dose.status not in allocations.REVERSIBLE_DOSE_STATES:
         why = ("it has no dose allocated" if allocation is None else
@@ -522,17 +485,17 @@ def deallocate(subject_id: str, number: int) -> Page:
 # ---- withdrawal ---------------------------------------------------------------------------------
 
 @bp.route("/patients/<subject_id>/withdraw", methods=["GET", "POST"])
-@roles_required(*patient_services.ENROLLERS)
+@roles_required(*WITHDRAWERS)
 def withdraw(subject_id: str) -> Page:
-    patient = _patient(subject_id)
-    if patient.status != "active":
+    patient = patient_or_404(subject_id)
+    if not PATIENT_LIFECYCLE.can("withdraw", patient.status):
         flash(f"{patient.subject_id} is already withdrawn.", "warn")
         return redirect(url_for(".patient_page", subject_id=patient.subject_id))
 
     def render(errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
         today = utcnow().date()
         row = _rows([patient], require_actor(), today)[0]
-        open_rows = [v for v in row.visits if v.visit.recorded == "open"]
+        open_rows = [v for v in row.visits if VISIT_LIFECYCLE.can("skip", v.visit.recorded)]
         return render_template("patients/withdraw.html", patient=patient, open_rows=open_rows,
                                errors=errors or {}, meaning=Meaning.WITHDRAWN,
                                reversible=allocations.REVERSIBLE_DOSE_STATES,

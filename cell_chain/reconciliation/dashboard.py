@@ -16,12 +16,7 @@ from cell_chain.infusions.models import Infusion
 from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.patients.schedule import VISIT_MONTHS
 from cell_chain.reconciliation import rules
-from cell_chain.reconciliation.discrepancies import (
-    TITLES,
-    Code,
-    Discrepancy,
-    list_discrepancies,
-)
+from cell_chain.reconciliation.discrepancies import TITLES, Code, Discrepancy, list_discrepancies
 
 # Monitors, QA and admins follow the whole trial; a study coordinator follows their own site.
 DASHBOARD_READERS = (Role.MONITOR, Role.QA, Role.ADMIN, Role.COORDINATOR)

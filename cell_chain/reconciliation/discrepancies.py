@@ -22,12 +22,7 @@ from cell_chain.reconciliation.bulk import without_gc
 from cell_chain.reconciliation.lots import lot_accounts
 from cell_chain.reconciliation.scope import Scope, scope_for
 from cell_chain.reconciliation.sites import reconcile_sites
-from cell_chain.shipments.models import (
-    CustodyEvent,
-    Shipment,
-    ShipmentItem,
-    UnexpectedItem,
-)
+from cell_chain.shipments.models import CustodyEvent, Shipment, ShipmentItem, UnexpectedItem
 
 # A printed label should be scanned back at once; after this long it counts as never verified.
 LABEL_VERIFICATION_GRACE = timedelta(hours=24)

@@ -14,13 +14,7 @@ from cell_chain.batches.models import Dose, Lot
 from cell_chain.core.db import db
 from cell_chain.infusions.models import Infusion
 from cell_chain.reconciliation import rules
-from cell_chain.reconciliation.evidence import (
-    Records,
-    SignedBy,
-    as_ids,
-    by_record,
-    signatures_of,
-)
+from cell_chain.reconciliation.evidence import Records, SignedBy, as_ids, by_record, signatures_of
 from cell_chain.reconciliation.scope import Scope
 
 COUNTS = ("prepared", "rejected_at_fill", "administered", "destroyed", "returned", "in_stock", "quarantined")

@@ -16,13 +16,7 @@ from cell_chain.infusions.models import Infusion
 from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.reconciliation import rules
 from cell_chain.reconciliation.bulk import without_gc
-from cell_chain.reconciliation.evidence import (
-    Records,
-    SignedBy,
-    as_ids,
-    by_record,
-    signatures_of,
-)
+from cell_chain.reconciliation.evidence import Records, SignedBy, as_ids, by_record, signatures_of
 from cell_chain.reconciliation.scope import Scope
 
 # What happened to a planned dose. Given: in window, out of window, or partial (whatever the

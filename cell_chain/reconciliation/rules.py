@@ -4,18 +4,7 @@ agrees with the Python rule it restates; nothing else in this package restates t
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Select,
-    and_,
-    case,
-    func,
-    literal,
-    literal_column,
-    or_,
-    select,
-    tuple_,
-)
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, literal_column, or_, select, tuple_
 from sqlalchemy.orm import aliased
 
 from cell_chain.accounts.models import Site

@@ -23,6 +23,7 @@ from cell_chain.core.scanning import UnrecognizedBarcode, read_scan
 from cell_chain.infusions.models import Infusion
 from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.shipments import custody
+from cell_chain.shipments.parties import WORDS as PARTY_WORDS
 from cell_chain.shipments.parties import Party
 
 # Recall and lookback are QA's; monitors audit them; the lab runs the physical side of a
@@ -78,16 +79,13 @@ def eye_readable(din: str) -> str:
     return f"{din[:5]} {din[5:7]} {din[7:]} {din_check(din)}"
 
 
+# Where a custodian puts the dose, as the trace says it.
+WHERE_WORDS = {**PARTY_WORDS, "lab": "Manufacturing facility {name}", "courier": "In transit: courier {name}",
+               "ward": "{name} ward, with {nurse}"}
+
+
 def describe_custodian(party: str) -> str:
-    """Where a custodian puts the dose, in words: the trace says where a dose stands."""
-    holder = Party.parse(party)
-    if holder.kind == "lab":
-        return f"Manufacturing facility {holder.name}"
-    if holder.kind == "courier":
-        return f"In transit: courier {holder.name}"
-    if holder.kind == "ward":
-        return f"{holder.name} ward, with {holder.nurse}"
-    return holder.words()
+    return Party.parse(party).words(phrasing=WHERE_WORDS)
 
 
 # ---- what a trace holds ---------------------------------------------------------------------

@@ -1,12 +1,7 @@
 """API schemas of the forward (donor) and backward (patient) traces."""
 import marshmallow as ma
 
-from cell_chain.batches.models import (
-    DONOR_STATUSES,
-    DOSE_STATUSES,
-    LOT_STATUSES,
-    PRESENTATIONS,
-)
+from cell_chain.batches.models import DONOR_STATUSES, DOSE_STATUSES, LOT_STATUSES, PRESENTATIONS
 from cell_chain.patients.models import ARMS, PATIENT_STATUSES
 
 

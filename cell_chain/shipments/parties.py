@@ -8,6 +8,9 @@ KINDS = ("lab", "courier", "pharmacy", "ward", "patient", "destroyed")
 # Parties at a hospital: the site's pharmacy and its wards (`ward:<site>:<nurse>`).
 SITE_PREFIX, WARD_PREFIX, COURIER_PREFIX, LAB_PREFIX = "pharmacy:", "ward:", "courier:", "lab:"
 
+WORDS = {"lab": "GMP lab ({name})", "courier": "Courier {name}", "pharmacy": "{name} site pharmacy",
+         "ward": "{name} ward, nurse {nurse}", "patient": "In patient {name}", "destroyed": "Destroyed at {name}"}
+
 
 @dataclass(frozen=True)
 class Party:
@@ -56,18 +59,11 @@ class Party:
         """The dose is in this hospital's custody: its pharmacy or one of its wards."""
         return site_code is not None and self.kind in ("pharmacy", "ward") and self.name == site_code
 
-    def words(self, people: Mapping[str, str] | None = None) -> str:
-        """As people say it; a ward nurse by printed name when `people` (username → name) knows them."""
-        if self.kind == "lab":
-            return f"GMP lab ({self.name})"
-        if self.kind == "courier":
-            return f"Courier {self.name}"
-        if self.kind == "pharmacy":
-            return f"{self.name} site pharmacy"
-        if self.kind == "ward":
-            return f"{self.name} ward, nurse {(people or {}).get(self.nurse or '', self.nurse)}"
-        if self.kind == "patient":
-            return f"In patient {self.name}"
-        if self.kind == "destroyed":
-            return f"Destroyed at {self.name}"
-        return self.name
+    def words(self, people: Mapping[str, str] | None = None, *,
+              phrasing: Mapping[str, str] | None = None) -> str:
+        """As people say it; a ward nurse by printed name when `people` (username → name)
+        knows them. `phrasing` rewords some kinds for a page (the trace says where a dose is)."""
+        template = (phrasing or WORDS).get(self.kind)
+        if template is None:
+            return self.name
+        return template.format(name=self.name, nurse=(people or {}).get(self.nurse or "", self.nurse))

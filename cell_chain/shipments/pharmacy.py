@@ -5,13 +5,7 @@ from cell_chain.accounts.models import User
 from cell_chain.accounts.permissions import require_role
 from cell_chain.accounts.roles import Role
 from cell_chain.accounts.services import user_by_username
-from cell_chain.accounts.signatures import (
-    Meaning,
-    SignatureInput,
-    WitnessInput,
-    sign,
-    witness,
-)
+from cell_chain.accounts.signatures import Meaning, SignatureInput, WitnessInput, sign, witness
 from cell_chain.batches import workflow as batch_rules
 from cell_chain.batches.models import Dose
 from cell_chain.core import audit

@@ -8,18 +8,13 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from cell_chain.accounts.permissions import (
-    require_actor,
-    roles_required,
-    scope_to_site,
-    scoped_get_or_404,
-)
+from cell_chain.accounts.permissions import require_actor, roles_required, scope_to_site
 from cell_chain.accounts.roles import Role
 from cell_chain.accounts.signatures import SignatureInput, WitnessInput
 from cell_chain.batches.models import Dose
 from cell_chain.batches.workflow import DOSE_LIFECYCLE
 from cell_chain.core.clock import utcnow
-from cell_chain.core.db import MAX_ID, db
+from cell_chain.core.db import db
 from cell_chain.core.errors import NotFound, ValidationFailed
 from cell_chain.core.scanning import read_scan
 from cell_chain.labels.dose_view import dose_detail, dose_site_id
@@ -27,6 +22,7 @@ from cell_chain.labels.schemas import DoseDetailOut
 from cell_chain.shipments import pharmacy, services
 from cell_chain.shipments import schemas as s
 from cell_chain.shipments.excursions import CRYO, FRESH, find_excursions
+from cell_chain.shipments.loaders import shipment_or_404
 from cell_chain.shipments.loggers import LoggerFileError, Reading
 from cell_chain.shipments.models import Shipment, TemperatureRecord
 from cell_chain.shipments.trace_svg import temperature_svg
@@ -36,12 +32,6 @@ from cell_chain.web.api import problems
 blp = Blueprint("shipments_api", __name__, url_prefix="/api", description="Shipments, custody and pharmacy")
 
 SHIPMENT_READERS = (Role.LAB, Role.QA, Role.ADMIN, Role.MONITOR, Role.PHARMACIST)
-
-
-def _shipment(shipment_id: int) -> Shipment:
-    if not 0 < shipment_id <= MAX_ID:
-        raise NotFound("No such shipment.")
-    return scoped_get_or_404(Shipment, require_actor(), Shipment.id == shipment_id)
 
 
 def _signature(given: dict[str, Any]) -> SignatureInput:
@@ -88,7 +78,7 @@ class ShipmentResource(MethodView):
     @problems(blp, 401, 403, 404)
     def get(self, shipment_id: int) -> Shipment:
         """A shipment and its doses."""
-        return _shipment(shipment_id)
+        return shipment_or_404(shipment_id)
 
 
 @blp.route("/shipments/<int:shipment_id>/pack")
@@ -99,7 +89,7 @@ class PackResource(MethodView):
     @problems(blp, 401, 403, 404, 409)
     def post(self, args: dict[str, Any], shipment_id: int) -> Shipment:
         """Scan a dose into the box; refused with the reason's code."""
-        shipment = _shipment(shipment_id)
+        shipment = shipment_or_404(shipment_id)
         services.pack_dose(shipment, scan=args["scan"], actor=require_actor(), now=utcnow())
         db.session.commit()
         return shipment
@@ -113,7 +103,7 @@ class DispatchResource(MethodView):
     @problems(blp, 401, 403, 404, 409, 423)
     def post(self, args: dict[str, Any], shipment_id: int) -> Shipment:
         """Hand the box to the courier (e-signature)."""
-        shipment = services.dispatch(_shipment(shipment_id), courier=args["courier"], logger_id=args["logger_id"],
+        shipment = services.dispatch(shipment_or_404(shipment_id), courier=args["courier"], logger_id=args["logger_id"],
                                      signature=_signature(args["signature"]), actor=require_actor(), now=utcnow())
         db.session.commit()
         return shipment
@@ -127,7 +117,7 @@ class HandoffResource(MethodView):
     @problems(blp, 401, 403, 404, 409)
     def post(self, args: dict[str, Any], shipment_id: int) -> Shipment:
         """Record a courier hand-off of the whole box."""
-        shipment = services.handoff(_shipment(shipment_id), **args, actor=require_actor(), now=utcnow())
+        shipment = services.handoff(shipment_or_404(shipment_id), **args, actor=require_actor(), now=utcnow())
         db.session.commit()
         return shipment
 
@@ -144,7 +134,7 @@ class TemperatureResource(MethodView):
     @problems(blp, 401, 403, 404, 409, 413, 422)
     def post(self, shipment_id: int) -> dict[str, Any]:
         """Upload the data logger's file (CSV timestamp,celsius or a supported export)."""
-        shipment = _shipment(shipment_id)
+        shipment = shipment_or_404(shipment_id)
         try:
             record, excursions = services.record_temperature(
                 shipment, data=request.get_data(cache=False), filename=request.headers.get("X-Filename"),
@@ -164,7 +154,7 @@ class TemperatureSvgResource(MethodView):
     @problems(blp, 401, 403, 404)
     def get(self, shipment_id: int) -> Response:
         """The latest logger trace as a picture."""
-        shipment = _shipment(shipment_id)
+        shipment = shipment_or_404(shipment_id)
         record = db.session.scalar(select(TemperatureRecord).where(TemperatureRecord.shipment_id == shipment.id)
                                    .order_by(TemperatureRecord.id.desc()).limit(1))
         if record is None:
@@ -187,7 +177,7 @@ class ReceiveResource(MethodView):
     @problems(blp, 401, 403, 404, 409, 423)
     def post(self, args: dict[str, Any], shipment_id: int) -> services.ReceiptResult:
         """Receive the box: every dose scanned, seal checked, e-signed. Idempotent."""
-        result = services.receive(_shipment(shipment_id), scans=args["scans"], seal_intact=args["seal_intact"],
+        result = services.receive(shipment_or_404(shipment_id), scans=args["scans"], seal_intact=args["seal_intact"],
                                   signature=_signature(args["signature"]), actor=require_actor(), now=utcnow())
         db.session.commit()
         return result
@@ -201,7 +191,7 @@ class DispositionResource(MethodView):
     @problems(blp, 401, 403, 404, 409, 423)
     def post(self, args: dict[str, Any], shipment_id: int) -> list[Any]:
         """QA accepts or rejects the shipment's open excursions (reason, e-signature)."""
-        excursions = services.dispose_excursion(_shipment(shipment_id), decision=args["decision"],
+        excursions = services.dispose_excursion(shipment_or_404(shipment_id), decision=args["decision"],
                                                 reason=args["reason"], signature=_signature(args["signature"]),
                                                 actor=require_actor(), now=utcnow())
         db.session.commit()
@@ -288,7 +278,7 @@ class ScanResource(MethodView):
                 raise NotFound("This patient label names nothing known here.")
             body["subject_id"] = obj.subject_id
         elif scan.kind == "shipment":
-            body["shipment_id"] = _shipment(obj.id).id
+            body["shipment_id"] = shipment_or_404(obj.id).id
         elif scan.kind == "lot":
             if actor.site_id is not None:
                 raise NotFound("This lot label names nothing known here.")

@@ -22,22 +22,11 @@ from cell_chain.core.scanning import UnrecognizedBarcode, read_scan
 from cell_chain.labels.services import labels_verified
 from cell_chain.patients.allocation import active_allocation_of_dose
 from cell_chain.shipments import custody
-from cell_chain.shipments.errors import (
-    NoExcursion,
-    PackRefused,
-    ShipmentState,
-    UnknownDose,
-)
+from cell_chain.shipments.errors import NoExcursion, PackRefused, ShipmentState, UnknownDose
 from cell_chain.shipments.excursions import CRYO, FRESH, find_excursions
 from cell_chain.shipments.loggers import LoggerFileError, parse_logger_file
+from cell_chain.shipments.models import Excursion, Shipment, ShipmentItem, TemperatureRecord, UnexpectedItem
 from cell_chain.shipments.workflow import EXCURSION_LIFECYCLE, RECEIVED_STATES, SHIPMENT_LIFECYCLE
-from cell_chain.shipments.models import (
-    Excursion,
-    Shipment,
-    ShipmentItem,
-    TemperatureRecord,
-    UnexpectedItem,
-)
 
 STORAGE_OF_PRESENTATION = {"fresh": "2-8C", "cryopreserved": "cryo"}
 # Creating a draft box is the packers' work.

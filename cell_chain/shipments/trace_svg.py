@@ -6,13 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 from xml.sax.saxutils import escape, quoteattr
 
-from cell_chain.shipments.excursions import (
-    Excursion,
-    Gap,
-    TemperatureRange,
-    TimedReading,
-    find_gaps,
-)
+from cell_chain.shipments.excursions import Excursion, Gap, TemperatureRange, TimedReading, find_gaps
 
 MAX_POINTS: Final = 2000
 _LEFT, _RIGHT, _TOP, _BOTTOM = 46, 14, 30, 38

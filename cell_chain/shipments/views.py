@@ -12,12 +12,7 @@ from sqlalchemy.orm import lazyload
 from werkzeug.wrappers import Response
 
 from cell_chain.accounts.models import Site, User
-from cell_chain.accounts.permissions import (
-    require_actor,
-    roles_required,
-    scope_to_site,
-    scoped_get_or_404,
-)
+from cell_chain.accounts.permissions import require_actor, roles_required, scope_to_site
 from cell_chain.accounts.roles import Role
 from cell_chain.accounts.signatures import (
     Meaning,
@@ -30,13 +25,14 @@ from cell_chain.batches import workflow as batch_rules
 from cell_chain.batches.models import Dose
 from cell_chain.batches.workflow import DOSE_LIFECYCLE
 from cell_chain.core.clock import utcnow
-from cell_chain.core.db import MAX_ID, db
+from cell_chain.core.db import db
 from cell_chain.core.errors import AccountLocked, AuthFailure, DomainError, NotFound
 from cell_chain.core.scanning import MAX_PAYLOAD
 from cell_chain.labels.payloads import bag_payloads
 from cell_chain.patients.labels import assignment_payload
 from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.shipments import custody, pharmacy, services
+from cell_chain.shipments.loaders import shipment_or_404
 from cell_chain.shipments.loggers import LoggerFileError
 from cell_chain.shipments.models import (
     STORAGE,
@@ -131,12 +127,6 @@ def _rekey(errors: Errors, names: Mapping[str, str]) -> Errors:
 
 
 # ---- loading what the pages show ----------------------------------------------------------------
-
-def _shipment(shipment_id: int) -> Shipment:
-    if not 0 < shipment_id <= MAX_ID:
-        raise NotFound("There is no such shipment.")
-    return scoped_get_or_404(Shipment, require_actor(), Shipment.id == shipment_id)
-
 
 def _patients_of(dose_ids: Sequence[int]) -> dict[int, Patient]:
     """The patient each dose is allocated to, in one query."""
@@ -306,13 +296,13 @@ def new_shipment() -> Page:
 @bp.get("/shipments/<int:shipment_id>")
 @roles_required(*SHIPMENT_READERS)
 def shipment_page(shipment_id: int) -> tuple[str, int]:
-    return _render_shipment(_shipment(shipment_id))
+    return _render_shipment(shipment_or_404(shipment_id))
 
 
 @bp.post("/shipments/<int:shipment_id>/pack")
 @roles_required(*PACKERS)
 def pack(shipment_id: int) -> Page:
-    shipment = _shipment(shipment_id)
+    shipment = shipment_or_404(shipment_id)
     form = FormReader(request.form)
     scan = form.text("scan", required="Scan the Data Matrix on the dose's bag label.",
                      max_length=MAX_PAYLOAD)
@@ -331,7 +321,7 @@ def pack(shipment_id: int) -> Page:
     outcome = commit_or_refuse(operation, fields=("scan",), anchor="scan", explain=explain)
     if isinstance(outcome, Refused):
         db.session.expire_all()
-        return _render_shipment(_shipment(shipment_id), errors=outcome.errors, status=outcome.status,
+        return _render_shipment(shipment_or_404(shipment_id), errors=outcome.errors, status=outcome.status,
                                 refusal=caught[-1] if caught else None)
     # No fragment: a page opened at a fragment does not autofocus, and the scan field must.
     return redirect(url_for(".shipment_page", shipment_id=shipment_id, packed=outcome.dose.code))
@@ -340,7 +330,7 @@ def pack(shipment_id: int) -> Page:
 @bp.post("/shipments/<int:shipment_id>/dispatch")
 @roles_required(*PACKERS)
 def dispatch(shipment_id: int) -> Page:
-    shipment = _shipment(shipment_id)
+    shipment = shipment_or_404(shipment_id)
     form = FormReader(request.form)
     courier = form.text("courier", required="Name the courier company or person taking the box.")
     logger_id = form.text("logger_id", required="Enter the serial number of the temperature logger "
@@ -355,7 +345,7 @@ def dispatch(shipment_id: int) -> Page:
         actor=require_actor(), now=utcnow()), fields=("courier", "logger_id", "password"), anchor="dispatch")
     if isinstance(outcome, Refused):
         db.session.expire_all()
-        return _render_shipment(_shipment(shipment_id), errors=_rekey(outcome.errors, names),
+        return _render_shipment(shipment_or_404(shipment_id), errors=_rekey(outcome.errors, names),
                                 status=outcome.status)
     flash(f"Shipment {shipment.code} dispatched with {courier} (logger {logger_id}): "
           f"{len(shipment.items)} dose(s) now in transit. Your signature is recorded.", "ok")
@@ -365,7 +355,7 @@ def dispatch(shipment_id: int) -> Page:
 @bp.post("/shipments/<int:shipment_id>/handoff")
 @roles_required(*HANDOFF_ROLES)
 def handoff(shipment_id: int) -> Page:
-    shipment = _shipment(shipment_id)
+    shipment = shipment_or_404(shipment_id)
     form = FormReader(request.form)
     from_party = form.text("from_party", required="Enter who handed the box over.")
     to_party = form.text("to_party", required="Enter who took the box.")
@@ -378,7 +368,7 @@ def handoff(shipment_id: int) -> Page:
                       fields=("from_party", "to_party", "place"), anchor="from_party")
     if isinstance(outcome, Refused):
         db.session.expire_all()
-        return _render_shipment(_shipment(shipment_id), errors=outcome.errors, status=outcome.status)
+        return _render_shipment(shipment_or_404(shipment_id), errors=outcome.errors, status=outcome.status)
     flash(f"Hand-off recorded: {from_party} → {to_party} at {place}.", "ok")
     return redirect(url_for(".shipment_page", shipment_id=shipment_id, _anchor="custody"))
 
@@ -386,7 +376,7 @@ def handoff(shipment_id: int) -> Page:
 @bp.post("/shipments/<int:shipment_id>/temperature")
 @roles_required(*UPLOADERS)
 def upload_temperature(shipment_id: int) -> Page:
-    shipment = _shipment(shipment_id)
+    shipment = shipment_or_404(shipment_id)
     upload = request.files.get("logger_file")
     if upload is None or not upload.filename:
         return _render_shipment(shipment, errors={"logger_file": [
@@ -401,7 +391,7 @@ def upload_temperature(shipment_id: int) -> Page:
         outcome = Refused({"logger_file": [str(error)]}, 422)
     if isinstance(outcome, Refused):
         db.session.expire_all()
-        return _render_shipment(_shipment(shipment_id), errors=outcome.errors, status=outcome.status)
+        return _render_shipment(shipment_or_404(shipment_id), errors=outcome.errors, status=outcome.status)
     record, excursions = outcome
     if excursions:
         flash(f"{record.readings_count} readings read from {upload.filename}. {len(excursions)} "
@@ -416,7 +406,7 @@ def upload_temperature(shipment_id: int) -> Page:
 @bp.post("/shipments/<int:shipment_id>/excursions")
 @roles_required(*DISPOSERS)
 def dispose_excursions(shipment_id: int) -> Page:
-    shipment = _shipment(shipment_id)
+    shipment = shipment_or_404(shipment_id)
     form = FormReader(request.form)
     decision = form.choice("decision", ("accept", "reject"),
                            "Decide: accept the excursion (doses back in use) or reject it (doses stay "
@@ -433,7 +423,7 @@ def dispose_excursions(shipment_id: int) -> Page:
         actor=require_actor(), now=utcnow()), fields=("decision", "reason", "password"), anchor="decision")
     if isinstance(outcome, Refused):
         db.session.expire_all()
-        return _render_shipment(_shipment(shipment_id), errors=_rekey(outcome.errors, names),
+        return _render_shipment(shipment_or_404(shipment_id), errors=_rekey(outcome.errors, names),
                                 status=outcome.status)
     if decision == "accept":
         flash(f"{len(outcome)} excursion(s) accepted: the doses quarantined for it are back in use.", "ok")
@@ -500,7 +490,7 @@ def _render_receipt_result(shipment: Shipment) -> tuple[str, int]:
 @bp.route("/shipments/<int:shipment_id>/receive", methods=["GET", "POST"])
 @roles_required(*RECEIVERS)
 def receive(shipment_id: int) -> Page:
-    shipment = _shipment(shipment_id)
+    shipment = shipment_or_404(shipment_id)
     if shipment.status in RECEIVED_STATES:
         # Receiving twice shows what was recorded the first time.
         return _render_receipt_result(shipment)
@@ -523,9 +513,9 @@ def receive(shipment_id: int) -> Page:
         actor=require_actor(), now=utcnow()), fields=("seal_intact", "password"), anchor="scan")
     if isinstance(outcome, Refused):
         db.session.expire_all()
-        return _render_receipt(_shipment(shipment_id), errors=outcome.errors, status=outcome.status,
+        return _render_receipt(shipment_or_404(shipment_id), errors=outcome.errors, status=outcome.status,
                                scans=scans)
-    if outcome.status == "received" and not outcome.quarantined:
+    if outcome.complete:
         flash(f"Shipment {shipment.code} received: all {len(outcome.accepted)} dose(s) accepted into the "
               "pharmacy. Your signature is recorded.", "ok")
     else:

@@ -2,24 +2,10 @@
 import logging
 from collections.abc import Callable
 
-from flask import (
-    Flask,
-    Response,
-    g,
-    has_request_context,
-    make_response,
-    redirect,
-    request,
-    url_for,
-)
+from flask import Flask, Response, g, has_request_context, make_response, redirect, request, url_for
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
-from sqlalchemy.exc import (
-    DisconnectionError,
-    InterfaceError,
-    OperationalError,
-    SQLAlchemyError,
-)
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
