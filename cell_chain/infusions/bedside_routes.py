@@ -7,7 +7,6 @@ from flask_smorest import Blueprint
 from marshmallow import validate
 
 from cell_chain.accounts.permissions import require_actor, roles_required
-from cell_chain.accounts.roles import Role
 from cell_chain.accounts.signatures import SignatureInput, WitnessInput
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
@@ -95,7 +94,7 @@ def verification_body(result: bedside.Verification) -> dict[str, Any]:
 
 @blp.route("/verify")
 class VerifyResource(MethodView):
-    @roles_required(Role.NURSE)
+    @roles_required(*bedside.NURSES)
     @blp.arguments(_VERIFY_IN)
     @blp.response(200, VerifyOut)
     @problems(blp, 401, 403)
@@ -110,7 +109,7 @@ class VerifyResource(MethodView):
 
 @blp.route("")
 class InfusionsResource(MethodView):
-    @roles_required(Role.NURSE)
+    @roles_required(*bedside.NURSES)
     @blp.arguments(InfusionIn)
     @blp.response(201, InfusionOut)
     @problems(blp, 401, 403, 409, 423)

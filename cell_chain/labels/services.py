@@ -58,9 +58,10 @@ class LabelSource:
 _SOURCES: dict[str, LabelSource] = {}
 
 
-def register_label_source(job_kind: str, source: LabelSource) -> None:
+def register_label_source(job_kind: str, source: LabelSource) -> LabelSource:
     """Later domains (patients, shipments) add their label kinds without labels importing them."""
     _SOURCES[job_kind] = source
+    return source
 
 
 def bag_label_item(dose: Dose) -> LabelItem:

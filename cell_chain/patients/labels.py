@@ -92,8 +92,11 @@ def _dose_view(dose: Dose, view: dict[str, Any]) -> None:
         view["assignment_label_verified"] = allocation.assignment_label_verified_at is not None
 
 
-register_label_source("assignment", LabelSource("assignment", (Role.COORDINATOR, Role.LAB), _assignment_items))
-register_label_source("wristband", LabelSource("wristband", (Role.COORDINATOR, Role.NURSE), _wristband_items))
+# Who prints (and scans back) each label: the label service checks these roles, the pages ask them.
+ASSIGNMENT_SOURCE = register_label_source(
+    "assignment", LabelSource("assignment", (Role.COORDINATOR, Role.LAB), _assignment_items))
+WRISTBAND_SOURCE = register_label_source(
+    "wristband", LabelSource("wristband", (Role.COORDINATOR, Role.NURSE), _wristband_items))
 register_label_check("assignment", _assignment_expected, _assignment_verified)
 register_pack_check(_assignment_label_verified)
 

@@ -40,7 +40,7 @@ class PatientsResource(MethodView):
             stmt = stmt.where(Patient.arm == query["arm"])
         return list(db.session.scalars(stmt.limit(query["limit"]).offset(query["offset"])))
 
-    @roles_required(Role.COORDINATOR)
+    @roles_required(*patients.ENROLLERS)
     @blp.arguments(s.PatientIn)
     @blp.response(201, s.PatientOut)
     @problems(blp, 401, 403, 404)
@@ -63,7 +63,7 @@ class PatientResource(MethodView):
 
 @blp.route("/<subject_id>/withdraw")
 class WithdrawResource(MethodView):
-    @roles_required(Role.COORDINATOR)
+    @roles_required(*patients.WITHDRAWERS)
     @blp.arguments(s.WithdrawIn)
     @blp.response(200, s.PatientOut)
     @problems(blp, 401, 403, 404, 409, 423)

@@ -25,7 +25,7 @@ from cell_chain.patients import allocation as allocations
 from cell_chain.patients import enrolment as patient_services
 from cell_chain.patients import schedule, timeline
 from cell_chain.patients.errors import DoseNotSuitable, NoSuitableDose
-from cell_chain.patients.labels import wristband_payload
+from cell_chain.patients.labels import ASSIGNMENT_SOURCE, WRISTBAND_SOURCE, wristband_payload
 from cell_chain.patients.loaders import patient_or_404, visit_or_404
 from cell_chain.patients.models import ARMS, Allocation, Patient, Visit
 from cell_chain.patients.routes import PATIENT_READERS
@@ -40,8 +40,8 @@ Page = str | tuple[str, int] | Response
 # Who may press which button; the services enforce the same split.
 ALLOCATORS = frozenset(allocations.ALLOCATORS)
 WITHDRAWERS = patient_services.WITHDRAWERS
-ASSIGNMENT_PRINTERS = frozenset({Role.COORDINATOR, Role.LAB})  # the assignment label source's roles
-WRISTBAND_PRINTERS = frozenset({Role.COORDINATOR, Role.NURSE})  # the wristband label source's roles
+ASSIGNMENT_PRINTERS = frozenset(ASSIGNMENT_SOURCE.roles)
+WRISTBAND_PRINTERS = frozenset(WRISTBAND_SOURCE.roles)
 # Who scans a printed assignment label back: its printers (verify_label allows the same roles).
 ASSIGNMENT_SCANNERS = ASSIGNMENT_PRINTERS
 
