@@ -22,12 +22,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     api.init_app(app)
 
-    from cell_chain.security import init_security
     from cell_chain.accounts import failures  # noqa: F401  - counts wrong passwords
+    from cell_chain.home import init_templates
+    from cell_chain.security import init_security
     from cell_chain.web import words
     from cell_chain.web.errors import init_error_handlers
-
-    from cell_chain.home import init_templates
 
     init_security(app)
     init_error_handlers(app)
@@ -38,8 +37,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from cell_chain.audit_trail.routes import blp as audit_api
     from cell_chain.batches.routes import blp as batches_api
     from cell_chain.infusions.bedside_routes import blp as infusions_api
-    from cell_chain.patients.routes import blp as patients_api
     from cell_chain.labels.routes import blp as labels_api
+    from cell_chain.patients.routes import blp as patients_api
     from cell_chain.reconciliation.routes import blp as reconciliation_api
     from cell_chain.reconciliation.trace_routes import blp as trace_api
     from cell_chain.shipments.routes import blp as shipments_api
@@ -51,14 +50,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from cell_chain.accounts.views import bp as accounts_pages
     from cell_chain.audit_trail.views import bp as audit_pages
     from cell_chain.batches.views import bp as batches_pages
+    from cell_chain.home import bp as home_pages
     from cell_chain.infusions.bedside_views import bp as bedside_pages
-    from cell_chain.patients.views import bp as patient_pages
     from cell_chain.labels.views import bp as label_pages
-    from cell_chain.reconciliation.report_views import bp as reconciliation_reports
+    from cell_chain.patients.views import bp as patient_pages
     from cell_chain.reconciliation.dashboard_views import bp as monitor_pages
+    from cell_chain.reconciliation.report_views import bp as reconciliation_reports
     from cell_chain.reconciliation.trace_views import bp as trace_pages
     from cell_chain.shipments.views import bp as shipment_pages
-    from cell_chain.home import bp as home_pages
 
     for blueprint in (home_pages, batches_pages, accounts_pages, audit_pages, patient_pages, label_pages,
                       shipment_pages, bedside_pages, reconciliation_reports, trace_pages,

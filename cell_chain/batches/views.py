@@ -34,7 +34,7 @@ from cell_chain.batches.routes import BATCH_READERS, LOT_READERS
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import MAX_ID, db
 from cell_chain.core.errors import DomainError
-from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse
+from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse, signed_action
 from cell_chain.web.words import Vocabulary, utc
 
 bp = Blueprint("batches_pages", __name__)
@@ -397,8 +397,6 @@ def release_lot(lot_id: int) -> Page:
         return _render_decision(lot, "release")
     form = FormReader(request.form)
     password = form.password()
-    if form.errors:
-        return _render_decision(lot, "release", errors=form.errors, status=422)
 
     def explain(error: DomainError) -> Errors | None:
         if isinstance(error, ReleaseBlocked):
@@ -406,7 +404,7 @@ def release_lot(lot_id: int) -> Page:
             return {"readiness": [b.message for b in blockers] or [error.detail]}
         return None
 
-    outcome = commit_or_refuse(lambda: services.release_lot(
+    outcome = signed_action(form, lambda: services.release_lot(
         lot, signature=_signature(password, Meaning.RELEASED), actor=require_actor(), now=utcnow()),
         fields=("password",), anchor="password", explain=explain)
     if isinstance(outcome, Refused):
@@ -434,9 +432,7 @@ def reject_lot(lot_id: int) -> Page:
     form = FormReader(request.form)
     reason = form.text("reason", required="Give the reason for rejecting the lot.", max_length=2000)
     password = form.password()
-    if form.errors:
-        return _render_decision(lot, "reject", errors=form.errors, status=422)
-    outcome = commit_or_refuse(lambda: services.reject_lot(
+    outcome = signed_action(form, lambda: services.reject_lot(
         lot, reason=reason, signature=_signature(password, Meaning.REJECTED),
         actor=require_actor(), now=utcnow()), fields=("reason", "password"), anchor="reason")
     if isinstance(outcome, Refused):
@@ -456,9 +452,7 @@ def recall_lot(lot_id: int) -> Page:
     form = FormReader(request.form)
     reason = form.text("reason", required="Give the reason for the recall.", max_length=2000)
     password = form.password()
-    if form.errors:
-        return _render_decision(lot, "recall", errors=form.errors, status=422)
-    outcome = commit_or_refuse(lambda: services.recall_lot(
+    outcome = signed_action(form, lambda: services.recall_lot(
         lot, reason=reason, signature=_signature(password, Meaning.RECALLED),
         actor=require_actor(), now=utcnow()), fields=("reason", "password"), anchor="reason")
     if isinstance(outcome, Refused):

@@ -30,7 +30,7 @@ from cell_chain.patients.loaders import patient_or_404, visit_or_404
 from cell_chain.patients.models import ARMS, Allocation, Patient, Visit
 from cell_chain.patients.routes import PATIENT_READERS
 from cell_chain.patients.workflow import PATIENT_LIFECYCLE, VISIT_LIFECYCLE, WAITING_STATES, visit_actions
-from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse
+from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse, signed_action
 from cell_chain.web.words import Vocabulary
 
 bp = Blueprint("patient_pages", __name__)
@@ -507,9 +507,7 @@ def withdraw(subject_id: str) -> Page:
     reason = form.text("reason", required="Give the reason for withdrawal, for example consent "
                                           "withdrawn.", max_length=2000)
     password = form.password()
-    if form.errors:
-        return render(form.errors, 422)
-    outcome = commit_or_refuse(lambda: patient_services.withdraw_patient(
+    outcome = signed_action(form, lambda: patient_services.withdraw_patient(
         patient, reason=reason, signature=SignatureInput(password, Meaning.WITHDRAWN.value),
         actor=require_actor(), now=utcnow()), fields=("reason", "password"), anchor="reason",
         explain=lambda e: {"reason": [e.detail]} if isinstance(e, ReasonRequired) else None)

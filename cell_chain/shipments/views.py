@@ -45,7 +45,7 @@ from cell_chain.shipments.models import (
 from cell_chain.shipments.parties import WARD_PREFIX, Party
 from cell_chain.shipments.routes import SHIPMENT_READERS
 from cell_chain.shipments.workflow import RECEIVED_STATES, SHIPMENT_LIFECYCLE
-from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse
+from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse, signed_action
 from cell_chain.web.words import Vocabulary
 
 bp = Blueprint("shipment_pages", __name__)
@@ -749,9 +749,7 @@ def return_dose(code: str) -> Page:
     form = FormReader(request.form)
     reason = form.text("reason", required="Give the reason for returning the dose.", max_length=2000)
     password = form.password()
-    if form.errors:
-        return _render_action(row, "return", errors=form.errors, status=422)
-    outcome = commit_or_refuse(lambda: pharmacy.return_to_manufacturer(
+    outcome = signed_action(form, lambda: pharmacy.return_to_manufacturer(
         row.dose, reason=reason, signature=_signature(password, Meaning.RETURNED), actor=require_actor(),
         now=utcnow()), fields=("reason", "password"), anchor="reason")
     if isinstance(outcome, Refused):

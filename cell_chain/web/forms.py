@@ -145,3 +145,14 @@ def commit_or_refuse(operation: Callable[[], T], *, fields: Iterable[str], ancho
         else:
             errors = {anchor: [error.detail]}
         return Refused(errors, error.status)
+
+
+def signed_action(form: FormReader, operation: Callable[[], T], *, fields: Iterable[str], anchor: str,
+                  explain: Callable[[DomainError], Errors | None] | None = None) -> T | Refused:
+    """The signed action of a page: the form read (reason, password and whatever else the
+    action asks), then the service called and committed. Either a missing field or the
+    service's refusal comes back as Refused, for the page to show again with why (422 for
+    the form); the caller flashes and redirects on success."""
+    if form.errors:
+        return Refused(form.errors, 422)
+    return commit_or_refuse(operation, fields=fields, anchor=anchor, explain=explain)
