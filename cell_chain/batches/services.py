@@ -315,17 +315,27 @@ def _required_reason(reason: str | None) -> str:
     return reason.strip()
 
 
+def _take_lot_out_of_use(lot: Lot, action: str, *, reason: str | None, signature: SignatureInput,
+                         meaning: Meaning, actor: User, now: datetime) -> list[Dose]:
+    """Reject or recall (QA, reason, e-signature): the lot ends, and every dose of it not yet
+    in a patient is quarantined wherever it is. Returns the doses quarantined now."""
+    require_role(actor, wf.LOT_LIFECYCLE.roles(action))
+    why = _required_reason(reason)
+    lock_row(lot)
+    state = wf.LOT_LIFECYCLE.apply(lot, action)
+    lot.status_reason = why
+    audit.record_change(lot, f"lot.{state}", actor=actor, at=now, reason=why)
+    cause = {"reject": "lot_rejected", "recall": "recall"}[action]
+    quarantined = _quarantine_doses(lot, cause=cause, reason=f"lot {state}: {why}", actor=actor, now=now)
+    sign(lot, signer=actor, given=signature, meaning=meaning, at=now)
+    return quarantined
+
+
 def reject_lot(lot: Lot, *, reason: str | None, signature: SignatureInput, actor: User,
                now: datetime) -> Lot:
     """QA rejects a lot; its doses are quarantined until destroyed."""
-    require_role(actor, wf.LOT_LIFECYCLE.roles("reject"))
-    why = _required_reason(reason)
-    lock_row(lot)
-    wf.LOT_LIFECYCLE.apply(lot, "reject")
-    lot.status_reason = why
-    audit.record_change(lot, "lot.rejected", actor=actor, at=now, reason=why)
-    _quarantine_doses(lot, cause="lot_rejected", reason=f"lot rejected: {why}", actor=actor, now=now)
-    sign(lot, signer=actor, given=signature, meaning=Meaning.REJECTED, at=now)
+    _take_lot_out_of_use(lot, "reject", reason=reason, signature=signature, meaning=Meaning.REJECTED,
+                         actor=actor, now=now)
     return lot
 
 
@@ -361,14 +371,8 @@ def recall_lot(lot: Lot, *, reason: str | None, signature: SignatureInput, actor
                now: datetime) -> RecallOutcome:
     """QA recalls a released lot: every dose not yet administered is quarantined wherever it
     is; the answer lists the doses already given and their patients."""
-    require_role(actor, wf.LOT_LIFECYCLE.roles("recall"))
-    why = _required_reason(reason)
-    lock_row(lot)
-    wf.LOT_LIFECYCLE.apply(lot, "recall")
-    lot.status_reason = why
-    audit.record_change(lot, "lot.recalled", actor=actor, at=now, reason=why)
-    quarantined = _quarantine_doses(lot, cause="recall", reason=f"lot recalled: {why}", actor=actor, now=now)
-    sign(lot, signer=actor, given=signature, meaning=Meaning.RECALLED, at=now)
+    quarantined = _take_lot_out_of_use(lot, "recall", reason=reason, signature=signature,
+                                       meaning=Meaning.RECALLED, actor=actor, now=now)
     administered = administered_doses_of(lot)
     patients = sorted({d["subject_id"] for d in administered if d["subject_id"]})
     return RecallOutcome(lot, [d.code for d in quarantined], administered, patients)
