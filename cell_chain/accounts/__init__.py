@@ -1,1 +1,1 @@
-"""Sites, users, roles, passwords, sessions and API tokens."""
+"""Sites, users, roles, passwords, sessions, API tokens and e-signatures."""

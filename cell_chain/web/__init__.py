@@ -1,1 +1,1 @@
-"""The server-rendered shell: layout, home page per role, error pages."""
+"""Page and API plumbing every package shares: form reading and the signed-action pattern, words for stored codes, problem answers and error pages."""
