@@ -34,6 +34,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from cell_chain.accounts.routes import blp as accounts_api
     from cell_chain.audit_trail.routes import blp as audit_api
     from cell_chain.batches.routes import blp as batches_api
+    from cell_chain.exchange.fhir_routes import blp as fhir_api
     from cell_chain.infusions.bedside_routes import blp as infusions_api
     from cell_chain.infusions.routes import blp as patients_api
     from cell_chain.labels.routes import blp as labels_api
@@ -42,7 +43,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from cell_chain.shipments.routes import blp as shipments_api
 
     for blueprint in (accounts_api, audit_api, batches_api, labels_api, patients_api, shipments_api,
-                      infusions_api, reconciliation_api, trace_api):
+                      infusions_api, reconciliation_api, trace_api, fhir_api):
         api.register_blueprint(blueprint)
 
     from cell_chain.accounts.views import bp as accounts_pages
