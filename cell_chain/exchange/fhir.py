@@ -65,6 +65,7 @@ STUDY_TITLE = ("Umbilical cord mesenchymal stem cells for liver cirrhosis: a Pha
 ISBT128 = "urn:oid:2.16.840.1.113883.6.18"
 ISBT128_DIN = f"{ISBT128}.2.1"
 ISBT128_FIN = f"{ISBT128}.2.2"
+ISBT128_PRODUCT = f"{ISBT128}.2.3"  # DIN + product code with its division
 DOSE_CODE = "urn:cell-chain:dose"
 SUBJECT_ID = "urn:cell-chain:subject-id"
 DONOR_CODE = "urn:cell-chain:donor"
@@ -148,7 +149,7 @@ def product_identifiers(dose: Dose) -> list[Identifier]:
     product = f"{dose.lot.product_code}V{dose.division}"
     return [
         Identifier(system=ISBT128_DIN, value=dose.lot.din),
-        Identifier(system=f"{ISBT128}.2.3", value=f"{dose.lot.din}{product}"),
+        Identifier(system=ISBT128_PRODUCT, value=f"{dose.lot.din}{product}"),
         Identifier(system=DOSE_CODE, value=dose.code),
     ]
 

@@ -1,18 +1,27 @@
 """What a FHIR caller may read: the records behind each resource, under the one site-scoping
 rule (central roles see the whole trial, site staff their own site; another site's subject
 or product answers 404, as on /api)."""
+from typing import Any
+
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import aliased
 
 from cell_chain.accounts.models import Site, User
 from cell_chain.accounts.permissions import scope_to_site, scoped_get_or_404
 from cell_chain.batches.models import Dose, Lot
-from cell_chain.core.db import db
+from cell_chain.core.db import MAX_ID, db
 from cell_chain.core.errors import NotFound
 from cell_chain.core.signatures import Signature
-from cell_chain.exchange.fhir import Facility, ProductRecord, SubjectRecords
+from cell_chain.exchange.fhir import (
+    DOSE_CODE,
+    ISBT128_DIN,
+    ISBT128_PRODUCT,
+    Facility,
+    ProductRecord,
+    SubjectRecords,
+)
 from cell_chain.infusions.models import Allocation, Infusion, Patient, Visit
-from cell_chain.labels.dose_view import dose_site_id
 from cell_chain.shipments.models import CustodyEvent
 
 
@@ -20,48 +29,44 @@ def facility() -> Facility:
     return Facility(fin=current_app.config["FACILITY_FIN"], name=current_app.config["FACILITY_NAME"])
 
 
-def _subject_of(dose: Dose) -> str | None:
-    """The subject a dose went to (its infusion) or is allocated to."""
-    given = db.session.scalar(select(Patient.subject_id).join(Infusion, Infusion.patient_id == Patient.id)
-                              .where(Infusion.dose_id == dose.id))
-    if given is not None:
-        return given
-    return db.session.scalar(select(Patient.subject_id).join(Visit, Visit.patient_id == Patient.id)
-                             .join(Allocation, Allocation.visit_id == Visit.id)
-                             .where(Allocation.dose_id == dose.id, Allocation.active))
-
-
-def _visible(dose: Dose, actor: User) -> bool:
-    return actor.site_id is None or dose_site_id(dose) == actor.site_id
+def _with_subjects(stmt: Select[Any], actor: User) -> list[ProductRecord]:
+    """The doses `stmt` selects, each with its subject (given to, else allocated to), those of
+    another site left out: a dose belongs to the site of the patient it is allocated to."""
+    given, allocated = aliased(Patient), aliased(Patient)
+    stmt = (stmt.add_columns(given.subject_id, allocated.subject_id, allocated.site_id)
+            .outerjoin(Infusion, Infusion.dose_id == Dose.id)
+            .outerjoin(given, given.id == Infusion.patient_id)
+            .outerjoin(Allocation, (Allocation.dose_id == Dose.id) & Allocation.active)
+            .outerjoin(Visit, Visit.id == Allocation.visit_id)
+            .outerjoin(allocated, allocated.id == Visit.patient_id))
+    if actor.site_id is not None:
+        stmt = stmt.where(allocated.site_id == actor.site_id)
+    return [ProductRecord(dose, given_to or allocated_to)
+            for dose, given_to, allocated_to, _ in db.session.execute(stmt.order_by(Dose.code))]
 
 
 def product(code: str, actor: User) -> ProductRecord:
     """A dose the actor may see. Raises NotFound (unknown, or another site's)."""
-    dose = db.session.scalar(select(Dose).where(Dose.code == code))
-    if dose is None or not _visible(dose, actor):
+    found = _with_subjects(select(Dose).where(Dose.code == code), actor)
+    if not found:
         raise NotFound(f"No BiologicallyDerivedProduct {code}.")
-    return ProductRecord(dose, _subject_of(dose))
+    return found[0]
 
 
 def products_by_identifier(system: str | None, value: str, actor: User) -> list[ProductRecord]:
     """Doses whose DIN, DIN with product code and division, or dose code is `value` (within
     `system` when given), among those the actor may see."""
-    from cell_chain.exchange.fhir import DOSE_CODE, ISBT128, ISBT128_DIN
-
-    stmt = select(Dose).join(Lot, Lot.id == Dose.lot_id)
-    product_system = f"{ISBT128}.2.3"
     criteria = []
     if system in (None, ISBT128_DIN):
         criteria.append(Lot.din == value)
     if system in (None, DOSE_CODE):
         criteria.append(Dose.code == value)
-    if system in (None, product_system) and len(value) > 13:
+    if system in (None, ISBT128_PRODUCT) and len(value) > 13:
         din, product_code = value[:13], value[13:]
         criteria.append((Lot.din == din) & (Lot.product_code + "V" + Dose.division == product_code))
     if not criteria:
         return []
-    doses = db.session.scalars(stmt.where(or_(*criteria)).order_by(Dose.code))
-    return [ProductRecord(dose, _subject_of(dose)) for dose in doses if _visible(dose, actor)]
+    return _with_subjects(select(Dose).join(Lot, Lot.id == Dose.lot_id).where(or_(*criteria)), actor)
 
 
 def subject(subject_id: str, actor: User) -> Patient:
@@ -71,7 +76,7 @@ def subject(subject_id: str, actor: User) -> Patient:
 
 def infusion(infusion_id: int, actor: User) -> tuple[Infusion, Dose, Visit, User, User, Patient]:
     """An infusion of a subject the actor may see. Raises NotFound."""
-    found = db.session.get(Infusion, infusion_id)
+    found = db.session.get(Infusion, infusion_id) if 0 < infusion_id <= MAX_ID else None
     patient = db.session.get(Patient, found.patient_id) if found is not None else None
     if found is None or patient is None or (actor.site_id is not None and patient.site_id != actor.site_id):
         raise NotFound(f"No Procedure {infusion_id}.")
@@ -104,10 +109,12 @@ def everything(patient: Patient) -> SubjectRecords:
     events = db.session.scalars(select(CustodyEvent).where(CustodyEvent.dose_id.in_(list(by_id)),
                                                            CustodyEvent.kind == "dispense")
                                 .order_by(CustodyEvent.occurred_at, CustodyEvent.id))
-    for event in events:
-        nurse_name = event.to_party.rsplit(":", 1)[-1]
-        nurse = db.session.scalar(select(User).where(User.username == nurse_name))
-        records.dispenses.append((event, by_id[event.dose_id], nurse))
+    events = list(events)
+    # A dispense hands the dose to a nurse, named in its to-party (ward:<site>:<username>).
+    names = {event.to_party.rsplit(":", 1)[-1] for event in events}
+    nurses = {u.username: u for u in db.session.scalars(select(User).where(User.username.in_(names)))}
+    records.dispenses = [(event, by_id[event.dose_id], nurses.get(event.to_party.rsplit(":", 1)[-1]))
+                         for event in events]
     targets = {("infusions", str(i.id)): f"Procedure/{i.id}" for i in infusions}
     targets |= {("doses", str(d.id)): f"BiologicallyDerivedProduct/{d.code}" for d in doses}
     targets[("patients", str(patient.id))] = f"Patient/{patient.subject_id}"
