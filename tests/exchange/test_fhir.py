@@ -101,13 +101,10 @@ def test_a_serious_event_is_an_adverse_event_the_procedure_names(client, trial):
 
 def test_a_returned_dose_of_a_withdrawn_subject_carries_the_return_signature(client, trial):
     returned = trial["returned"]
-    subject = db.session.scalar(select(Infusion.id).where(Infusion.dose_id == returned.id))
-    assert subject is None  # never given
-    from cell_chain.infusions.allocation import active_allocation_of_dose
+    assert db.session.scalar(select(Infusion.id).where(Infusion.dose_id == returned.id)) is None  # never given
     from cell_chain.infusions.models import Allocation
 
-    allocation = active_allocation_of_dose(returned) or db.session.scalar(
-        select(Allocation).where(Allocation.dose_id == returned.id))
+    allocation = db.session.scalar(select(Allocation).where(Allocation.dose_id == returned.id))
     subject_id = allocation.visit.patient.subject_id
     found = everything(client, subject_id)
     assert found[f"Patient/{subject_id}"].active is False
