@@ -101,6 +101,10 @@ def register_error_renderer(prefix: str, render: Callable[[HTTPException], Respo
     _ERROR_RENDERERS[prefix] = render
 
 
+def error_renderer(path: str) -> Callable[[HTTPException], Response] | None:
+    return next((render for prefix, render in _ERROR_RENDERERS.items() if path.startswith(prefix)), None)
+
+
 def wants_problem_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/api"
 
@@ -136,9 +140,8 @@ class Api(SmorestApi):
         super().__init__(*args, **kwargs)
 
     def handle_http_exception(self, error: HTTPException) -> Any:
-        for prefix, render in _ERROR_RENDERERS.items():
-            if request.path.startswith(prefix):
-                return render(error)
+        if (render := error_renderer(request.path)) is not None:
+            return render(error)
         if wants_problem_json():
             return http_problem(error)
         from cell_chain.web.errors import html_error_page  # pages render their own errors

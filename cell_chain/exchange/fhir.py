@@ -381,7 +381,7 @@ def bundle(resources: list[Resource], base_url: str, self_url: str, matches: int
 
 def operation_outcome(status: int, code: str, message: str) -> OperationOutcome:
     issue_code = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-                  409: "conflict", 422: "invalid"}.get(status, "exception")
+                  409: "conflict", 422: "invalid", 503: "transient"}.get(status, "exception")
     return OperationOutcome(issue=[OperationOutcomeIssue(
         severity="error", code=issue_code, diagnostics=message,
         details=_concept(message, ERROR_CODE, code))])

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from cell_chain.accounts.permissions import require_actor, roles_required
 from cell_chain.accounts.roles import ALL_ROLES
-from cell_chain.api import _flatten_messages, register_error_renderer
+from cell_chain.api import _HTTP_CODES, _flatten_messages, register_error_renderer
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.core.errors import DomainError
@@ -70,7 +70,8 @@ def http_outcome(error: HTTPException) -> Response:
         message = "Invalid search: " + "; ".join(f"{name}: {' '.join(texts)}" for name, texts in fields.items())
         return outcome(422, "VALIDATION_ERROR", message)
     phrase = http.HTTPStatus(status).phrase if status in http.HTTPStatus._value2member_map_ else "Error"
-    response = outcome(status, phrase.upper().replace(" ", "_"), error.description or phrase)
+    code = _HTTP_CODES.get(status, phrase.upper().replace(" ", "_"))
+    response = outcome(status, code, error.description or phrase)
     if status == 405 and getattr(error, "valid_methods", None):
         response.headers["Allow"] = ", ".join(error.valid_methods)
     return response
