@@ -118,7 +118,7 @@ class SubjectRecords:
     products: list[ProductRecord] = field(default_factory=list)
     dispenses: list[tuple[CustodyEvent, Dose, User | None]] = field(default_factory=list)
     infusions: list[tuple[Infusion, Dose, Visit, User, User]] = field(default_factory=list)
-    signatures: list[tuple[Signature, str]] = field(default_factory=list)  # with its target reference
+    signatures: list[tuple[Signature, list[str]]] = field(default_factory=list)  # with what each signs
 
 
 def _ref(resource_type: str, resource_id: str, display: str | None = None) -> Reference:
@@ -314,14 +314,14 @@ def facility_organization(facility: Facility) -> Organization:
                         active=True, name=facility.name)
 
 
-def provenance(signature: Signature, target: str, signer: User | None) -> Provenance:
-    """One e-signature: who signed, when, and what the signature means."""
+def provenance(signature: Signature, targets: list[str], signer: User | None) -> Provenance:
+    """One e-signature: who signed, when, what it means, and the resources it signs for."""
     witnessed = signature.meaning == Meaning.WITNESSED.value
     kind = EVENT_WITNESS_SIGNATURE if witnessed else AUTHOR_SIGNATURE
     who = _person(signer, signature.printed_name)
     return Provenance(
         id=str(signature.id),
-        target=[Reference(reference=target)],
+        target=[Reference(reference=target) for target in targets],
         recorded=signature.signed_at,
         activity=_concept(signature.meaning),
         agent=[ProvenanceAgent(

@@ -22,7 +22,7 @@ from cell_chain.exchange.fhir import (
     SubjectRecords,
 )
 from cell_chain.infusions.models import Allocation, Infusion, Patient, Visit
-from cell_chain.shipments.models import CustodyEvent
+from cell_chain.shipments.models import CustodyEvent, ShipmentItem
 
 
 def facility() -> Facility:
@@ -115,11 +115,26 @@ def everything(patient: Patient) -> SubjectRecords:
     nurses = {u.username: u for u in db.session.scalars(select(User).where(User.username.in_(names)))}
     records.dispenses = [(event, by_id[event.dose_id], nurses.get(event.to_party.rsplit(":", 1)[-1]))
                          for event in events]
-    targets = {("infusions", str(i.id)): f"Procedure/{i.id}" for i in infusions}
-    targets |= {("doses", str(d.id)): f"BiologicallyDerivedProduct/{d.code}" for d in doses}
-    targets[("patients", str(patient.id))] = f"Patient/{patient.subject_id}"
+    # What each signed record is in the bundle: the infusion's Procedure, the dose's product,
+    # the subject; a lot's release or recall and a shipment's dispatch or receipt sign for the
+    # subject's products in them.
+    targets: dict[tuple[str, str], list[str]] = {}
+    for i in infusions:
+        targets[("infusions", str(i.id))] = [f"Procedure/{i.id}"]
+    for d in doses:
+        product = f"BiologicallyDerivedProduct/{d.code}"
+        targets[("doses", str(d.id))] = [product]
+        targets.setdefault(("lots", str(d.lot_id)), []).append(product)
+    for shipment_id, dose_id in db.session.execute(select(ShipmentItem.shipment_id, ShipmentItem.dose_id)
+                                                   .where(ShipmentItem.dose_id.in_(list(by_id)))):
+        targets.setdefault(("shipments", str(shipment_id)), []).append(
+            f"BiologicallyDerivedProduct/{by_id[dose_id].code}")
+    targets[("patients", str(patient.id))] = [f"Patient/{patient.subject_id}"]
+    kinds: dict[str, list[str]] = {}
+    for kind, ident in targets:
+        kinds.setdefault(kind, []).append(ident)
     signatures = db.session.scalars(select(Signature).where(or_(*(
-        (Signature.entity_type == kind) & (Signature.entity_id == ident) for kind, ident in targets)))
+        (Signature.entity_type == kind) & Signature.entity_id.in_(idents) for kind, idents in kinds.items())))
         .order_by(Signature.signed_at, Signature.id))
     records.signatures = [(s, targets[(s.entity_type, s.entity_id)]) for s in signatures]
     return records

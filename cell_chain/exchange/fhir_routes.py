@@ -170,6 +170,6 @@ def _everything(patient: Any, actor: Any) -> list[Resource]:
         resources.append(fhir.procedure(infusion, dose, visit, nurse, witness, subject_id, site.code))
         if infusion.serious:
             resources.append(fhir.adverse_event(infusion, dose, subject_id, nurse))
-    resources += [fhir.provenance(signature, target, signers.get(signature.signer_id))
-                  for signature, target in records.signatures]
+    resources += [fhir.provenance(signature, targets, signers.get(signature.signer_id))
+                  for signature, targets in records.signatures]
     return resources

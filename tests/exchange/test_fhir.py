@@ -78,6 +78,12 @@ def test_everything_leads_from_the_procedure_to_the_product_and_both_signatures(
     assert nurse.signature[0].type[0].code == fhir.AUTHOR_SIGNATURE
     assert witness.signature[0].type[0].code == fhir.EVENT_WITNESS_SIGNATURE
     assert nurse.recorded == infusion.recorded_at and nurse.signature[0].when == infusion.recorded_at
+    # The product's own history is signed too: the lot's release by QA, the shipment's
+    # dispatch by the lab and receipt by the pharmacist.
+    product_signatures = {p.activity.text: p.signature[0].who.display for p in found.values()
+                          if p.get_resource_type() == "Provenance"
+                          and f"BiologicallyDerivedProduct/{given.code}" in [t.reference for t in p.target]}
+    assert product_signatures == {"Released": "Qian QA", "Dispatched": "Li Lab", "Received": "Pharmacist LZ"}
     [dispense] = [r for r in found.values() if r.get_resource_type() == "BiologicallyDerivedProductDispense"]
     assert dispense.product.reference == f"BiologicallyDerivedProduct/{given.code}"
     assert dispense.status == "issued" and dispense.patient.reference == f"Patient/{subject_of(given)}"
