@@ -3,6 +3,7 @@ rule (central roles see the whole trial, site staff their own site; another site
 or product answers 404, as on /api)."""
 from typing import Any
 
+from fhir.resources.resource import Resource
 from flask import current_app
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import aliased
@@ -13,6 +14,7 @@ from cell_chain.batches.models import Dose, Lot
 from cell_chain.core.db import MAX_ID, db
 from cell_chain.core.errors import NotFound
 from cell_chain.core.signatures import Signature
+from cell_chain.exchange import fhir
 from cell_chain.exchange.fhir import (
     DOSE_CODE,
     ISBT128_DIN,
@@ -153,3 +155,26 @@ def site_of(patient: Patient) -> Site:
     if site is None:  # the foreign key makes this impossible; kept for the type checker
         raise NotFound("No site.")
     return site
+
+
+def everything_resources(patient: Patient, actor: User) -> list[Resource]:
+    """The resources of Patient/$everything, the subject first."""
+    records = everything(patient)
+    site, facility_ = site_of(patient), facility()
+    subject_id = patient.subject_id
+    returned = returned_doses([r.dose.id for r in records.products])
+    signers = {s.signer_id: s.signer for s, _ in records.signatures}
+    resources: list[Resource] = [
+        fhir.patient(patient), fhir.research_subject(patient), fhir.research_study(visible_sites(actor)),
+        fhir.site_organization(site), fhir.site_location(site), fhir.facility_organization(facility_),
+    ]
+    resources += [fhir.biologically_derived_product(r, facility_) for r in records.products]
+    resources += [fhir.dispense(event, dose, subject_id, nurse, dose.id in returned)
+                  for event, dose, nurse in records.dispenses]
+    for infusion, dose, visit, nurse, witness in records.infusions:
+        resources.append(fhir.procedure(infusion, dose, visit, nurse, witness, subject_id, site.code))
+        if infusion.serious:
+            resources.append(fhir.adverse_event(infusion, dose, subject_id, nurse))
+    resources += [fhir.provenance(signature, targets, signers.get(signature.signer_id))
+                  for signature, targets in records.signatures]
+    return resources

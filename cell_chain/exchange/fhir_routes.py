@@ -139,7 +139,8 @@ class PatientEverything(MethodView):
         serious adverse events and a Provenance per e-signature."""
         actor = require_actor()
         patient = access.subject(subject_id, actor)
-        return fhir_response(fhir.bundle(_everything(patient, actor), _base_url(), request.url, matches=1))
+        return fhir_response(fhir.bundle(access.everything_resources(patient, actor), _base_url(), request.url,
+                                          matches=1))
 
 
 @blp.route("/Procedure/<int:infusion_id>")
@@ -151,25 +152,3 @@ class ProcedureResource(MethodView):
         infusion, dose, visit, nurse, witness, patient = access.infusion(infusion_id, require_actor())
         return fhir_response(fhir.procedure(infusion, dose, visit, nurse, witness, patient.subject_id,
                                             access.site_of(patient).code))
-
-
-def _everything(patient: Any, actor: Any) -> list[Resource]:
-    records = access.everything(patient)
-    site, facility = access.site_of(patient), access.facility()
-    subject_id = patient.subject_id
-    returned = access.returned_doses([r.dose.id for r in records.products])
-    signers = {s.signer_id: s.signer for s, _ in records.signatures}
-    resources: list[Resource] = [
-        fhir.patient(patient), fhir.research_subject(patient), fhir.research_study(access.visible_sites(actor)),
-        fhir.site_organization(site), fhir.site_location(site), fhir.facility_organization(facility),
-    ]
-    resources += [fhir.biologically_derived_product(r, facility) for r in records.products]
-    resources += [fhir.dispense(event, dose, subject_id, nurse, dose.id in returned)
-                  for event, dose, nurse in records.dispenses]
-    for infusion, dose, visit, nurse, witness in records.infusions:
-        resources.append(fhir.procedure(infusion, dose, visit, nurse, witness, subject_id, site.code))
-        if infusion.serious:
-            resources.append(fhir.adverse_event(infusion, dose, subject_id, nurse))
-    resources += [fhir.provenance(signature, targets, signers.get(signature.signer_id))
-                  for signature, targets in records.signatures]
-    return resources

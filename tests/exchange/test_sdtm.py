@@ -16,7 +16,7 @@ from cell_chain.core.db import db
 from cell_chain.exchange import sdtm
 from cell_chain.infusions.models import Infusion, Patient, Visit
 from cell_chain.shipments.models import CustodyEvent
-from tests.conftest import api_token, login
+from tests.conftest import login
 from tests.exchange.conftest import get
 from tests.factories import released_lot
 from tests.reconciliation.conftest import allocate, dispense, enrol, infuse, ship
