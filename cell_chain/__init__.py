@@ -36,6 +36,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from cell_chain.accounts.routes import blp as accounts_api
     from cell_chain.audit_trail.routes import blp as audit_api
     from cell_chain.batches.routes import blp as batches_api
+    from cell_chain.exchange.fhir_routes import blp as fhir_api
+    from cell_chain.exchange.routes import blp as sdtm_api
     from cell_chain.infusions.bedside_routes import blp as infusions_api
     from cell_chain.labels.routes import blp as labels_api
     from cell_chain.patients.routes import blp as patients_api
@@ -44,12 +46,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from cell_chain.shipments.routes import blp as shipments_api
 
     for blueprint in (accounts_api, audit_api, batches_api, labels_api, patients_api, shipments_api,
-                      infusions_api, reconciliation_api, trace_api):
+                      infusions_api, reconciliation_api, trace_api, fhir_api, sdtm_api):
         api.register_blueprint(blueprint)
 
     from cell_chain.accounts.views import bp as accounts_pages
     from cell_chain.audit_trail.views import bp as audit_pages
     from cell_chain.batches.views import bp as batches_pages
+    from cell_chain.exchange.views import bp as exchange_pages
     from cell_chain.home import bp as home_pages
     from cell_chain.infusions.bedside_views import bp as bedside_pages
     from cell_chain.labels.views import bp as label_pages
@@ -61,7 +64,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     for blueprint in (home_pages, batches_pages, accounts_pages, audit_pages, patient_pages, label_pages,
                       shipment_pages, bedside_pages, reconciliation_reports, trace_pages,
-                      monitor_pages):
+                      monitor_pages, exchange_pages):
         app.register_blueprint(blueprint)
 
     from cell_chain.cli import register_cli

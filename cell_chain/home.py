@@ -64,6 +64,8 @@ JOBS: dict[str, tuple[str, list[Job]]] = {
         Job("Reconciliation", "Doses against the four-dose schedule, per patient, site and lot.",
             "monitor_pages.index"),
         Job("Trace", "Donor to patient and back, for recall and lookback.", "trace_pages.search"),
+        Job("SDTM datasets", "Exposure, drug accountability and deviations for the submission (XPT, CSV).",
+            "exchange_pages.downloads"),
         _AUDIT,
     ]),
 }

@@ -23,7 +23,8 @@ def _needs_csrf() -> bool:
     # an API call without a session cookie carries no ambient authority either.
     if g.get("via_token"):
         return False
-    return not (request.path.startswith("/api/") and "sid" not in session)
+    # The read-only FHIR API is called like /api: without a session there is nothing to forge.
+    return not (request.path.startswith(("/api/", "/fhir/")) and "sid" not in session)
 
 
 _NUL_REFUSED = ["Contains a NUL character, which no field accepts."]

@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LINT = Path(sys.executable).with_name("lint-imports")
 JOURNEY = ["core", "web", "accounts", "batches", "labels", "patients", "shipments", "infusions",
-           "reconciliation", "audit_trail"]
+           "reconciliation", "exchange", "audit_trail"]
 
 
 def _lint(project: Path) -> subprocess.CompletedProcess[str]:

@@ -1,5 +1,6 @@
 """The JSON API: flask-smorest with RFC 9457 problem+json errors carrying a stable `code`."""
 import http
+from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
@@ -92,6 +93,19 @@ def http_problem(error: HTTPException) -> Response:
     return response
 
 
+# Path prefixes whose HTTP errors (a path or method no route has) another format renders:
+# FHIR answers OperationOutcome under /fhir/. Registered by the package that owns the prefix.
+_ERROR_RENDERERS: dict[str, Callable[[HTTPException], Response]] = {}
+
+
+def register_error_renderer(prefix: str, render: Callable[[HTTPException], Response]) -> None:
+    _ERROR_RENDERERS[prefix] = render
+
+
+def error_renderer(path: str) -> Callable[[HTTPException], Response] | None:
+    return next((render for prefix, render in _ERROR_RENDERERS.items() if path.startswith(prefix)), None)
+
+
 def wants_problem_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/api"
 
@@ -127,6 +141,8 @@ class Api(SmorestApi):
         super().__init__(*args, **kwargs)
 
     def handle_http_exception(self, error: HTTPException) -> Any:
+        if (render := error_renderer(request.path)) is not None:
+            return render(error)
         if wants_problem_json():
             return http_problem(error)
         return html_error_page(error.code or 500, error.description)

@@ -8,10 +8,11 @@ from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import InternalServerError, ServiceUnavailable
 
 from cell_chain.core.db import db
 from cell_chain.core.errors import AuthFailure, DomainError, Unauthenticated
-from cell_chain.web.api import domain_problem, problem, wants_problem_json
+from cell_chain.web.api import domain_problem, error_renderer, problem, wants_problem_json
 from cell_chain.web.error_page import html_error_page
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,9 @@ def _unexpected(error: Exception) -> Response:
         message = "Something went wrong on the server. "
     message += ("Your change was saved, but the answer could not be completed: reload before doing it again."
                 if saved else "Nothing was saved. Try again in a moment or call support.")
-    if wants_problem_json():
+    if (render := error_renderer(request.path)) is not None:
+        response = render(ServiceUnavailable(message) if status == 503 else InternalServerError(message))
+    elif wants_problem_json():
         response = problem(status, code, title, message)
     else:
         if status == 503:

@@ -110,6 +110,8 @@ def _real_fields(world: World) -> dict[str, list[Any]]:
         "donor_id": world.donor_ids, "site_code": world.site_codes[:3],
         "signature": [{"password": DEMO_PASSWORD, "meaning": ""}],
         "witness": [{"username": "lz-nurse2", "password": DEMO_PASSWORD}],
+        # FHIR product search: a DIN, a dose code, with and without its system
+        "identifier": [str(home["code"][0])[:13], *away["code"][:1], f"urn:cell-chain:dose|{home['code'][0]}"],
     }
 
 
@@ -142,19 +144,33 @@ def test_api_without_a_token(case: Any, trial_without_token: Trial) -> None:
     case.call_and_validate(app=trial_without_token.app, checks=CHECKS)
 
 
+def _example_url(path: str, operations: dict[str, Any]) -> str:
+    """The path with each parameter filled: its first allowed value where it has a list, else 1."""
+    declared = [*operations.get("parameters", []),
+                *(p for o in operations.values() if isinstance(o, dict) for p in o.get("parameters", []))]
+    enums = {p["name"]: p["schema"]["enum"] for p in declared if p.get("in") == "path" and "enum" in p.get("schema", {})}
+    return re.sub(r"\{([^}]+)\}", lambda m: str(enums.get(m.group(1), [1])[0]), path)
+
+
 def test_other_methods_answer_405_with_allow() -> None:
-    """Every API path answers a method it does not have with a problem+json 405 that says
-    which methods it has (routing answers before any database work: no database here)."""
+    """Every API path answers a method it does not have with a 405 that says which methods it
+    has: problem+json under /api, a FHIR OperationOutcome under /fhir (routing answers before
+    any database work: no database here)."""
     client = create_app(_config("sqlite://")).test_client()
     spec = client.get("/api/openapi.json").get_json()
     for path, operations in spec["paths"].items():
-        url = re.sub(r"\{[^}]+\}", "1", path)
+        url = _example_url(path, operations)
         methods = {m.upper() for m in operations if m != "parameters"}
         for method in {"GET", "POST", "PUT", "PATCH", "DELETE"} - methods:
             response = client.open(url, method=method)
             assert response.status_code == 405, (method, path)
-            assert response.mimetype == "application/problem+json"
-            assert response.get_json()["code"] == "METHOD_NOT_ALLOWED"
+            if path.startswith("/fhir/"):
+                assert response.mimetype == "application/fhir+json"
+                issue = response.get_json()["issue"][0]
+                assert issue["code"] == "not-supported" and issue["details"]["coding"][0]["code"] == "METHOD_NOT_ALLOWED"
+            else:
+                assert response.mimetype == "application/problem+json"
+                assert response.get_json()["code"] == "METHOD_NOT_ALLOWED"
             assert set(response.headers["Allow"].replace(" ", "").split(",")) >= methods, (method, path)
 
 

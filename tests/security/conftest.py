@@ -43,7 +43,7 @@ class Trial:
         if name == "infusion_id":
             return world.away["infusion_id"][0]
         central = {"donor_id": world.donor_ids[0], "din": world.dins[0], "lot_id": world.lot_ids[0],
-                   "number": 1}
+                   "number": 1, "dataset": "ex", "fmt": "csv"}
         return central[name]
 
 

@@ -1,5 +1,6 @@
 """The app's own route table: every (method, rule) with the roles its view declares, and how
 to send it a request that reaches the role check."""
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,12 +29,16 @@ class Route:
     def is_api(self) -> bool:
         return self.rule.startswith("/api/")
 
+    @property
+    def is_fhir(self) -> bool:
+        """FHIR: a bearer token as on /api, errors as OperationOutcome."""
+        return self.rule.startswith("/fhir/")
+
     def path(self, values: dict[str, Any]) -> str:
         path = self.rule
         for name in self.arguments:
-            path = path.replace(f"<{name}>", str(values[name]))
-            for converter in ("int", "path", "string"):
-                path = path.replace(f"<{converter}:{name}>", str(values[name]))
+            # <name>, <int:name>, <any(a, b):name>, …
+            path = re.sub(rf"<(?:[^<>]+:)?{re.escape(name)}>", lambda _: str(values[name]), path)
         return path
 
 
@@ -69,3 +74,11 @@ def send(client: FlaskClient, route: Route, values: dict[str, Any], *,
         return client.open(path, method=route.method, headers=headers, json=body or {})
     return client.open(path, method=route.method, headers=headers,
                        data={**(body or {}), "csrf_token": csrf or ""})
+
+
+def error_code(response: TestResponse) -> str:
+    """The stable error code: problem+json's `code`, or a FHIR OperationOutcome's first issue's."""
+    body = response.get_json()
+    if body.get("resourceType") == "OperationOutcome":
+        return body["issue"][0]["details"]["coding"][0]["code"]
+    return body["code"]

@@ -8,7 +8,7 @@ from werkzeug.test import TestResponse
 
 from cell_chain.accounts.roles import Role
 from tests.security.conftest import ANONYMOUS, Trial
-from tests.security.routes import ROUTES, Route, send
+from tests.security.routes import ROUTES, Route, error_code, send
 
 
 def roles(names: str) -> frozenset[str]:
@@ -22,6 +22,7 @@ LOT_READERS = CENTRAL | roles("coordinator")
 SHIPMENT_READERS = CENTRAL | roles("pharmacist")
 AUDITORS = roles("admin qa monitor")
 TRACE_READERS = EVERYONE - roles("nurse")
+SDTM_READERS = EVERYONE - roles("lab")
 
 EXPECTED: dict[str, frozenset[str] | None] = {
     # signing in and out, the API's document, static files
@@ -178,6 +179,16 @@ EXPECTED: dict[str, frozenset[str] | None] = {
     "GET /reports/trace/patients/<subject_id>.pdf": TRACE_READERS,
     # the monitor's dashboard; a coordinator sees their own site's progress on it
     "GET /monitor": roles("admin coordinator monitor qa"),
+    # exchange: FHIR reads as /api reads the same records (every role, within its site);
+    # SDTM datasets for monitors and above, site staff their own site (not the lab)
+    "GET /fhir/metadata": EVERYONE,
+    "GET /fhir/BiologicallyDerivedProduct": EVERYONE,
+    "GET /fhir/BiologicallyDerivedProduct/<code>": EVERYONE,
+    "GET /fhir/Patient/<subject_id>": EVERYONE,
+    "GET /fhir/Patient/<subject_id>/$everything": EVERYONE,
+    "GET /fhir/Procedure/<int:infusion_id>": EVERYONE,
+    "GET /api/exports/sdtm/<any(ex, da, dv):dataset>.<any(xpt, csv):fmt>": SDTM_READERS,
+    "GET /exports/sdtm": SDTM_READERS,
 }
 
 # The home page checks for a session itself (any role has a home page).
@@ -212,7 +223,7 @@ def _outcome(route: Route, response: TestResponse) -> str:
         return "unauthenticated"
     if response.status_code in (302, 303) and response.headers["Location"].startswith("/login"):
         return "unauthenticated"
-    if response.status_code == 403 and (not route.is_api or response.get_json()["code"] == "FORBIDDEN"):
+    if response.status_code == 403 and (not (route.is_api or route.is_fhir) or error_code(response) == "FORBIDDEN"):
         return "forbidden"
     return "served"
 
@@ -227,7 +238,7 @@ def _expected_outcome(key: str, caller: str) -> str:
 
 
 def call_as(trial: Trial, route: Route, caller: str, values: dict[str, Any]) -> TestResponse:
-    if route.is_api:
+    if route.is_api or route.is_fhir:
         response = send(trial.browsers[ANONYMOUS], route, values, headers=trial.tokens.get(caller))
     else:
         response = send(trial.browsers[caller], route, values, csrf=trial.csrf(caller))

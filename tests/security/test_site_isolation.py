@@ -15,7 +15,7 @@ from cell_chain.patients.models import Patient
 from cell_chain.shipments.models import Shipment
 from tests.fuzz.world import AWAY, HOME
 from tests.security.conftest import ANONYMOUS, Trial
-from tests.security.routes import ROUTES, Route, send
+from tests.security.routes import ROUTES, Route, error_code, send
 from tests.security.test_role_matrix import EXPECTED, PUBLIC
 
 # Path arguments that name an object belonging to one site.
@@ -41,8 +41,10 @@ VALID_BODIES: dict[str, Any] = {
 # Routes whose body is not JSON: sent as they are sent for real.
 RAW_BODIES = {"POST /api/shipments/<int:shipment_id>/temperature": b"timestamp,celsius\n"}
 # The scan lookup needs something scanned: the caller's site's patient (another site's is
-# tested below).
-QUERIES = {"GET /api/scan": {"payload": "LZ-0001"}}
+# tested below). The FHIR product search names the lot (DIN) of another site's dose: none of
+# that site's dose codes may come back.
+QUERIES = {"GET /api/scan": lambda trial: {"payload": "LZ-0001"},
+           "GET /fhir/BiologicallyDerivedProduct": lambda trial: {"identifier": trial.world.away["code"][0][:13]}}
 
 
 def _isolation_cases() -> list[tuple[str, str]]:
@@ -67,9 +69,9 @@ def _call(trial: Trial, route: Route, role: str, values: dict[str, Any]) -> Any:
         response = trial.browsers[ANONYMOUS].post(route.path(values), data=RAW_BODIES[route.key],
                                                     headers={**trial.tokens[role], "Content-Type": "text/csv"})
     elif route.key in QUERIES:
-        response = trial.browsers[ANONYMOUS].get(route.path(values), query_string=QUERIES[route.key],
+        response = trial.browsers[ANONYMOUS].get(route.path(values), query_string=QUERIES[route.key](trial),
                                                    headers=trial.tokens[role])
-    elif route.is_api:
+    elif route.is_api or route.is_fhir:
         body = VALID_BODIES[route.key]() if route.method != "GET" else None
         response = send(trial.browsers[ANONYMOUS], route, values, headers=trial.tokens[role], body=body)
     else:
@@ -88,8 +90,8 @@ def test_another_sites_object_answers_404_and_nothing_changes(trial: Trial, key:
         before = fingerprint()
     response = _call(trial, route, role, away)
     assert response.status_code == 404, f"{role} {route.method} {route.path(away)}: {response.status_code}"
-    if route.is_api:
-        assert response.get_json()["code"] == "NOT_FOUND"
+    if route.is_api or route.is_fhir:
+        assert error_code(response) == "NOT_FOUND"
     with trial.app.app_context():
         assert fingerprint() == before
     # The other site's object is in the state the call needs (a dose in its pharmacy, a
@@ -147,3 +149,23 @@ def test_body_references_to_another_sites_objects_are_refused(trial: Trial):
     assert listed.status_code == 200 and listed.get_json() == []
     with trial.app.app_context():
         assert fingerprint() == before
+
+
+@pytest.mark.parametrize("dataset", ["ex", "da", "dv"])
+def test_sdtm_datasets_hold_site_staff_only_their_own_subjects(trial: Trial, dataset: str):
+    """The world's LZ and BJ subjects both have an infusion and doses in their pharmacies: an
+    LZ user's datasets name LZ subjects only, asking for BJ answers 404, and the monitor's
+    hold both sites."""
+    client = trial.browsers[ANONYMOUS]
+    away_subjects = [str(s) for s in trial.world.away["subject_id"]]
+    for role in sorted(str(r) for r in SITE_ROLES):
+        for fmt in ("csv", "xpt"):
+            response = client.get(f"/api/exports/sdtm/{dataset}.{fmt}", headers=trial.tokens[role])
+            assert response.status_code == 200, (role, fmt)
+            assert not [s for s in away_subjects if s.encode() in response.data], (role, fmt)
+        refused = client.get(f"/api/exports/sdtm/{dataset}.csv", headers=trial.tokens[role],
+                             query_string={"site_code": AWAY})
+        assert refused.status_code == 404 and refused.get_json()["code"] == "NOT_FOUND"
+    if dataset == "ex":
+        everything = client.get("/api/exports/sdtm/ex.csv", headers=trial.tokens["monitor"]).get_data(as_text=True)
+        assert f"-{HOME}-" in everything and f"-{AWAY}-" in everything
