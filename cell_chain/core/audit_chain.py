@@ -106,38 +106,41 @@ def _first(*candidates: dict[str, Any] | None) -> dict[str, Any] | None:
 # ensure_ascii=False). to_json(text) escapes exactly as json.dumps does (\" \\ \b \f \n \r \t,
 # other control characters as \u00xx, everything else verbatim); occurred_at is Python's
 # isoformat() of the UTC time, with microseconds only when there are any.
-_PG_UTC = "(occurred_at AT TIME ZONE 'UTC')"
 _PG_CANONICAL = (
     "'{\"action\":' || to_json(action)::text"
     " || ',\"actor\":' || to_json(actor_username)::text"
     " || ',\"changes\":' || to_json(changes)::text"
     " || ',\"entity_id\":' || to_json(entity_id)::text"
     " || ',\"entity_type\":' || to_json(entity_type)::text"
-    f" || ',\"occurred_at\":\"' || to_char({_PG_UTC}, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
-    f" || CASE WHEN to_char({_PG_UTC}, 'US') = '000000' THEN '' ELSE '.' || to_char({_PG_UTC}, 'US') END"
-    " || '+00:00\"'"
+    # The fraction is the format's last part: '.000000' can only be whole seconds.
+    " || ',\"occurred_at\":\"' || replace(to_char(occurred_at AT TIME ZONE 'UTC',"
+    " 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '.000000', '') || '+00:00\"'"
     " || ',\"reason\":' || coalesce(to_json(reason)::text, 'null')"
     " || ',\"seq\":' || seq::text || '}'"
 )
-_PG_RANGE = """
-WITH ev AS (
-    SELECT seq, hash, prev_hash,
-           coalesce(lag(seq) OVER w, :after_seq) AS before_seq,
-           coalesce(lag(hash) OVER w, :after_hash) AS before_hash,
-           encode(sha256(convert_to(prev_hash || {canonical}, 'UTF8')), 'hex') AS recomputed
-    FROM audit_events
-    WHERE {lower} seq <= :upto
-    WINDOW w AS (ORDER BY seq)
-)
-SELECT count(*) AS events, max(seq) AS last_seq,
+# Two passes over the range, each cheaper than one: the hashes need no order, the links carry
+# only seq and the two hashes through the window (with every column it spills to disk).
+_PG_CONTENT = f"""
+SELECT count(*) AS events,
+       min(seq) FILTER (WHERE hash <> encode(sha256(convert_to(prev_hash || {_PG_CANONICAL},
+                                                               'UTF8')), 'hex')) AS edited_seq
+FROM audit_events WHERE {{lower}} seq <= :upto
+"""
+_PG_LINKS = """
+SELECT max(seq) AS last_seq,
        min(seq) FILTER (WHERE seq <> before_seq + 1) AS gap_seq,
-       min(seq) FILTER (WHERE prev_hash <> before_hash) AS link_seq,
-       min(seq) FILTER (WHERE hash <> recomputed) AS edited_seq
-FROM ev
-""".replace("{canonical}", _PG_CANONICAL)
-# Two statements rather than an OR on a parameter, so both plan as an index range on seq.
-_PG_FROM_START = text(_PG_RANGE.replace("{lower}", ""))
-_PG_AFTER = text(_PG_RANGE.replace("{lower}", "seq > :after_seq AND"))
+       min(seq) FILTER (WHERE prev_hash <> before_hash) AS link_seq
+FROM (SELECT seq, prev_hash,
+             coalesce(lag(seq) OVER w, :after_seq) AS before_seq,
+             coalesce(lag(hash) OVER w, :after_hash) AS before_hash
+      FROM audit_events WHERE {lower} seq <= :upto
+      WINDOW w AS (ORDER BY seq)) AS ev
+"""
+# Without and with a lower bound rather than an OR on a parameter: both plan as index ranges.
+_PG_STATEMENTS = {
+    from_start: (text(_PG_CONTENT.replace("{lower}", lower)), text(_PG_LINKS.replace("{lower}", lower)))
+    for from_start, lower in ((True, ""), (False, "seq > :after_seq AND"))
+}
 
 
 def _row_at(conn: Connection | Session, seq: int) -> Any:
@@ -148,9 +151,12 @@ def _row_at(conn: Connection | Session, seq: int) -> Any:
 
 def _sql_range(conn: Connection | Session, after_seq: int | None, after_hash: str,
                upto: int) -> RangeCheck:
-    statement = _PG_FROM_START if after_seq is None else _PG_AFTER
-    row = conn.execute(statement, {"after_seq": after_seq or 0, "after_hash": after_hash,
-                                   "upto": upto}).one()
+    content, links = _PG_STATEMENTS[after_seq is None]
+    params = {"after_seq": after_seq or 0, "after_hash": after_hash, "upto": upto}
+    counted = conn.execute(content, params).one()
+    linked = conn.execute(links, params).one()
+    row = SimpleNamespace(events=counted.events, edited_seq=counted.edited_seq,
+                          last_seq=linked.last_seq, gap_seq=linked.gap_seq, link_seq=linked.link_seq)
     last_seq = row.last_seq if row.last_seq is not None else (after_seq or 0)
     last_hash = _row_at(conn, last_seq).hash if row.last_seq is not None else after_hash
     first = min((s for s in (row.gap_seq, row.link_seq, row.edited_seq) if s is not None), default=None)
