@@ -9,7 +9,7 @@ the statement count constant.
     .venv/bin/python benchmarks/reconciliation.py --reuse               # keep databases built earlier
 
 PostgreSQL databases are cc_recon_bench_<scale> on 127.0.0.1 (dropped and rebuilt unless
---reuse); SQLite files live in the system's temporary folder.
+--reuse; `--name` picks another prefix); SQLite files live in the system's temporary folder.
 """
 import argparse
 import os
@@ -31,10 +31,10 @@ MONITOR, PASSWORD = "bench-monitor", "bench-password-1"
 REPEAT = 3
 
 
-def url_for(database: str, scale: int) -> str:
+def url_for(database: str, scale: int, name: str = "cc_recon_bench") -> str:
     if database == "postgresql":
-        return PG.format(scale=scale)
-    return f"sqlite:///{Path(tempfile.gettempdir()) / f'cc_recon_bench_{scale}.sqlite3'}"
+        return PG.replace("cc_recon_bench", name).format(scale=scale)
+    return f"sqlite:///{Path(tempfile.gettempdir()) / f'{name}_{scale}.sqlite3'}"
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -225,11 +225,13 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 10, 100])
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
     parser.add_argument("--reuse", action="store_true", help="keep a database built earlier at the same scale")
+    parser.add_argument("--name", default="cc_recon_bench",
+                        help="databases <name>_<scale> (one's own when others benchmark on the same server)")
     args = parser.parse_args()
     results: dict[tuple[str, int], dict[str, tuple[float, float, int]]] = {}
     for database in args.databases:
         for scale in args.scales:
-            url = url_for(database, scale)
+            url = url_for(database, scale, args.name)
             print(f"{database} {scale}× ({320 * scale:,} patients)", flush=True)
             prepare(url, scale, args.reuse)
             results[(database, scale)] = measure(url)

@@ -43,6 +43,8 @@ def build_config(instance: Path, overrides: dict[str, Any] | None = None) -> dic
             "Caution: New Drug — Limited by Federal (or United States) law to investigational use",
         ),
         "REPRINT_LIMIT": 2,
+        # Events a page or `GET /api/audit/verify` recomputes after the last checkpoint.
+        "AUDIT_VERIFY_MAX_EVENTS": int(os.environ.get("CELL_CHAIN_AUDIT_VERIFY_MAX_EVENTS", "20000")),
         "ZEBRA_PRINTER": os.environ.get("CELL_CHAIN_ZEBRA_PRINTER") or None,
         "FRESH_SHELF_LIFE_HOURS": 72,
         "CRYO_SHELF_LIFE_MONTHS": 24,

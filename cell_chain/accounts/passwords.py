@@ -7,6 +7,18 @@ from flask import current_app, has_app_context
 
 MIN_LENGTH = 10
 
+# argon2id at OWASP's minimum (Password Storage Cheat Sheet: m = 19 MiB, t = 2, p = 1) rather
+# than argon2-cffi's default (RFC 9106's low-memory profile, t = 3, m = 64 MiB, p = 4). Every
+# infusion needs two password checks (the nurse's signature and the witness's) and every
+# release, dispatch and receipt one more: at the default each check costs ~205 ms of CPU, so
+# one core signs 2.4 infusions a second and a busy ward queues behind the hashing; at these
+# parameters ~26 ms. Online guessing is already stopped by the lock-out after five failures,
+# so the hash only has to make offline cracking of a stolen database expensive, which is
+# what OWASP's floor is set for. p = 1 because requests run side by side: more lanes would
+# only take cores from other requests. Stored hashes move to these parameters at the next
+# successful login (`needs_rehash`).
+PRODUCTION_PARAMS = {"time_cost": 2, "memory_cost": 19 * 1024, "parallelism": 1}
+
 
 @lru_cache(maxsize=4)
 def _hasher(params: tuple[tuple[str, int], ...]) -> PasswordHasher:
@@ -14,10 +26,10 @@ def _hasher(params: tuple[tuple[str, int], ...]) -> PasswordHasher:
 
 
 def _current_hasher() -> PasswordHasher:
-    # Deployments keep argon2's defaults; the test suite passes cheaper parameters, as
+    # Deployments use PRODUCTION_PARAMS; the test suite passes cheaper parameters, as
     # Django's test password hashers do, so thousands of logins stay fast.
-    params = current_app.config.get("ARGON2_PARAMS", {}) if has_app_context() else {}
-    return _hasher(tuple(sorted(params.items())))
+    params = current_app.config.get("ARGON2_PARAMS") if has_app_context() else None
+    return _hasher(tuple(sorted((params or PRODUCTION_PARAMS).items())))
 
 
 @lru_cache(maxsize=4)
@@ -36,6 +48,14 @@ def password_matches(password_hash: str | None, password: str) -> bool:
         return hasher.verify(password_hash or _dummy_hash(hasher), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Whether a stored hash was made with other parameters than the current ones."""
+    try:
+        return _current_hasher().check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return True
 
 
 def password_problems(password: str) -> list[str]:

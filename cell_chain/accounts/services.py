@@ -9,7 +9,12 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from cell_chain.accounts.models import ApiToken, Site, User
-from cell_chain.accounts.passwords import hash_password, password_matches, password_problems
+from cell_chain.accounts.passwords import (
+    hash_password,
+    needs_rehash,
+    password_matches,
+    password_problems,
+)
 from cell_chain.accounts.roles import Role, is_site_role
 from cell_chain.core import audit
 from cell_chain.core.db import db, refuse_duplicate
@@ -126,6 +131,8 @@ def authenticate(username: str, password: str, *, now: datetime) -> User:
     """The user behind a username and password. Raises AccountLocked, AuthFailure (whose
     `user_id` the caller passes to `register_failed_attempt` after rolling back)."""
     user = _check_password(user_by_username(username or ""), password or "", now, AuthFailure)
+    if needs_rehash(user.password_hash):  # the hashing parameters changed since it was set
+        user.password_hash = hash_password(password)
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now

@@ -27,13 +27,27 @@ class AuditEventOut(ma.Schema):
 
 
 class BrokenEvent(ma.Schema):
-    id = ma.fields.Integer()
+    id = ma.fields.Integer(allow_none=True, metadata={"description": "null when the event is gone"})
     seq = ma.fields.Integer()
-    action = ma.fields.String()
+    action = ma.fields.String(allow_none=True)
     reason = ma.fields.String()
+
+
+class CheckpointOut(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    through_seq = ma.fields.Integer(required=True)
+    through_hash = ma.fields.String(required=True)
+    verified_at = ma.fields.DateTime(required=True)
 
 
 class ChainReportOut(ma.Schema):
     ok = ma.fields.Boolean(required=True)
-    events = ma.fields.Integer(required=True)
+    events = ma.fields.Integer(required=True, metadata={"description": "the newest event's seq"})
     first_broken = ma.fields.Nested(BrokenEvent, allow_none=True, required=True)
+    complete = ma.fields.Boolean(required=True, metadata={
+        "description": "every event is covered by the checkpoint or was verified now"})
+    verified_through = ma.fields.Integer(required=True, allow_none=True)
+    checked = ma.fields.Integer(required=True, metadata={"description": "events recomputed now"})
+    unverified = ma.fields.Integer(required=True, metadata={
+        "description": "newer events left for the next full verification"})
+    checkpoint = ma.fields.Nested(CheckpointOut, allow_none=True, required=True)

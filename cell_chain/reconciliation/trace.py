@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select, union
 from sqlalchemy.orm import lazyload
 
 from cell_chain.accounts.models import Site, User
@@ -22,6 +22,7 @@ from cell_chain.core.isbt128 import Isbt128Error, mod37_2_check
 from cell_chain.core.scanning import UnrecognizedBarcode, read_scan
 from cell_chain.infusions.models import Infusion
 from cell_chain.patients.models import Allocation, Patient, Visit
+from cell_chain.reconciliation.rules import allocation_active
 from cell_chain.shipments import custody
 from cell_chain.shipments.parties import WORDS as PARTY_WORDS
 from cell_chain.shipments.parties import Party
@@ -275,7 +276,7 @@ def _dose_signatures(signatures: dict[tuple[str, int], list[SignatureView]], row
 def _joined_to_patient(stmt: Select[Any]) -> Select[Any]:
     """A dose's patient: the infusion's once given, else its active allocation's."""
     return (stmt.outerjoin(Infusion, Infusion.dose_id == Dose.id)
-            .outerjoin(Allocation, and_(Allocation.dose_id == Dose.id, Allocation.active))
+            .outerjoin(Allocation, and_(Allocation.dose_id == Dose.id, allocation_active()))
             .outerjoin(Visit, Visit.id == func.coalesce(Infusion.visit_id, Allocation.visit_id))
             .outerjoin(Patient, Patient.id == Visit.patient_id)
             .outerjoin(Site, Site.id == Patient.site_id))
@@ -286,6 +287,35 @@ def _administration(row: Any) -> Administration | None:
         return None
     return Administration(row.subject_id, row.site_code, row.visit, row.coi, row.started_at, row.ended_at,
                           row.volume_ml, row.partial, row.out_of_window)
+
+
+def donor_doses_statement(lot_ids: list[int], *, site_id: int | None) -> Select[Any]:
+    """The doses of these lots with their patients (only this site's when `site_id`)."""
+    stmt = (_joined_to_patient(select(Dose.id, Dose.lot_id, Dose.code, Dose.number, Dose.status, Dose.expires_at,
+                                      *_patient_columns()).select_from(Dose))
+            .where(Dose.lot_id.in_(lot_ids))
+            .order_by(Dose.lot_id, Dose.number))
+    if site_id is not None:
+        stmt = stmt.where(Patient.site_id == site_id)
+    return stmt
+
+
+def patient_dose_ids(patient_id: int) -> list[int]:
+    """Every dose given or allocated to the patient: a UNION of two indexed look-ups, read
+    first (as one `OR` of two `IN (subquery)` filters PostgreSQL scanned every dose and
+    allocation to test them)."""
+    given = select(Infusion.dose_id).where(Infusion.patient_id == patient_id)
+    allocated = (select(Allocation.dose_id).select_from(Visit)
+                 .join(Allocation, and_(Allocation.visit_id == Visit.id, allocation_active()))
+                 .where(Visit.patient_id == patient_id))
+    return sorted(db.session.scalars(union(given, allocated)))
+
+
+def patient_doses_statement(dose_ids: list[int]) -> Select[Any]:
+    return (_joined_to_patient(select(Dose.id, Dose.code, Dose.status, Lot, *_patient_columns())
+                               .select_from(Dose).join(Lot, Lot.id == Dose.lot_id))
+            .where(Dose.id.in_(dose_ids))
+            .order_by(Visit.number, Dose.code))
 
 
 def trace_donor(din: str, *, actor: User) -> DonorTrace:
@@ -301,12 +331,7 @@ def trace_donor(din: str, *, actor: User) -> DonorTrace:
     if donor is None:
         raise NotFound(f"No donor or lot has DIN {code}.")
     lots = list(db.session.scalars(select(Lot).where(Lot.donor_id == donor.id).order_by(Lot.lot_number)))
-    stmt = (_joined_to_patient(select(Dose.id, Dose.lot_id, Dose.code, Dose.number, Dose.status, Dose.expires_at,
-                                      *_patient_columns()).select_from(Dose))
-            .where(Dose.lot_id.in_([lot.id for lot in lots]))
-            .order_by(Dose.lot_id, Dose.number))
-    if actor.site_id is not None:
-        stmt = stmt.where(Patient.site_id == actor.site_id)
+    stmt = donor_doses_statement([lot.id for lot in lots], site_id=actor.site_id)
     rows = db.session.execute(stmt).all() if lots else []
     if actor.site_id is not None and not rows:
         raise NotFound(f"No donor or lot has DIN {code} among your site's doses.")
@@ -336,13 +361,7 @@ def trace_patient(subject_id: str, *, actor: User) -> PatientTrace:
                                               .where(Patient.subject_id == code), Patient, actor))
     if patient is None:
         raise NotFound(f"No patient {code}.")
-    given = select(Infusion.dose_id).where(Infusion.patient_id == patient.id)
-    allocated = (select(Allocation.dose_id).join(Visit, Visit.id == Allocation.visit_id)
-                 .where(Visit.patient_id == patient.id, Allocation.active))
-    stmt = (_joined_to_patient(select(Dose.id, Dose.code, Dose.status, Lot, *_patient_columns())
-                               .select_from(Dose).join(Lot, Lot.id == Dose.lot_id))
-            .where(or_(Dose.id.in_(given), Dose.id.in_(allocated)))
-            .order_by(Visit.number, Dose.code))
+    stmt = patient_doses_statement(patient_dose_ids(patient.id))
     rows = db.session.execute(stmt).all()
     holders = _custody([r.id for r in rows])
     lots = {r.Lot.id: r.Lot for r in rows}

@@ -82,7 +82,8 @@ def test_verify_passes_on_an_intact_chain(client, admin_headers):
     report = verify_chain()
     assert report.ok and report.events == 5 and report.first_broken is None
     body = client.get("/api/audit/verify", headers=admin_headers).get_json()
-    assert body == {"ok": True, "events": 5, "first_broken": None}
+    assert body == {"ok": True, "events": 5, "first_broken": None, "complete": True,
+                    "verified_through": 5, "checked": 5, "unverified": 0, "checkpoint": None}
 
 
 def _tamper(sql: str, params: dict | None = None) -> None:
