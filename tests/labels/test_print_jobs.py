@@ -5,13 +5,13 @@ import threading
 import pypdfium2
 import pytest
 import zxingcpp
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from cell_chain.core.db import db
 from cell_chain.labels.models import PrintedLabel, PrintJob
 from cell_chain.labels.payloads import bag_payloads
 from tests.factories import make_donor, make_lot
-from tests.conftest import PASSWORD, api_token
+from tests.conftest import PASSWORD, api_token, make_site
 
 
 @pytest.fixture
@@ -124,3 +124,14 @@ def test_unreachable_printer_is_503_and_records_no_job(app, client, lab, lot):
 def test_bad_print_requests(client, lab, lot, body, status):
     r = client.post("/api/print-jobs", headers=lab, json=body)
     assert r.status_code == status and r.mimetype == "application/problem+json"
+
+
+def test_an_empty_shipment_box_has_no_label_yet(client, lab, staff):
+    # The shipment label source is registered (not "not available"), and an empty box is a
+    # clear refusal, not a label claiming 0 doses.
+    make_site("BJ")
+    created = client.post("/api/shipments", headers=lab, json={"site_code": "BJ", "storage": "cryo"})
+    assert created.status_code == 201, created.get_json()
+    r = client.post("/api/print-jobs", headers=lab, json={"kind": "shipment", "target": str(created.get_json()["id"])})
+    assert r.status_code == 409 and r.get_json()["code"] == "NOTHING_TO_PRINT", r.get_json()
+    assert db.session.scalar(select(func.count(PrintJob.id))) == 0
