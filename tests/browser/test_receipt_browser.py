@@ -12,7 +12,7 @@ from cell_chain.patients.labels import assignment_payload
 from cell_chain.shipments import services
 from tests.conftest import PASSWORD, make_site, make_user
 from tests.factories import Staff, shippable_doses, signed
-from tests.shipments.test_shipments import scan_of
+from tests.shipments.conftest import scan_of
 
 pytestmark = pytest.mark.browser
 
