@@ -16,8 +16,8 @@ from cell_chain.labels.payloads import bag_payloads
 from cell_chain.reconciliation import trace
 from cell_chain.shipments import custody
 from tests.conftest import api_token, login, make_user
-from tests.reconciliation.test_export import REPORTS
 from tests.factories import make_donor, make_lot
+from tests.reconciliation.conftest import REPORTS
 from tests.reconciliation.trace_history import RECALL_REASON, History, donor_history, hospitals, patient_with, ship, user
 
 
