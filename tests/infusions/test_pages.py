@@ -54,6 +54,8 @@ def test_list_shows_only_the_sites_patients_and_each_visit_state_in_words(as_use
                               now=utcnow())
     db.session.commit()
     enrol("BJ")                                          # BJ-0001: another site's
+    assert [due.subject_id, late.subject_id, veteran.subject_id, gone.subject_id] == [
+        "LZ-0001", "LZ-0002", "LZ-0003", "LZ-0005"]
 
     page = html(as_user("lz-coordinator").get("/patients"))
 
