@@ -1,9 +1,10 @@
 """Fixtures: the app on SQLite and on PostgreSQL (every database test runs on both), clients,
-and small factories."""
+small factories, and the lab and QA staff."""
 import os
 import re
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -178,4 +179,17 @@ def site_pair(app: Flask) -> tuple[Any, Any]:
     return make_site("LZ"), make_site("BJ")
 
 
-from tests.factories import staff  # noqa: E402,F401 - the lab/QA staff fixture for every package
+@dataclass
+class Staff:
+    lab: User
+    lab2: User
+    qa: User
+    qa2: User
+
+
+@pytest.fixture
+def staff(app: Flask) -> Staff:
+    """The manufacturer's people: two lab technicians and two QA reviewers."""
+    return Staff(make_user("lab", "lab", name="Li Lab"), make_user("lab2", "lab", name="Lu Lab"),
+                 make_user("qa", "qa", name="Qian QA"), make_user("qa2", "qa", name="Quan QA"))
+

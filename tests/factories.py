@@ -1,18 +1,16 @@
-"""Factories for donors, lots and doses, built through the services; the `staff` fixture."""
-from dataclasses import dataclass
+"""Factories for donors, lots and doses, built through the services by the staff (`Staff`,
+the `staff` fixture of tests/conftest.py)."""
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import pytest
 
-from cell_chain.accounts.models import User
 from cell_chain.batches import services
 from cell_chain.batches.models import MARKERS, Donor, Lot
 from cell_chain.batches.workflow import DEFAULT_SPEC
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.accounts.signatures import SignatureInput
-from tests.conftest import PASSWORD, make_user
+from tests.conftest import PASSWORD, Staff
 
 PASSING_VALUES: dict[str, Any] = {
     "sterility": "no_growth", "mycoplasma": "not_detected", "endotoxin_eu_ml": 0.2,
@@ -26,20 +24,6 @@ GOOD_DOSE = {"cells": 4.0e7, "volume_ml": 40.0, "viability_pct": 91.0}
 
 def signed(password: str = PASSWORD, meaning: str = "") -> SignatureInput:
     return SignatureInput(password=password, meaning=meaning)
-
-
-@dataclass
-class Staff:
-    lab: User
-    lab2: User
-    qa: User
-    qa2: User
-
-
-@pytest.fixture
-def staff(app: Any) -> Staff:
-    return Staff(make_user("lab", "lab", name="Li Lab"), make_user("lab2", "lab", name="Lu Lab"),
-                 make_user("qa", "qa", name="Qian QA"), make_user("qa2", "qa", name="Quan QA"))
 
 
 def make_donor(staff: Staff, code: str = "D-001", *, collected_on: date | None = None,

@@ -3,7 +3,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from cell_chain.accounts.models import User
 from cell_chain.batches import services
@@ -17,48 +17,8 @@ from cell_chain.labels import services as labels
 from cell_chain.labels.models import LabelVerification
 from cell_chain.labels.payloads import bag_payloads, printed_bag_compound
 from tests.factories import PASSING_VALUES, make_donor, make_lot, released_lot, signed
-from tests.conftest import PASSWORD, csrf_token, login, make_site, make_user
-
-
-@pytest.fixture
-def as_user(app, staff):
-    """A logged-in client per username (fresh cookie jar each); staff plus a monitor."""
-    make_user("monitor", "monitor", name="Meng Monitor")
-
-    def client_for(username):
-        client = app.test_client()
-        response = login(client, username)
-        assert response.status_code == 302, response.get_data(as_text=True)
-        return client
-    return client_for
-
-
-def html(response):
-    return response.get_data(as_text=True)
-
-
-def section(page, ident):
-    """The HTML of the element with this id, up to its closing tag of the same name."""
-    match = re.search(rf'<(\w+)[^>]*\bid="{re.escape(ident)}"', page)
-    assert match, f"no element #{ident}"
-    tag = match.group(1)
-    end = page.index(f"</{tag}>", match.end())
-    return page[match.start():end]
-
-
-def row_of(page, needle):
-    """The text of the table row that mentions `needle`."""
-    at = page.index(needle)
-    return text(page[page.rindex("<tr", 0, at):page.index("</tr>", at)])
-
-
-def text(fragment):
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", fragment)).strip()
-
-
-def post(client, path, data, token_from=None):
-    token = csrf_token(client, token_from or path)
-    return client.post(path, data={**data, "csrf_token": token})
+from tests.conftest import PASSWORD, login, make_site, make_user
+from tests.pages import html, post, row_of, section, statements_of, text
 
 
 def lot_with(staff, number, *, results=PASSING_VALUES, **kwargs):
@@ -101,24 +61,12 @@ def test_board_adds_no_per_lot_queries_of_its_own(staff, as_user):
     lot_with(staff, "L-1", results=None, complete=False)
     released_lot(staff, "L-2")
     lot_with(staff, "L-Q2")
-    statements = []
-
-    def count(*args):
-        statements.append(args[2])
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        client.get("/lots")
-        few = len(statements)
-        for n in range(3, 7):
-            lot_with(staff, f"L-{n}", results=None, complete=False)
-            released_lot(staff, f"L-R{n}")
-            lot_with(staff, f"L-Q{n}")
-        statements.clear()
-        assert client.get("/lots").status_code == 200
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-    assert len(statements) == few
+    few = len(statements_of(lambda: client.get("/lots")))
+    for n in range(3, 7):
+        lot_with(staff, f"L-{n}", results=None, complete=False)
+        released_lot(staff, f"L-R{n}")
+        lot_with(staff, f"L-Q{n}")
+    assert len(statements_of(lambda: client.get("/lots"))) == few
 
 
 # ---- the lot page ------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The people of an end-to-end journey, each in their own browser context and logged in as
-themselves; scanning as a keyboard-wedge scanner does; printing a label through its page (the
+themselves (`log_in` for a single person's test); scanning as a keyboard-wedge scanner does; printing a label through its page (the
 PDF opens in a new tab) and reading the printed PDF's barcodes back with zxing-cpp; numbered
 screenshots of each screen."""
 import re
@@ -50,6 +50,13 @@ def read_printed(pdf: bytes) -> PrintedLabels:
         return PrintedLabels(pdf, pages)
     finally:
         document.close()
+
+
+def log_in(page: Page, url: str, username: str, password: str = PASSWORD) -> None:
+    page.goto(url + "/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
 
 
 def wedge_scan(page: Page, payload: str) -> None:

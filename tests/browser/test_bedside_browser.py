@@ -3,76 +3,27 @@ wristband and the dose bag (each followed by Enter), the screen turns green, the
 timed, signed and witnessed, and the patient's four doses show this visit done; a dose of
 another patient turns the screen red."""
 import re
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from cell_chain.accounts.services import user_by_username
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.infusions import bedside
-from cell_chain.patients.allocation import active_allocation_of_dose
 from cell_chain.infusions.models import Infusion
-from cell_chain.labels.payloads import bag_payloads
-from tests.conftest import PASSWORD, make_site, make_user
-from tests.factories import Staff, doses_at_site
+from tests.browser.journey import TABLET, wedge_scan
+from tests.browser.ward import log_in_to_bedside, open_ward
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
-
-TABLET = {"width": 800, "height": 1280}
-
-
-@dataclass
-class Ward:
-    wristbands: list[str]  # each dose's patient's wristband payload
-    bags: list[str]        # each dose's bag label Data Matrix payload, as printed
-    codes: list[str]
-
-
-def open_ward(server, *, count: int = 1, thaw_first: bool = False) -> Ward:
-    """A hospital LZ with its staff, and `count` doses received by its pharmacy, each
-    allocated to its own patient; the first one thawed 25 minutes ago if asked."""
-    from cell_chain.shipments import pharmacy
-
-    with server.app.app_context():
-        make_site("LZ")
-        for username, role, name in (("lz-coordinator", "coordinator", "Lan Coordinator"),
-                                     ("lz-pharmacist", "pharmacist", "Liu Pharmacist"),
-                                     ("lz-nurse", "nurse", "Li Nurse"), ("lz-nurse2", "nurse", "Lu Nurse")):
-            make_user(username, role, "LZ", name=name)
-        staff = Staff(make_user("lab", "lab"), make_user("lab2", "lab"), make_user("qa", "qa"), make_user("qa2", "qa"))
-        doses = doses_at_site(staff, count=count)
-        ward = Ward([active_allocation_of_dose(d).visit.patient.subject_id for d in doses],
-                    [bag_payloads(d).compound for d in doses], [d.code for d in doses])
-        if thaw_first:
-            pharmacist, now = user_by_username("lz-pharmacist"), utcnow()
-            pharmacy.thaw(doses[0], thawed_at=now - timedelta(minutes=25), actor=pharmacist, now=now)
-            pharmacy.dispense(doses[0], to="lz-nurse", actor=pharmacist, now=now)
-            db.session.commit()
-        return ward
-
-
-def log_in(page: Page, url: str, username: str = "lz-nurse") -> None:
-    page.goto(url + "/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Bedside")).to_be_visible()
-
-
-def wedge_scan(page: Page, payload: str) -> None:
-    """As a keyboard-wedge scanner: the characters, then Enter, into whatever has the focus."""
-    page.keyboard.type(payload)
-    page.keyboard.press("Enter")
 
 
 def test_nurse_scans_sees_matched_and_records_with_a_witness(live_server, page: Page):
     ward = open_ward(live_server, thaw_first=True)
     page.set_viewport_size(TABLET)
-    log_in(page, live_server.url)
+    log_in_to_bedside(page, live_server.url)
     page.get_by_role("link", name="Verify and record an infusion").click()
     expect(page.get_by_role("heading", name="Scan the wristband and the dose bag")).to_be_visible()
     expect(page.locator("#scan-input")).to_be_focused()
@@ -126,7 +77,7 @@ def test_nurse_scans_sees_matched_and_records_with_a_witness(live_server, page: 
 def test_a_dose_of_another_patient_is_a_red_stop(live_server, page: Page):
     ward = open_ward(live_server, count=2)
     page.set_viewport_size(TABLET)
-    log_in(page, live_server.url)
+    log_in_to_bedside(page, live_server.url)
     page.goto(live_server.url + "/bedside")
     # the dose first: either order
     wedge_scan(page, ward.bags[1])
@@ -158,7 +109,7 @@ def test_a_post_thaw_expiry_on_another_day_shows_its_date(live_server, page: Pag
         db.session.execute(Dose.__table__.update().where(Dose.code == ward.codes[0]).values(expires_at=tomorrow))
         db.session.commit()
     page.set_viewport_size(TABLET)
-    log_in(page, live_server.url)
+    log_in_to_bedside(page, live_server.url)
     page.goto(live_server.url + "/bedside")
     wedge_scan(page, ward.wristbands[0])
     wedge_scan(page, ward.bags[0])

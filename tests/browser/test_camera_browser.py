@@ -11,7 +11,8 @@ import zxingcpp
 from playwright.sync_api import Browser, Page, Playwright, expect
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.browser.test_bedside_browser import TABLET, log_in, open_ward, wedge_scan
+from tests.browser.journey import TABLET, wedge_scan
+from tests.browser.ward import log_in_to_bedside, open_ward
 
 pytestmark = pytest.mark.browser
 
@@ -63,7 +64,7 @@ def test_the_camera_reads_the_dose_bag(camera_browser, live_server):
     page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: problems.append(str(error)))
     try:
-        log_in(page, live_server.url)
+        log_in_to_bedside(page, live_server.url)
         page.goto(live_server.url + "/bedside")
         camera_button = page.get_by_role("button", name="Use camera")
         expect(camera_button).to_be_visible()  # 127.0.0.1 is a secure context

@@ -11,6 +11,7 @@ from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.accounts.signatures import SignatureInput
 from cell_chain.demo import DEMO_PASSWORD, PASSING, seed_demo
+from tests.browser.journey import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -55,16 +56,9 @@ def lots(live_server):
     return live_server
 
 
-def log_in(page: Page, url: str, username: str) -> None:
-    page.goto(url + "/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-
-
 def test_lab_enters_a_result_and_qa_releases_the_lot(lots, page: Page):
     page.set_viewport_size({"width": 1280, "height": 900})
-    log_in(page, lots.url, "lab")
+    log_in(page, lots.url, "lab", DEMO_PASSWORD)
     page.get_by_role("link", name="Donors and lots").click()
     expect(page.get_by_role("heading", name="Lot board")).to_be_visible()
     quarantine = page.locator("#quarantine")
@@ -92,7 +86,7 @@ def test_lab_enters_a_result_and_qa_releases_the_lot(lots, page: Page):
     # Logged out before the next person logs in: a new page load would cancel the log-out.
     expect(page.get_by_role("heading", name="Log in to cell-chain")).to_be_visible()
 
-    log_in(page, lots.url, "qa")
+    log_in(page, lots.url, "qa", DEMO_PASSWORD)
     page.goto(lots.url + "/lots")
     page.locator("#quarantine").get_by_role("link", name=LOT).click()
     page.get_by_role("link", name="Release lot").click()
@@ -113,7 +107,7 @@ def test_lab_enters_a_result_and_qa_releases_the_lot(lots, page: Page):
 
 def test_qa_sees_which_markers_block_the_eligibility_determination(lots, page: Page):
     page.set_viewport_size({"width": 1280, "height": 900})
-    log_in(page, lots.url, "qa")
+    log_in(page, lots.url, "qa", DEMO_PASSWORD)
     page.goto(lots.url + "/donors")
     page.get_by_role("link", name=DONOR).click()
     expect(page.locator("#marker-syphilis")).to_contain_text("tested 9 days after collection")

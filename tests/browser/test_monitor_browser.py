@@ -20,10 +20,10 @@ from cell_chain.labels.payloads import bag_payloads
 from cell_chain.labels.services import print_labels, verify_label
 from cell_chain.shipments import pharmacy
 from cell_chain.shipments import services as shipping
+from tests.browser.journey import DESKTOP, log_in
 
 pytestmark = pytest.mark.browser
 
-DESKTOP = {"width": 1280, "height": 900}
 SIGNED = SignatureInput(DEMO_PASSWORD, "")
 
 
@@ -88,17 +88,10 @@ def trial(live_server):
     return live_server
 
 
-def log_in(page: Page, url: str, username: str) -> None:
-    page.goto(url + "/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-
-
 def test_monitor_follows_the_trial_and_traces_a_recall(trial, page: Page):
     lot_number, lot_din, donor_code = trial.recalled
     page.set_viewport_size(DESKTOP)
-    log_in(page, trial.url, "monitor")
+    log_in(page, trial.url, "monitor", DEMO_PASSWORD)
     page.get_by_role("link", name="Reconciliation").click()
 
     expect(page.get_by_role("heading", name="Trial progress", exact=True)).to_be_visible()
@@ -148,7 +141,7 @@ def test_monitor_follows_the_trial_and_traces_a_recall(trial, page: Page):
 
 def test_coordinator_sees_their_sites_progress(trial, page: Page):
     page.set_viewport_size({"width": 800, "height": 1280})
-    log_in(page, trial.url, "bj-coordinator")
+    log_in(page, trial.url, "bj-coordinator", DEMO_PASSWORD)
     page.get_by_role("link", name="Site progress").click()
     expect(page.get_by_role("heading", name="Progress at BJ")).to_be_visible()
     expect(page.get_by_role("img", name="BJ: visit 1 1, visit 2 0, visit 3 0, visit 4 0")).to_be_visible()

@@ -10,11 +10,9 @@ from cell_chain.core.db import db
 from cell_chain.demo import DEMO_PASSWORD, seed_demo
 from cell_chain.patients.models import Patient, Visit
 from tests.browser.conftest import SCREENSHOTS
+from tests.browser.journey import TABLET, log_in
 
 pytestmark = pytest.mark.browser
-
-TABLET = {"width": 800, "height": 1280}
-
 
 @pytest.fixture
 def trial(live_server):
@@ -30,16 +28,9 @@ def trial(live_server):
     return live_server
 
 
-def log_in(page: Page, url: str, username: str) -> None:
-    page.goto(url + "/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-
-
 def test_coordinator_follows_patients_and_allocates_a_dose_on_a_tablet(trial, page: Page):
     page.set_viewport_size(TABLET)
-    log_in(page, trial.url, "lz-coordinator")
+    log_in(page, trial.url, "lz-coordinator", DEMO_PASSWORD)
     page.get_by_role("link", name="Patients and visits").click()
 
     expect(page.get_by_role("heading", name="Patients at LZ")).to_be_visible()
@@ -72,7 +63,7 @@ def test_lab_sees_the_lots_bag_labels(trial, page: Page):
     page.set_viewport_size({"width": 1280, "height": 900})
     with trial.app.app_context():
         lot_id = db.session.scalar(select(Lot.id).where(Lot.lot_number == "UC-2026-002"))
-    log_in(page, trial.url, "lab")
+    log_in(page, trial.url, "lab", DEMO_PASSWORD)
     page.goto(f"{trial.url}/lots/{lot_id}")
     labels = page.locator("#labels")
     labels.scroll_into_view_if_needed()

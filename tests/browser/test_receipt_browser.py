@@ -10,9 +10,10 @@ from cell_chain.core.db import db
 from cell_chain.patients.allocation import active_allocation_of_dose
 from cell_chain.patients.labels import assignment_payload
 from cell_chain.shipments import services
+from tests.browser.journey import log_in, wedge_scan
 from tests.conftest import PASSWORD, make_site, make_user
 from tests.factories import Staff, shippable_doses, signed
-from tests.shipments.test_shipments import scan_of
+from tests.shipments.conftest import scan_of
 
 pytestmark = pytest.mark.browser
 
@@ -56,19 +57,6 @@ def box(live_server):
     return live_server, data
 
 
-def log_in(page: Page, url: str, username: str) -> None:
-    page.goto(url + "/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-
-
-def scan(page: Page, payload: str) -> None:
-    """What a keyboard-wedge scanner does: type the payload, then Enter. No click."""
-    page.keyboard.type(payload)
-    page.keyboard.press("Enter")
-
-
 def counts(page: Page, expected: int, scanned: int, missing: int, unexpected: int) -> None:
     expect(page.locator("#count-expected")).to_have_text(str(expected))
     expect(page.locator("#count-scanned")).to_have_text(str(scanned))
@@ -100,32 +88,32 @@ def test_pharmacist_receives_a_box_with_a_wedge_scanner(box, page: Page):
 
     banner = page.locator("#scan-banner")
     first, second, third = data["codes"]
-    scan(page, data["bags"][0])
+    wedge_scan(page, data["bags"][0])
     counts(page, 3, 1, 2, 0)
     expect(banner).to_contain_text(f"IN THIS SHIPMENT: dose {first}")
     expect(banner).to_have_class("scan-banner ok")
     expect(page.locator(f"#expected-{first}")).to_contain_text("Scanned")
     expect(field).to_be_focused()
 
-    scan(page, data["assignments"][1])  # the assignment label names the dose too
+    wedge_scan(page, data["assignments"][1])  # the assignment label names the dose too
     counts(page, 3, 2, 1, 0)
     expect(page.locator(f"#expected-{second}")).to_contain_text("Scanned")
     expect(page.locator(f"#expected-{third}")).to_contain_text("Not scanned yet")
     expect(field).to_be_focused()
     server.screenshot(page, "receipt-scanning")
 
-    scan(page, data["bags"][0])
+    wedge_scan(page, data["bags"][0])
     expect(banner).to_contain_text(f"Already scanned: dose {first}")
     counts(page, 3, 2, 1, 0)
 
-    scan(page, data["stray"])
+    wedge_scan(page, data["stray"])
     expect(banner).to_contain_text("NOT IN THIS SHIPMENT")
     expect(banner).to_have_class("scan-banner stop")
     counts(page, 3, 2, 1, 1)
     expect(field).to_be_focused()
     server.screenshot(page, "receipt-refused")
 
-    scan(page, "LZ-0001")  # a wristband, scanned by mistake
+    wedge_scan(page, "LZ-0001")  # a wristband, scanned by mistake
     expect(banner).to_contain_text("NOT A DOSE LABEL")
     counts(page, 3, 2, 1, 2)
     expect(field).to_be_focused()
@@ -178,7 +166,7 @@ def test_without_a_click_the_focus_comes_back_to_the_scan_field(box, page: Page)
     page.locator("h1").click()  # a stray click on the page
     expect(field).to_be_focused()
     page.get_by_role("button", name="Receive shipment").focus()
-    scan(page, data["bags"][2])  # a scan while a button has focus must not press it
+    wedge_scan(page, data["bags"][2])  # a scan while a button has focus must not press it
     counts(page, 3, 1, 2, 0)
     expect(field).to_be_focused()
     expect(page).to_have_url(f"{server.url}/shipments/{data['id']}/receive")
@@ -202,15 +190,15 @@ def test_lab_packs_a_box_by_scanning(live_server, page: Page):
     log_in(page, live_server.url, "lab")
     page.goto(f"{live_server.url}/shipments/{shipment_id}")
     expect(page.locator("#scan")).to_be_focused()
-    scan(page, scans[0])
+    wedge_scan(page, scans[0])
     expect(page.locator("#pack")).to_contain_text(f"PACKED: dose {codes[0]}")
     expect(page.locator("#scan")).to_be_focused()
-    scan(page, scans[1])
+    wedge_scan(page, scans[1])
     expect(page.locator("#pack")).to_contain_text("2 doses in the box")
     # As a person does, scan once the new page has put the cursor in the field: keys typed
     # before Chromium applies autofocus (later under load) go nowhere.
     expect(page.locator("#scan")).to_be_focused()
-    scan(page, wrong_site)
+    wedge_scan(page, wrong_site)
     expect(page.get_by_role("alert")).to_contain_text("NOT PACKED: For another site")
     expect(page.get_by_role("alert")).to_contain_text("Code PACK_WRONG_SITE")
     expect(page.locator("#scan")).to_be_focused()

@@ -50,7 +50,7 @@ def test_fresh_product_is_refused_for_a_visit_months_away(sites, staff):
 
 def test_never_a_dose_expiring_before_the_visit_plus_cutoff(sites, staff):
     now = utcnow()
-    fresh = released_lot(staff, "L-FRESH", doses=1, presentation="fresh")
+    released_lot(staff, "L-FRESH", doses=1, presentation="fresh")  # the only dose: 72 hours of shelf life
     patient = enrol()
     # 49 hours later the 72-hour dose has 23 hours left: under the 24-hour cut-off
     with pytest.raises(NoSuitableDose):
@@ -113,11 +113,14 @@ def test_one_dose_per_visit_and_reversal_before_dispatch(client, sites, staff):
     assert client.post(url + "/allocate", headers=headers, json={}).status_code == 200
 
 
-def test_control_arm_allocation_via_api_is_409(client, sites, staff):
-    released_lot(staff, doses=1)
+def test_control_arm_allocation_via_api_is_404_as_the_patient_has_no_visit(client, sites, staff):
+    lot = released_lot(staff, doses=1)
     patient = enrol(arm="control")
     r = client.post(f"/api/patients/{patient.subject_id}/visits/1/allocate", headers=api_token(client, "lz-coordinator"), json={})
-    assert r.status_code == 404  # the control arm has no visit 1 at all
+    assert r.status_code == 404 and r.get_json()["code"] == "NOT_FOUND"  # the control arm has no visit 1 at all
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Allocation)) == 0
+    assert lot.doses[0].status == "available"
 
 
 def test_assignment_label_prints_decodes_and_verifies(client, sites, staff):

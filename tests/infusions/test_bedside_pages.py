@@ -20,6 +20,7 @@ from cell_chain.infusions.models import BedsideCheck, Infusion
 from cell_chain.labels.payloads import bag_payloads
 from tests.conftest import PASSWORD, csrf_token, login, make_site, make_user
 from tests.factories import doses_at_site
+from tests.pages import html
 
 STATIC = Path(__file__).resolve().parents[2] / "cell_chain" / "static"
 
@@ -45,10 +46,6 @@ def scans_of(dose, patient_dose=None):
 def as_nurse(client, username="lz-nurse"):
     assert login(client, username).status_code == 302
     return csrf_token(client, "/bedside")
-
-
-def page(response):
-    return response.get_data(as_text=True)
 
 
 def words(code):
@@ -83,9 +80,9 @@ def test_bedside_is_for_nurses_only(app, client, ward, role):
 def test_logged_out_goes_to_login_and_the_nurse_sees_the_job(client, ward):
     assert client.get("/bedside").status_code == 302
     as_nurse(client)
-    home = page(client.get("/"))
+    home = html(client.get("/"))
     assert 'href="/bedside"' in home and "Verify and record an infusion" in home
-    screen = page(client.get("/bedside"))
+    screen = html(client.get("/bedside"))
     assert "Scan the wristband and the dose bag" in screen
     assert 'name="patient_scan"' in screen and 'name="dose_scan"' in screen  # the no-JavaScript form
 
@@ -95,13 +92,13 @@ def test_the_page_has_no_inline_script_or_style(client, ward, staff):
     token = as_nurse(client)
     pages = [client.get("/bedside"), client.post("/bedside/verify", data={"csrf_token": token, **scans_of(dose)})]
     for response in pages:
-        html = page(response)
+        body = html(response)
         assert response.headers["Content-Security-Policy"].startswith("default-src 'self'; script-src 'self'")
-        scripts = re.findall(r"<script\b[^>]*>", html)
+        scripts = re.findall(r"<script\b[^>]*>", body)
         assert scripts and all(re.search(r'\bsrc="/static/js/bedside[-a-z]*\.js"', tag) for tag in scripts), scripts
-        assert all(not body.strip() for body in re.findall(r"<script\b[^>]*>(.*?)</script>", html, re.S)), "inline script"
-        assert not re.search(r"\sstyle=", html) and "<style" not in html
-        assert not re.search(r"\son[a-z]+=", html), "inline event handler"
+        assert all(not script.strip() for script in re.findall(r"<script\b[^>]*>(.*?)</script>", body, re.S)), "inline script"
+        assert not re.search(r"\sstyle=", body) and "<style" not in body
+        assert not re.search(r"\son[a-z]+=", body), "inline event handler"
 
 
 def test_no_js_double_scan_matches_either_order(client, ward, staff):
@@ -112,12 +109,12 @@ def test_no_js_double_scan_matches_either_order(client, ward, staff):
                                     (scans["dose_scan"], scans["patient_scan"])):
         response = client.post("/bedside/verify", data={"csrf_token": token, "patient_scan": patient_scan,
                                                         "dose_scan": dose_scan})
-        html = page(response)
+        body = html(response)
         assert response.status_code == 200
-        assert "MATCHED" in html and re.search(r'<section id="stop"[^>]*\shidden>', html)
-        assert not re.search(r'<section id="matched"[^>]*\shidden>', html)
-        assert f"{subject_of(dose)} (A.B., 1975)" in html and dose.code in html and "Visit 1 of 4" in html
-        assert 'id="infusion-form"' in html
+        assert "MATCHED" in body and re.search(r'<section id="stop"[^>]*\shidden>', body)
+        assert not re.search(r'<section id="matched"[^>]*\shidden>', body)
+        assert f"{subject_of(dose)} (A.B., 1975)" in body and dose.code in body and "Visit 1 of 4" in body
+        assert 'id="infusion-form"' in body
     # each check is logged: the proof of a bedside scan for recording
     assert db.session.scalar(select(BedsideCheck.ok).order_by(BedsideCheck.id.desc()).limit(1)) is True
 
@@ -126,14 +123,14 @@ def test_no_js_stop_shows_every_stop_in_words(client, ward, staff):
     first, second = doses_at_site(staff, count=2)
     token = as_nurse(client)
     response = client.post("/bedside/verify", data={"csrf_token": token, **scans_of(second, patient_dose=first)})
-    html = page(response)
+    body = html(response)
     assert response.status_code == 200
-    assert "STOP" in html and words("WRONG_PATIENT") in html and "WRONG_PATIENT" in html
-    assert re.search(r'<section id="matched"[^>]*\shidden>', html) and 'class="screen decision stop fullscreen"' in html
-    garbage = page(client.post("/bedside/verify", data={"csrf_token": token, "patient_scan": "hello",
+    assert "STOP" in body and words("WRONG_PATIENT") in body and "WRONG_PATIENT" in body
+    assert re.search(r'<section id="matched"[^>]*\shidden>', body) and 'class="screen decision stop fullscreen"' in body
+    garbage = html(client.post("/bedside/verify", data={"csrf_token": token, "patient_scan": "hello",
                                                         "dose_scan": "world"}))
     assert words("UNRECOGNIZED_BARCODE") in garbage
-    other_site = page(client.post("/bedside/verify", data={"csrf_token": token, "patient_scan": "BJ-0001",
+    other_site = html(client.post("/bedside/verify", data={"csrf_token": token, "patient_scan": "BJ-0001",
                                                            "dose_scan": scans_of(first)["dose_scan"]}))
     assert words("UNKNOWN_PATIENT") in other_site
 
@@ -141,7 +138,7 @@ def test_no_js_stop_shows_every_stop_in_words(client, ward, staff):
 def test_no_js_empty_scan_is_a_form_error_not_a_check(client, ward):
     token = as_nurse(client)
     response = client.post("/bedside/verify", data={"csrf_token": token, "patient_scan": "LZ-0001", "dose_scan": ""})
-    assert response.status_code == 422 and "Scan the dose bag into the second box." in page(response)
+    assert response.status_code == 422 and "Scan the dose bag into the second box." in html(response)
     assert db.session.scalar(select(BedsideCheck.id)) is None
 
 
@@ -151,15 +148,15 @@ def test_record_then_the_confirmation_shows_the_timeline(client, ward, staff):
     client.post("/bedside/verify", data={"csrf_token": token, **scans_of(dose)})
     response = client.post("/bedside/record", data=record_form(token, dose, volume_ml="32.5", tolerance_grade="1",
                                                                adverse_events="Mild chills"))
-    assert response.status_code == 303, page(response)
+    assert response.status_code == 303, html(response)
     infusion = db.session.scalar(select(Infusion))
     assert response.headers["Location"].endswith(f"/bedside/infusions/{infusion.id}")
     assert infusion.partial is True and infusion.tolerance_grade == 1 and infusion.volume_ml == 32.5
-    html = page(client.get(response.headers["Location"]))
-    assert "Infusion recorded" in html and "Visit 1 of 4" in html and "Partial infusion" in html
-    assert '<svg xmlns="http://www.w3.org/2000/svg" class="timeline large"' in html
-    assert "visit 1 done" in html and "Done ✓" in html
-    assert "1 — Mild" in html and "Witnessed" in html and "LZ Second Nurse" in html
+    body = html(client.get(response.headers["Location"]))
+    assert "Infusion recorded" in body and "Visit 1 of 4" in body and "Partial infusion" in body
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="timeline large"' in body
+    assert "visit 1 done" in body and "Done ✓" in body
+    assert "1 — Mild" in body and "Witnessed" in body and "LZ Second Nurse" in body
     # another site's nurse cannot read it
     client.post("/logout", data={"csrf_token": token})
     as_nurse(client, "bj-nurse")
@@ -175,7 +172,7 @@ def test_times_typed_without_javascript(client, ward, staff):
     start, end = now - timedelta(minutes=50), now - timedelta(minutes=10)
     response = client.post("/bedside/record", data=record_form(token, dose, started_at=f"{start:%H:%M}",
                                                                ended_at=f"{end:%H:%M}"))
-    assert response.status_code == 303, page(response)
+    assert response.status_code == 303, html(response)
     infusion = db.session.scalar(select(Infusion))
     assert infusion.started_at == start.replace(second=0, microsecond=0)
     assert infusion.ended_at == end.replace(second=0, microsecond=0)
@@ -187,11 +184,11 @@ def test_missing_fields_are_listed_with_how_to_fix_them(client, ward, staff):
     client.post("/bedside/verify", data={"csrf_token": token, **scans_of(dose)})
     response = client.post("/bedside/record", data=record_form(token, dose, started_at="", tolerance_grade="",
                                                                serious="yes", witness_username="", password=""))
-    html = page(response)
-    assert response.status_code == 422 and "There is a problem" in html
+    body = html(response)
+    assert response.status_code == 422 and "There is a problem" in body
     for words in ("Enter the time the infusion started", "Choose how the patient tolerated the infusion",
                   "Describe the serious adverse event.", "Enter the witness’s username.", "Enter your password to sign."):
-        assert words.replace("’", "&#39;") in html or words in html, words
+        assert words.replace("’", "&#39;") in body or words in body, words
     assert db.session.scalar(select(Infusion.id)) is None
 
 
@@ -200,13 +197,13 @@ def test_wrong_passwords_are_refused_and_counted(client, ward, staff):
     token = as_nurse(client)
     client.post("/bedside/verify", data={"csrf_token": token, **scans_of(dose)})
     mine = client.post("/bedside/record", data=record_form(token, dose, password="wrong-password"))
-    assert mine.status_code == 401 and "The password is wrong." in page(mine)
+    assert mine.status_code == 401 and "The password is wrong." in html(mine)
     assert failed_logins("lz-nurse") == 1 and failed_logins("lz-nurse2") == 0
     witness = client.post("/bedside/record", data=record_form(token, dose, witness_password="wrong-password"))
-    assert witness.status_code == 401 and "username or password is wrong" in page(witness)
+    assert witness.status_code == 401 and "username or password is wrong" in html(witness)
     assert failed_logins("lz-nurse2") == 1
     same = client.post("/bedside/record", data=record_form(token, dose, witness_username="lz-nurse"))
-    assert same.status_code == 422 and "different person" in page(same)
+    assert same.status_code == 422 and "different person" in html(same)
     assert db.session.scalar(select(Infusion.id)) is None
     # showing the form again did not count as a bedside scan
     assert db.session.scalar(select(BedsideCheck.id).order_by(BedsideCheck.id.desc()).limit(1)) == \
@@ -217,11 +214,11 @@ def test_recording_without_a_bedside_check_is_refused(client, ward, staff):
     [dose] = doses_at_site(staff)
     token = as_nurse(client)
     response = client.post("/bedside/record", data=record_form(token, dose))
-    html = page(response)
-    assert response.status_code == 409 and "Start again" in html and "at the bedside" in html
+    body = html(response)
+    assert response.status_code == 409 and "Start again" in body and "at the bedside" in body
     assert db.session.scalar(select(Infusion.id)) is None
     unscanned = client.post("/bedside/record", data=record_form(token, dose, patient_scan="", dose_scan=""))
-    assert unscanned.status_code == 409 and "Scan the wristband and the dose bag before recording." in page(unscanned)
+    assert unscanned.status_code == 409 and "Scan the wristband and the dose bag before recording." in html(unscanned)
 
 
 def test_a_dose_given_meanwhile_is_a_stop_at_recording(client, ward, staff):
@@ -230,8 +227,8 @@ def test_a_dose_given_meanwhile_is_a_stop_at_recording(client, ward, staff):
     client.post("/bedside/verify", data={"csrf_token": token, **scans_of(dose)})
     assert client.post("/bedside/record", data=record_form(token, dose)).status_code == 303
     again = client.post("/bedside/record", data=record_form(token, dose))
-    html = page(again)
-    assert again.status_code == 409 and "STOP" in html and words("ALREADY_ADMINISTERED") in html
+    body = html(again)
+    assert again.status_code == 409 and "STOP" in body and words("ALREADY_ADMINISTERED") in body
 
 
 def test_out_of_window_needs_a_reason_and_becomes_a_deviation(client, ward, staff):
@@ -242,15 +239,15 @@ def test_out_of_window_needs_a_reason_and_becomes_a_deviation(client, ward, staf
     audit.record_change(visit, "visit.rescheduled", actor=None, at=utcnow(), reason="test: the window has passed")
     db.session.commit()
     token = as_nurse(client)
-    html = page(client.post("/bedside/verify", data={"csrf_token": token, **scans_of(dose)}))
-    assert "MATCHED" in html and words("OUT_OF_WINDOW") in html and 'name="reason_OUT_OF_WINDOW"' in html
+    body = html(client.post("/bedside/verify", data={"csrf_token": token, **scans_of(dose)}))
+    assert "MATCHED" in body and words("OUT_OF_WINDOW") in body and 'name="reason_OUT_OF_WINDOW"' in body
     refused = client.post("/bedside/record", data=record_form(token, dose))
-    assert refused.status_code == 422 and "recorded as a protocol deviation" in page(refused)
+    assert refused.status_code == 422 and "recorded as a protocol deviation" in html(refused)
     response = client.post("/bedside/record", data=record_form(token, dose, reason_OUT_OF_WINDOW="Patient was in ICU"))
     assert response.status_code == 303
     infusion = db.session.scalar(select(Infusion))
     assert infusion.out_of_window and infusion.deviation_reason == "Patient was in ICU"
-    assert "Out of window" in page(client.get(response.headers["Location"]))
+    assert "Out of window" in html(client.get(response.headers["Location"]))
 
 
 def test_scan_classifier_names_what_was_scanned(client, ward, staff):
@@ -269,11 +266,11 @@ def test_scan_classifier_names_what_was_scanned(client, ward, staff):
 def test_the_page_verifies_through_the_api_with_its_csrf_token(client, ward, staff):
     [dose] = doses_at_site(staff)
     token = as_nurse(client)
-    html = page(client.get("/bedside"))
-    page_token = re.search(r'data-csrf="([^"]+)"', html).group(1)
-    assert 'data-verify-url="/api/infusions/verify"' in html
-    body = client.post("/api/infusions/verify", json=scans_of(dose), headers={"X-CSRFToken": page_token}).get_json()
-    assert body["ok"] is True and body["dose"]["code"] == dose.code
+    body = html(client.get("/bedside"))
+    page_token = re.search(r'data-csrf="([^"]+)"', body).group(1)
+    assert 'data-verify-url="/api/infusions/verify"' in body
+    verdict = client.post("/api/infusions/verify", json=scans_of(dose), headers={"X-CSRFToken": page_token}).get_json()
+    assert verdict["ok"] is True and verdict["dose"]["code"] == dose.code
     assert client.post("/api/infusions/verify", json=scans_of(dose)).status_code == 400
     assert token
 
@@ -309,11 +306,11 @@ def test_a_thawed_dose_shows_its_post_thaw_time_left(client, ward, staff):
     pharmacy.thaw(dose, thawed_at=now - timedelta(minutes=30), actor=user_by_username("lz-pharmacist"), now=now)
     db.session.commit()
     token = as_nurse(client)
-    html = page(client.post("/bedside/verify", data={"csrf_token": token, "patient_scan": subject_of(dose),
+    body = html(client.post("/bedside/verify", data={"csrf_token": token, "patient_scan": subject_of(dose),
                                                      "dose_scan": printed}))
-    assert "MATCHED" in html and re.search(rf"Thawed at <[^>]+>{clock_or_date(dose.thawed_at, now)}<", html)
-    assert re.search(rf"expires <[^>]+>{clock_or_date(dose.expires_at, now)}<", html)
-    assert re.search(r'data-countdown="[^"]+">3 h (29|30) min</strong>', html), "time left, counted down by the script"
+    assert "MATCHED" in body and re.search(rf"Thawed at <[^>]+>{clock_or_date(dose.thawed_at, now)}<", body)
+    assert re.search(rf"expires <[^>]+>{clock_or_date(dose.expires_at, now)}<", body)
+    assert re.search(r'data-countdown="[^"]+">3 h (29|30) min</strong>', body), "time left, counted down by the script"
 
 
 def clock_or_date(moment, now):
@@ -335,7 +332,7 @@ def test_a_post_thaw_expiry_on_another_day_shows_its_date(client, ward, staff):
     db.session.execute(Dose.__table__.update().where(Dose.id == dose.id).values(expires_at=tomorrow))
     db.session.commit()
     token = as_nurse(client)
-    html = page(client.post("/bedside/verify", data={"csrf_token": token, "patient_scan": subject_of(dose),
+    body = html(client.post("/bedside/verify", data={"csrf_token": token, "patient_scan": subject_of(dose),
                                                      "dose_scan": printed}))
-    assert "MATCHED" in html
-    assert re.search(rf"expires <[^>]+>{tomorrow:%Y-%m-%d %H:%M} UTC<", html)
+    assert "MATCHED" in body
+    assert re.search(rf"expires <[^>]+>{tomorrow:%Y-%m-%d %H:%M} UTC<", body)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pypdfium2
 import pytest
 from PIL import Image
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 
 from cell_chain.accounts.services import user_by_username
 from cell_chain.batches import services as batches
@@ -23,58 +23,10 @@ from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.labels import services as labels
 from cell_chain.labels.models import LabelVerification, PrintJob
 from cell_chain.labels.payloads import bag_payloads
-from tests.conftest import PASSWORD, csrf_token, login, make_user
+from tests.conftest import PASSWORD, csrf_token
 from tests.factories import make_donor, make_lot, released_lot, signed
 from tests.infusions.conftest import coordinator, enrol
-
-
-@pytest.fixture
-def as_user(app, sites, staff):
-    """A logged-in client per username (a fresh cookie jar each)."""
-    make_user("monitor", "monitor", name="Meng Monitor")
-
-    def client_for(username):
-        client = app.test_client()
-        response = login(client, username)
-        assert response.status_code == 302, response.get_data(as_text=True)
-        return client
-    return client_for
-
-
-def html(response):
-    return response.get_data(as_text=True)
-
-
-def text(fragment):
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", fragment)).strip()
-
-
-def section(page, ident):
-    """The HTML of the element with this id, up to its closing tag of the same name."""
-    match = re.search(rf'<(\w+)[^>]*\bid="{re.escape(ident)}"', page)
-    assert match, f"no element #{ident}"
-    tag = match.group(1)
-    end = page.index(f"</{tag}>", match.end())
-    return page[match.start():end]
-
-
-def post(client, path, data, token_from=None):
-    token = csrf_token(client, token_from or path)
-    return client.post(path, data={**data, "csrf_token": token})
-
-
-def statements_of(request):
-    statements = []
-
-    def count(*args):
-        statements.append(args[2])
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        assert request().status_code == 200
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-    return statements
+from tests.pages import html, post, section, statements_of, text
 
 
 def days_ago(days):
@@ -102,6 +54,8 @@ def test_list_shows_only_the_sites_patients_and_each_visit_state_in_words(as_use
                               now=utcnow())
     db.session.commit()
     enrol("BJ")                                          # BJ-0001: another site's
+    assert [due.subject_id, late.subject_id, veteran.subject_id, gone.subject_id] == [
+        "LZ-0001", "LZ-0002", "LZ-0003", "LZ-0005"]
 
     page = html(as_user("lz-coordinator").get("/patients"))
 

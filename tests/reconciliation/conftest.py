@@ -2,6 +2,7 @@
 their staff, and helpers to ship, dispense, infuse, destroy and return doses."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,8 @@ from tests.conftest import PASSWORD, make_site, make_user
 from tests.factories import signed
 
 SITES = ("LZ", "BJ")
+# Pictures of printed reports, for a person to look at.
+REPORTS = Path(__file__).resolve().parents[2] / "test-output" / "reports"
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ PDF with its header on every page and the e-signatures."""
 import csv
 import io
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pypdfium2
 import pytest
@@ -19,8 +18,8 @@ from cell_chain.reconciliation.export import (
     report_pdf,
     safe_cell,
 )
+from tests.reconciliation.conftest import REPORTS
 
-REPORTS = Path(__file__).resolve().parents[2] / "test-output" / "reports"
 GENERATED = datetime(2026, 5, 2, 9, 15, 7, tzinfo=UTC)
 RELEASED = datetime(2026, 4, 1, 10, 0, 30, tzinfo=UTC)
 ADMINISTERED = datetime(2026, 4, 20, 3, 5, 0, tzinfo=UTC)

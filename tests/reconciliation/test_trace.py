@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pypdfium2
 import pytest
-from sqlalchemy import event
 
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
@@ -17,8 +16,8 @@ from cell_chain.labels.payloads import bag_payloads
 from cell_chain.reconciliation import trace
 from cell_chain.shipments import custody
 from tests.conftest import api_token, login, make_user
-from tests.reconciliation.test_export import REPORTS
 from tests.factories import make_donor, make_lot
+from tests.reconciliation.conftest import REPORTS, StatementCounter
 from tests.reconciliation.trace_history import RECALL_REASON, History, donor_history, hospitals, patient_with, ship, user
 
 
@@ -30,23 +29,6 @@ def history(app, staff) -> History:
 
 def _doses(body: dict) -> dict[str, dict]:
     return {d["code"]: d for lot in body["lots"] for d in lot["doses"]}
-
-
-class Statements:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __enter__(self) -> "Statements":
-        db.session.commit()
-        db.session.expire_all()
-        event.listen(db.engine, "before_cursor_execute", self._seen)
-        return self
-
-    def _seen(self, *args: object) -> None:
-        self.count += 1
-
-    def __exit__(self, *exc: object) -> None:
-        event.remove(db.engine, "before_cursor_execute", self._seen)
 
 
 # ---- forward ----------------------------------------------------------------------------------
@@ -235,9 +217,9 @@ def test_statements_do_not_grow_with_lots_doses_and_events(history, staff):
     din, subject = history.donor.din, history.lz_given.subject_id
     # Counted: the transaction's BEGIN, reloading the (expired) actor, then the trace's own
     # statements: donor, lots, doses with their patients, custody events, signatures.
-    with Statements() as before:
+    with StatementCounter() as before:
         trace.trace_donor(din, actor=monitor)
-    with Statements() as patient_before:
+    with StatementCounter() as patient_before:
         trace.trace_patient(subject, actor=monitor)
     now = history.now
     more = make_lot(staff, history.donor, "L-T3", doses=4, now=now)
@@ -249,13 +231,13 @@ def test_statements_do_not_grow_with_lots_doses_and_events(history, staff):
         patient_with(dose, "LZ", now)
     ship(staff, "LZ", list(more.doses), now)
     db.session.commit()
-    with Statements() as after:
+    with StatementCounter() as after:
         found = trace.trace_donor(din, actor=monitor)
     assert len(found.doses) == 9 and len(found.lots) == 3
-    assert after.count == before.count <= 7
-    with Statements() as patient_after:
+    assert len(after) == len(before) <= 7
+    with StatementCounter() as patient_after:
         trace.trace_patient(subject, actor=monitor)
-    assert patient_after.count == patient_before.count <= 7
+    assert len(patient_after) == len(patient_before) <= 7
 
 
 # ---- the trace form, pages and files ----------------------------------------------------------

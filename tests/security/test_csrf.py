@@ -2,10 +2,9 @@
 import pytest
 
 from cell_chain.core.db import db
-from tests.security.conftest import ANONYMOUS, Trial
+from tests.security.access import EXPECTED, PUBLIC
+from tests.security.conftest import ANONYMOUS, Trial, fingerprint
 from tests.security.routes import ROUTES, send
-from tests.security.test_role_matrix import EXPECTED, PUBLIC
-from tests.security.test_site_isolation import fingerprint
 
 PAGE_POSTS = sorted(key for key, route in ROUTES.items() if route.method == "POST" and not route.is_api)
 

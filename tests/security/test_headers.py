@@ -6,9 +6,9 @@ import re
 import pytest
 from werkzeug.test import TestResponse
 
+from tests.security.access import EXPECTED, PUBLIC
 from tests.security.conftest import ANONYMOUS, Trial
 from tests.security.routes import ROUTES, send
-from tests.security.test_role_matrix import EXPECTED, PUBLIC
 
 
 def _csp(response: TestResponse) -> dict[str, list[str]]:

@@ -5,7 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from cell_chain.accounts.roles import SITE_ROLES
 from cell_chain.core.clock import utcnow
@@ -14,9 +14,9 @@ from cell_chain.demo import DEMO_PASSWORD
 from cell_chain.patients.models import Patient
 from cell_chain.shipments.models import Shipment
 from tests.fuzz.world import AWAY, HOME
-from tests.security.conftest import ANONYMOUS, Trial
+from tests.security.conftest import ANONYMOUS, Trial, fingerprint
 from tests.security.routes import ROUTES, Route, error_code, send
-from tests.security.test_role_matrix import EXPECTED, PUBLIC
+from tests.security.access import EXPECTED, PUBLIC
 
 # Path arguments that name an object belonging to one site.
 SITE_OWNED = {"subject_id", "shipment_id", "code", "username", "infusion_id"}
@@ -57,11 +57,6 @@ def _isolation_cases() -> list[tuple[str, str]]:
         cases += [(key, role) for role in sorted(allowed & {str(r) for r in SITE_ROLES})]
     return cases
 
-
-def fingerprint() -> dict[str, int]:
-    """Rows per table: with the audit trail (every change adds an event) it shows any write."""
-    return {table.name: db.session.scalar(select(func.count()).select_from(table)) or 0
-            for table in db.metadata.sorted_tables}
 
 
 def _call(trial: Trial, route: Route, role: str, values: dict[str, Any]) -> Any:

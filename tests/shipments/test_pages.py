@@ -6,8 +6,7 @@ import json
 import re
 from datetime import timedelta
 
-import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from cell_chain.accounts.models import User
 from cell_chain.batches.models import Dose
@@ -21,38 +20,10 @@ from cell_chain.labels.payloads import bag_payloads
 from cell_chain.shipments import services
 from cell_chain.shipments import views as shipment_views
 from cell_chain.shipments.models import Excursion, Shipment, UnexpectedItem
-from tests.conftest import PASSWORD, csrf_token, login, make_user
+from tests.conftest import PASSWORD, csrf_token, make_user
 from tests.factories import released_lot, shippable_doses, signed
-from tests.shipments.test_shipments import dispatched, new_shipment, packed, scan_of, sites  # noqa: F401
-
-
-@pytest.fixture
-def as_user(app, sites, staff):
-    """A logged-in client per username, each with its own cookie jar."""
-    def client_for(username):
-        client = app.test_client()
-        response = login(client, username)
-        assert response.status_code == 302, response.get_data(as_text=True)
-        return client
-    return client_for
-
-
-def page_text(response):
-    body = response.get_data(as_text=True)
-    return re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", body))).strip()
-
-
-def section(response, ident):
-    body = response.get_data(as_text=True)
-    match = re.search(rf'<(\w+)[^>]*\bid="{re.escape(ident)}"', body)
-    assert match, f"no element #{ident}"
-    end = body.index(f"</{match.group(1)}>", match.end())
-    return re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", body[match.start():end]))).strip()
-
-
-def post(client, path, data, *, token_from=None, **kwargs):
-    token = csrf_token(client, token_from or path)
-    return client.post(path, data={**data, "csrf_token": token}, **kwargs)
+from tests.pages import page_text, post, section_text, statements_of
+from tests.shipments.conftest import dispatched, new_shipment, packed, scan_of
 
 
 def received(staff, client, doses):
@@ -63,20 +34,6 @@ def received(staff, client, doses):
                                    "password": PASSWORD})
     assert response.status_code == 302, page_text(response)
     return shipment
-
-
-def count_statements(fn):
-    statements = []
-
-    def count(*args):
-        statements.append(args[2])
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        fn()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-    return len(statements)
 
 
 # ---- the list and scoping --------------------------------------------------------------------------
@@ -113,10 +70,10 @@ def test_the_home_page_sends_each_role_to_its_shipment_screens(as_user):
 def test_the_list_adds_no_per_shipment_queries(staff, as_user):
     client = as_user("lab")
     dispatched(staff, shippable_doses(staff, count=2, lot_number="L-A"))
-    few = count_statements(lambda: client.get("/shipments"))
+    few = len(statements_of(lambda: client.get("/shipments")))
     for n in range(3):
         dispatched(staff, shippable_doses(staff, count=2, lot_number=f"L-B{n}"))
-    assert count_statements(lambda: client.get("/shipments")) == few
+    assert len(statements_of(lambda: client.get("/shipments"))) == few
 
 
 def test_lab_starts_a_shipment_and_a_missing_site_is_explained(staff, as_user):
@@ -178,7 +135,7 @@ def test_each_packing_refusal_shows_its_reason_and_code(staff, as_user, monkeypa
         assert response.status_code in (409, 422), page_text(response)
         assert "There is a problem" not in page_text(response)  # the panel at the field says it once
         assert 'role="alert" data-sound="stop"' in response.get_data(as_text=True)
-        return response.status_code, section(response, "pack")
+        return response.status_code, section_text(response, "pack")
 
     cases = [
         (scan_of(ok), "PACK_DUPLICATE", "Already in this box"),
@@ -250,7 +207,7 @@ def test_dispatch_with_a_wrong_password_shows_the_error_and_changes_nothing(staf
     assert response.status_code == 302
     page = client.get(response.headers["Location"])
     assert "dispatched with ColdChain Express" in page_text(page)
-    signatures = section(page, "signatures")
+    signatures = section_text(page, "signatures")
     assert "Dispatched" in signatures and "Li Lab" in signatures
     db.session.expire_all()
     assert shipment.status == "dispatched" and {d.status for d in doses} == {"in_transit"}
@@ -275,7 +232,7 @@ def test_a_hand_off_is_recorded_for_the_whole_box(staff, as_user):
                     {"from_party": "ColdChain Express", "to_party": "Lanzhou Courier", "place": "Lanzhou airport"},
                     token_from=f"/shipments/{shipment.id}")
     assert response.status_code == 302
-    custody = section(client.get(f"/shipments/{shipment.id}"), "custody")
+    custody = section_text(client.get(f"/shipments/{shipment.id}"), "custody")
     assert "Courier ColdChain Express → Courier Lanzhou Courier" in custody
     assert "Lanzhou airport" in custody and "All 2" in custody
     db.session.expire_all()
@@ -296,8 +253,8 @@ def test_the_receipt_screen_lists_the_expected_doses_with_their_payloads(staff, 
         assert payloads == [bag_payloads(dose).compound, assignment_payload(active_allocation_of_dose(dose))]
         subject = active_allocation_of_dose(dose).visit.patient.subject_id
         assert f'data-subject="{subject}"' in row
-    assert "Expected 2 Scanned 0 Missing 2 Unexpected 0" in section(response, "receipt-counts")
-    assert "No logger file yet" in section(response, "receipt-temperature")
+    assert "Expected 2 Scanned 0 Missing 2 Unexpected 0" in section_text(response, "receipt-counts")
+    assert "No logger file yet" in section_text(response, "receipt-temperature")
     assert '<script src="/static/js/receipt.js"' in body and "<script>" not in body
     assert " style=" not in body
     assert re.search(r'<textarea[^>]*name="scans"[^>]*autofocus', body)
@@ -314,13 +271,13 @@ def test_receipt_with_missing_and_unexpected_scans_shows_the_result(staff, as_us
                                    "seal_intact": "yes", "password": PASSWORD})
     assert response.status_code == 302 and response.headers["Location"].endswith(path)
     result = client.get(path)
-    assert "partially received" in section(result, "receipt-heading")
-    assert "Accepted 2 Missing 1 Unexpected 2 Quarantined 0" in section(result, "result-counts")
-    assert doses[0].code in section(result, "accepted") and doses[1].code in section(result, "accepted")
-    assert doses[2].code in section(result, "missing")
-    unexpected = section(result, "unexpected")
+    assert "partially received" in section_text(result, "receipt-heading")
+    assert "Accepted 2 Missing 1 Unexpected 2 Quarantined 0" in section_text(result, "result-counts")
+    assert doses[0].code in section_text(result, "accepted") and doses[1].code in section_text(result, "accepted")
+    assert doses[2].code in section_text(result, "missing")
+    unexpected = section_text(result, "unexpected")
     assert stray.code in unexpected and "garbage-scan" in unexpected
-    assert "Received" in section(result, "signatures")
+    assert "Received" in section_text(result, "signatures")
     db.session.expire_all()
     assert [d.status for d in doses] == ["received", "received", "in_transit"]
     assert shipment.status == "partially_received"
@@ -328,7 +285,7 @@ def test_receipt_with_missing_and_unexpected_scans_shows_the_result(staff, as_us
     again = post(client, path, {"scan": [scan_of(doses[2])], "seal_intact": "yes", "password": PASSWORD},
                  token_from="/shipments")
     assert again.status_code == 200
-    assert "Accepted 2 Missing 1 Unexpected 2" in section(again, "result-counts")
+    assert "Accepted 2 Missing 1 Unexpected 2" in section_text(again, "result-counts")
     db.session.expire_all()
     assert doses[2].status == "in_transit"
     assert len([s for s in signatures_for(shipment) if s.meaning == "Received"]) == 1
@@ -376,8 +333,8 @@ def test_a_broken_seal_quarantines_what_arrives(staff, as_user):
     response = post(client, path, {"scans": scan_of(doses[0]), "seal_intact": "no", "password": PASSWORD})
     assert response.status_code == 302
     result = client.get(path)
-    assert "Accepted 0 Missing 0 Unexpected 0 Quarantined 1" in section(result, "result-counts")
-    assert "Seal broken" in section(result, "result-seal")
+    assert "Accepted 0 Missing 0 Unexpected 0 Quarantined 1" in section_text(result, "result-counts")
+    assert "Seal broken" in section_text(result, "result-seal")
 
 
 # ---- temperature ------------------------------------------------------------------------------------
@@ -389,7 +346,7 @@ def test_an_unreadable_logger_file_shows_the_parsers_message(staff, as_user):
                     {"logger_file": (io.BytesIO(b"\x89PNG\r\n\x1a\nnot a logger"), "trace.png")},
                     token_from=f"/shipments/{shipment.id}", content_type="multipart/form-data")
     assert response.status_code == 422
-    assert "PNG image" in section(response, "temperature")
+    assert "PNG image" in section_text(response, "temperature")
     assert 'href="#logger_file"' in response.get_data(as_text=True)
     response = post(client, f"/shipments/{shipment.id}/temperature", {},
                     token_from=f"/shipments/{shipment.id}", content_type="multipart/form-data")
@@ -411,7 +368,7 @@ def test_an_excursion_is_shown_and_qa_decides_on_it(staff, as_user):
                     token_from=f"/shipments/{shipment.id}", content_type="multipart/form-data")
     assert response.status_code == 302, page_text(response)
     page = lab.get(f"/shipments/{shipment.id}")
-    temperature = section(page, "temperature")
+    temperature = section_text(page, "temperature")
     assert "excursion(s) found" in page_text(page)
     assert "Open awaiting QA" in temperature
     assert f'src="/api/shipments/{shipment.id}/temperature.svg"' in page.get_data(as_text=True)
@@ -420,7 +377,7 @@ def test_an_excursion_is_shown_and_qa_decides_on_it(staff, as_user):
 
     qa = as_user("qa")
     listing = qa.get("/shipments")
-    assert shipment.code in section(listing, "awaiting-qa")
+    assert shipment.code in section_text(listing, "awaiting-qa")
     missing = post(qa, f"/shipments/{shipment.id}/excursions", {"decision": "accept", "password": PASSWORD},
                    token_from=f"/shipments/{shipment.id}")
     assert missing.status_code == 422 and "Give the reason for your decision" in page_text(missing)
@@ -430,7 +387,7 @@ def test_an_excursion_is_shown_and_qa_decides_on_it(staff, as_user):
     assert response.status_code == 302
     page = qa.get(f"/shipments/{shipment.id}")
     assert "accepted: the doses quarantined for it are back in use" in page_text(page)
-    assert "Accepted by Qian QA" in section(page, "temperature")
+    assert "Accepted by Qian QA" in section_text(page, "temperature")
     db.session.expire_all()
     assert {d.status for d in doses} == {"in_transit"}
     assert db.session.scalar(select(Excursion.status)) == "accepted"
@@ -444,7 +401,7 @@ def test_the_pharmacy_lists_the_sites_doses_and_acts_on_them_through_forms(staff
     received(staff, client, doses)
     inventory = client.get("/pharmacy")
     for dose in doses:
-        row = section(inventory, f"dose-{dose.code}")
+        row = section_text(inventory, f"dose-{dose.code}")
         assert "Received" in row and "LZ site pharmacy" in row and "Frozen" in row
         assert f"Thaw dose {dose.code}" in row and f"Destroy dose {dose.code}" in row
     assert as_user("bj-pharmacist").get(f"/pharmacy/doses/{doses[0].code}/thaw").status_code == 404
@@ -467,7 +424,7 @@ def test_the_pharmacy_lists_the_sites_doses_and_acts_on_them_through_forms(staff
     after = client.get("/pharmacy")
     # People by their printed names, not their usernames.
     assert f"Dose {doses[1].code} for LZ-0002 dispensed to nurse Wu Nurse." in page_text(after)
-    row = section(after, f"dose-{doses[1].code}")
+    row = section_text(after, f"dose-{doses[1].code}")
     assert "Dispensed" in row and "LZ ward, nurse Wu Nurse" in row and "lz-nurse3" not in row
 
     path = f"/pharmacy/doses/{doses[2].code}/destroy"
@@ -506,36 +463,36 @@ def test_the_pharmacy_warns_of_expiry_within_a_day(staff, as_user):
     db.session.commit()
     post(client, f"/shipments/{shipment.id}/receive",
          {"scan": [scan_of(fresh)], "seal_intact": "yes", "password": PASSWORD})
-    row = section(client.get("/pharmacy"), f"dose-{fresh.code}")
+    row = section_text(client.get("/pharmacy"), f"dose-{fresh.code}")
     assert "Fresh: no thaw" in row and "Thaw" not in row.replace("no thaw", "")
     db.session.execute(Dose.__table__.update().where(Dose.id == fresh.id)
                        .values(expires_at=utcnow() + timedelta(hours=5)))
     db.session.commit()
-    assert "Expires in < 24 h" in section(client.get("/pharmacy"), f"dose-{fresh.code}")
+    assert "Expires in < 24 h" in section_text(client.get("/pharmacy"), f"dose-{fresh.code}")
 
 
 def test_a_thawed_dose_shows_its_post_thaw_expiry_not_the_one_day_warning(staff, as_user):
     [dose] = shippable_doses(staff)
     client = as_user("lz-pharmacist")
     received(staff, client, [dose])
-    assert "Frozen" in section(client.get("/pharmacy"), f"dose-{dose.code}")
+    assert "Frozen" in section_text(client.get("/pharmacy"), f"dose-{dose.code}")
     thawed_at = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=30)
     response = post(client, f"/pharmacy/doses/{dose.code}/thaw", {"thawed_at": thawed_at.strftime("%Y-%m-%dT%H:%M")})
     assert response.status_code == 302
-    row = section(client.get("/pharmacy"), f"dose-{dose.code}")
+    row = section_text(client.get("/pharmacy"), f"dose-{dose.code}")
     infuse_by = thawed_at + timedelta(hours=4)
     assert f"{infuse_by:%Y-%m-%d %H:%M} Post-thaw expiry infuse within 4 h of thawing" in row
     assert "Expires in" not in row
     dispense_page = client.get(f"/pharmacy/doses/{dose.code}/dispense")
-    assert "Post-thaw expiry" in section(dispense_page, "main") and "Expires in" not in page_text(dispense_page)
+    assert "Post-thaw expiry" in section_text(dispense_page, "main") and "Expires in" not in page_text(dispense_page)
 
 
 def test_the_inventory_is_one_query_however_many_doses(staff, as_user):
     client = as_user("lz-pharmacist")
     received(staff, client, shippable_doses(staff, count=1, lot_number="L-1"))
-    few = count_statements(lambda: client.get("/pharmacy"))
+    few = len(statements_of(lambda: client.get("/pharmacy")))
     received(staff, client, shippable_doses(staff, count=4, lot_number="L-2"))
-    assert count_statements(lambda: client.get("/pharmacy")) == few
+    assert len(statements_of(lambda: client.get("/pharmacy"))) == few
 
 
 # ---- CSRF ------------------------------------------------------------------------------------------------

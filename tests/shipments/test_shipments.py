@@ -9,48 +9,12 @@ from cell_chain.accounts.models import User
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.accounts.signatures import signatures_for
-from cell_chain.labels.payloads import bag_payloads
 from cell_chain.shipments import custody, services
 from cell_chain.shipments.errors import PackRefused
 from cell_chain.shipments.models import CustodyEvent, Shipment
-from tests.conftest import PASSWORD, api_token, make_site, make_user
+from tests.conftest import PASSWORD, api_token
 from tests.factories import released_lot, shippable_doses, signed
-
-
-@pytest.fixture
-def sites(app):
-    for code in ("LZ", "BJ"):
-        make_site(code)
-        make_user(f"{code.lower()}-coordinator", "coordinator", code)
-        make_user(f"{code.lower()}-pharmacist", "pharmacist", code)
-        make_user(f"{code.lower()}-pharmacist2", "pharmacist", code)
-        make_user(f"{code.lower()}-nurse", "nurse", code)
-
-
-def new_shipment(staff, site="LZ", storage="cryo"):
-    shipment = services.create_shipment(site_code=site, storage=storage, actor=staff.lab, now=utcnow())
-    db.session.commit()
-    return shipment
-
-
-def scan_of(dose):
-    return bag_payloads(dose).compound
-
-
-def packed(staff, doses, site="LZ"):
-    shipment = new_shipment(staff, site)
-    for dose in doses:
-        services.pack_dose(shipment, scan=scan_of(dose), actor=staff.lab, now=utcnow())
-    db.session.commit()
-    return shipment
-
-
-def dispatched(staff, doses, site="LZ", hours_ago=0):
-    shipment = packed(staff, doses, site)
-    services.dispatch(shipment, courier="ColdChain Express", logger_id="QT-1", signature=signed(),
-                      actor=staff.lab, now=utcnow() - timedelta(hours=hours_ago))
-    db.session.commit()
-    return shipment
+from tests.shipments.conftest import dispatched, new_shipment, packed, scan_of
 
 
 def _refusal(shipment, staff, scan):
