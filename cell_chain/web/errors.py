@@ -8,7 +8,7 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError,
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
-from cell_chain.accounts.services import register_failed_attempt
+from cell_chain.accounts.services import register_auth_failure
 from cell_chain.api import domain_problem, problem, wants_problem_json
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
@@ -25,9 +25,8 @@ def count_auth_failure(error: AuthFailure) -> None:
     # The request's transaction is discarded first: a failed signature must leave no trace
     # of the signed action, but the failed attempt itself must be kept.
     db.session.rollback()
-    if error.user_id is not None:
-        register_failed_attempt(error.user_id, now=utcnow())
-        db.session.commit()
+    register_auth_failure(error, now=utcnow())
+    db.session.commit()
 
 
 def _domain_error(error: DomainError) -> Response | tuple[str, int]:
@@ -35,7 +34,10 @@ def _domain_error(error: DomainError) -> Response | tuple[str, int]:
     if isinstance(error, AuthFailure):
         count_auth_failure(error)
     if wants_problem_json():
-        return domain_problem(error)
+        response = domain_problem(error)
+        if "retry_after" in error.extra:
+            response.headers["Retry-After"] = str(error.extra["retry_after"])
+        return response
     if isinstance(error, Unauthenticated):
         from cell_chain.web.views import login_redirect
 

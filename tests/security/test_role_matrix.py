@@ -41,6 +41,13 @@ EXPECTED: dict[str, frozenset[str] | None] = {
     "POST /api/users": roles("admin"),
     "GET /api/users/<username>": EVERYONE,
     "PATCH /api/users/<username>": roles("admin"),
+    "POST /api/auth/logout": EVERYONE,
+    "POST /api/me/password": EVERYONE,
+    "GET /api/lockouts": roles("admin"),
+    "POST /api/users/<username>/unlock": roles("admin"),
+    "PUT /api/users/<username>/password": roles("admin"),
+    "GET /account/password": EVERYONE,
+    "POST /account/password": EVERYONE,
     # audit trail
     "GET /api/audit": AUDITORS,
     "GET /api/audit/verify": AUDITORS,
@@ -226,9 +233,19 @@ def _expected_outcome(key: str, caller: str) -> str:
     return "served" if caller in allowed else "forbidden"
 
 
+# Calls that end the credentials they are made with get credentials of their own.
+_ENDS_ITS_CREDENTIALS = {"POST /api/auth/logout"}
+
+
 def call_as(trial: Trial, route: Route, caller: str, values: dict[str, Any]) -> TestResponse:
     if route.is_api:
-        response = send(trial.browsers[ANONYMOUS], route, values, headers=trial.tokens.get(caller))
+        headers = trial.tokens.get(caller)
+        if route.key in _ENDS_ITS_CREDENTIALS and caller != ANONYMOUS:
+            from tests.fuzz.conftest import token_headers
+            from tests.fuzz.world import ACTORS
+
+            headers = token_headers(trial.app, ACTORS[caller])
+        response = send(trial.browsers[ANONYMOUS], route, values, headers=headers)
     else:
         response = send(trial.browsers[caller], route, values, csrf=trial.csrf(caller))
     response.close()  # static files are streamed from an open file
