@@ -16,6 +16,7 @@ from cell_chain.accounts.roles import Role
 from cell_chain.batches import services
 from cell_chain.batches import workflow as wf
 from cell_chain.batches.errors import ReleaseBlocked, ScreeningIncomplete
+from cell_chain.batches.visibility import show_to
 from cell_chain.batches.models import (
     LOT_STATUSES,
     MARKERS,
@@ -349,11 +350,13 @@ def board() -> str:
     lots = db.session.scalars(select(Lot).options(selectinload(Lot.results), selectinload(Lot.doses))
                               .order_by(Lot.id.desc())).all()
     groups: dict[str, list[BoardRow]] = {status: [] for status in LOT_STATUSES}
+    actor = require_actor()
     for lot in lots:
         readiness = (Readiness.of(services.release_readiness(lot, now=now, spec=spec))
                      if lot.status == "quarantine" else None)
         entered = sum(1 for r in lot.results if r.test in tests)
-        groups[lot.status].append(BoardRow(lot, Counter(d.status for d in lot.doses), readiness, entered))
+        shown = show_to(lot, actor).visible_doses  # site staff count their own site's doses only
+        groups[lot.status].append(BoardRow(lot, Counter(d.status for d in shown), readiness, entered))
     return render_template("batches/board.html", groups=groups, headings=LOT_HEADINGS,
                            test_count=len(tests))
 
@@ -367,8 +370,9 @@ def _render_lot(lot: Lot, *, errors: Errors | None = None, status: int = 200,
     context = _lot_context(lot, now)
     recall: dict[str, Any] | None = None
     if lot.status == "recalled":
-        recall = {"quarantined": [d for d in lot.doses if d.status == "quarantined"],
-                  "administered": services.administered_doses_of(lot)}
+        recall = {"quarantined": [d for d in lot.visible_doses if d.status == "quarantined"],
+                  "administered": [row for row in services.administered_doses_of(lot)
+                                   if row["code"] in {d.code for d in lot.visible_doses}]}
     actions = _lot_actions(lot, actor)
     result_link = ((lambda test: url_for(".enter_result", lot_id=lot.id, test=test))
                    if "enter_result" in actions else None)
@@ -391,7 +395,7 @@ def _render_lot(lot: Lot, *, errors: Errors | None = None, status: int = 200,
 @bp.get("/lots/<int:lot_id>")
 @roles_required(*LOT_READERS)
 def lot_page(lot_id: int) -> tuple[str, int]:
-    return _render_lot(_get(Lot, lot_id))
+    return _render_lot(show_to(_get(Lot, lot_id), require_actor()))
 
 
 @bp.post("/lots/<int:lot_id>/label-scans")
