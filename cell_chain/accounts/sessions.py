@@ -4,12 +4,12 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import current_app, g, request, session
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from cell_chain.accounts.models import User, UserSession
 from cell_chain.accounts.services import user_for_token
 from cell_chain.core.clock import utcnow
-from cell_chain.core.db import db
+from cell_chain.core.db import begin_for_write, db, restore_request_mode
 
 
 def bearer_token() -> str | None:
@@ -51,17 +51,27 @@ def load_actor() -> None:
     idle = timedelta(minutes=current_app.config["IDLE_TIMEOUT_MINUTES"])
     seen = current.last_seen_at or current.started_at
     if now - seen > idle:
-        current.ended_at = now
-        db.session.commit()
+        _touch(current.id, ended_at=now)
         session.clear()
         g.session_expired = True
         return
     if now - seen > _SEEN_GRANULARITY:
         # Its own short transaction, and not on every request: a page view must not hold
         # SQLite's write lock for the rest of the request.
-        current.last_seen_at = now
-        db.session.commit()
+        _touch(current.id, last_seen_at=now)
+        current = db.session.get(UserSession, current.id)
+        user = current.user if current is not None else None
+        if current is None or user is None:
+            session.clear()
+            return
     g.actor, g.user_session = user, current
+
+
+def _touch(session_id: int, **values: datetime) -> None:
+    begin_for_write()
+    db.session.execute(update(UserSession).where(UserSession.id == session_id).values(**values))
+    db.session.commit()
+    restore_request_mode()
 
 
 def start_session(user: User, now: datetime) -> None:

@@ -134,12 +134,14 @@ class TemperatureResource(MethodView):
     def post(self, shipment_id: int) -> dict[str, Any]:
         """Upload the data logger's file (CSV timestamp,celsius or a supported export)."""
         from cell_chain.shipments.loggers import LoggerFileError
+        from cell_chain.shipments.uploads import prepare_upload
 
-        shipment = _shipment(shipment_id)
+        shipment = _shipment(shipment_id)  # another site's or no shipment: 404 before the file is read
         try:
+            prepared = prepare_upload(shipment, request.get_data(), request.headers.get("X-Filename"))
             record, excursions = services.record_temperature(
-                shipment, data=request.get_data(cache=False), filename=request.headers.get("X-Filename"),
-                actor=require_actor(), now=utcnow())
+                _shipment(shipment_id), prepared=prepared,
+                filename=request.headers.get("X-Filename"), actor=require_actor(), now=utcnow())
         except LoggerFileError as error:
             raise ValidationFailed({"file": [str(error)]}, detail=str(error)) from None
         db.session.commit()

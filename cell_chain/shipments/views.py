@@ -376,16 +376,18 @@ def handoff(shipment_id: int) -> Page:
 @roles_required(*UPLOADERS)
 def upload_temperature(shipment_id: int) -> Page:
     from cell_chain.shipments.loggers import LoggerFileError
+    from cell_chain.shipments.uploads import prepare_upload
 
     shipment = _shipment(shipment_id)
     upload = request.files.get("logger_file")
     if upload is None or not upload.filename:
         return _render_shipment(shipment, errors={"logger_file": [
             "Choose the file exported from the temperature logger."]}, status=422)
-    data = upload.read()
     try:
+        prepared = prepare_upload(shipment, upload.read(), upload.filename)
         outcome = _commit(lambda: services.record_temperature(
-            shipment, data=data, filename=upload.filename, actor=require_actor(), now=utcnow()),
+            _shipment(shipment_id), prepared=prepared, filename=upload.filename, actor=require_actor(),
+            now=utcnow()),
             fields=("logger_file",), anchor="logger_file")
     except LoggerFileError as error:
         db.session.rollback()

@@ -36,9 +36,13 @@ def upgrade():
         batch_op.add_column(sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table('user_sessions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table('temperature_records', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('readings_sha256', sa.String(length=64), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table('temperature_records', schema=None) as batch_op:
+        batch_op.drop_column('readings_sha256')
     with op.batch_alter_table('user_sessions', schema=None) as batch_op:
         batch_op.drop_column('last_seen_at')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
