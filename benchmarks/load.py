@@ -202,7 +202,8 @@ def check_database(url: str, tally: Tally, started_at: datetime) -> dict[str, An
 
     from cell_chain import create_app
     from cell_chain.batches.models import Dose
-    from cell_chain.core.audit import AuditEvent, verify_chain
+    from cell_chain.core.audit import AuditEvent
+    from cell_chain.core.audit_chain import verify_chain
     from cell_chain.core.db import db
     from cell_chain.infusions.models import Infusion
     from cell_chain.shipments.models import CustodyEvent, Shipment, ShipmentItem

@@ -67,6 +67,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
                       monitor_pages, exchange_pages):
         app.register_blueprint(blueprint)
 
+    from cell_chain.web.busy_retry import init_busy_retry
+
+    init_busy_retry(app)
+    if proxies := app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+
     from cell_chain.cli import register_cli
 
     register_cli(app)

@@ -62,6 +62,12 @@ def build_config(instance: Path, overrides: dict[str, Any] | None = None) -> dic
         "DO_NOT_SHIP_CUTOFF_HOURS": 24,
         "LOCKOUT_THRESHOLD": 5,
         "LOCKOUT_MINUTES": 15,
+        # Per (username, client address): free wrong passwords, then waits of 1, 2, 4 … seconds.
+        "THROTTLE_FREE_ATTEMPTS": 3,
+        "THROTTLE_MAX_SECONDS": 300,
+        # Reverse proxies in front of the app (1 behind one HTTPS proxy): their X-Forwarded-For
+        # names the client, whose address the sign-in throttle counts.
+        "TRUSTED_PROXIES": int(os.environ.get("CELL_CHAIN_TRUSTED_PROXIES", "0") or 0),
         "IDLE_TIMEOUT_MINUTES": 15,
         "TOKEN_HOURS": 8,
         "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,

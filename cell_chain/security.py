@@ -2,11 +2,11 @@
 security headers every response carries."""
 from typing import Any
 
-from flask import Flask, Response, g, request, session
+from flask import Flask, Response, current_app, g, redirect, request, session, url_for
 from werkzeug.routing import UnicodeConverter
 
 from cell_chain.accounts.sessions import load_actor
-from cell_chain.core.errors import ValidationFailed
+from cell_chain.core.errors import DomainError, ValidationFailed
 from cell_chain.web.extensions import csrf
 
 _CSP = (
@@ -74,14 +74,31 @@ def _nul_fields() -> dict[str, list[str]]:
     return found
 
 
-def _before_request() -> None:
+class PasswordChangeRequired(DomainError):
+    status, code, title = 403, "PASSWORD_CHANGE_REQUIRED", "Change the password an administrator set first"
+
+
+# What an account with an administrator-set password may still do: change it, or leave.
+_BEFORE_PASSWORD_CHANGE = frozenset({
+    "accounts_api.MyPasswordResource", "accounts_api.LogoutResource", "accounts_api.MeResource",
+    "accounts.password_form", "accounts.change_password", "accounts.logout", "static",
+})
+
+
+def _before_request() -> Response | None:
     load_actor()
     if _needs_csrf():
         csrf.protect()
+    actor = g.get("actor")
+    if actor is not None and actor.must_change_password and request.endpoint not in _BEFORE_PASSWORD_CHANGE:
+        if request.path.startswith("/api/"):
+            raise PasswordChangeRequired("Change your password first: POST /api/me/password.")
+        return redirect(url_for("accounts.password_form"))
     # PostgreSQL text cannot hold NUL: such input is refused as invalid here, once for every
     # endpoint (documented as a 422 on each), rather than failing in the database.
     if errors := _nul_fields():
         raise ValidationFailed(errors)
+    return None
 
 
 def _security_headers(response: Response) -> Response:
@@ -90,6 +107,9 @@ def _security_headers(response: Response) -> Response:
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
+    if current_app.config.get("SESSION_COOKIE_SECURE"):
+        # Served over HTTPS (the cookies say so): browsers must never fall back to plain HTTP.
+        response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     if request.path.startswith("/api/") or g.get("actor") is not None:
         # Patient and dose data must not linger in shared browser or proxy caches.
         response.headers["Cache-Control"] = "no-store"

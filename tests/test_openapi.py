@@ -14,6 +14,6 @@ def test_openapi_document_is_valid_openapi_3(client):
 def test_errors_are_documented_as_problem_json(client):
     spec = client.get("/api/openapi.json").get_json()
     token = spec["paths"]["/api/auth/token"]["post"]["responses"]
-    assert "401" in token and "423" in token and "422" in token
+    assert "401" in token and "429" in token and "422" in token
     error = spec["components"]["responses"]["UNPROCESSABLE_ENTITY"]
     assert "application/problem+json" in error["content"]

@@ -34,7 +34,8 @@ class User(db.Model):
     __audited__ = True
     # Volatile login bookkeeping is not GMP data; it is audited only through lock events.
     __audit_exclude__ = frozenset(
-        {"password_hash", "failed_logins", "locked_until", "last_login_at"}
+        {"password_hash", "failed_logins", "locked_until", "last_login_at", "failed_signatures",
+         "must_change_password"}
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -47,6 +48,10 @@ class User(db.Model):
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Wrong passwords typed when signing or witnessing: counted and alerted, never a lock-out.
+    failed_signatures: Mapped[int] = mapped_column(default=0, server_default="0")
+    # A password an administrator set is changed by its owner at the next sign-in.
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     site: Mapped[Site | None] = relationship(lazy="joined")
@@ -78,6 +83,7 @@ class ApiToken(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     user: Mapped[User] = relationship(lazy="joined")
 
@@ -93,6 +99,8 @@ class UserSession(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The idle timeout is kept here, not in the cookie, which carries only the session's id.
+    last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     user: Mapped[User] = relationship(lazy="joined")
 

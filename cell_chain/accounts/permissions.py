@@ -62,3 +62,9 @@ def scoped_get_or_404(model: type[M], actor: User, *criteria: Any) -> M:
     if obj is None:
         raise NotFound(f"No such {model.__name__.lower()}.")
     return obj
+
+
+def require_admin(actor: User | None) -> None:
+    # `None` is the CLI acting as the system operator on the server itself.
+    if actor is not None and actor.role != Role.ADMIN:
+        raise Forbidden("Only an administrator manages sites and users.")

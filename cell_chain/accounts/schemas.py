@@ -53,6 +53,33 @@ class UserCorrection(StrictSchema):
     reason = ma.fields.String(validate=validate.Length(max=2000))
 
 
+class PasswordChange(StrictSchema):
+    old_password = ma.fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=200))
+    new_password = ma.fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=200))
+
+
+class PasswordSet(StrictSchema):
+    password = ma.fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=200))
+    reason = ma.fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class UnlockIn(StrictSchema):
+    reason = ma.fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class PasswordChanged(ma.Schema):
+    credentials_ended = ma.fields.Integer(required=True)
+
+
+class LockoutOut(ma.Schema):
+    username = ma.fields.String(required=True)
+    kind = ma.fields.String(required=True, validate=validate.OneOf(
+        ["account_locked", "sign_in_throttled", "signature_throttled", "witness_throttled"]))
+    client = ma.fields.String(allow_none=True)
+    failures = ma.fields.Integer(allow_none=True)
+    until = ma.fields.DateTime(required=True)
+
+
 class UserOut(UserBrief):
     active = ma.fields.Boolean()
     created_at = ma.fields.DateTime()

@@ -6,28 +6,30 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from cell_chain.accounts.models import ApiToken, Site, User
-from cell_chain.accounts.passwords import (
-    hash_password,
-    needs_rehash,
-    password_matches,
-    password_problems,
+from cell_chain.accounts.lockout import (
+    ANY_CLIENT,
+    SIGN_IN,
+    SIGNATURE,
+    check_throttle,
+    forget,
+    register_sign_in_failure,
+    register_signature_failure,
 )
+from cell_chain.accounts.models import ApiToken, Site, User, UserSession
+from cell_chain.accounts.passwords import hash_password, needs_rehash, password_matches, password_problems
+from cell_chain.accounts.permissions import require_admin
 from cell_chain.accounts.roles import Role, is_site_role
 from cell_chain.core import audit
 from cell_chain.core.db import db, refuse_duplicate
-from cell_chain.core.errors import AccountLocked, AuthFailure, Forbidden, SignatureInvalid, ValidationFailed
+from cell_chain.core.errors import AuthFailure, ReasonRequired, SignatureInvalid, ValidationFailed
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _SITE_CODE = re.compile(r"^[A-Z]{2,8}$")
 
 
-def _require_admin(actor: User | None) -> None:
-    # `None` is the CLI acting as the system operator on the server itself.
-    if actor is not None and actor.role != Role.ADMIN:
-        raise Forbidden("Only an administrator manages sites and users.")
+_require_admin = require_admin
 
 
 def site_by_code(code: str) -> Site | None:
@@ -92,6 +94,8 @@ def create_user(
     user = User(
         username=username, display_name=display_name.strip(), role=role, site=site,
         password_hash=hash_password(password), active=True, failed_logins=0, created_at=now,
+        # A password an administrator chose is known to two people until its owner changes it.
+        must_change_password=actor is not None,
     )
     with refuse_duplicate(User.username, ValidationFailed({"username": [f"User {username} already exists."]})):
         db.session.add(user)
@@ -109,7 +113,61 @@ def correct_user(
             setattr(user, field, changes[field])
     audit.record_change(user, "user.corrected", actor=actor, at=now, reason=reason,
                         correction=True)
+    if changes.get("active") is False:
+        # Deactivation is final for what was issued: reactivating the account later must not
+        # bring old tokens or browser sessions back.
+        revoke_credentials(user, now=now)
     return user
+
+
+def revoke_credentials(user: User, *, now: datetime, keep_token: ApiToken | None = None,
+                       keep_session: Any = None) -> int:
+    """End every token and browser session of `user` except the ones kept; how many ended."""
+    ended = 0
+    for token in db.session.scalars(select(ApiToken).where(
+            ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None), ApiToken.expires_at > now)):
+        if keep_token is None or token.id != keep_token.id:
+            token.revoked_at, ended = now, ended + 1
+    for open_session in db.session.scalars(select(UserSession).where(
+            UserSession.user_id == user.id, UserSession.ended_at.is_(None))):
+        if keep_session is None or open_session.id != keep_session.id:
+            open_session.ended_at, ended = now, ended + 1
+    return ended
+
+
+def change_password(user: User, *, old_password: str, new_password: str, now: datetime,
+                    keep_token: ApiToken | None = None, keep_session: Any = None) -> int:
+    """The owner changes their password: the old one is required, the new one must meet the
+    policy; every other token and session of theirs ends (audited). Raises SignatureInvalid
+    (a wrong old password, counted like a wrong signature), ValidationFailed."""
+    confirm_password(user, old_password or "", now=now)
+    if problems := password_problems(new_password or "", username=user.username):
+        raise ValidationFailed({"new_password": problems})
+    if password_matches(user.password_hash, new_password):
+        raise ValidationFailed({"new_password": ["Choose a password different from the current one."]})
+    user.password_hash = hash_password(new_password)
+    user.must_change_password = False
+    ended = revoke_credentials(user, now=now, keep_token=keep_token, keep_session=keep_session)
+    audit.record_event(user, "user.password_changed", actor=user, at=now,
+                       details={"by": "owner", "credentials_ended": ended})
+    return ended
+
+
+def set_password(user: User, *, password: str, reason: str | None, actor: User | None,
+                 now: datetime) -> None:
+    """An administrator sets a new password (a forgotten one): it must be changed at the next
+    sign-in, and every token and session of the account ends (audited). Raises Forbidden,
+    ValidationFailed, ReasonRequired."""
+    require_admin(actor)
+    if not (reason or "").strip():
+        raise ReasonRequired("Give the reason for setting this password.")
+    if problems := password_problems(password or "", username=user.username):
+        raise ValidationFailed({"password": problems})
+    user.password_hash = hash_password(password)
+    user.must_change_password = True
+    ended = revoke_credentials(user, now=now)
+    audit.record_event(user, "user.password_set", actor=actor, at=now, reason=reason.strip() if reason else None,
+                       details={"by": "admin", "credentials_ended": ended})
 
 
 def _settings() -> tuple[int, timedelta]:
@@ -117,20 +175,18 @@ def _settings() -> tuple[int, timedelta]:
     return cfg["LOCKOUT_THRESHOLD"], timedelta(minutes=cfg["LOCKOUT_MINUTES"])
 
 
-def _check_password(user: User | None, password: str, now: datetime,
-                    failure: type[AuthFailure]) -> User:
-    if user is not None and user.is_locked(now):
-        raise AccountLocked(f"Locked until {user.locked_until:%H:%M} UTC after repeated failures.",
-                            locked_until=user.locked_until.isoformat())
-    if user is None or not user.active or not password_matches(user.password_hash, password):
-        raise failure(user_id=user.id if user is not None and user.active else None)
-    return user
-
-
-def authenticate(username: str, password: str, *, now: datetime) -> User:
-    """The user behind a username and password. Raises AccountLocked, AuthFailure (whose
-    `user_id` the caller passes to `register_failed_attempt` after rolling back)."""
-    user = _check_password(user_by_username(username or ""), password or "", now, AuthFailure)
+def authenticate(username: str, password: str, *, now: datetime, client: str | None = None) -> User:
+    """The user behind a username and password, signing in from `client` (an address).
+    Unknown, inactive, locked and wrong-password attempts raise the same AuthFailure and cost
+    the same time (the hash always runs); the caller rolls back and passes the failure to
+    `register_auth_failure`. Raises TooManyAttempts while this name and client must wait."""
+    check_throttle(SIGN_IN, username or "", client, now=now)
+    user = user_by_username(username or "")
+    matches = password_matches(user.password_hash if user is not None else None, password or "")
+    if user is None or not user.active or user.is_locked(now) or not matches:
+        raise _failure(AuthFailure(), scope=SIGN_IN, username=username or "", client=client,
+                       user_id=user.id if user is not None else None)
+    forget(SIGN_IN, username, client)
     if needs_rehash(user.password_hash):  # the hashing parameters changed since it was set
         user.password_hash = hash_password(password)
     user.failed_logins = 0
@@ -139,26 +195,37 @@ def authenticate(username: str, password: str, *, now: datetime) -> User:
     return user
 
 
-def confirm_password(user: User, password: str, *, now: datetime) -> None:
-    """Re-entry of one's own password for an e-signature. Raises AccountLocked,
-    SignatureInvalid (counted toward lock-out like a failed login)."""
-    _check_password(user, password or "", now, SignatureInvalid)
-    user.failed_logins = 0
+def _failure(error: AuthFailure, *, scope: str, username: str, client: str | None,
+             user_id: int | None) -> AuthFailure:
+    error.scope, error.username, error.client, error.user_id = scope, username, client, user_id
+    return error
 
 
-def register_failed_attempt(user_id: int, *, now: datetime) -> None:
-    """Count a wrong password in its own transaction; the fifth locks the account."""
-    threshold, lock_for = _settings()
-    db.session.execute(
-        update(User).where(User.id == user_id).values(failed_logins=User.failed_logins + 1)
-    )
-    user = db.session.get(User, user_id, populate_existing=True)
-    if user is not None and user.failed_logins >= threshold and not user.is_locked(now):
-        user.locked_until = now + lock_for
-        user.failed_logins = 0
-        audit.record_event(user, "user.locked", actor=None, at=now,
-                           details={"locked_until": user.locked_until.isoformat(),
-                                    "failures": threshold})
+def confirm_password(user: User, password: str, *, now: datetime, scope: str = SIGNATURE) -> None:
+    """Re-entry of a password for an e-signature (`scope` SIGNATURE for one's own,
+    WITNESS for a witness). Raises SignatureInvalid (counted on the account and throttled,
+    never a lock-out), TooManyAttempts."""
+    check_throttle(scope, user.username, ANY_CLIENT, now=now)
+    if not user.active or not password_matches(user.password_hash, password or ""):
+        raise _failure(SignatureInvalid(), scope=scope, username=user.username, client=ANY_CLIENT,
+                       user_id=user.id)
+    forget(scope, user.username, ANY_CLIENT)
+
+
+def register_auth_failure(error: AuthFailure, *, now: datetime) -> None:
+    """Count a wrong password in its own transaction (the caller commits)."""
+    scope = getattr(error, "scope", SIGN_IN)
+    if scope == SIGN_IN:
+        register_sign_in_failure(getattr(error, "username", ""), client=getattr(error, "client", None), now=now)
+    elif error.user_id is not None:
+        register_signature_failure(error.user_id, scope=scope, now=now)
+
+
+def register_failed_attempt(user_id: int, *, now: datetime, client: str | None = None) -> None:
+    """A failed sign-in of a known account (the fifth in a row locks its sign-in)."""
+    user = db.session.get(User, user_id)
+    if user is not None:
+        register_sign_in_failure(user.username, client=client, now=now)
 
 
 def _token_digest(raw: str) -> str:
@@ -176,10 +243,19 @@ def issue_token(user: User, *, now: datetime) -> tuple[str, ApiToken]:
 
 
 def user_for_token(raw: str, *, now: datetime) -> User | None:
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(raw)))
-    if token is None or token.expires_at <= now:
+    token = token_for(raw)
+    if token is None or token.expires_at <= now or token.revoked_at is not None:
         return None
-    user = token.user
-    if not user.active or user.is_locked(now):
-        return None
-    return user
+    # A lock on the account's sign-in does not end a token: only its owner, an administrator
+    # or deactivation does.
+    return token.user if token.user.active else None
+
+
+def token_for(raw: str) -> ApiToken | None:
+    return db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(raw)))
+
+
+def revoke_token(token: ApiToken, *, now: datetime) -> None:
+    """Log an API client out: the token stops working at once."""
+    if token.revoked_at is None:
+        token.revoked_at = now

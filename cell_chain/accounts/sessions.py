@@ -4,18 +4,21 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import current_app, g, request, session
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from cell_chain.accounts.models import User, UserSession
 from cell_chain.accounts.services import user_for_token
 from cell_chain.core.clock import utcnow
-from cell_chain.core.db import db
+from cell_chain.core.db import begin_for_write, db, restore_request_mode
 
 
 def bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+_SEEN_GRANULARITY = timedelta(seconds=30)
 
 
 def _digest(raw: str) -> str:
@@ -37,21 +40,38 @@ def load_actor() -> None:
         g.via_token = True
         g.actor = user_for_token(raw, now=now)
         return
-    sid, seen = session.get("sid"), session.get("seen")
+    sid = session.get("sid")
     if sid is None:
-        return
-    idle = timedelta(minutes=current_app.config["IDLE_TIMEOUT_MINUTES"])
-    if seen is None or now - datetime.fromisoformat(seen) > idle:
-        session.clear()
-        g.session_expired = True
         return
     current = _open_session(sid)
     user = current.user if current is not None else None
-    if user is None or not user.active or user.is_locked(now) or session.get("auth") != user.password_hash[-16:]:
+    if current is None or user is None or not user.active:
         session.clear()
         return
-    session["seen"] = now.isoformat()
-    g.actor = user
+    idle = timedelta(minutes=current_app.config["IDLE_TIMEOUT_MINUTES"])
+    seen = current.last_seen_at or current.started_at
+    if now - seen > idle:
+        _touch(current.id, ended_at=now)
+        session.clear()
+        g.session_expired = True
+        return
+    if now - seen > _SEEN_GRANULARITY:
+        # Its own short transaction, and not on every request: a page view must not hold
+        # SQLite's write lock for the rest of the request.
+        _touch(current.id, last_seen_at=now)
+        current = db.session.get(UserSession, current.id)
+        user = current.user if current is not None else None
+        if current is None or user is None:
+            session.clear()
+            return
+    g.actor, g.user_session = user, current
+
+
+def _touch(session_id: int, **values: datetime) -> None:
+    begin_for_write()
+    db.session.execute(update(UserSession).where(UserSession.id == session_id).values(**values))
+    db.session.commit()
+    restore_request_mode()
 
 
 def start_session(user: User, now: datetime) -> None:
@@ -59,12 +79,11 @@ def start_session(user: User, now: datetime) -> None:
     survives it, and its id is new, so a session id planted before login is worthless."""
     session.clear()
     raw = secrets.token_urlsafe(32)
-    db.session.add(UserSession(user=user, token_hash=_digest(raw), started_at=now))
+    db.session.add(UserSession(user=user, token_hash=_digest(raw), started_at=now, last_seen_at=now))
     session.permanent = True
+    # Nothing but the opaque id: the idle time and the account live on the server, and a
+    # password change or deactivation ends the session there.
     session["sid"] = raw
-    session["seen"] = now.isoformat()
-    # Changing the password invalidates existing sessions.
-    session["auth"] = user.password_hash[-16:]
 
 
 def end_session(now: datetime) -> None:

@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from cell_chain.accounts.lockout import WITNESS
 from cell_chain.accounts.models import User
+from cell_chain.accounts.passwords import password_matches
 from cell_chain.accounts.services import confirm_password, user_by_username
 from cell_chain.core import audit
 from cell_chain.core.db import UtcDateTime, db
@@ -100,6 +102,7 @@ def witness(record: Any, *, given: WitnessInput, signer_signature: Signature,
     Raises WitnessInvalid, SignatureInvalid, AccountLocked."""
     user = user_by_username(given.username or "")
     if user is None or not user.active:
+        password_matches(None, given.password or "")  # an unknown name costs what a known one does
         raise SignatureInvalid("The witness's username or password is wrong.")
     if user.id == signer_signature.signer_id:
         raise WitnessInvalid("The witness must be a different person from the signer.")
@@ -108,7 +111,7 @@ def witness(record: Any, *, given: WitnessInput, signer_signature: Signature,
     signer = db.session.get(User, signer_signature.signer_id)
     if user.site_id is not None and signer is not None and signer.site_id not in (None, user.site_id):
         raise WitnessInvalid("The witness must work at the same site.")
-    confirm_password(user, given.password, now=at)
+    confirm_password(user, given.password, now=at, scope=WITNESS)
     return _create(record, user, Meaning.WITNESSED.value, at, witness_for=signer_signature)
 
 

@@ -1,16 +1,23 @@
 """Pages: log in and log out."""
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from cell_chain.accounts import services
+from cell_chain.accounts.lockout import TooManyAttempts
+from cell_chain.accounts.permissions import require_actor, roles_required
+from cell_chain.accounts.roles import ALL_ROLES
 from cell_chain.accounts.sessions import end_session, start_session
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
-from cell_chain.core.errors import AccountLocked, AuthFailure
+from cell_chain.core.errors import AuthFailure, DomainError
+from cell_chain.web.errors import count_auth_failure
 
 bp = Blueprint("accounts", __name__)
+
+WRONG_SIGN_IN = ("The username or password is wrong, or the account is locked after repeated failures. "
+                 "Check them and try again; an administrator can unlock an account.")
 
 
 def _safe_next(target: str | None) -> str:
@@ -49,18 +56,17 @@ def login() -> tuple[str, int] | Response:
         return _login_page(422, errors=errors, username=username)
     now = utcnow()
     try:
-        user = services.authenticate(username, password, now=now)
-    except AccountLocked as locked:
+        user = services.authenticate(username, password, now=now, client=request.remote_addr)
+    except TooManyAttempts as waiting:
         db.session.rollback()
-        return _login_page(423, errors={"username": [locked.detail + " Ask an administrator if this is urgent."]},
-                           username=username)
+        page, status = _login_page(429, errors={"password": [waiting.detail]}, username=username)
+        return Response(page, status, headers={"Retry-After": str(waiting.extra["retry_after"])})
     except AuthFailure as failure:
+        # Unknown name, locked account or wrong password: one answer, so none is revealed.
         db.session.rollback()
-        if failure.user_id is not None:
-            services.register_failed_attempt(failure.user_id, now=now)
-            db.session.commit()
-        return _login_page(401, errors={"password": ["The username or password is wrong. Check them and try again."]},
-                           username=username)
+        services.register_auth_failure(failure, now=now)
+        db.session.commit()
+        return _login_page(401, errors={"password": [WRONG_SIGN_IN]}, username=username)
     start_session(user, now)
     db.session.commit()
     return redirect(_safe_next(request.args.get("next")))
@@ -71,3 +77,39 @@ def logout() -> Response:
     end_session(utcnow())
     db.session.commit()
     return redirect(url_for("accounts.login_form"))
+
+
+@bp.get("/account/password")
+@roles_required(*ALL_ROLES)
+def password_form() -> tuple[str, int]:
+    return render_template("accounts/password.html", errors={},
+                           required=require_actor().must_change_password), 200
+
+
+@bp.post("/account/password")
+@roles_required(*ALL_ROLES)
+def change_password() -> tuple[str, int] | Response:
+    actor = require_actor()
+    old, new = request.form.get("old_password", ""), request.form.get("new_password", "")
+    errors: dict[str, list[str]] = {}
+    if not old:
+        errors["old_password"] = ["Enter your current password."]
+    if not new:
+        errors["new_password"] = ["Enter the new password."]
+    status = 422
+    if not errors:
+        try:
+            services.change_password(actor, old_password=old, new_password=new, now=utcnow(),
+                                     keep_session=g.get("user_session"))
+            db.session.commit()
+            flash("Your password is changed. Your other devices and API tokens are signed out.", "ok")
+            return redirect(url_for("home.index"))
+        except AuthFailure as failure:
+            count_auth_failure(failure)
+            errors, status = {"old_password": ["The current password is wrong."]}, failure.status
+        except DomainError as error:
+            db.session.rollback()
+            status = error.status
+            errors = {"new_password": list(error.extra.get("errors", {}).get("new_password", [error.detail]))}
+    return render_template("accounts/password.html", errors=errors,
+                           required=require_actor().must_change_password), status

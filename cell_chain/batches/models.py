@@ -126,6 +126,8 @@ class Lot(db.Model):
     donor: Mapped[Donor] = relationship(lazy="joined", innerjoin=True)
     results: Mapped[list["TestResult"]] = relationship(back_populates="lot", order_by="TestResult.id")
     doses: Mapped[list["Dose"]] = relationship(back_populates="lot", order_by="Dose.number")
+    # Set by batches.visibility.show_to for site staff: the doses they may see (not a column).
+    shown_doses = None  # type: list[Dose] | None
 
     __table_args__ = (
         CheckConstraint(_in("status", LOT_STATUSES), name="status_known"),
@@ -138,6 +140,10 @@ class Lot(db.Model):
     @property
     def storage(self) -> str:
         return "2-8C" if self.presentation == "fresh" else "cryo"
+
+    @property
+    def visible_doses(self) -> list["Dose"]:
+        return self.doses if self.shown_doses is None else self.shown_doses
 
     @property
     def din_structure(self) -> Din:

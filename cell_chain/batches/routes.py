@@ -12,6 +12,7 @@ from cell_chain.batches import schemas as s
 from cell_chain.batches import services
 from cell_chain.batches.loaders import get_or_404
 from cell_chain.batches.models import Donor, Dose, Lot
+from cell_chain.batches.visibility import show_to
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.core.schemas import PageArgs
@@ -120,8 +121,9 @@ class LotResource(MethodView):
     @blp.response(200, s.LotOut)
     @problems(blp, 401, 403, 404)
     def get(self, lot_id: int) -> Lot:
-        """A lot with results against the specification, release readiness and doses."""
-        return get_or_404(Lot, lot_id)
+        """A lot with results against the specification, release readiness and doses (site
+        staff: their own site's doses only)."""
+        return show_to(get_or_404(Lot, lot_id), require_actor())
 
 
 @blp.route("/lots/<int:lot_id>/complete")

@@ -150,7 +150,8 @@ class LotOut(LotBrief):
     status_reason = ma.fields.String(allow_none=True)
     donor = ma.fields.Nested(DonorBrief)
     results = ma.fields.List(ma.fields.Nested(ResultOut))
-    doses = ma.fields.List(ma.fields.Nested(DoseOut))
+    # Site staff see their own site's doses only (batches.visibility.show_to).
+    doses = ma.fields.List(ma.fields.Nested(DoseOut), attribute="visible_doses")
     release_readiness = ma.fields.Method("_readiness", metadata={"type": "object"})
     signatures = ma.fields.Function(lambda lot: SignatureOut(many=True).dump(signatures_for(lot)),
                                     metadata={"type": "array", "items": {"type": "object"}})

@@ -31,6 +31,7 @@ from cell_chain.batches.models import (
     TestResult,
 )
 from cell_chain.batches.routes import BATCH_READERS, LOT_READERS
+from cell_chain.batches.visibility import show_to
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import MAX_ID, db
 from cell_chain.core.errors import DomainError
@@ -202,11 +203,13 @@ def board() -> str:
     lots = db.session.scalars(select(Lot).options(selectinload(Lot.results), selectinload(Lot.doses))
                               .order_by(Lot.id.desc())).all()
     groups: dict[str, list[BoardRow]] = {status: [] for status in LOT_STATUSES}
+    actor = require_actor()
     for lot in lots:
         readiness = (Readiness.of(services.release_readiness(lot, now=now, spec=spec))
                      if wf.LOT_LIFECYCLE.can("release", lot.status) else None)
         entered = sum(1 for r in lot.results if r.test in tests)
-        groups[lot.status].append(BoardRow(lot, Counter(d.status for d in lot.doses), readiness, entered))
+        shown = show_to(lot, actor).visible_doses  # site staff count their own site's doses only
+        groups[lot.status].append(BoardRow(lot, Counter(d.status for d in shown), readiness, entered))
     return render_template("batches/board.html", groups=groups, headings=LOT_HEADINGS,
                            test_count=len(tests), summaries=BOARD_SUMMARIES, empty_words=BOARD_EMPTY)
 
@@ -233,8 +236,9 @@ def render_lot(lot: Lot, *, errors: Errors | None = None, status: int = 200,
     context = _lot_context(lot, now)
     recall: dict[str, Any] | None = None
     if lot.status == "recalled":
-        recall = {"quarantined": [d for d in lot.doses if d.status == "quarantined"],
-                  "administered": services.administered_doses_of(lot)}
+        recall = {"quarantined": [d for d in lot.visible_doses if d.status == "quarantined"],
+                  "administered": [row for row in services.administered_doses_of(lot)
+                                   if row["code"] in {d.code for d in lot.visible_doses}]}
     actions = _lot_actions(lot, actor)
     result_link = ((lambda test: url_for(".enter_result", lot_id=lot.id, test=test))
                    if "enter_result" in actions else None)
@@ -248,7 +252,7 @@ def render_lot(lot: Lot, *, errors: Errors | None = None, status: int = 200,
 @bp.get("/lots/<int:lot_id>")
 @roles_required(*LOT_READERS)
 def lot_page(lot_id: int) -> tuple[str, int]:
-    return render_lot(get_or_404(Lot, lot_id))
+    return render_lot(show_to(get_or_404(Lot, lot_id), require_actor()))
 
 
 def _refuse_unless(lot: Lot, action: str, what: str) -> Response | None:

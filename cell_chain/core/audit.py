@@ -81,7 +81,8 @@ def _chain_head(session: Session) -> tuple[int, str]:
     if bind.dialect.name == "postgresql":
         # Held until commit, so the next writer reads the head this transaction wrote.
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK_KEY})
-    # SQLite: every transaction began IMMEDIATE, so writers are already serialised.
+    # SQLite: writers are serialised by the database's one write lock, and a transaction whose
+    # snapshot is older than the last commit cannot take it (web.busy_retry runs it again).
     row = session.execute(
         select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
     ).first()
@@ -237,12 +238,3 @@ class ChainReport:
     ok: bool
     events: int
     first_broken: dict[str, Any] | None
-
-
-def verify_chain() -> ChainReport:
-    """Recompute the whole chain; name the first event whose order, link or content is wrong.
-    Records nothing (`flask audit verify` also records a checkpoint)."""
-    from cell_chain.core.audit_chain import verify_full  # built on this module
-
-    result = verify_full()
-    return ChainReport(result.ok, result.events, result.first_broken)

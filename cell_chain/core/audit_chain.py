@@ -372,3 +372,9 @@ def verify_recent(*, bound: int = DEFAULT_REQUEST_BOUND) -> ChainStatus:
 def request_bound(config: dict[str, Any]) -> int:
     return int(config.get("AUDIT_VERIFY_MAX_EVENTS", DEFAULT_REQUEST_BOUND))
 
+
+def verify_chain() -> audit.ChainReport:
+    """Recompute the whole chain; name the first event whose order, link or content is wrong.
+    Records nothing (`flask audit verify` also records a checkpoint)."""
+    result = verify_full()
+    return audit.ChainReport(result.ok, result.events, result.first_broken)

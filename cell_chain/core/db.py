@@ -1,6 +1,7 @@
 """SQLAlchemy base, the shared `db` handle and column types used by every model."""
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,12 +66,46 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.close()
 
 
+# SQLite's one write lock. Outside requests (CLI, jobs) every transaction begins IMMEDIATE:
+# writers are serial, which gives the no-double-infusion guarantees row locks give on
+# PostgreSQL. A request that only reads (GET) begins deferred, holding no lock, and a request
+# with a slow part (a logger file) parses outside any transaction, prepares in a deferred one
+# and then writes in a short IMMEDIATE one (web.busy_retry sets the modes).
+_DEFERRED: ContextVar[bool] = ContextVar("sqlite_deferred", default=False)
+_NEXT: ContextVar[str | None] = ContextVar("sqlite_next_begin", default=None)
+
+
+def read_mostly(deferred: bool) -> None:
+    """The request's default: deferred transactions (reads) or IMMEDIATE ones."""
+    _DEFERRED.set(deferred)
+    _NEXT.set(None)
+
+
+def restore_request_mode() -> None:
+    """After a short write of its own: the request's next transaction begins as its kind does."""
+    _NEXT.set(None)
+
+
+def begin_for_read() -> None:
+    """End the session's transaction; the next one begins deferred (no lock on SQLite)."""
+    db.session.rollback()
+    _NEXT.set("BEGIN")
+
+
+def begin_for_write() -> None:
+    """End the session's transaction; the next one takes SQLite's write lock at once
+    (BEGIN IMMEDIATE, waiting its turn), so that its reads cannot be outdated before it writes.
+    On PostgreSQL only the transaction ends."""
+    db.session.rollback()
+    _NEXT.set("BEGIN IMMEDIATE")
+
+
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(conn: Any) -> None:
-    # BEGIN IMMEDIATE serialises writers on SQLite: the single-file deployment trades
-    # concurrency for the same no-double-infusion guarantees row locks give on PostgreSQL.
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        statement = _NEXT.get() or ("BEGIN" if _DEFERRED.get() else "BEGIN IMMEDIATE")
+        _NEXT.set(None)
+        conn.exec_driver_sql(statement)
 
 
 def is_postgres() -> bool:

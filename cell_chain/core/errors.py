@@ -47,6 +47,9 @@ class AuthFailure(DomainError):
     def __init__(self, detail: str | None = None, *, user_id: int | None = None) -> None:
         super().__init__(detail)
         self.user_id = user_id
+        # What the attempt was (sign_in, signature, witness), and for a sign-in the name typed
+        # and the client it came from: the lock-out counts each kind differently.
+        self.scope, self.username, self.client = "sign_in", "", None
 
 
 class SignatureInvalid(AuthFailure):

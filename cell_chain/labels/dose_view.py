@@ -13,16 +13,9 @@ def register_dose_view(contributor: Callable[[Dose, dict[str, Any]], None]) -> N
     _CONTRIBUTORS.append(contributor)
 
 
-# Which site a dose belongs to (its patient's), told by the allocation domain.
-_SITE_OF: list[Callable[[Dose], int | None]] = []
-
-
-def register_dose_site(site_of: Callable[[Dose], int | None]) -> None:
-    _SITE_OF.append(site_of)
-
-
-def dose_site_id(dose: Dose) -> int | None:
-    return next((site for site in (f(dose) for f in _SITE_OF) if site is not None), None)
+# Which site a dose belongs to (its patient's), told by the allocation domain; the lot views
+# of batches ask the same question, so the registry lives there.
+from cell_chain.batches.visibility import dose_site_id, register_dose_site  # noqa: E402,F401
 
 
 def dose_detail(dose: Dose) -> dict[str, Any]:

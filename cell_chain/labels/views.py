@@ -114,7 +114,7 @@ def print_lot_labels(lot_id: int) -> Response | tuple[str, int]:
 # ---- the lot page's label panel: print the lot's bag labels, scan each one back -------------
 
 def _lot_label_panel(lot: Lot, actor: User, errors: Errors, state: Mapping[str, Any]) -> Markup:
-    accepted = [d for d in lot.doses if d.accepted_at_fill]
+    accepted = [d for d in lot.visible_doses if d.accepted_at_fill]
     if not accepted:
         return Markup("")
     # A lot print after any of these labels was printed is a reprint (the service's rule).

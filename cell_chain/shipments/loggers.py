@@ -202,15 +202,17 @@ class _Context:
         self.offset = timezone(timedelta(minutes=tz_offset_minutes))
         self.tz_offset_minutes = tz_offset_minutes
         self.rows: list[tuple[datetime, float]] = []
+        self.lines: list[int | None] = []
         self.notes: list[str] = []
         self.missing = 0
         self.used_local_clock = False
         self.stated_zone: str | None = None
 
-    def add(self, at: datetime, value: float) -> None:
+    def add(self, at: datetime, value: float, line: int | None = None) -> None:
         if len(self.rows) >= MAX_READINGS:
             raise _too_many()
         self.rows.append((at, value))
+        self.lines.append(line)
 
     def finish(self, source_format: str, *, kind: str, unit: str, device: str | None,
                serial: str | None) -> LoggerTrace:
@@ -219,7 +221,8 @@ class _Context:
             plural = "s" if self.missing != 1 else ""
             notes.append(f"{self.missing} missing reading{plural} (blank or --.-) skipped")
         readings = []
-        for at, value in self.rows:
+        lines = self.lines + [None] * (len(self.rows) - len(self.lines))
+        for (at, value), line in zip(self.rows, lines, strict=True):
             celsius = round((value - 32.0) * 5.0 / 9.0, 6) if unit == "°F" else value
             if not _ABSOLUTE_ZERO <= celsius <= _HOTTEST_PLAUSIBLE:
                 raise LoggerFileError(
@@ -228,7 +231,15 @@ class _Context:
             if at.tzinfo is None:
                 self.used_local_clock = True
                 at = at.replace(tzinfo=self.offset)
-            readings.append(Reading(at.astimezone(UTC), celsius))
+            try:
+                utc = at.astimezone(UTC)
+            except OverflowError:
+                # 0001-01-01 00:30+01:00 or 9999-12-31 23:59-01:00: no UTC time exists for it.
+                where = f"line {line}: " if line is not None else ""
+                raise LoggerFileError(
+                    f"This {kind} file cannot be used: {where}the time {at.isoformat()} lies outside the "
+                    f"calendar once converted to UTC. The file may be damaged.") from None
+            readings.append(Reading(utc, celsius))
         if not readings:
             raise LoggerFileError(f"This {kind} file holds no temperature readings"
                                   + (" (every reading is missing)." if self.missing else "."))
@@ -398,19 +409,33 @@ def _stamp(line: int, text: str) -> _Stamp | None:
         year += 2000
     zone = None
     if year_first and match["zone"]:
-        zone = _zone(match["zone"])
+        try:
+            zone = _zone(match["zone"])
+        except _ZoneOutOfRange:
+            return None
     return _Stamp(line, text, ("ymd" if year_first else "xxy", match["sep"], match["ampm"] is not None,
                                len(match["y"])), year, int(match["a"]), int(match["b"]), int(match["H"]),
                   int(match["M"]), int(match["S"] or 0), int((match["f"] or "0").ljust(6, "0")),
                   None if match["ampm"] is None else match["ampm"].upper() == "P", zone)
 
 
+class _ZoneOutOfRange(ValueError):
+    """An offset no clock on Earth uses (beyond ±14:00, or 60 minutes and more)."""
+
+
+def _offset(sign: str, hours: int, minutes: int) -> timezone:
+    """A UTC offset as a file writes it. Raises _ZoneOutOfRange."""
+    total = hours * 60 + minutes
+    if minutes > 59 or total > _MAX_TZ_OFFSET_MINUTES:
+        raise _ZoneOutOfRange(f"{sign}{hours:02d}:{minutes:02d}")
+    return timezone(timedelta(minutes=-total if sign == "-" else total))
+
+
 def _zone(text: str) -> timezone:
     if text == "Z":
         return UTC
     digits = text[1:].replace(":", "")
-    minutes = int(digits[:2]) * 60 + int(digits[2:] or 0)
-    return timezone(timedelta(minutes=-minutes if text[0] == "-" else minutes))
+    return _offset(text[0], int(digits[:2]), int(digits[2:] or 0))
 
 
 def _build(stamp: _Stamp, day_first: bool) -> datetime | None:
@@ -523,8 +548,8 @@ def _parse_plain_csv(rows: list[tuple[int, list[str]]], context: _Context) -> Lo
     for line, text in times:
         if not _YMD_RE.fullmatch(text.strip()) or "/" in text:
             raise _damaged(kind, line, f'the timestamp "{text}" is not ISO 8601 (for example 2024-05-01T14:30:00Z)')
-    for at, value in zip(_datetimes(times, kind=kind, context=context), values, strict=True):
-        context.add(at, value)
+    for (line, _), at, value in zip(times, _datetimes(times, kind=kind, context=context), values, strict=True):
+        context.add(at, value, line)
     return context.finish("csv", kind=kind, unit="°C", device=None, serial=None)
 
 
@@ -697,7 +722,7 @@ def _berlinger_table(table: list[tuple[int, list[str]]], pattern: re.Pattern[str
         if value is None:
             context.missing += 1
         else:
-            context.add(at, value)
+            context.add(at, value, line)
 
 
 # ---- Onset HOBO (HOBOware CSV) ---------------------------------------------------------------------------
@@ -756,11 +781,14 @@ def _parse_hobo(rows: list[tuple[int, list[str]]], context: _Context) -> LoggerT
         values.append(value)
     stated = None
     if zone:
-        minutes = int(zone["h"]) * 60 + int(zone["m"])
-        stated = timezone(timedelta(minutes=-minutes if zone["sign"] == "-" else minutes))
+        try:
+            stated = _offset(zone["sign"], int(zone["h"]), int(zone["m"]))
+        except _ZoneOutOfRange:
+            raise _damaged(kind, header_line, f'the header\'s time zone "{zone[0]}" is not a real UTC offset '
+                                              f"(offsets run from GMT-14:00 to GMT+14:00)") from None
         context.stated_zone = zone[0]
-    for at, value in zip(_datetimes(times, kind=kind, context=context), values, strict=True):
-        context.add(at.replace(tzinfo=stated) if stated and at.tzinfo is None else at, value)
+    for (line, _), at, value in zip(times, _datetimes(times, kind=kind, context=context), values, strict=True):
+        context.add(at.replace(tzinfo=stated) if stated and at.tzinfo is None else at, value, line)
     if events:
         context.notes.append(f"{events} event-only row{'s' if events != 1 else ''} (no temperature) skipped")
     return context.finish("onset-hobo", kind=kind, unit=unit, device=device, serial=serial)
@@ -803,8 +831,8 @@ def _parse_tinytag(rows: list[tuple[int, list[str]]], context: _Context) -> Logg
             continue
         times.append((line, _cell(cells, time_col)))
         values.append(value)
-    for at, value in zip(_datetimes(times, kind=kind, context=context), values, strict=True):
-        context.add(at, value)
+    for (line, _), at, value in zip(times, _datetimes(times, kind=kind, context=context), values, strict=True):
+        context.add(at, value, line)
     return context.finish("tinytag", kind=kind, unit=unit, device=_cell(labels.get("Type", []), temp_col),
                           serial=_cell(labels.get("S/N", []), temp_col))
 
@@ -843,7 +871,7 @@ def _parse_tandd(rows: list[tuple[int, list[str]]], context: _Context) -> Logger
     for index, ((line, cells), value) in enumerate(zip(kept, values, strict=True)):
         if serial_col is None:
             assert texts is not None
-            context.add(texts[index], value)
+            context.add(texts[index], value, line)
             continue
         at = _excel_datetime(_cell(cells, serial_col))
         if at is None:
@@ -852,7 +880,7 @@ def _parse_tandd(rows: list[tuple[int, list[str]]], context: _Context) -> Logger
         if texts is not None and abs(texts[index].replace(tzinfo=None) - at) > timedelta(seconds=60):
             raise _damaged(kind, line, f'the two date columns disagree ("{_cell(cells, text_col)}" and serial '
                                        f'"{_cell(cells, serial_col)}")')
-        context.add(at, value)
+        context.add(at, value, line)
     return context.finish("tandd", kind=kind, unit=unit, device=None, serial=None)
 
 
@@ -907,6 +935,6 @@ def _parse_rotronic(rows: list[tuple[int, list[str]]], context: _Context) -> Log
             continue
         times.append((line, f"{_cell(cells, date_col)} {_cell(cells, time_col)}"))
         values.append(value)
-    for at, value in zip(_datetimes(times, kind=kind, context=context), values, strict=True):
-        context.add(at, value)
+    for (line, _), at, value in zip(times, _datetimes(times, kind=kind, context=context), values, strict=True):
+        context.add(at, value, line)
     return context.finish("rotronic", kind=kind, unit=unit, device=None, serial=info.get("Serial Number"))

@@ -101,6 +101,8 @@ class UnexpectedItem(db.Model):
 class TemperatureRecord(db.Model):
     __tablename__ = "temperature_records"
     __audited__ = True
+    # The audit event holds the readings' SHA-256, not a second copy of megabytes of readings.
+    __audit_exclude__ = frozenset({"readings_json"})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id"), index=True)
@@ -108,6 +110,7 @@ class TemperatureRecord(db.Model):
     filename: Mapped[str | None] = mapped_column(String(200))
     readings_count: Mapped[int]
     readings_json: Mapped[str] = mapped_column(Text)
+    readings_sha256: Mapped[str | None] = mapped_column(String(64))
     uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

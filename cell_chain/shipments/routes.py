@@ -26,6 +26,7 @@ from cell_chain.shipments.loaders import shipment_or_404
 from cell_chain.shipments.loggers import LoggerFileError, Reading
 from cell_chain.shipments.models import Shipment, TemperatureRecord
 from cell_chain.shipments.trace_svg import temperature_svg
+from cell_chain.shipments.uploads import prepare_upload
 from cell_chain.shipments.workflow import SHIPMENT_LIFECYCLE
 from cell_chain.web.api import problems
 
@@ -134,11 +135,12 @@ class TemperatureResource(MethodView):
     @problems(blp, 401, 403, 404, 409, 413, 422)
     def post(self, shipment_id: int) -> dict[str, Any]:
         """Upload the data logger's file (CSV timestamp,celsius or a supported export)."""
-        shipment = shipment_or_404(shipment_id)
+        shipment = shipment_or_404(shipment_id)  # another site's or no shipment: 404 before the file is read
         try:
+            prepared = prepare_upload(shipment, request.get_data(), request.headers.get("X-Filename"))
             record, excursions = services.record_temperature(
-                shipment, data=request.get_data(cache=False), filename=request.headers.get("X-Filename"),
-                actor=require_actor(), now=utcnow())
+                shipment_or_404(shipment_id), prepared=prepared,
+                filename=request.headers.get("X-Filename"), actor=require_actor(), now=utcnow())
         except LoggerFileError as error:
             raise ValidationFailed({"file": [str(error)]}, detail=str(error)) from None
         db.session.commit()

@@ -1,9 +1,11 @@
 """Shipments: draft → packed (scan each dose) → dispatched (e-signed) → in transit (courier
 hand-offs) → received | partially received; temperature and QA disposition of excursions."""
+import hashlib
 import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
@@ -24,7 +26,7 @@ from cell_chain.patients.allocation import active_allocation_of_dose
 from cell_chain.shipments import custody
 from cell_chain.shipments.errors import NoExcursion, PackRefused, ShipmentState, UnknownDose
 from cell_chain.shipments.excursions import CRYO, FRESH, find_excursions
-from cell_chain.shipments.loggers import LoggerFileError, parse_logger_file
+from cell_chain.shipments.loggers import LoggerFileError, LoggerTrace, parse_logger_file
 from cell_chain.shipments.models import Excursion, Shipment, ShipmentItem, TemperatureRecord, UnexpectedItem
 from cell_chain.shipments.workflow import EXCURSION_LIFECYCLE, RECEIVED_STATES, SHIPMENT_LIFECYCLE
 
@@ -237,14 +239,31 @@ def receive(shipment: Shipment, *, scans: list[str], seal_intact: bool, signatur
 
 # ---- temperature -------------------------------------------------------------------------------
 
-def record_temperature(shipment: Shipment, *, data: bytes, filename: str | None, actor: User,
-                       now: datetime) -> tuple[TemperatureRecord, list[Excursion]]:
-    """Store the logger's readings and the excursions outside the storage range; an
-    excursion quarantines the shipment's doses until QA decides. Raises LoggerFileError."""
-    require_role(actor, SHIPMENT_LIFECYCLE.roles("record_temperature"))
-    if not SHIPMENT_LIFECYCLE.can("record_temperature", shipment.status):
+def read_logger_file(data: bytes, filename: str | None) -> LoggerTrace:
+    """The readings of an uploaded logger file (seconds of CPU for a large one): callers run
+    it before their transaction writes anything. Raises LoggerFileError."""
+    return parse_logger_file(data, filename)
+
+
+@dataclass(frozen=True)
+class PreparedTemperature:
+    """What a logger file means for one shipment, computed before any write: the readings of
+    its journey (as stored), and the excursions among them."""
+
+    window: tuple[datetime, datetime | None]
+    storage: str
+    source_format: str
+    readings_count: int
+    readings_json: str
+    readings_sha256: str
+    found: list[Any]
+
+
+def prepare_temperature(shipment: Shipment, trace: LoggerTrace, *, now: datetime) -> PreparedTemperature:
+    """The journey's readings and excursions (pure CPU: callers run it before writing).
+    Raises LoggerFileError when no reading falls within the journey."""
+    if not SHIPMENT_LIFECYCLE.can("record_temperature", shipment.status) or shipment.dispatched_at is None:
         raise ShipmentState("Upload the logger file once the shipment has left the lab.")
-    trace = parse_logger_file(data, filename)
     # Only the time the doses travelled counts: a logger started in a warm room before packing,
     # or left running after receipt, is not an excursion of this shipment.
     until = shipment.received_at or now
@@ -254,14 +273,35 @@ def record_temperature(shipment: Shipment, *, data: bytes, filename: str | None,
     allowed = FRESH if shipment.storage == "2-8C" else CRYO
     found = find_excursions(readings, allowed,
                             allowance_minutes=current_app.config["EXCURSION_ALLOWANCE_MINUTES"])
+    readings_json = json.dumps([[r.at.isoformat(), r.celsius] for r in readings])
+    return PreparedTemperature(
+        window=(shipment.dispatched_at, shipment.received_at), storage=shipment.storage,
+        source_format=trace.source_format, readings_count=len(readings), readings_json=readings_json,
+        readings_sha256=hashlib.sha256(readings_json.encode()).hexdigest(), found=list(found))
+
+
+def record_temperature(shipment: Shipment, *, data: bytes | None = None, filename: str | None, actor: User,
+                       now: datetime, trace: LoggerTrace | None = None,
+                       prepared: PreparedTemperature | None = None) -> tuple[TemperatureRecord, list[Excursion]]:
+    """Store the logger's readings (`prepared` by prepare_temperature, else from `trace` or the
+    file's `data`) and the excursions outside the storage range; an excursion quarantines the
+    shipment's doses until QA decides. Raises LoggerFileError, ShipmentState."""
+    require_role(actor, SHIPMENT_LIFECYCLE.roles("record_temperature"))
+    if not SHIPMENT_LIFECYCLE.can("record_temperature", shipment.status):
+        raise ShipmentState("Upload the logger file once the shipment has left the lab.")
+    if prepared is None or prepared.window != (shipment.dispatched_at, shipment.received_at) \
+            or prepared.storage != shipment.storage:
+        if trace is None:
+            trace = read_logger_file(data or b"", filename)
+        prepared = prepare_temperature(shipment, trace, now=now)
     record = TemperatureRecord(
-        shipment_id=shipment.id, source_format=trace.source_format, filename=(filename or "")[:200] or None,
-        readings_count=len(readings),
-        readings_json=json.dumps([[r.at.isoformat(), r.celsius] for r in readings]),
+        shipment_id=shipment.id, source_format=prepared.source_format,
+        filename=(filename or "")[:200] or None, readings_count=prepared.readings_count,
+        readings_json=prepared.readings_json, readings_sha256=prepared.readings_sha256,
         uploaded_by_id=actor.id, uploaded_at=now)
     audit.record_created(record, "shipment.temperature_recorded", actor=actor, at=now)
     excursions = []
-    for found_one in found:
+    for found_one in prepared.found:
         excursion = Excursion(shipment_id=shipment.id, record_id=record.id, start=found_one.start,
                               end=found_one.end, minutes=found_one.minutes,
                               extreme_celsius=found_one.extreme_celsius, status="open")

@@ -44,6 +44,7 @@ from cell_chain.shipments.models import (
 )
 from cell_chain.shipments.parties import WARD_PREFIX, Party
 from cell_chain.shipments.routes import SHIPMENT_READERS
+from cell_chain.shipments.uploads import prepare_upload
 from cell_chain.shipments.workflow import RECEIVED_STATES, SHIPMENT_LIFECYCLE
 from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse, signed_action
 from cell_chain.web.words import Vocabulary
@@ -381,10 +382,11 @@ def upload_temperature(shipment_id: int) -> Page:
     if upload is None or not upload.filename:
         return _render_shipment(shipment, errors={"logger_file": [
             "Choose the file exported from the temperature logger."]}, status=422)
-    data = upload.read()
     try:
+        prepared = prepare_upload(shipment, upload.read(), upload.filename)
         outcome = commit_or_refuse(lambda: services.record_temperature(
-            shipment, data=data, filename=upload.filename, actor=require_actor(), now=utcnow()),
+            shipment_or_404(shipment_id), prepared=prepared, filename=upload.filename, actor=require_actor(),
+            now=utcnow()),
             fields=("logger_file",), anchor="logger_file")
     except LoggerFileError as error:
         db.session.rollback()

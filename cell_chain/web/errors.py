@@ -50,7 +50,10 @@ def render_domain_error(error: DomainError) -> Response | tuple[str, int]:
     if isinstance(error, AuthFailure):
         count_auth_failure(error)
     if wants_problem_json():
-        return domain_problem(error)
+        response = domain_problem(error)
+        if "retry_after" in error.extra:
+            response.headers["Retry-After"] = str(error.extra["retry_after"])
+        return response
     if isinstance(error, Unauthenticated):
         return login_redirect()
     return html_error_page(error.status, error.detail)

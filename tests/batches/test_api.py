@@ -229,5 +229,5 @@ def test_wrong_signature_password_on_release_is_401_and_counts(client, h):
     from cell_chain.accounts.models import User
 
     db.session.expire_all()
-    assert db.session.scalar(select(User.failed_logins).where(User.username == "qa")) == 1
+    assert db.session.scalar(select(User.failed_signatures).where(User.username == "qa")) == 1
     assert db.session.scalar(select(Lot.status).where(Lot.id == lot["id"])) == "quarantine"

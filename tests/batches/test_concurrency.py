@@ -7,7 +7,7 @@ from sqlalchemy import select
 from cell_chain.accounts.models import User
 from cell_chain.batches import services
 from cell_chain.batches.models import Donor, Lot
-from cell_chain.core.audit import verify_chain
+from cell_chain.core.audit_chain import verify_chain
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from tests.factories import make_donor

@@ -245,7 +245,7 @@ def test_release_with_a_wrong_password_shows_an_error_changes_nothing_and_counts
     assert db.session.get(Lot, lot.id).status == "quarantine"
     assert signatures_for(lot) == []
     assert all(d.status == "prepared" for d in lot.doses)
-    assert db.session.get(User, staff.qa.id).failed_logins == 1
+    assert db.session.get(User, staff.qa.id).failed_signatures == 1
 
 
 def test_qa_releases_a_ready_lot_with_the_password(staff, as_user):

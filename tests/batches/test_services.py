@@ -8,7 +8,8 @@ from sqlalchemy import select
 from cell_chain.batches import services
 from cell_chain.batches.errors import ReleaseBlocked, ScreeningIncomplete, SegregationOfDuties, DonorIneligible
 from cell_chain.batches.models import MARKERS
-from cell_chain.core.audit import AuditEvent, verify_chain
+from cell_chain.core.audit import AuditEvent
+from cell_chain.core.audit_chain import verify_chain
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.core.errors import Forbidden, InvalidTransition, ReasonRequired, SignatureInvalid

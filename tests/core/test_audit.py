@@ -7,7 +7,8 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from cell_chain.accounts.models import User
-from cell_chain.core.audit import AuditEvent, UnauditedChange, verify_chain
+from cell_chain.core.audit import AuditEvent, UnauditedChange
+from cell_chain.core.audit_chain import verify_chain
 from cell_chain.core.db import db
 from tests.conftest import api_token, make_site, make_user
 

@@ -11,7 +11,8 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from cell_chain.core import audit
-from cell_chain.core.audit import AuditEvent, BatchEvent, event_hash, record_batch, verify_chain
+from cell_chain.core.audit import AuditEvent, BatchEvent, event_hash, record_batch
+from cell_chain.core.audit_chain import verify_chain
 from cell_chain.core.audit_chain import (
     CHECKPOINT_ACTION,
     AuditCheckpoint,

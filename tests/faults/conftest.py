@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy import event, select, text
 from sqlalchemy.engine import Engine
 
-from cell_chain.core.audit import verify_chain
+from cell_chain.core.audit_chain import verify_chain
 from cell_chain.core.db import db
 from tests.conftest import make_site, make_user
 

@@ -11,7 +11,7 @@ from flask import Flask
 
 from cell_chain import create_app
 from cell_chain.accounts.services import user_by_username
-from cell_chain.core.audit import verify_chain
+from cell_chain.core.audit_chain import verify_chain
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.infusions import bedside

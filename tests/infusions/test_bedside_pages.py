@@ -62,9 +62,9 @@ def record_form(token, dose, **overrides):
     return values | overrides
 
 
-def failed_logins(username):
+def failed_signatures(username):
     db.session.expire_all()
-    return user_by_username(username).failed_logins
+    return user_by_username(username).failed_signatures
 
 
 @pytest.mark.parametrize("role", ["coordinator", "pharmacist", "lab", "qa", "monitor", "admin"])
@@ -198,10 +198,10 @@ def test_wrong_passwords_are_refused_and_counted(client, ward, staff):
     client.post("/bedside/verify", data={"csrf_token": token, **scans_of(dose)})
     mine = client.post("/bedside/record", data=record_form(token, dose, password="wrong-password"))
     assert mine.status_code == 401 and "The password is wrong." in html(mine)
-    assert failed_logins("lz-nurse") == 1 and failed_logins("lz-nurse2") == 0
+    assert failed_signatures("lz-nurse") == 1 and failed_signatures("lz-nurse2") == 0
     witness = client.post("/bedside/record", data=record_form(token, dose, witness_password="wrong-password"))
     assert witness.status_code == 401 and "username or password is wrong" in html(witness)
-    assert failed_logins("lz-nurse2") == 1
+    assert failed_signatures("lz-nurse2") == 1
     same = client.post("/bedside/record", data=record_form(token, dose, witness_username="lz-nurse"))
     assert same.status_code == 422 and "different person" in html(same)
     assert db.session.scalar(select(Infusion.id)) is None

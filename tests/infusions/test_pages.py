@@ -264,7 +264,7 @@ def test_withdrawal_with_a_wrong_password_changes_nothing_and_counts_toward_lock
     patient = db.session.scalar(select(Patient))
     assert patient.status == "active" and all(v.recorded == "open" for v in patient.visits)
     assert signatures_for(patient) == []
-    assert user_by_username("lz-coordinator").failed_logins == 1
+    assert user_by_username("lz-coordinator").failed_signatures == 1
 
 
 def test_withdrawal_signed_skips_open_visits(as_user):

@@ -13,7 +13,8 @@ from flask import Flask
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 
-from cell_chain.core.audit import GENESIS_HASH, AuditEvent, verify_chain
+from cell_chain.core.audit import GENESIS_HASH, AuditEvent
+from cell_chain.core.audit_chain import verify_chain
 from cell_chain.core.db import db
 from tests.conftest import api_token, make_site, make_user
 

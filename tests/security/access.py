@@ -34,6 +34,13 @@ EXPECTED: dict[str, frozenset[str] | None] = {
     "POST /api/users": roles("admin"),
     "GET /api/users/<username>": EVERYONE,
     "PATCH /api/users/<username>": roles("admin"),
+    "POST /api/auth/logout": EVERYONE,
+    "POST /api/me/password": EVERYONE,
+    "GET /api/lockouts": roles("admin"),
+    "POST /api/users/<username>/unlock": roles("admin"),
+    "PUT /api/users/<username>/password": roles("admin"),
+    "GET /account/password": EVERYONE,
+    "POST /account/password": EVERYONE,
     # audit trail
     "GET /api/audit": AUDITORS,
     "GET /api/audit/verify": AUDITORS,

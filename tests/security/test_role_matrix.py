@@ -8,6 +8,8 @@ import pytest
 from werkzeug.test import TestResponse
 
 from cell_chain.accounts.roles import Role
+from tests.fuzz.conftest import token_headers
+from tests.fuzz.world import ACTORS
 from tests.security.access import CHECKED_IN_VIEW, EXPECTED, PUBLIC, ROLES_BY_ARGUMENT
 from tests.security.conftest import ANONYMOUS, Trial
 from tests.security.routes import ROUTES, Route, error_code, send
@@ -52,9 +54,16 @@ def _expected_outcome(key: str, caller: str) -> str:
     return "served" if caller in allowed else "forbidden"
 
 
+# Calls that end the credentials they are made with get credentials of their own.
+_ENDS_ITS_CREDENTIALS = {"POST /api/auth/logout"}
+
+
 def call_as(trial: Trial, route: Route, caller: str, values: dict[str, Any]) -> TestResponse:
     if route.is_api or route.is_fhir:
-        response = send(trial.browsers[ANONYMOUS], route, values, headers=trial.tokens.get(caller))
+        headers = trial.tokens.get(caller)
+        if route.key in _ENDS_ITS_CREDENTIALS and caller != ANONYMOUS:
+            headers = token_headers(trial.app, ACTORS[caller])
+        response = send(trial.browsers[ANONYMOUS], route, values, headers=headers)
     else:
         response = send(trial.browsers[caller], route, values, csrf=trial.csrf(caller))
     response.close()  # static files are streamed from an open file

@@ -93,41 +93,71 @@ def test_a_bearer_token_needs_no_csrf_header(client, ward):
 
 # ---- login throttling ------------------------------------------------------------------------
 
-def test_five_wrong_passwords_on_the_login_page_lock_pages_and_api(app, client, ward):
+def _from(n):
+    return {"REMOTE_ADDR": f"10.9.0.{n}"}
+
+
+def test_five_wrong_passwords_from_anywhere_lock_sign_in_alike_on_pages_and_api(app, client, ward):
     for attempt in range(5):
-        assert login(client, "lz-nurse", "wrong-password-1").status_code == 401, attempt
+        other = app.test_client()
+        other.environ_base.update(_from(attempt))
+        assert login(other, "lz-nurse", "wrong-password-1").status_code == 401, attempt
     locked = login(client, "lz-nurse")
-    assert locked.status_code == 423 and "Locked until" in locked.get_data(as_text=True)
+    wrong = login(app.test_client(), "lz-nurse", "wrong-password-1")
+    assert locked.status_code == wrong.status_code == 401
+    assert "or the account is locked" in locked.get_data(as_text=True)
     assert client.get("/").status_code == 302
     token = client.post("/api/auth/token", json={"username": "lz-nurse", "password": PASSWORD})
-    assert token.status_code == 423 and token.get_json()["code"] == "ACCOUNT_LOCKED"
+    assert token.status_code == 401 and token.get_json()["code"] == "INVALID_CREDENTIALS"
     assert db.session.scalar(select(func.count()).select_from(AuditEvent)
                              .where(AuditEvent.action == "user.locked")) == 1
 
 
-def test_a_lock_ends_signed_in_sessions_and_tokens_too(app, client, ward):
+def test_one_client_is_slowed_down_after_three_wrong_passwords(app, client, ward):
+    for attempt in range(3):
+        assert login(client, "lz-nurse", "wrong-password-1").status_code == 401, attempt
+    slowed = login(client, "lz-nurse")
+    assert slowed.status_code == 429 and int(slowed.headers["Retry-After"]) >= 1
+    api = client.post("/api/auth/token", json={"username": "lz-nurse", "password": PASSWORD})
+    assert api.status_code == 429 and api.get_json()["code"] == "TOO_MANY_ATTEMPTS"
+    # another client (the nurse's own tablet) is not slowed down by it
+    tablet = app.test_client()
+    tablet.environ_base.update(_from(77))
+    assert login(tablet, "lz-nurse").status_code == 302
+
+
+def test_a_lock_by_another_client_leaves_sessions_and_tokens_working(app, client, ward):
     login(client, "lz-nurse")
     headers = api_token(app.test_client(), "lz-nurse")
-    for _ in range(5):
-        app.test_client().post("/api/auth/token", json={"username": "lz-nurse", "password": "wrong-password-1"})
-    assert client.get("/").status_code == 302
-    assert client.get("/api/me", headers=headers).status_code == 401
+    for n in range(6):
+        attacker = app.test_client()
+        attacker.environ_base.update(_from(n))
+        attacker.post("/api/auth/token", json={"username": "lz-nurse", "password": "wrong-password-1"})
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)
+                             .where(AuditEvent.action == "user.locked")) == 1
+    assert client.get("/").status_code == 200
+    assert client.get("/api/me", headers=headers).status_code == 200
 
 
-def test_wrong_signature_passwords_count_toward_the_lock(client, ward):
+def test_wrong_signature_passwords_are_counted_and_throttled_never_locked(app, client, ward):
     headers = api_token(client, "lz-coordinator")
     enrolled = client.post("/api/patients", headers=headers, json={
         "site_code": "LZ", "arm": "msc", "enrolled_on": utcnow().date().isoformat(), "initials": "AB",
         "birth_year": 1970})
     assert enrolled.status_code == 201
     withdraw = f"/api/patients/{enrolled.get_json()['subject_id']}/withdraw"
-    for attempt in range(5):
+    for attempt in range(3):
         signed = client.post(withdraw, headers=headers, json={
             "reason": "Consent withdrawn", "signature": {"password": "wrong-password-1", "meaning": ""}})
         assert signed.status_code == 401 and signed.get_json()["code"] == "SIGNATURE_INVALID", attempt
-    assert client.get("/api/me", headers=headers).status_code == 401
-    assert login(client, "lz-coordinator").status_code == 423
-    status = client.get(f"/api/patients/{enrolled.get_json()['subject_id']}", headers=api_token(client, "admin"))
+    throttled = client.post(withdraw, headers=headers, json={
+        "reason": "Consent withdrawn", "signature": {"password": "wrong-password-1", "meaning": ""}})
+    assert throttled.status_code == 429 and throttled.get_json()["code"] == "TOO_MANY_ATTEMPTS"
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)
+                             .where(AuditEvent.action == "user.signature_failures")) == 1
+    assert client.get("/api/me", headers=headers).status_code == 200
+    assert login(client, "lz-coordinator").status_code == 302
+    status = client.get(f"/api/patients/{enrolled.get_json()['subject_id']}", headers=api_token(app.test_client(), "admin"))
     assert status.get_json()["status"] != "withdrawn"
 
 

@@ -201,7 +201,7 @@ def test_dispatch_with_a_wrong_password_shows_the_error_and_changes_nothing(staf
     db.session.expire_all()
     assert shipment.status == "packed" and shipment.courier is None
     assert {d.status for d in doses} == {"packed"} and signatures_for(shipment) == []
-    assert db.session.scalar(select(User.failed_logins).where(User.username == "lab")) == 1
+    assert db.session.scalar(select(User.failed_signatures).where(User.username == "lab")) == 1
 
     response = post(client, path, body | {"password": PASSWORD}, token_from=f"/shipments/{shipment.id}")
     assert response.status_code == 302

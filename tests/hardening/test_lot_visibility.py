@@ -1,0 +1,43 @@
+"""Finding 8: site staff reading a lot see their own site's doses only, as with doses."""
+from cell_chain.core.clock import utcnow
+from cell_chain.core.db import db
+from cell_chain.patients.allocation import allocate_dose
+from tests.conftest import api_token, login, make_site, make_user
+from tests.factories import released_lot
+from tests.infusions.conftest import coordinator, enrol
+
+
+def _lot_shared_by_two_sites(staff):
+    for code in ("LZ", "BJ"):
+        make_site(code)
+        make_user(f"{code.lower()}-coordinator", "coordinator", code)
+    make_user("monitor", "monitor")
+    lot = released_lot(staff, "L-SHARED", doses=3)
+    ours, theirs, spare = lot.doses
+    now = utcnow()
+    allocate_dose(enrol("LZ").visits[0], dose=ours, actor=coordinator("LZ"), now=now)
+    allocate_dose(enrol("BJ").visits[0], dose=theirs, actor=coordinator("BJ"), now=now)
+    db.session.commit()
+    return lot, ours.code, theirs.code, spare.code
+
+
+def test_the_api_lists_only_the_sites_doses(app, client, staff):
+    lot, ours, theirs, spare = _lot_shared_by_two_sites(staff)
+    mine = client.get(f"/api/lots/{lot.id}", headers=api_token(client, "lz-coordinator"))
+    assert mine.status_code == 200
+    assert [d["code"] for d in mine.get_json()["doses"]] == [ours]
+    everything = client.get(f"/api/lots/{lot.id}", headers=api_token(client, "monitor")).get_json()
+    assert [d["code"] for d in everything["doses"]] == [ours, theirs, spare]
+
+
+def test_the_lot_page_and_board_show_only_the_sites_doses(app, staff):
+    lot, ours, theirs, spare = _lot_shared_by_two_sites(staff)
+    page = app.test_client()
+    login(page, "bj-coordinator")
+    text = page.get(f"/lots/{lot.id}").get_data(as_text=True)
+    assert theirs in text and ours not in text and spare not in text
+    assert "Doses (1)" in text
+    monitor = app.test_client()
+    login(monitor, "monitor")
+    text = monitor.get(f"/lots/{lot.id}").get_data(as_text=True)
+    assert ours in text and theirs in text and spare in text
