@@ -15,14 +15,15 @@ import pandas as pd
 import pyreadstat
 from sqlalchemy import Select, select
 
-from cell_chain.accounts.models import Site, User
-from cell_chain.accounts.permissions import require_role, scope_to_site
+from cell_chain.accounts.models import User
+from cell_chain.accounts.permissions import require_role
 from cell_chain.accounts.roles import Role
 from cell_chain.batches.models import Dose, Lot
 from cell_chain.core.db import db
 from cell_chain.core.errors import NotFound
-from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.infusions.models import Infusion
+from cell_chain.patients.models import Allocation, Patient, Visit
+from cell_chain.reconciliation.scope import Scope, scope_of
 from cell_chain.shipments.models import CustodyEvent
 
 IG_VERSION = "SDTMIG v3.4"
@@ -93,24 +94,11 @@ ACCOUNTED = {"dispense": ("DISPAMT", "Dispensed Amount"), "return": ("RETAMT", "
              "destroy": ("DESTAMT", "Destroyed Amount")}
 
 
-@dataclass(frozen=True)
-class Scope:
-    """The subjects an export covers: one site's, or the whole trial's when `site_id` is None."""
-
-    site_id: int | None = None
-    site_code: str | None = None
-
-
 def scope_for(actor: User, site_code: str | None = None) -> Scope:
-    """The actor's scope, narrowed to `site_code` when given. Raises Forbidden (role),
-    NotFound (a site that is not among the actor's: not revealed)."""
+    """The subjects an export covers: the actor's site's or the whole trial's, narrowed to
+    `site_code` when given. Raises Forbidden (role), NotFound (a site not among the actor's)."""
     require_role(actor, READERS)
-    if site_code is None:
-        return Scope(actor.site_id, actor.site_code) if actor.site_id is not None else Scope()
-    site = db.session.scalar(scope_to_site(select(Site).where(Site.code == site_code), Site, actor))
-    if site is None:
-        raise NotFound(f"No site {site_code} among yours.")
-    return Scope(site.id, site.code)
+    return scope_of(actor, site_code)
 
 
 def iso8601(moment: datetime) -> str:

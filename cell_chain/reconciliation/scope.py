@@ -36,6 +36,12 @@ def scope_for(actor: User, report: str, site_code: str | None = None) -> Scope:
     """The actor's scope for `report`, narrowed to `site_code` when given. Raises Forbidden
     (role), NotFound (a site that is not among the actor's: not revealed)."""
     require_role(actor, READERS[report])
+    return scope_of(actor, site_code)
+
+
+def scope_of(actor: User, site_code: str | None = None) -> Scope:
+    """The rows `actor` may read: their own site's (site staff) or the whole trial, narrowed to
+    `site_code` when given. Raises NotFound for a site that is not among the actor's."""
     if site_code is None:
         return Scope(actor.site_id, actor.site_code) if actor.site_id is not None else Scope()
     site = db.session.scalar(scope_to_site(select(Site).where(Site.code == site_code), Site, actor))
