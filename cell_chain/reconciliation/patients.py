@@ -1,7 +1,7 @@
 """Per patient: each planned dose against what happened to it (DESIGN §6), with the dose, lot
 and DIN behind each infusion, tolerance grades and SAEs; totals per site and for the scope.
 Three statements whatever the number of patients."""
-from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -90,12 +90,14 @@ class PatientsReconciliation:
     generated_at: datetime
     scope: Scope
     total_patients: int
-    patients: list[PatientLine]
+    patients: Iterable[PatientLine]  # a list, or an iterator when streamed
     sites: list[PatientTotals]
     total: PatientTotals
 
 
 _FOLLOWING = rules.following_visit()
+# Rows fetched at a time from a streamed report's cursor.
+STREAM_ROWS = 2000
 
 
 def _visit_joins(stmt: Select[Any]) -> Select[Any]:
@@ -158,10 +160,12 @@ def _totals(scope: Scope, today: date) -> list[PatientTotals]:
             for row in db.session.execute(stmt)]
 
 
-def reconcile_patients(scope: Scope, *, now: datetime, limit: int | None = None,
-                       offset: int = 0) -> PatientsReconciliation:
+def reconcile_patients(scope: Scope, *, now: datetime, limit: int | None = None, offset: int = 0,
+                       streamed: bool = False) -> PatientsReconciliation:
     """The per-patient reconciliation of `scope` (patients in subject ID order, a page of
-    them when `limit` is given; totals always over the whole scope)."""
+    them when `limit` is given; totals always over the whole scope). `streamed`: the patients
+    come as an iterator over a server-side cursor, each built as its rows arrive (a download
+    writes them as they come instead of holding the whole trial)."""
     today = now.date()
     sites = _totals(scope, today)
     total = PatientTotals(None, {k: sum(s.counts[k] for s in sites) for k in TOTAL_FIELDS})
@@ -187,29 +191,38 @@ def reconcile_patients(scope: Scope, *, now: datetime, limit: int | None = None,
                              select(Dose.code).join(given, given.dose_id == Dose.id), given.id),
         "patients": Records(select(as_ids(page.c.id)), select(Patient.subject_id), Patient.id),
     }))
+    if streamed:
+        rows = db.session.connection().execute(stmt.execution_options(stream_results=True, yield_per=STREAM_ROWS))
+        return PatientsReconciliation(now, scope, total.counts["patients"], _patient_lines(rows, signed), sites,
+                                      total)
     with without_gc():
-        patients = _patient_lines(db.session.connection().execute(stmt), signed)
+        patients = list(_patient_lines(db.session.connection().execute(stmt), signed))
     return PatientsReconciliation(now, scope, total.counts["patients"], patients, sites, total)
 
 
-def _patient_lines(rows: Any, signed: dict[tuple[str, str], list[SignedBy]]) -> list[PatientLine]:
-    """Patients with their visits from the joined rows, in the rows' order. The rows come
-    positionally through the connection: tens of thousands of them, no ORM loading."""
-    heads: dict[int, tuple[Any, ...]] = {}
-    visits: dict[int, list[VisitLine]] = defaultdict(list)
+def _patient_lines(rows: Any, signed: dict[tuple[str, str], list[SignedBy]]) -> Iterator[PatientLine]:
+    """Patients with their visits from the joined rows, in the rows' order (a patient's rows
+    are consecutive), each as soon as its last row is read. The rows come positionally through
+    the connection: tens of thousands of them, no ORM loading."""
+    current: PatientLine | None = None
+    current_id = None
     for (patient_id, *head, number, target, start, end, skip, state, outcome, dose_code, dose_status, cells,
          dose_ml, lot_number, din, infusion_id, started, ended, infused_ml, partial, late, deviation, grade,
          events, serious) in rows:
-        if patient_id not in heads:
-            heads[patient_id] = tuple(head)
+        if patient_id != current_id:
+            if current is not None:
+                yield current
+            current_id = patient_id
+            current = PatientLine(*head, 0, 0, [], signed.get(("patients", str(patient_id)), []))
         if number is None:
             continue  # control arm: no visits
         infusion = None
         if infusion_id is not None:
             infusion = InfusionFacts(started, ended, infused_ml, bool(partial), bool(late), deviation, grade, events,
                                      bool(serious), signed.get(("infusions", str(infusion_id)), []))
-        visits[patient_id].append(VisitLine(number, target, start, end, state, outcome, skip, dose_code, dose_status,
-                                            lot_number, din, cells, dose_ml, infusion))
-    return [PatientLine(*head, len(visits[patient_id]), sum(1 for v in visits[patient_id] if v.infusion is not None),
-                        visits[patient_id], signed.get(("patients", str(patient_id)), []))
-            for patient_id, head in heads.items()]
+            current.administered += 1
+        current.planned += 1
+        current.visits.append(VisitLine(number, target, start, end, state, outcome, skip, dose_code, dose_status,
+                                        lot_number, din, cells, dose_ml, infusion))
+    if current is not None:
+        yield current
