@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, distinct, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, select
 from sqlalchemy.orm import aliased
 
 from cell_chain.accounts.models import Site
@@ -137,27 +137,39 @@ def _in_scope(stmt: Select[Any], scope: Scope, site_id: Any) -> Select[Any]:
 
 
 def _totals(scope: Scope, today: date) -> list[PatientTotals]:
+    """Counts per site: patients counted over the patients alone and visits over the joined
+    visits, each grouped by site and then put side by side (counting distinct patients over
+    the visit rows would sort every visit of the trial)."""
     outcome = outcome_sql(today)
 
     def count(condition: ColumnElement[bool]) -> Any:
         return func.count(case((condition, 1)))
 
-    columns = {
-        "patients": func.count(distinct(Patient.id)),
-        "msc_patients": func.count(distinct(case((Patient.arm == "msc", Patient.id)))),
-        "control_patients": func.count(distinct(case((Patient.arm == "control", Patient.id)))),
-        "withdrawn": func.count(distinct(case((Patient.status == "withdrawn", Patient.id)))),
+    people = {
+        "patients": func.count(Patient.id),
+        "msc_patients": count(Patient.arm == "msc"),
+        "control_patients": count(Patient.arm == "control"),
+        "withdrawn": count(Patient.status == "withdrawn"),
+    }
+    doses = {
         "planned": func.count(Visit.id),
         "administered": func.count(Infusion.id),
         **{name: count(and_(Visit.id.is_not(None), outcome == name)) for name in OUTCOMES},
         "serious_adverse_events": count(Infusion.serious),
         **{f"grade_{g}": count(Infusion.tolerance_grade == g) for g in GRADES},
     }
-    stmt = _visit_joins(select(Site.code, *(c.label(k) for k, c in columns.items()))
-                        .select_from(Site).outerjoin(Patient, Patient.site_id == Site.id))
-    stmt = _in_scope(stmt, scope, Site.id).group_by(Site.code).order_by(Site.code)
-    return [PatientTotals(row.code, {k: int(getattr(row, k) or 0) for k in columns})
-            for row in db.session.execute(stmt)]
+    by_patient = _in_scope(select(Patient.site_id, *(c.label(k) for k, c in people.items())), scope,
+                           Patient.site_id).group_by(Patient.site_id).subquery("by_patient")
+    by_visit = _in_scope(_visit_joins(select(Patient.site_id, *(c.label(k) for k, c in doses.items()))
+                                      .select_from(Patient)), scope, Patient.site_id)
+    by_visit = by_visit.group_by(Patient.site_id).subquery("by_visit")
+    columns = [*(by_patient.c[k] for k in people), *(by_visit.c[k] for k in doses)]
+    stmt = (select(Site.code, *columns).select_from(Site)
+            .outerjoin(by_patient, by_patient.c.site_id == Site.id).outerjoin(by_visit, by_visit.c.site_id == Site.id))
+    stmt = _in_scope(stmt, scope, Site.id).order_by(Site.code)
+    keys = [*people, *doses]
+    return [PatientTotals(code, {k: int(n or 0) for k, n in zip(keys, counts, strict=True)})
+            for code, *counts in db.session.execute(stmt)]
 
 
 def reconcile_patients(scope: Scope, *, now: datetime, limit: int | None = None, offset: int = 0,
