@@ -12,7 +12,8 @@ from cell_chain.reconciliation.discrepancies import Code, Discrepancy
 from cell_chain.reconciliation.export import Column, Report, SignatureLine, Table
 from cell_chain.reconciliation.lots import COUNTS as LOT_COUNTS
 from cell_chain.reconciliation.lots import LotLine, reconcile_lots
-from cell_chain.reconciliation.patients import TOTAL_FIELDS, PatientLine, PatientsReconciliation, reconcile_patients
+from cell_chain.reconciliation.patients import (TOTAL_FIELDS, PatientLine, PatientsReconciliation,
+                                                reconcile_patients)
 from cell_chain.reconciliation.scope import Scope
 from cell_chain.reconciliation.sites import COUNTS as SITE_COUNTS
 from cell_chain.reconciliation.sites import SiteLine, reconcile_sites
@@ -75,7 +76,8 @@ def _visit_notes(visit: Any) -> str:
 
 
 PATIENT_NOTES = (
-    "Planned doses = administered + missed + skipped + pending + allocated + in transit + at site + quarantined. "
+    "Planned doses = administered + missed + skipped + pending + allocated + in transit + at site + "
+    "quarantined. "
     "Partial infusions count as partial whether or not they were in the window.",
     "A dose code is its lot's DIN followed by the dose number.")
 
@@ -212,13 +214,14 @@ def discrepancies_report(found: Iterable[Discrepancy], scope: Scope, actor: User
         for d in found:
             counts[d.code] += 1
             yield {"code": d.code.value, "site_code": d.site_code, "occurred_at": d.occurred_at,
-                   "objects": ", ".join(f"{o.type} {o.label}" for o in d.objects), "explanation": d.explanation}
+                   "objects": ", ".join(f"{o.type} {o.label}" for o in d.objects),
+                   "explanation": d.explanation}
 
     def summary() -> Table:
-        return Table("Discrepancies by code",
-                     [Column("code", "Code"), Column("title", "What"), Column("count", "Count", numeric=True)],
-                     [{"code": c.value, "title": DISCREPANCY_TITLES[c], "count": counts[c]} for c in Code if counts[c]],
-                     {"code": "Total", "count": sum(counts.values())})
+        columns = [Column("code", "Code"), Column("title", "What"), Column("count", "Count", numeric=True)]
+        rows = [{"code": c.value, "title": DISCREPANCY_TITLES[c], "count": counts[c]}
+                for c in Code if counts[c]]
+        return Table("Discrepancies by code", columns, rows, {"code": "Total", "count": sum(counts.values())})
 
     def listing_then_summary() -> Iterator[Table]:
         yield Table("Discrepancies", DISCREPANCY_COLUMNS, listed())

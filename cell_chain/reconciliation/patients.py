@@ -165,7 +165,8 @@ def _totals(scope: Scope, today: date) -> list[PatientTotals]:
     by_visit = by_visit.group_by(Patient.site_id).subquery("by_visit")
     columns = [*(by_patient.c[k] for k in people), *(by_visit.c[k] for k in doses)]
     stmt = (select(Site.code, *columns).select_from(Site)
-            .outerjoin(by_patient, by_patient.c.site_id == Site.id).outerjoin(by_visit, by_visit.c.site_id == Site.id))
+            .outerjoin(by_patient, by_patient.c.site_id == Site.id)
+            .outerjoin(by_visit, by_visit.c.site_id == Site.id))
     stmt = _in_scope(stmt, scope, Site.id).order_by(Site.code)
     keys = [*people, *doses]
     return [PatientTotals(code, {k: int(n or 0) for k, n in zip(keys, counts, strict=True)})
@@ -204,9 +205,10 @@ def reconcile_patients(scope: Scope, *, now: datetime, limit: int | None = None,
         "patients": Records(select(as_ids(page.c.id)), select(Patient.subject_id), Patient.id),
     }))
     if streamed:
-        rows = db.session.connection().execute(stmt.execution_options(stream_results=True, yield_per=STREAM_ROWS))
-        return PatientsReconciliation(now, scope, total.counts["patients"], _patient_lines(rows, signed), sites,
-                                      total)
+        streaming = stmt.execution_options(stream_results=True, yield_per=STREAM_ROWS)
+        rows = db.session.connection().execute(streaming)
+        return PatientsReconciliation(now, scope, total.counts["patients"], _patient_lines(rows, signed),
+                                      sites, total)
     with without_gc():
         patients = list(_patient_lines(db.session.connection().execute(stmt), signed))
     return PatientsReconciliation(now, scope, total.counts["patients"], patients, sites, total)
@@ -234,7 +236,7 @@ def _patient_lines(rows: Any, signed: dict[tuple[str, str], list[SignedBy]]) -> 
                                      bool(serious), signed.get(("infusions", str(infusion_id)), []))
             current.administered += 1
         current.planned += 1
-        current.visits.append(VisitLine(number, target, start, end, state, outcome, skip, dose_code, dose_status,
-                                        lot_number, din, cells, dose_ml, infusion))
+        current.visits.append(VisitLine(number, target, start, end, state, outcome, skip, dose_code,
+                                        dose_status, lot_number, din, cells, dose_ml, infusion))
     if current is not None:
         yield current
