@@ -21,7 +21,7 @@ from cell_chain.shipments import services
 from cell_chain.shipments import views as shipment_views
 from cell_chain.shipments.models import Excursion, Shipment, UnexpectedItem
 from tests.conftest import PASSWORD, csrf_token, make_user
-from tests.factories import released_lot, shippable_doses, signed
+from tests.factories import logger_file, released_lot, shippable_doses, signed
 from tests.pages import page_text, post, section_text, statements_of
 from tests.shipments.conftest import dispatched, new_shipment, packed, scan_of
 
@@ -398,32 +398,54 @@ def test_an_excursion_is_shown_and_qa_decides_on_it(staff, as_user):
 def test_the_pharmacy_lists_the_sites_doses_and_acts_on_them_through_forms(staff, as_user):
     doses = shippable_doses(staff, count=3)
     client = as_user("lz-pharmacist")
-    received(staff, client, doses)
+    shipment = received(staff, client, doses)
     inventory = client.get("/pharmacy")
     for dose in doses:
         row = section_text(inventory, f"dose-{dose.code}")
-        assert "Received" in row and "LZ site pharmacy" in row and "Frozen" in row
-        assert f"Thaw dose {dose.code}" in row and f"Destroy dose {dose.code}" in row
+        assert "Received" in row and "LZ site pharmacy" in row and "Frozen" in row and "Thaw" in row
+        assert "Destroy" not in row  # the list picks no action: the dose's own page offers them
     assert as_user("bj-pharmacist").get(f"/pharmacy/doses/{doses[0].code}/thaw").status_code == 404
+    assert as_user("bj-pharmacist").get(f"/pharmacy/doses/{doses[0].code}").status_code == 404
 
+    dose_page = client.get(f"/pharmacy/doses/{doses[0].code}")
+    assert f"Record the thaw of dose {doses[0].code}" in section_text(dose_page, "dose-next")
+    assert "Destroy" not in section_text(dose_page, "dose-next")
+    assert f"Destroy dose {doses[0].code}" in section_text(dose_page, "out-of-use")
     thaw_form = client.get(f"/pharmacy/doses/{doses[0].code}/thaw").get_data(as_text=True)
     default = re.search(r'id="thawed_at" name="thawed_at" value="([^"]+)"', thaw_form).group(1)
     response = post(client, f"/pharmacy/doses/{doses[0].code}/thaw", {"thawed_at": default})
-    assert response.status_code == 302
-    assert f"Dose {doses[0].code} thawed at" in page_text(client.get("/pharmacy"))
+    assert response.status_code == 302 and response.location.endswith(f"/pharmacy/doses/{doses[0].code}")
+    assert f"Dose {doses[0].code} thawed at" in page_text(client.get(response.location))
     again = client.get(f"/pharmacy/doses/{doses[0].code}/thaw")
-    assert again.status_code == 302  # already thawed: the row offers no thaw any more
+    assert again.status_code == 302  # already thawed: the dose offers no thaw any more
 
-    nurses = client.get(f"/pharmacy/doses/{doses[1].code}/dispense").get_data(as_text=True)
+    # No logger file yet: the dose page says so, and the dispense form is not offered.
+    blocked = client.get(f"/pharmacy/doses/{doses[1].code}")
+    assert "has no temperature data" in section_text(blocked, "temperature-missing")
+    assert "Dispense" not in section_text(blocked, "dose-next")
+    assert client.get(f"/pharmacy/doses/{doses[1].code}/dispense").status_code == 302
+    post(client, f"/shipments/{shipment.id}/temperature",
+         {"logger_file": (io.BytesIO(logger_file(shipment)), "QT-1.csv")}, token_from=f"/shipments/{shipment.id}",
+         content_type="multipart/form-data")
+    assert f"Dispense to a nurse of dose {doses[1].code}" in section_text(
+        client.get(f"/pharmacy/doses/{doses[1].code}"), "dose-next")
+
+    path = f"/pharmacy/doses/{doses[1].code}/dispense"
+    nurses = client.get(path).get_data(as_text=True)
     assert 'value="lz-nurse"' in nurses and "bj-nurse" not in nurses
-    response = post(client, f"/pharmacy/doses/{doses[1].code}/dispense", {"to": ""})
+    response = post(client, path, {"to": "", "bag_scan": ""})
     assert response.status_code == 422 and "Choose the nurse" in page_text(response)
+    assert f"Scan the bag label of dose {doses[1].code}" in page_text(response)
     make_user("lz-nurse3", "nurse", "LZ", name="Wu Nurse")
-    response = post(client, f"/pharmacy/doses/{doses[1].code}/dispense", {"to": "lz-nurse3"})
+    response = post(client, path, {"to": "lz-nurse3", "bag_scan": scan_of(doses[2])})
+    assert response.status_code == 409
+    assert f"The label scanned is dose {doses[2].code}, not dose {doses[1].code}" in page_text(response)
+    assert 'href="#bag_scan"' in response.get_data(as_text=True)
+    response = post(client, path, {"to": "lz-nurse3", "bag_scan": scan_of(doses[1])})
     assert response.status_code == 302
     after = client.get("/pharmacy")
     # People by their printed names, not their usernames.
-    assert f"Dose {doses[1].code} for LZ-0002 dispensed to nurse Wu Nurse." in page_text(after)
+    assert f"Dose {doses[1].code} for LZ-0002 dispensed to nurse Wu Nurse" in page_text(after)
     row = section_text(after, f"dose-{doses[1].code}")
     assert "Dispensed" in row and "LZ ward, nurse Wu Nurse" in row and "lz-nurse3" not in row
 
@@ -483,8 +505,8 @@ def test_a_thawed_dose_shows_its_post_thaw_expiry_not_the_one_day_warning(staff,
     infuse_by = thawed_at + timedelta(hours=4)
     assert f"{infuse_by:%Y-%m-%d %H:%M} Post-thaw expiry infuse within 4 h of thawing" in row
     assert "Expires in" not in row
-    dispense_page = client.get(f"/pharmacy/doses/{dose.code}/dispense")
-    assert "Post-thaw expiry" in section_text(dispense_page, "main") and "Expires in" not in page_text(dispense_page)
+    dose_page = client.get(f"/pharmacy/doses/{dose.code}")
+    assert "Post-thaw expiry" in section_text(dose_page, "dose-summary") and "Expires in" not in page_text(dose_page)
 
 
 def test_the_inventory_is_one_query_however_many_doses(staff, as_user):
