@@ -592,7 +592,8 @@ class InventoryRow:
 
     @property
     def main_actions(self) -> list[str]:
-        return [a for a in self.actions if a in pharmacy.MAIN_ACTIONS]
+        """One main action at a time: a frozen dose is thawed before it is dispensed."""
+        return [a for a in self.actions if a in pharmacy.MAIN_ACTIONS][:1]
 
     @property
     def disposal_actions(self) -> list[str]:
