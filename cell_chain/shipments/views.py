@@ -790,9 +790,9 @@ def thaw(code: str) -> Page:
     if isinstance(outcome, Refused):
         return _render_action(row, "thaw", errors=outcome.errors, status=outcome.status)
     if batch_rules.is_expired(outcome.expires_at, utcnow()):
-        flash(f"Dose {outcome.code} thawed at {thawed_at:%Y-%m-%d %H:%M} UTC, more than {outcome.lot.post_thaw_hours} "
-              f"hours ago: it expired at {outcome.expires_at:%Y-%m-%d %H:%M} UTC and cannot be given. Destroy it or "
-              "return it, with the reason.", "stop")
+        flash(f"Dose {outcome.code} thawed at {thawed_at:%Y-%m-%d %H:%M} UTC is now expired (at "
+              f"{outcome.expires_at:%Y-%m-%d %H:%M} UTC): it cannot be given. Destroy it or return it, with the "
+              "reason.", "stop")
     else:
         flash(f"Dose {outcome.code} thawed at {thawed_at:%Y-%m-%d %H:%M} UTC: infuse it before "
               f"{outcome.expires_at:%Y-%m-%d %H:%M} UTC.", "ok")

@@ -127,7 +127,7 @@ def test_from_donor_to_infusion_a_fault_at_any_statement_leaves_nothing_behind(a
     journey.step("record_infusion", record, changes={"infusions", "doses", "visits", "custody_events", "signatures"})
     db.session.expire_all()
     assert dose.status == "administered"
-    assert len(journey.steps) == 19
+    assert len(journey.steps) == 20
 
 
 def test_quality_and_site_actions_a_fault_at_any_statement_leaves_nothing_behind(app, ward, staff: Staff, fault):
