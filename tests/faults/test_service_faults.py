@@ -21,8 +21,7 @@ from cell_chain.labels.payloads import bag_payloads
 from cell_chain.shipments import pharmacy
 from cell_chain.shipments import services as shipping
 from tests.conftest import PASSWORD
-from tests.factories import (GOOD_DOSE, PASSING_VALUES, Staff, doses_at_site, logger_file, released_lot,
-                             shippable_doses, signed)
+from tests.factories import GOOD_DOSE, PASSING_VALUES, Staff, doses_at_site, logger_file, released_lot, shippable_doses, signed
 from tests.faults.conftest import Fault, fail_each_statement
 
 
