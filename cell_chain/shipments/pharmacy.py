@@ -50,8 +50,12 @@ def action_blockers(action: str, facts: DoseFacts) -> list[str]:
     """Why the action cannot be taken now, as codes (empty: the facts allow it). The state and
     the role are the dose life cycle's to decide; these are the facts on top."""
     blockers = []
-    if action == "thaw" and not facts.frozen:
-        blockers.append("NOT_FROZEN")
+    if action == "thaw":
+        if not facts.frozen:
+            blockers.append("NOT_FROZEN")
+        # Past its expiry a dose is not prepared for a patient: only destroyed or returned.
+        if facts.expired:
+            blockers.append("DOSE_EXPIRED")
     if action == "dispense":
         if facts.expired:
             blockers.append("DOSE_EXPIRED")

@@ -621,3 +621,21 @@ def test_a_dose_awaiting_qa_is_neither_destroyed_nor_returned(staff, as_user, cl
     page = pharmacist.get(f"/pharmacy/doses/{dose.code}")
     assert f"Destroy dose {dose.code}" in section_text(page, "out-of-use")
     assert "Dispense" not in section_text(page, "dose-next")
+
+
+def test_an_expired_dose_says_so_and_offers_only_destroy_or_return(staff, as_user):
+    [dose] = shippable_doses(staff)
+    client = as_user("lz-pharmacist")
+    shipment = received(staff, client, [dose])
+    post(client, f"/shipments/{shipment.id}/temperature",
+         {"logger_file": (io.BytesIO(logger_file(shipment)), "QT-1.csv")}, token_from=f"/shipments/{shipment.id}",
+         content_type="multipart/form-data")
+    db.session.execute(Dose.__table__.update().where(Dose.id == dose.id)
+                       .values(expires_at=utcnow() - timedelta(minutes=5)))
+    db.session.commit()
+    page = client.get(f"/pharmacy/doses/{dose.code}")
+    assert "It cannot be given to the patient. Destroy it or return it" in section_text(page, "dose-expired")
+    assert "Dispense" not in section_text(page, "dose-next") and "Record the thaw" not in section_text(page, "dose-next")
+    assert f"Destroy dose {dose.code}" in section_text(page, "out-of-use")
+    assert "Expired" in section_text(client.get("/pharmacy"), f"dose-{dose.code}")
+    assert client.get(f"/pharmacy/doses/{dose.code}/dispense").status_code == 302
