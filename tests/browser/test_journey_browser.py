@@ -355,7 +355,7 @@ def pharmacist_receives_and_dispenses(j: Journey, chain: Chain) -> None:
         trace = "timestamp,celsius\n" + "".join(
             f"{(chain.started + timedelta(seconds=s)).isoformat()},{-182.0 - (s % 4) * 0.5:.1f}\n"
             for s in range(seconds + 1))
-        page.get_by_label("Upload the logger file").set_input_files(
+        page.get_by_label("Upload the logger file", exact=True).set_input_files(
             files=[{"name": "QT-4471.csv", "mimeType": "text/csv", "buffer": trace.encode()}])
         page.get_by_role("button", name="Upload logger file").click()
         expect(page.get_by_role("status").first).to_contain_text("the temperature stayed within ≤ −150 °C")

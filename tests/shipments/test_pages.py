@@ -427,7 +427,8 @@ def test_the_pharmacy_lists_the_sites_doses_and_acts_on_them_through_forms(staff
     post(client, f"/shipments/{shipment.id}/temperature",
          {"logger_file": (io.BytesIO(logger_file(shipment)), "QT-1.csv")}, token_from=f"/shipments/{shipment.id}",
          content_type="multipart/form-data")
-    assert f"Dispense to a nurse of dose {doses[1].code}" in section_text(
+    # Frozen, it is thawed first: the page's one main action; the dispense form is open now all the same.
+    assert f"Record the thaw of dose {doses[1].code}" in section_text(
         client.get(f"/pharmacy/doses/{doses[1].code}"), "dose-next")
 
     path = f"/pharmacy/doses/{doses[1].code}/dispense"
