@@ -33,6 +33,7 @@ class Meaning(StrEnum):
     RETURNED = "Returned"
     ADMINISTERED = "Administered"
     WITNESSED = "Witnessed"
+    WAIVED = "Waived"
 
 
 class WitnessInvalid(DomainError):
