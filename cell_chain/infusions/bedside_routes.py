@@ -56,6 +56,10 @@ class InfusionIn(VerifyIn):
     serious = ma.fields.Boolean(load_default=False)
     acknowledged_warnings = ma.fields.List(ma.fields.Nested(AcknowledgedIn), load_default=list,
                                            validate=validate.Length(max=5))
+    partial_reason = ma.fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000),
+                                      metadata={"description": "Required when volume_ml is below the full dose."})
+    confirm_duration = ma.fields.Boolean(load_default=False, metadata={
+        "description": "Confirms a duration under INFUSION_MIN_MINUTES or over INFUSION_MAX_MINUTES."})
     signature = ma.fields.Nested(SignatureIn, required=True)
     witness = ma.fields.Nested(WitnessIn, required=True)
 
@@ -67,9 +71,16 @@ class InfusionOut(ma.Schema):
     ended_at = ma.fields.DateTime()
     volume_ml = ma.fields.Float()
     partial = ma.fields.Boolean()
+    partial_reason = ma.fields.String(allow_none=True)
+    duration_confirmed = ma.fields.Boolean()
     tolerance_grade = ma.fields.Integer()
+    adverse_events = ma.fields.String(allow_none=True)
     serious = ma.fields.Boolean()
     out_of_window = ma.fields.Boolean()
+    recorded_at = ma.fields.DateTime()
+    flagged_for_lookback = ma.fields.Boolean()
+    lookback_reason = ma.fields.String(allow_none=True)
+    corrected = ma.fields.Boolean()
 
 
 def verification_body(result: bedside.Verification) -> dict[str, Any]:
@@ -114,12 +125,14 @@ class InfusionsResource(MethodView):
     @blp.response(201, InfusionOut)
     @problems(blp, 401, 403, 409, 423)
     def post(self, args: dict[str, Any]) -> Any:
-        """Record the infusion (nurse's e-signature and a witness)."""
+        """Record the infusion when it ends (nurse's e-signature and a witness): judged at
+        `started_at`; the bedside check must come in the minutes before it."""
         given = bedside.InfusionInput(
             started_at=args["started_at"], ended_at=args["ended_at"], volume_ml=args["volume_ml"],
             tolerance_grade=args["tolerance_grade"], adverse_events=args["adverse_events"],
             serious=args["serious"],
-            acknowledged_warnings={w["code"]: w["reason"] for w in args["acknowledged_warnings"]})
+            acknowledged_warnings={w["code"]: w["reason"] for w in args["acknowledged_warnings"]},
+            partial_reason=args["partial_reason"], confirm_duration=args["confirm_duration"])
         infusion = bedside.record_infusion(
             args["patient_scan"], args["dose_scan"], given=given,
             signature=SignatureInput(args["signature"]["password"], args["signature"].get("meaning", "")),
