@@ -58,6 +58,7 @@ def seed_demo(now: datetime) -> list[DemoAccount]:
             accounts.append(DemoAccount(username, role, code))
     seed_manufacturing(now)
     seed_patients(now)
+    seed_ward(now)
     return accounts
 
 
@@ -172,3 +173,43 @@ def seed_patients(now: datetime) -> None:
                 print_labels(kind="assignment", target=allocation.dose.code, fmt="zpl", reason=None,
                              override=None, actor=coordinator, now=now)
                 verify_label(allocation.dose, scan=assignment_payload(allocation), actor=coordinator, now=now)
+
+
+def seed_ward(now: datetime) -> None:
+    """The ward's path for the first two hospitals' due doses: shipped and received; at LZ
+    also thawed (if frozen) and dispensed to lz-nurse, so a nurse can verify and record an
+    infusion at once; at BJ still in the pharmacy, for the pharmacist to thaw and dispense."""
+    from cell_chain.accounts.services import user_by_username
+    from cell_chain.accounts.signatures import SignatureInput
+    from cell_chain.batches.models import Dose
+    from cell_chain.core.db import db
+    from cell_chain.labels.payloads import bag_payloads
+    from cell_chain.patients.models import Allocation, Patient, Visit
+    from cell_chain.shipments import pharmacy
+    from cell_chain.shipments import services as shipping
+    from sqlalchemy import select
+
+    lab, signed = user_by_username("lab"), SignatureInput(DEMO_PASSWORD, "")
+    for code, _, _ in SITES[:2]:
+        doses = list(db.session.scalars(
+            select(Dose).join(Allocation, Allocation.dose_id == Dose.id).join(Visit, Visit.id == Allocation.visit_id)
+            .join(Patient, Patient.id == Visit.patient_id).where(Allocation.active, Patient.subject_id.like(f"{code}-%"))
+            .order_by(Dose.id)))
+        if not doses:
+            continue
+        pharmacist = user_by_username(f"{code.lower()}-pharmacist")
+        shipped = now - timedelta(hours=20)
+        shipment = shipping.create_shipment(site_code=code, storage=doses[0].lot.storage, actor=lab, now=shipped)
+        for dose in doses:
+            shipping.pack_dose(shipment, scan=bag_payloads(dose).compound, actor=lab, now=shipped)
+        shipping.dispatch(shipment, courier="ColdChain Express", logger_id=f"QT-{code}", signature=signed,
+                          actor=lab, now=shipped)
+        shipping.receive(shipment, scans=[bag_payloads(d).compound for d in doses], seal_intact=True,
+                         signature=signed, actor=pharmacist, now=now - timedelta(hours=2))
+        if code != "LZ":
+            continue
+        for dose in doses:
+            if dose.lot.presentation == "cryopreserved":
+                pharmacy.thaw(dose, thawed_at=now - timedelta(minutes=15), actor=pharmacist, now=now)
+            pharmacy.dispense(dose, to=f"{code.lower()}-nurse", actor=pharmacist, now=now)
+        db.session.flush()
