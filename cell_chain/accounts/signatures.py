@@ -33,6 +33,7 @@ class Meaning(StrEnum):
     RETURNED = "Returned"
     ADMINISTERED = "Administered"
     WITNESSED = "Witnessed"
+    CORRECTED = "Corrected"
 
 
 class WitnessInvalid(DomainError):

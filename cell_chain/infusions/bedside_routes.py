@@ -11,7 +11,7 @@ from cell_chain.accounts.signatures import SignatureInput, WitnessInput
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.core.schemas import SignatureIn, StrictSchema, WitnessIn
-from cell_chain.infusions import bedside
+from cell_chain.infusions import bedside, corrections
 from cell_chain.web.api import problems
 
 blp = Blueprint("infusions_api", __name__, url_prefix="/api/infusions", description="Bedside")
@@ -138,5 +138,38 @@ class InfusionsResource(MethodView):
             signature=SignatureInput(args["signature"]["password"], args["signature"].get("meaning", "")),
             witnessed_by=WitnessInput(args["witness"]["username"], args["witness"]["password"]),
             actor=require_actor(), now=utcnow())
+        db.session.commit()
+        return infusion
+
+
+class CorrectionIn(StrictSchema):
+    reason = ma.fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000),
+                              metadata={"description": "Why the record is corrected (required: 422 REASON_REQUIRED)."})
+    started_at = ma.fields.AwareDateTime()
+    ended_at = ma.fields.AwareDateTime()
+    volume_ml = ma.fields.Float(validate=validate.Range(min=0, max=1000))
+    tolerance_grade = ma.fields.Integer(strict=True, validate=validate.Range(min=0, max=4))
+    adverse_events = ma.fields.String(allow_none=True, validate=validate.Length(max=4000))
+    serious = ma.fields.Boolean()
+    partial_reason = ma.fields.String(allow_none=True, validate=validate.Length(max=2000))
+    signature = ma.fields.Nested(SignatureIn, required=True)
+
+
+@blp.route("/<int:infusion_id>/correction")
+class InfusionCorrectionResource(MethodView):
+    @roles_required(*corrections.CORRECTORS)
+    @blp.arguments(CorrectionIn)
+    @blp.response(200, InfusionOut)
+    @problems(blp, 401, 403, 404, 423)
+    def post(self, args: dict[str, Any], infusion_id: int) -> Any:
+        """Correct a recorded infusion (the recording nurse or a coordinator; reason and
+        e-signature): the original values stay in the audit trail."""
+        actor = require_actor()
+        infusion = corrections.infusion_at_site(infusion_id, actor)
+        values = {k: v for k, v in args.items() if k in corrections.FIELDS}
+        corrections.correct_infusion(
+            infusion, correction=corrections.Correction(values), reason=args["reason"],
+            signature=SignatureInput(args["signature"]["password"], args["signature"].get("meaning", "")),
+            actor=actor, now=utcnow())
         db.session.commit()
         return infusion

@@ -228,3 +228,43 @@ def test_api_an_unusual_duration_needs_a_confirmation(ward, staff, client, clock
     assert db.session.get(Dose, dose.id).status == "dispensed"
     r = client.post("/api/infusions", headers=headers, json=quick | {"confirm_duration": True})
     assert r.status_code == 201 and r.get_json()["duration_confirmed"] is True
+
+
+def test_api_a_recorded_infusion_is_corrected_with_a_reason_and_the_original_stays(ward, staff, client, clock):
+    from cell_chain.infusions.models import Infusion
+    from tests.pages import html
+
+    [dose] = doses_on_ward(staff)
+    headers = api_token(client, "lz-nurse")
+    checked = utcnow()
+    assert verify(client, headers, dose)["ok"] is True
+    clock.travel(timedelta(minutes=40))
+    infusion_id = client.post("/api/infusions", headers=headers, json=infusion_body(dose, checked)).get_json()["id"]
+    path = f"/api/infusions/{infusion_id}/correction"
+    fix = {"tolerance_grade": 2, "adverse_events": "Chills at 25 minutes", "signature": {"password": PASSWORD}}
+    unexplained = client.post(path, headers=headers, json=fix)
+    assert unexplained.status_code == 422 and unexplained.get_json()["code"] == "REASON_REQUIRED"
+    other_nurse = client.post(path, headers=api_token(client, "lz-nurse2"), json=fix | {"reason": "x"})
+    assert other_nurse.status_code == 403
+    corrected = client.post(path, headers=headers, json=fix | {"reason": "Chills reported after I recorded"})
+    assert corrected.status_code == 200, corrected.get_json()
+    assert corrected.get_json()["tolerance_grade"] == 2 and corrected.get_json()["corrected"] is True
+    by_coordinator = client.post(path, headers=api_token(client, "lz-coordinator"),
+                                 json={"volume_ml": 39, "partial_reason": "Residue in the line",
+                                       "reason": "Bag weighed afterwards", "signature": {"password": PASSWORD}})
+    assert by_coordinator.status_code == 200 and by_coordinator.get_json()["partial"] is True
+    trail = client.get(f"/api/audit?entity_type=infusions&entity_id={infusion_id}",
+                       headers=api_token(client, "qa")).get_json()
+    nurse_fix = next(e for e in trail if e["action"] == "infusion.corrected" and e["actor"] == "lz-nurse")
+    assert nurse_fix["reason"] == "Chills reported after I recorded"
+    assert nurse_fix["changes"]["tolerance_grade"] == [0, 2]  # the original stays: old → new
+    assert nurse_fix["changes"]["adverse_events"] == [None, "Chills at 25 minutes"]
+    assert client.post("/api/infusions/999999/correction", headers=headers, json=fix | {"reason": "x"}).status_code == 404
+    db.session.expire_all()
+    assert db.session.get(Infusion, infusion_id).tolerance_grade == 2
+    # the record page says it was corrected
+    from tests.conftest import login
+
+    login(client, "lz-nurse")
+    page = html(client.get(f"/bedside/infusions/{infusion_id}"))
+    assert "Corrected" in page and "audit trail" in page

@@ -435,6 +435,7 @@
       var link = document.createElement("a");
       link.href = data.loginUrl + "?next=" + encodeURIComponent(next);
       link.id = "log-in-again";
+      link.className = "button";
       link.textContent = "Log in again to continue";
       say("Your session has ended. Nothing is recorded yet, and your entries are kept on the server (not the passwords). ", true);
       keepAlive.appendChild(link);
