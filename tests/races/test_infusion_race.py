@@ -30,7 +30,7 @@ def test_double_infusion_records_one(app, ward, staff, clock):
     first, second = tokens(app, "lz-nurse", "lz-nurse2")
     client = app.test_client()
     for round_, (patient_scan, dose_scan) in enumerate(scans):
-        checked = utcnow()
+        checked_at = utcnow()
         for nurse in (first, second):  # each nurse scans at the bedside first, as the API requires
             checked = client.post("/api/infusions/verify", headers=nurse,
                                   json={"patient_scan": patient_scan, "dose_scan": dose_scan})
@@ -38,9 +38,9 @@ def test_double_infusion_records_one(app, ward, staff, clock):
         clock.travel(timedelta(minutes=40))  # both record when the infusion has ended
         answers = race(app, [
             lambda c: c.post("/api/infusions", headers=first,
-                             json=_infusion_body(patient_scan, dose_scan, "lz-nurse2", checked)),
+                             json=_infusion_body(patient_scan, dose_scan, "lz-nurse2", checked_at)),
             lambda c: c.post("/api/infusions", headers=second,
-                             json=_infusion_body(patient_scan, dose_scan, "lz-nurse", checked)),
+                             json=_infusion_body(patient_scan, dose_scan, "lz-nurse", checked_at)),
         ])
         assert sorted(a.status for a in answers) == [201, 409], (round_, answers)
         [loser] = [a for a in answers if a.status == 409]
