@@ -1,5 +1,5 @@
 """Site pharmacy actions on doses in its custody: thaw, dispense to the ward, destroy, return."""
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from cell_chain.accounts.models import User
 from cell_chain.accounts.permissions import require_role
@@ -56,6 +56,8 @@ def thaw(dose: Dose, *, thawed_at: datetime, actor: User, now: datetime) -> Dose
         raise InvalidTransition(f"Dose {dose.code} is {dose.status}: only a dose in the pharmacy is thawed.")
     if thawed_at > now:
         raise ValidationFailed({"thawed_at": ["The thaw time is in the future: give the time the thaw ended."]})
+    if thawed_at < datetime.combine(dose.lot.manufactured_on, time(), UTC):
+        raise ValidationFailed({"thawed_at": ["The thaw time is before the dose's lot was made: check the date."]})
     dose.thawed_at = thawed_at
     dose.expires_at = min(dose.expires_at, (thawed_at + timedelta(hours=dose.lot.post_thaw_hours))
                           .replace(second=0, microsecond=0))
