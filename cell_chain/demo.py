@@ -41,8 +41,9 @@ class DemoAccount:
     site_code: str | None
 
 
-def seed_demo(now: datetime) -> list[DemoAccount]:
-    """Create the demo sites, accounts and manufacturing history (the caller commits)."""
+def seed_demo(now: datetime, *, ward: bool = True) -> list[DemoAccount]:
+    """Create the demo sites, accounts and manufacturing history (the caller commits); with
+    `ward`, LZ's and BJ's due doses are shipped to them (see seed_ward)."""
     accounts: list[DemoAccount] = []
     for code, name, city in SITES:
         services.create_site(code=code, name=name, city=city, actor=None, now=now)
@@ -58,7 +59,8 @@ def seed_demo(now: datetime) -> list[DemoAccount]:
             accounts.append(DemoAccount(username, role, code))
     seed_manufacturing(now)
     seed_patients(now)
-    seed_ward(now)
+    if ward:
+        seed_ward(now)
     return accounts
 
 
