@@ -29,8 +29,10 @@ _VERIFY_IN = VerifyIn()
 
 
 class CodeMessage(ma.Schema):
-    code = ma.fields.String()
-    message = ma.fields.String()
+    code = ma.fields.String(metadata={"description": "A stable code. Stops, in the order checked: "
+                                      + ", ".join(bedside.STOP_ORDER) + ". Warnings: "
+                                      + ", ".join(bedside.WARNING_CODES) + "."})
+    message = ma.fields.String(metadata={"description": "Plain words for the nurse: what is wrong, what to do."})
 
 
 class VerifyOut(ma.Schema):

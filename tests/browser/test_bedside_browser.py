@@ -229,3 +229,19 @@ def test_the_session_ends_mid_infusion_and_the_form_comes_back(live_server, page
         infusion = db.session.scalar(select(Infusion))
         assert infusion.volume_ml == 36 and infusion.partial_reason == "Cannula dislodged at 36 ml"
         assert infusion.tolerance_grade == 2 and infusion.adverse_events == "Flushing, infusion slowed"
+
+
+@pytest.mark.parametrize("viewport", [TABLET, {"width": 1280, "height": 800}], ids=["portrait", "landscape"])
+def test_a_frozen_dose_on_the_pharmacy_shelf_is_a_red_stop_that_says_what_to_do(live_server, page: Page, viewport):
+    ward = open_ward(live_server, on_ward=False)  # received, never thawed nor dispensed
+    page.set_viewport_size(viewport)
+    log_in_to_bedside(page, live_server.url)
+    page.goto(live_server.url + "/bedside")
+    wedge_scan(page, ward.wristbands[0])
+    wedge_scan(page, ward.bags[0])
+    stop = page.locator("#stop")
+    expect(stop).to_be_visible()
+    expect(stop).to_contain_text(bedside.MESSAGES["NOT_DISPENSED"])
+    expect(stop).to_contain_text(bedside.MESSAGES["NOT_THAWED"])
+    expect(stop).to_contain_text("ask the pharmacy to thaw it")
+    live_server.screenshot(page, f"bedside-stop-not-dispensed-{'portrait' if viewport == TABLET else 'landscape'}")
