@@ -34,6 +34,7 @@ class Meaning(StrEnum):
     ADMINISTERED = "Administered"
     WITNESSED = "Witnessed"
     WAIVED = "Waived"
+    CORRECTED = "Corrected"
 
 
 class WitnessInvalid(DomainError):
