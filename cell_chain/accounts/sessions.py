@@ -4,6 +4,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import current_app, g, request, session
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select, update
 
 from cell_chain.accounts.models import User, UserSession
@@ -84,6 +85,10 @@ def start_session(user: User, now: datetime) -> None:
     # Nothing but the opaque id: the idle time and the account live on the server, and a
     # password change or deactivation ends the session there.
     session["sid"] = raw
+    # A fresh CSRF token with the fresh session, written with it: the first page after login
+    # then changes nothing in the stored session.
+    g.pop("csrf_token", None)
+    generate_csrf()
 
 
 def end_session(now: datetime) -> None:

@@ -178,7 +178,7 @@ def resume() -> Page:
     wanted = request.args.get("draft", "")
     draft = next((d for d in mine if str(d.id) == wanted), mine[0] if mine and not wanted else None)
     if draft is None:
-        return redirect(url_for("bedside_pages.scan"))
+        return scan()  # nothing left unfinished: the scan page, where she starts
     scans = {"patient_scan": draft.patient_scan, "dose_scan": draft.dose_scan}
     now = utcnow()
     started = _clock_time(draft.fields.get("started_at", ""), now) if draft.fields.get("started_at") else None

@@ -125,4 +125,5 @@ def test_a_bedside_verify_answers_while_four_large_uploads_run(app, sites, staff
           f"over {len(latencies)}; quiet {statistics.median(quiet):.2f} s")
     assert typical < 1.0, f"a verify took {typical:.2f} s (median) while four uploads ran"
     db.session.rollback()  # a fresh snapshot: the writes came from other processes
-    assert db.session.scalar(select(func.count()).select_from(TemperatureRecord)) == UPLOADS
+    assert db.session.scalar(select(func.count()).select_from(TemperatureRecord)
+                             .where(TemperatureRecord.shipment_id == shipment_id)) == UPLOADS

@@ -30,6 +30,8 @@ VALID_BODIES: dict[str, Any] = {
                                                "witness": {"username": "lz-nurse", "password": DEMO_PASSWORD}},
     "POST /api/doses/<code>/return": lambda: {"reason": "Not needed", "signature": SIGNATURE},
     "POST /api/doses/<code>/label-verification": lambda: {"scan": "=A9999"},
+    "POST /api/infusions/<int:infusion_id>/correction": lambda: {"reason": "Grade mistyped", "tolerance_grade": 1,
+                                                                "signature": SIGNATURE},
     "POST /api/patients/<subject_id>/withdraw": lambda: {"reason": "Consent withdrawn", "signature": SIGNATURE},
     "POST /api/patients/<subject_id>/visits/<int:number>/allocate": lambda: {},
     "POST /api/patients/<subject_id>/visits/<int:number>/deallocate": lambda: {"reason": "Visit moved"},
