@@ -19,11 +19,13 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Debian packages: Chromium for the browser tests (Playwright's own browser download does
-# not work offline), Pango and fonts for WeasyPrint's PDF labels.
+# not work offline), Pango and fonts for WeasyPrint's PDF labels (Noto CJK for the Chinese
+# wristbands and assignment labels).
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
+	fc-list 2>/dev/null | grep -q "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
 	ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0 || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \

@@ -5,7 +5,7 @@ verification runs behind a plain two-field form. Recording always goes through
 `bedside.record_infusion`."""
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
@@ -22,7 +22,7 @@ from cell_chain.accounts.signatures import (
     signatures_for,
 )
 from cell_chain.batches.models import Dose
-from cell_chain.core.clock import utcnow
+from cell_chain.core.clock import from_local, utcnow
 from cell_chain.core.db import MAX_ID, db
 from cell_chain.core.errors import (
     AccountLocked,
@@ -43,6 +43,7 @@ from cell_chain.patients.enrolment import visit_state
 from cell_chain.patients.models import Patient, Visit
 from cell_chain.web.errors import count_auth_failure
 from cell_chain.web.forms import WRONG_PASSWORD, FormReader
+from cell_chain.web.locale import reader_zone
 
 bp = Blueprint("bedside_pages", __name__)
 
@@ -106,21 +107,6 @@ def _page_helpers() -> dict[str, Any]:
             "full_volume": current_app.config["DOSE_VOLUME_ML"]}
 
 
-@bp.app_template_filter("hhmm")
-def _hhmm(moment: datetime | None) -> str:
-    return f"{moment:%H:%M} UTC" if moment else ""
-
-
-@bp.app_template_filter("utc_when")
-def _utc_when(moment: datetime | None) -> str:
-    """`03:19 UTC` today (UTC), `2026-12-02 03:19 UTC` on any other day: a post-thaw expiry
-    after midnight is not read as this morning."""
-    if not moment:
-        return ""
-    moment = moment.astimezone(timezone.utc)
-    return _hhmm(moment) if moment.date() == utcnow().date() else f"{moment:%Y-%m-%d} {_hhmm(moment)}"
-
-
 # ---- the scan step --------------------------------------------------------------------------------
 
 def _render(state: str, *, check: Mapping[str, Any] | None = None, scans: Mapping[str, str] | None = None,
@@ -182,21 +168,27 @@ def verify() -> tuple[str, int]:
 # ---- the infusion record ------------------------------------------------------------------------
 
 def _clock_time(value: str, now: datetime) -> datetime | None:
-    """`14:05` (UTC, today; yesterday if that is still to come) or an ISO 8601 moment."""
-    if match := _CLOCK.fullmatch(value):
-        moment = now.replace(hour=int(match[1]), minute=int(match[2]), second=0, microsecond=0)
-        return moment - timedelta(days=1) if moment > now + timedelta(minutes=1) else moment
+    """`14:05` on the reader's clock (today; yesterday if that is still to come) or an ISO 8601
+    moment (local unless it carries an offset), as UTC. None when it names no moment."""
+    zone = reader_zone()
     try:
-        moment = datetime.fromisoformat(value)
+        if match := _CLOCK.fullmatch(value):
+            today = now.astimezone(zone).date()
+            for day in (today, today - timedelta(days=1)):
+                wall = datetime(day.year, day.month, day.day, int(match[1]), int(match[2]))
+                moment = from_local(wall, zone)
+                if moment <= now + timedelta(minutes=1):
+                    return moment
+            return None
+        return from_local(datetime.fromisoformat(value), zone)
     except ValueError:
         return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def _time_field(form: FormReader, name: str, what: str, example: str, now: datetime) -> datetime | None:
     value = form.raw(name)
     if not value:
-        form.add(name, f"Enter the time the infusion {what} (UTC, 24-hour clock, for example {example}).")
+        form.add(name, f"Enter the time the infusion {what} (24-hour clock, for example {example}).")
         return None
     moment = _clock_time(value, now)
     if moment is None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import lazyload
 from werkzeug.wrappers import Response
@@ -24,7 +25,7 @@ from cell_chain.accounts.signatures import (
 from cell_chain.batches import workflow as batch_rules
 from cell_chain.batches.models import Dose
 from cell_chain.batches.workflow import DOSE_LIFECYCLE
-from cell_chain.core.clock import utcnow
+from cell_chain.core.clock import LocalTimeError, from_local, utcnow
 from cell_chain.core.db import db
 from cell_chain.core.errors import AccountLocked, AuthFailure, DomainError, NotFound
 from cell_chain.core.scanning import MAX_PAYLOAD
@@ -47,7 +48,8 @@ from cell_chain.shipments.routes import SHIPMENT_READERS
 from cell_chain.shipments.uploads import prepare_upload
 from cell_chain.shipments.workflow import RECEIVED_STATES, SHIPMENT_LIFECYCLE
 from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse, signed_action
-from cell_chain.web.words import Vocabulary
+from cell_chain.web.locale import reader_zone
+from cell_chain.web.words import Vocabulary, when
 
 bp = Blueprint("shipment_pages", __name__)
 
@@ -622,7 +624,7 @@ def _render_action(row: InventoryRow, action: str, *, errors: Errors | None = No
     actor = require_actor()
     now = utcnow()
     form: Mapping[str, str] = request.form if request.method == "POST" else {
-        "thawed_at": now.strftime("%Y-%m-%dT%H:%M")}
+        "thawed_at": now.astimezone(reader_zone()).strftime("%Y-%m-%d %H:%M")}
     return render_template(
         "shipments/dose_action.html", row=row, action=action, spec=ACTIONS[action], errors=errors or {},
         form=form, nurses=_site_nurses(actor) if action == "dispense" else [], now=now,
@@ -630,17 +632,28 @@ def _render_action(row: InventoryRow, action: str, *, errors: Errors | None = No
     ), status
 
 
-def _parse_utc(form: FormReader, name: str, what: str) -> datetime | None:
+def _parse_local(form: FormReader, name: str, what: str) -> datetime | None:
+    """A date and time on the reader's clock (an explicit offset is kept), as UTC."""
     value = form.raw(name)
+    zone = reader_zone()
     if not value:
-        form.add(name, f"Enter {what}.")
+        form.add(name, _("Enter %(what)s.", what=what))
         return None
     try:
-        moment = datetime.fromisoformat(value.replace(" ", "T"))
-    except ValueError:
-        form.add(name, f"Enter {what} as a date and time in UTC, for example 2026-03-14T09:30.")
+        return from_local(datetime.fromisoformat(value.strip().replace(" ", "T", 1)), zone)
+    except LocalTimeError as error:
+        if error.kind == "nonexistent":
+            form.add(name, _("%(time)s did not happen in %(zone)s: the clocks went forward. Check the time.",
+                             time=f"{error.naive:%Y-%m-%d %H:%M}", zone=zone.key))
+        else:
+            form.add(name, _("%(time)s happened twice in %(zone)s (the clocks went back): add the offset, "
+                             "for example %(example)s.", time=f"{error.naive:%Y-%m-%d %H:%M}", zone=zone.key,
+                             example=f"{error.naive:%Y-%m-%d %H:%M}+02:00"))
         return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except ValueError:
+        form.add(name, _("Enter %(what)s as a date and time on your clock (%(zone)s), for example %(example)s.",
+                         what=what, zone=zone.key, example="2026-03-14 09:30"))
+        return None
 
 
 def _done(row: InventoryRow, message: str, category: str = "ok") -> Response:
@@ -657,7 +670,7 @@ def thaw(code: str) -> Page:
     if request.method == "GET":
         return _render_action(row, "thaw")
     form = FormReader(request.form)
-    thawed_at = _parse_utc(form, "thawed_at", "the time the thaw ended")
+    thawed_at = _parse_local(form, "thawed_at", _("the time the thaw ended"))
     if form.errors:
         return _render_action(row, "thaw", errors=form.errors, status=422)
     assert thawed_at is not None
@@ -665,8 +678,8 @@ def thaw(code: str) -> Page:
                       fields=("thawed_at",), anchor="thawed_at")
     if isinstance(outcome, Refused):
         return _render_action(row, "thaw", errors=outcome.errors, status=outcome.status)
-    return _done(row, f"Dose {outcome.code} thawed at {thawed_at:%Y-%m-%d %H:%M} UTC: infuse it before "
-                      f"{outcome.expires_at:%Y-%m-%d %H:%M} UTC.")
+    return _done(row, _("Dose %(code)s thawed at %(thawed)s: infuse it before %(expires)s.",
+                        code=outcome.code, thawed=when(thawed_at), expires=when(outcome.expires_at)))
 
 
 @bp.route("/pharmacy/doses/<code>/dispense", methods=["GET", "POST"])

@@ -1,11 +1,17 @@
 """Words and colours for stored codes, and the template filters every page uses. Each
 package's pages keep their own vocabulary: the same code may read differently on a lot page
 and on a shipment page."""
+import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import Flask
+from flask_babel import gettext as _
+from markupsafe import Markup
+
+from cell_chain.core.clock import zone_label
+from cell_chain.web.locale import is_chinese, local, reader_zone
 
 
 class Vocabulary:
@@ -31,7 +37,63 @@ class Vocabulary:
 
 
 def utc(moment: datetime | None) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else ""
+    """A moment in UTC, as the API and the audit trail state it."""
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if moment else ""
+
+
+def when(moment: datetime | None, seconds: bool = False) -> str:
+    """A moment in the reader's zone, the zone named: `2026-12-03 19:07 CST`."""
+    if not moment:
+        return ""
+    shown = local(moment)
+    return f"{shown:%Y-%m-%d %H:%M{':%S' if seconds else ''}} {zone_label(shown)}"
+
+
+def clock(moment: datetime | None, today: date | None = None) -> str:
+    """The clock alone when the moment falls on `today` (the reader's), else date and clock."""
+    if not moment:
+        return ""
+    shown = local(moment)
+    day = today or datetime.now(reader_zone()).date()
+    return f"{shown:%H:%M} {zone_label(shown)}" if shown.date() == day else when(moment)
+
+
+def local_date(moment: datetime | None) -> str:
+    """The reader's calendar day of a moment, ISO (`2026-12-03`)."""
+    return local(moment).date().isoformat() if moment else ""
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def prose_date(day: date | datetime | None) -> str:
+    """A date where a sentence reads better: `3 Dec 2026`, `2026年12月3日` (never mm/dd)."""
+    if day is None:
+        return ""
+    if isinstance(day, datetime):
+        day = local(day).date()
+    if is_chinese():
+        return f"{day.year}年{day.month}月{day.day}日"
+    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def zone_note() -> str:
+    """Names the zone a page's times are shown in, for footers and reports."""
+    zone = reader_zone()
+    return _("times shown in %(zone)s (%(label)s)", zone=zone.key,
+             label=zone_label(datetime.now(zone)))
+
+
+def zone_labels() -> Markup:
+    """JSON {offset: label} for the zone's offsets around now, for scripts formatting times."""
+    zone = reader_zone()
+    now = datetime.now(UTC)
+    labels: dict[str, str] = {}
+    for hours in (-48, -24, 0, 24, 48):
+        shown = (now + timedelta(hours=hours)).astimezone(zone)
+        minutes = int((shown.utcoffset() or timedelta(0)).total_seconds()) // 60
+        labels[str(minutes)] = zone_label(shown)
+    return Markup(json.dumps(labels))
 
 
 def cells(count: float) -> str:
@@ -40,4 +102,11 @@ def cells(count: float) -> str:
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(utc, "utc")
+    app.add_template_filter(when, "when")
+    app.add_template_filter(clock, "clock")
+    app.add_template_filter(local_date, "local_date")
+    app.add_template_filter(prose_date, "prose_date")
+    app.add_template_global(zone_note, "zone_note")
+    app.add_template_global(zone_labels, "zone_labels")
+    app.add_template_global(reader_zone, "reader_zone")
     app.add_template_filter(cells, "cells")

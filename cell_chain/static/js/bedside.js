@@ -18,13 +18,27 @@
   function fill(name, text) { slots(name).forEach(function (el) { el.textContent = text; }); }
   function reveal(name, shown) { slots(name).forEach(function (el) { el.hidden = !shown; }); }
   function initials(text) { return (text || "").split("").map(function (c) { return c + "."; }).join(""); }
-  function hhmm(date) { return date.toISOString().slice(11, 16) + " UTC"; }
-  // The clock alone today (UTC); with the date on any other day.
-  function when(date) {
-    var iso = date.toISOString();
-    return iso.slice(0, 10) === serverNow().toISOString().slice(0, 10) ? hhmm(date) : iso.slice(0, 10) + " " + hhmm(date);
+  // Times on the reader's clock (their site's zone), the zone named as the server names it.
+  var zone = data.timeZone || "UTC";
+  var zoneLabels = JSON.parse(data.zoneLabels || "{}");
+  var wall = new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+  function parts(date) {
+    var p = {};
+    wall.formatToParts(date).forEach(function (part) { p[part.type] = part.value; });
+    var day = p.year + "-" + p.month + "-" + p.day;
+    var offset = Math.round((Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second) - Math.floor(date.getTime() / 1000) * 1000) / 60000);
+    var sign = offset < 0 ? "-" : "+", abs = Math.abs(offset);
+    var label = zoneLabels[String(offset)] || ("UTC" + sign + pad(Math.floor(abs / 60)) + ":" + pad(abs % 60));
+    return { day: day, hm: p.hour + ":" + p.minute, hms: p.hour + ":" + p.minute + ":" + p.second, label: label };
   }
-  function hhmmss(date) { return date.toISOString().slice(11, 19) + " UTC"; }
+  function hhmm(date) { var p = parts(date); return p.hm + " " + p.label; }
+  // The clock alone today (the reader's day); with the date on any other day.
+  function when(date) {
+    var p = parts(date);
+    return p.day === parts(serverNow()).day ? p.hm + " " + p.label : p.day + " " + p.hm + " " + p.label;
+  }
+  function hhmmss(date) { var p = parts(date); return p.hms + " " + p.label; }
   function pad(n) { return (n < 10 ? "0" : "") + n; }
   function clock(ms) {
     var s = Math.max(0, Math.floor(ms / 1000));
