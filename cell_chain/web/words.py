@@ -14,6 +14,37 @@ from cell_chain.core.clock import zone_label
 from cell_chain.web.locale import is_chinese, local, reader_zone
 
 
+def N_(text: str) -> str:
+    """Marks words kept in a table for the catalogues; they are translated where shown."""
+    return text
+
+
+ROLE_WORDS = {"admin": N_("admin"), "lab": N_("lab"), "qa": N_("qa"), "pharmacist": N_("pharmacist"),
+              "nurse": N_("nurse"), "coordinator": N_("coordinator"), "monitor": N_("monitor")}
+
+# Stored codes every page may show, when a package's vocabulary does not word them itself.
+COMMON_WORDS = {
+    "registered": N_("registered"), "eligible": N_("eligible"), "ineligible": N_("ineligible"),
+    "in_process": N_("in process"), "quarantine": N_("quarantine"), "released": N_("released"),
+    "rejected": N_("rejected"), "recalled": N_("recalled"), "prepared": N_("prepared"),
+    "available": N_("available"), "allocated": N_("allocated"), "packed": N_("packed"),
+    "in_transit": N_("in transit"), "received": N_("received"), "dispensed": N_("dispensed"),
+    "administered": N_("administered"), "destroyed": N_("destroyed"), "returned": N_("returned"),
+    "quarantined": N_("quarantined"), "draft": N_("draft"), "dispatched": N_("dispatched"),
+    "partially_received": N_("partially received"), "closed": N_("closed"), "upcoming": N_("upcoming"),
+    "due": N_("due"), "done": N_("done"), "done_out_of_window": N_("done out of window"),
+    "missed": N_("missed"), "skipped": N_("skipped"), "overdue": N_("overdue"), "active": N_("active"),
+    "withdrawn": N_("withdrawn"), "completed": N_("completed"), "msc": N_("msc"), "control": N_("control"),
+    "cryopreserved": N_("cryopreserved"), "fresh": N_("fresh"), "accepted": N_("accepted"),
+    "missing": N_("missing"), "unexpected": N_("unexpected"), "open": N_("open"), "accept": N_("accept"),
+    "reject": N_("reject"),
+}
+
+
+def role_words(role: str | None) -> str:
+    return _(ROLE_WORDS[role]) if role in ROLE_WORDS else (role or "")
+
+
 class Vocabulary:
     """What a stored code says to a person, and the tone (colour) of its tag. Colour always
     comes with the words; tones only pick the colour."""
@@ -22,7 +53,10 @@ class Vocabulary:
         self._words, self._tones = dict(words), dict(tones)
 
     def words(self, value: str | None) -> str:
-        return "" if value is None else self._words.get(value, value.replace("_", " "))
+        if value is None:
+            return ""
+        word = self._words.get(value) or COMMON_WORDS.get(value)
+        return _(word) if word else value.replace("_", " ")
 
     def tone(self, value: str | None) -> str:
         return self._tones.get(value or "", "")
@@ -109,4 +143,5 @@ def init_app(app: Flask) -> None:
     app.add_template_global(zone_note, "zone_note")
     app.add_template_global(zone_labels, "zone_labels")
     app.add_template_global(reader_zone, "reader_zone")
+    app.add_template_global(role_words, "words_role")
     app.add_template_filter(cells, "cells")
