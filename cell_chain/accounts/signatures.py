@@ -17,6 +17,7 @@ from cell_chain.core import audit
 from cell_chain.core.db import UtcDateTime, db
 from cell_chain.core.errors import DomainError, SignatureInvalid, ValidationFailed
 from cell_chain.core.records import content_hash, entity_id, entity_type
+from cell_chain.web.words import N_
 
 
 class Meaning(StrEnum):
@@ -33,6 +34,14 @@ class Meaning(StrEnum):
     RETURNED = "Returned"
     ADMINISTERED = "Administered"
     WITNESSED = "Witnessed"
+
+
+# Each meaning is stored and printed in English (it is bound to the signed content); pages
+# show it in the reader's language too.
+MEANING_WORDS = (
+    N_("Approved"), N_("Eligibility determined"), N_("Released"), N_("Rejected"), N_("Recalled"),
+    N_("Dispatched"), N_("Received"), N_("Dispositioned"), N_("Withdrawn"), N_("Destroyed"), N_("Returned"),
+    N_("Administered"), N_("Witnessed"))
 
 
 class WitnessInvalid(DomainError):

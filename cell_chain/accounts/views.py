@@ -3,6 +3,7 @@ from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import lazy_gettext as _l
 from flask_babel import gettext as _
 from flask_babel import refresh
 from werkzeug.wrappers import Response
@@ -22,7 +23,7 @@ from cell_chain.web.locale import LANGUAGE_NAMES, facility_zone_name
 
 bp = Blueprint("accounts", __name__)
 
-WRONG_SIGN_IN = ("The username or password is wrong, or the account is locked after repeated failures. "
+WRONG_SIGN_IN = _l("The username or password is wrong, or the account is locked after repeated failures. "
                  "Check them and try again; an administrator can unlock an account.")
 
 
@@ -55,9 +56,9 @@ def login() -> tuple[str, int] | Response:
     password = request.form.get("password", "")
     errors: dict[str, list[str]] = {}
     if not username:
-        errors["username"] = ["Enter your username."]
+        errors["username"] = [_("Enter your username.")]
     if not password:
-        errors["password"] = ["Enter your password."]
+        errors["password"] = [_("Enter your password.")]
     if errors:
         return _login_page(422, errors=errors, username=username)
     now = utcnow()
@@ -99,20 +100,20 @@ def change_password() -> tuple[str, int] | Response:
     old, new = request.form.get("old_password", ""), request.form.get("new_password", "")
     errors: dict[str, list[str]] = {}
     if not old:
-        errors["old_password"] = ["Enter your current password."]
+        errors["old_password"] = [_("Enter your current password.")]
     if not new:
-        errors["new_password"] = ["Enter the new password."]
+        errors["new_password"] = [_("Enter the new password.")]
     status = 422
     if not errors:
         try:
             services.change_password(actor, old_password=old, new_password=new, now=utcnow(),
                                      keep_session=g.get("user_session"))
             db.session.commit()
-            flash("Your password is changed. Your other devices and API tokens are signed out.", "ok")
+            flash(_('Your password is changed. Your other devices and API tokens are signed out.'), "ok")
             return redirect(url_for("home.index"))
         except AuthFailure as failure:
             count_auth_failure(failure)
-            errors, status = {"old_password": ["The current password is wrong."]}, failure.status
+            errors, status = {"old_password": [_("The current password is wrong.")]}, failure.status
         except DomainError as error:
             db.session.rollback()
             status = error.status

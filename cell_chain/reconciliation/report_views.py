@@ -3,6 +3,7 @@ as its JSON (/reports/reconciliation/<name>.csv and .pdf)."""
 from typing import Any
 
 from flask import Blueprint, request
+from flask_babel import gettext as _
 
 from cell_chain.accounts.permissions import require_actor, roles_required
 from cell_chain.core.clock import utcnow
@@ -30,7 +31,7 @@ def _argument(name: str, max_length: int) -> str | None:
 def build_report(name: str) -> Report:
     """The report `name` for the caller, narrowed by ?site_code= (and ?code= for discrepancies)."""
     if name not in READERS:
-        raise NotFound(f"No report {name}.")
+        raise NotFound(_('No report %(name)s.', name=name))
     actor, now = require_actor(), utcnow()
     scope = scope_for(actor, name, _argument("site_code", 8))
     if name == "patients":

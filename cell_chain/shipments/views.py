@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import lazyload
 from werkzeug.wrappers import Response
@@ -57,16 +58,16 @@ Page = str | tuple[str, int] | Response
 
 # ---- words shown for stored codes -------------------------------------------------------------
 
-STORAGE_WORDS = {"2-8C": "2–8 °C (fresh)", "cryo": "≤ −150 °C (cryopreserved)"}
+STORAGE_WORDS = {"2-8C": _l('2–8 °C (fresh)'), "cryo": _l('≤ −150 °C (cryopreserved)')}
 WORDS = {
-    "draft": "Draft", "packed": "Packed", "dispatched": "Dispatched", "in_transit": "In transit",
-    "received": "Received", "partially_received": "Partially received", "closed": "Closed",
-    "accepted": "Accepted", "missing": "Missing", "quarantined": "Quarantined", "open": "Open",
-    "rejected": "Rejected", "dispensed": "Dispensed", "allocated": "Allocated",
-    "administered": "Administered", "destroyed": "Destroyed", "returned": "Returned",
-    "dispatch": "Dispatched to courier", "handoff": "Courier hand-off", "receipt": "Received at site",
-    "dispense": "Dispensed to ward", "destroy": "Destroyed", "return": "Returned to manufacturer",
-    "administer": "Administered", "cryopreserved": "Cryopreserved", "fresh": "Fresh",
+    "draft": _l('Draft'), "packed": _l('Packed'), "dispatched": _l('Dispatched'), "in_transit": _l('In transit'),
+    "received": _l('Received'), "partially_received": _l('Partially received'), "closed": _l('Closed'),
+    "accepted": _l('Accepted'), "missing": _l('Missing'), "quarantined": _l('Quarantined'), "open": _l('Open'),
+    "rejected": _l('Rejected'), "dispensed": _l('Dispensed'), "allocated": _l('Allocated'),
+    "administered": _l('Administered'), "destroyed": _l('Destroyed'), "returned": _l('Returned'),
+    "dispatch": _l('Dispatched to courier'), "handoff": _l('Courier hand-off'), "receipt": _l('Received at site'),
+    "dispense": _l('Dispensed to ward'), "destroy": _l('Destroyed'), "return": _l('Returned to manufacturer'),
+    "administer": _l('Administered'), "cryopreserved": _l('Cryopreserved'), "fresh": _l('Fresh'),
 }
 # Colour always comes with the words; these only pick the colour.
 TONES = {
@@ -76,15 +77,15 @@ TONES = {
     "allocated": "info", "destroyed": "stop", "returned": "warn", "administered": "ok",
 }
 REFUSAL_WORDS = {
-    "PACK_DUPLICATE": "Already in this box",
-    "PACK_WRONG_SITE": "For another site",
-    "PACK_WRONG_STATE": "Not ready to ship",
-    "PACK_EXPIRED": "Expired",
-    "PACK_WRONG_STORAGE": "Wrong storage for this box",
-    "PACK_LABELS_NOT_VERIFIED": "Labels not verified",
-    "UNRECOGNIZED_BARCODE": "Not a dose label",
-    "UNKNOWN_DOSE": "Unknown dose",
-    "SHIPMENT_STATE": "Box closed for packing",
+    "PACK_DUPLICATE": _l('Already in this box'),
+    "PACK_WRONG_SITE": _l('For another site'),
+    "PACK_WRONG_STATE": _l('Not ready to ship'),
+    "PACK_EXPIRED": _l('Expired'),
+    "PACK_WRONG_STORAGE": _l('Wrong storage for this box'),
+    "PACK_LABELS_NOT_VERIFIED": _l('Labels not verified'),
+    "UNRECOGNIZED_BARCODE": _l('Not a dose label'),
+    "UNKNOWN_DOSE": _l('Unknown dose'),
+    "SHIPMENT_STATE": _l('Box closed for packing'),
 }
 
 # Who sees which form; the services check the same roles.
@@ -278,9 +279,8 @@ def shipment_list() -> tuple[str, int]:
 @roles_required(*CREATORS)
 def new_shipment() -> Page:
     form = FormReader(request.form)
-    site_code = form.text("site_code", required="Choose the site the box goes to.", max_length=8)
-    storage = form.choice("storage", STORAGE, "Choose the storage condition: 2–8 °C (fresh) or "
-                                              "≤ −150 °C (cryopreserved).")
+    site_code = form.text("site_code", required=_('Choose the site the box goes to.'), max_length=8)
+    storage = form.choice("storage", STORAGE, _('Choose the storage condition: 2–8 °C (fresh) or ≤ −150 °C (cryopreserved).'))
     if form.errors:
         return _render_list(errors=form.errors, status=422)
     assert site_code and storage
@@ -289,8 +289,7 @@ def new_shipment() -> Page:
                       fields=("site_code", "storage"), anchor="site_code")
     if isinstance(outcome, Refused):
         return _render_list(errors=outcome.errors, status=outcome.status)
-    flash(f"Shipment {outcome.code} started for {outcome.site.code} at "
-          f"{STORAGE_WORDS[outcome.storage]}. Scan each dose's bag label to pack it.", "ok")
+    flash(_("Shipment %(code)s started for %(code2)s at %(storage)s. Scan each dose's bag label to pack it.", code=outcome.code, code2=outcome.site.code, storage=STORAGE_WORDS[outcome.storage]), "ok")
     return redirect(url_for(".shipment_page", shipment_id=outcome.id))
 
 
@@ -307,7 +306,7 @@ def shipment_page(shipment_id: int) -> tuple[str, int]:
 def pack(shipment_id: int) -> Page:
     shipment = shipment_or_404(shipment_id)
     form = FormReader(request.form)
-    scan = form.text("scan", required="Scan the Data Matrix on the dose's bag label.",
+    scan = form.text("scan", required=_("Scan the Data Matrix on the dose's bag label."),
                      max_length=MAX_PAYLOAD)
     if form.errors:
         return _render_shipment(shipment, errors=form.errors, status=422)
@@ -335,9 +334,8 @@ def pack(shipment_id: int) -> Page:
 def dispatch(shipment_id: int) -> Page:
     shipment = shipment_or_404(shipment_id)
     form = FormReader(request.form)
-    courier = form.text("courier", required="Name the courier company or person taking the box.")
-    logger_id = form.text("logger_id", required="Enter the serial number of the temperature logger "
-                                                "in the box.", max_length=64)
+    courier = form.text("courier", required=_('Name the courier company or person taking the box.'))
+    logger_id = form.text("logger_id", required=_('Enter the serial number of the temperature logger in the box.'), max_length=64)
     password = form.password()
     names = {"password": "dispatch-password"}
     if form.errors:
@@ -350,8 +348,7 @@ def dispatch(shipment_id: int) -> Page:
         db.session.expire_all()
         return _render_shipment(shipment_or_404(shipment_id), errors=_rekey(outcome.errors, names),
                                 status=outcome.status)
-    flash(f"Shipment {shipment.code} dispatched with {courier} (logger {logger_id}): "
-          f"{len(shipment.items)} dose(s) now in transit. Your signature is recorded.", "ok")
+    flash(_('Shipment %(code)s dispatched with %(courier)s (logger %(logger_id)s): %(count)s dose(s) now in transit. Your signature is recorded.', code=shipment.code, courier=courier, logger_id=logger_id, count=len(shipment.items)), "ok")
     return redirect(url_for(".shipment_page", shipment_id=shipment_id))
 
 
@@ -360,9 +357,9 @@ def dispatch(shipment_id: int) -> Page:
 def handoff(shipment_id: int) -> Page:
     shipment = shipment_or_404(shipment_id)
     form = FormReader(request.form)
-    from_party = form.text("from_party", required="Enter who handed the box over.")
-    to_party = form.text("to_party", required="Enter who took the box.")
-    place = form.text("place", required="Enter where the box changed hands, for example Lanzhou airport.")
+    from_party = form.text("from_party", required=_('Enter who handed the box over.'))
+    to_party = form.text("to_party", required=_('Enter who took the box.'))
+    place = form.text("place", required=_('Enter where the box changed hands, for example Lanzhou airport.'))
     if form.errors:
         return _render_shipment(shipment, errors=form.errors, status=422)
     assert from_party and to_party and place
@@ -372,7 +369,7 @@ def handoff(shipment_id: int) -> Page:
     if isinstance(outcome, Refused):
         db.session.expire_all()
         return _render_shipment(shipment_or_404(shipment_id), errors=outcome.errors, status=outcome.status)
-    flash(f"Hand-off recorded: {from_party} → {to_party} at {place}.", "ok")
+    flash(_('Hand-off recorded: %(from_party)s → %(to_party)s at %(place)s.', from_party=from_party, to_party=to_party, place=place), "ok")
     return redirect(url_for(".shipment_page", shipment_id=shipment_id, _anchor="custody"))
 
 
@@ -398,12 +395,10 @@ def upload_temperature(shipment_id: int) -> Page:
         return _render_shipment(shipment_or_404(shipment_id), errors=outcome.errors, status=outcome.status)
     record, excursions = outcome
     if excursions:
-        flash(f"{record.readings_count} readings read from {upload.filename}. {len(excursions)} "
-              f"temperature excursion(s) found: the shipment's doses are quarantined until QA decides.",
+        flash(_("%(readings_count)s readings read from %(filename)s. %(count)s temperature excursion(s) found: the shipment's doses are quarantined until QA decides.", readings_count=record.readings_count, filename=upload.filename, count=len(excursions)),
               "stop")
     else:
-        flash(f"{record.readings_count} readings read from {upload.filename}: the temperature stayed "
-              f"within {STORAGE_WORDS[shipment.storage]}.", "ok")
+        flash(_('%(readings_count)s readings read from %(filename)s: the temperature stayed within %(storage)s.', readings_count=record.readings_count, filename=upload.filename, storage=STORAGE_WORDS[shipment.storage]), "ok")
     return redirect(url_for(".shipment_page", shipment_id=shipment_id, _anchor="temperature"))
 
 
@@ -413,10 +408,8 @@ def dispose_excursions(shipment_id: int) -> Page:
     shipment = shipment_or_404(shipment_id)
     form = FormReader(request.form)
     decision = form.choice("decision", ("accept", "reject"),
-                           "Decide: accept the excursion (doses back in use) or reject it (doses stay "
-                           "quarantined).")
-    reason = form.text("reason", required="Give the reason for your decision, for example the stability "
-                                          "data it relies on.", max_length=2000)
+                           _('Decide: accept the excursion (doses back in use) or reject it (doses stay quarantined).'))
+    reason = form.text("reason", required=_('Give the reason for your decision, for example the stability data it relies on.'), max_length=2000)
     password = form.password()
     names = {"password": "disposition-password"}
     if form.errors:
@@ -430,10 +423,9 @@ def dispose_excursions(shipment_id: int) -> Page:
         return _render_shipment(shipment_or_404(shipment_id), errors=_rekey(outcome.errors, names),
                                 status=outcome.status)
     if decision == "accept":
-        flash(f"{len(outcome)} excursion(s) accepted: the doses quarantined for it are back in use.", "ok")
+        flash(_('%(count)s excursion(s) accepted: the doses quarantined for it are back in use.', count=len(outcome)), "ok")
     else:
-        flash(f"{len(outcome)} excursion(s) rejected: the doses stay quarantined for destruction or "
-              "return.", "warn")
+        flash(_('%(count)s excursion(s) rejected: the doses stay quarantined for destruction or return.', count=len(outcome)), "warn")
     return redirect(url_for(".shipment_page", shipment_id=shipment_id, _anchor="temperature"))
 
 
@@ -499,17 +491,16 @@ def receive(shipment_id: int) -> Page:
         # Receiving twice shows what was recorded the first time.
         return _render_receipt_result(shipment)
     if shipment.status not in services.RECEIVABLE_STATES:
-        flash(f"Shipment {shipment.code} is {words(shipment.status).lower()}: it has not left the lab, "
-              "so there is nothing to receive yet.", "warn")
+        flash(_('Shipment %(code)s is %(status)s: it has not left the lab, so there is nothing to receive yet.', code=shipment.code, status=words(shipment.status).lower()), "warn")
         return redirect(url_for(".shipment_page", shipment_id=shipment.id))
     if request.method == "GET":
         return _render_receipt(shipment)
     form = FormReader(request.form)
     scans = _posted_scans()
-    seal = form.choice("seal_intact", ("yes", "no"), "Say whether the box's seal is intact: yes or no.")
+    seal = form.choice("seal_intact", ("yes", "no"), _("Say whether the box's seal is intact: yes or no."))
     password = form.password()
     if len(scans) > 1000:
-        form.add("scan", "Too many scans for one box. Reload the page and scan again.")
+        form.add("scan", _('Too many scans for one box. Reload the page and scan again.'))
     if form.errors:
         return _render_receipt(shipment, errors=form.errors, status=422, scans=scans)
     outcome = commit_or_refuse(lambda: services.receive(
@@ -520,11 +511,9 @@ def receive(shipment_id: int) -> Page:
         return _render_receipt(shipment_or_404(shipment_id), errors=outcome.errors, status=outcome.status,
                                scans=scans)
     if outcome.complete:
-        flash(f"Shipment {shipment.code} received: all {len(outcome.accepted)} dose(s) accepted into the "
-              "pharmacy. Your signature is recorded.", "ok")
+        flash(_('Shipment %(code)s received: all %(count)s dose(s) accepted into the pharmacy. Your signature is recorded.', code=shipment.code, count=len(outcome.accepted)), "ok")
     else:
-        flash(f"Shipment {shipment.code} {words(outcome.status).lower()}: the discrepancies below are "
-              "recorded. Tell the GMP lab.", "warn")
+        flash(_('Shipment %(code)s %(status)s: the discrepancies below are recorded. Tell the GMP lab.', code=shipment.code, status=words(outcome.status).lower()), "warn")
     return redirect(url_for(".receive", shipment_id=shipment.id))
 
 
@@ -595,21 +584,20 @@ def inventory() -> str:
 
 
 ACTIONS = {
-    "thaw": {"title": "Record the thaw of dose", "button": "Record thaw"},
-    "dispense": {"title": "Dispense dose", "button": "Dispense to the nurse"},
-    "destroy": {"title": "Destroy dose", "button": "Destroy dose", "meaning": Meaning.DESTROYED},
-    "return": {"title": "Return dose", "button": "Return to the manufacturer", "meaning": Meaning.RETURNED},
+    "thaw": {"title": _l('Record the thaw of dose'), "button": _l('Record thaw')},
+    "dispense": {"title": _l('Dispense dose'), "button": _l('Dispense to the nurse')},
+    "destroy": {"title": _l('Destroy dose'), "button": _l('Destroy dose'), "meaning": Meaning.DESTROYED},
+    "return": {"title": _l('Return dose'), "button": _l('Return to the manufacturer'), "meaning": Meaning.RETURNED},
 }
 
 
 def _site_dose(code: str, action: str) -> InventoryRow | Response:
     rows = _inventory(require_actor(), code=code[:24])
     if not rows:
-        raise NotFound(f"Dose {code} is not in your pharmacy's custody.")
+        raise NotFound(_("Dose %(code)s is not in your pharmacy's custody.", code=code))
     row = rows[0]
     if action not in row.actions:
-        flash(f"Dose {row.dose.code} is {words(row.dose.status).lower()}"
-              f"{' and expired' if row.expired else ''}: you cannot {action} it now.", "warn")
+        flash(_('Dose %(code)s is %(status)s%(expired)s: you cannot %(action)s it now.', code=row.dose.code, status=words(row.dose.status).lower(), expired=' and expired' if row.expired else '', action=action), "warn")
         return redirect(url_for(".inventory", _anchor=f"dose-{row.dose.code}"))
     return row
 
@@ -691,7 +679,7 @@ def dispense(code: str) -> Page:
     if request.method == "GET":
         return _render_action(row, "dispense")
     form = FormReader(request.form)
-    nurse = form.text("to", required="Choose the nurse who takes the dose to the ward.", max_length=64)
+    nurse = form.text("to", required=_('Choose the nurse who takes the dose to the ward.'), max_length=64)
     if form.errors:
         return _render_action(row, "dispense", errors=form.errors, status=422)
     assert nurse is not None
@@ -700,7 +688,7 @@ def dispense(code: str) -> Page:
     if isinstance(outcome, Refused):
         return _render_action(row, "dispense", errors=outcome.errors, status=outcome.status)
     name = _nurse_names(require_actor()).get(nurse, nurse)
-    return _done(row, f"Dose {outcome.code} for {row.subject_id} dispensed to nurse {name}.")
+    return _done(row, _('Dose %(code)s for %(subject_id)s dispensed to nurse %(name)s.', code=outcome.code, subject_id=row.subject_id, name=name))
 
 
 @bp.route("/pharmacy/doses/<code>/destroy", methods=["GET", "POST"])
@@ -713,13 +701,12 @@ def destroy(code: str) -> Page:
         return _render_action(row, "destroy")
     actor = require_actor()
     form = FormReader(request.form)
-    reason = form.text("reason", required="Give the reason for destroying the dose.", max_length=2000)
+    reason = form.text("reason", required=_('Give the reason for destroying the dose.'), max_length=2000)
     password = form.password()
-    witness_name = form.text("witness_username", required="Enter the username of the person witnessing "
-                                                          "the destruction.", max_length=64)
+    witness_name = form.text("witness_username", required=_('Enter the username of the person witnessing the destruction.'), max_length=64)
     witness_password = form.data.get("witness_password") or ""
     if not witness_password:
-        form.add("witness_password", "The witness enters their own password.")
+        form.add("witness_password", _('The witness enters their own password.'))
     if form.errors:
         return _render_action(row, "destroy", errors=form.errors, status=422)
     failed: list[int | None] = []
@@ -749,8 +736,7 @@ def destroy(code: str) -> Page:
             errors = {"witness_password": ["The witness's username or password is wrong. The witness enters "
                                            "their own username and password."]}
         return _render_action(row, "destroy", errors=errors, status=outcome.status)
-    return _done(row, f"Dose {outcome.code} destroyed ({reason}). Your signature and the witness's are "
-                      "recorded.")
+    return _done(row, _("Dose %(code)s destroyed (%(reason)s). Your signature and the witness's are recorded.", code=outcome.code, reason=reason))
 
 
 @bp.route("/pharmacy/doses/<code>/return", methods=["GET", "POST"])
@@ -762,12 +748,11 @@ def return_dose(code: str) -> Page:
     if request.method == "GET":
         return _render_action(row, "return")
     form = FormReader(request.form)
-    reason = form.text("reason", required="Give the reason for returning the dose.", max_length=2000)
+    reason = form.text("reason", required=_('Give the reason for returning the dose.'), max_length=2000)
     password = form.password()
     outcome = signed_action(form, lambda: pharmacy.return_to_manufacturer(
         row.dose, reason=reason, signature=_signature(password, Meaning.RETURNED), actor=require_actor(),
         now=utcnow()), fields=("reason", "password"), anchor="reason")
     if isinstance(outcome, Refused):
         return _render_action(row, "return", errors=outcome.errors, status=outcome.status)
-    return _done(row, f"Dose {outcome.code} returned to the manufacturer ({reason}). Your signature is "
-                      "recorded; send it back with the courier.")
+    return _done(row, _('Dose %(code)s returned to the manufacturer (%(reason)s). Your signature is recorded; send it back with the courier.', code=outcome.code, reason=reason))

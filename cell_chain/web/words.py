@@ -55,8 +55,10 @@ class Vocabulary:
     def words(self, value: str | None) -> str:
         if value is None:
             return ""
-        word = self._words.get(value) or COMMON_WORDS.get(value)
-        return _(word) if word else value.replace("_", " ")
+        if (word := self._words.get(value)) is not None:
+            return str(word)  # lazy: translated now, for the reader
+        common = COMMON_WORDS.get(value)
+        return _(common) if common else value.replace("_", " ")
 
     def tone(self, value: str | None) -> str:
         return self._tones.get(value or "", "")

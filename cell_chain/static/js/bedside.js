@@ -11,6 +11,13 @@
   var data = root.dataset;
   var clockOffset = (Date.parse(data.serverNow) || Date.now()) - Date.now();
   var fullVolume = parseFloat(data.fullVolume) || 40;
+  // The page's words in the reader's language, from the server's catalogue.
+  var WORDS = JSON.parse(data.words || "{}");
+  function t(text, values) {
+    var out = WORDS[text] || text;
+    Object.keys(values || {}).forEach(function (key) { out = out.split("%(" + key + ")s").join(values[key]); });
+    return out;
+  }
 
   function byId(id) { return document.getElementById(id); }
   function serverNow() { return new Date(Date.now() + clockOffset); }
@@ -79,7 +86,7 @@
       var holder = el.closest(".thaw, .strip-thaw") || el;
       holder.classList.toggle("soon", left > 0 && left < 30 * 60 * 1000);
       holder.classList.toggle("expired", left <= 0);
-      el.textContent = left > 0 ? spoken(left) : "EXPIRED — do not give";
+      el.textContent = left > 0 ? spoken(left) : t("EXPIRED — do not give");
     });
   }
   tickCountdowns();
@@ -89,7 +96,8 @@
   function postJson(url, body) {
     return fetch(url, {
       method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": data.csrf },
+      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": data.csrf,
+                 "Accept-Language": data.language || "en" },
       body: JSON.stringify(body)
     }).then(function (response) {
       return response.json().then(function (json) { return { status: response.status, json: json }; },
@@ -123,17 +131,17 @@
   function renderScans() {
     var patient = scans.find(function (s) { return s.kind === "patient"; });
     var dose = scans.find(function (s) { return s.kind === "dose"; });
-    var how = function (s) { return s.via === "camera" ? " (camera)" : ""; };
-    fill("patient-scan", patient ? patient.label + " ✓" + how(patient) : "not scanned yet");
-    fill("dose-scan", dose ? (dose.label || "dose label") + " ✓" + how(dose) : "not scanned yet");
+    var how = function (s) { return s.via === "camera" ? " " + t("(camera)") : ""; };
+    fill("patient-scan", patient ? patient.label + " ✓" + how(patient) : t("not scanned yet"));
+    fill("dose-scan", dose ? (dose.label || t("dose label")) + " ✓" + how(dose) : t("not scanned yet"));
     byId("slot-patient").classList.toggle("done", Boolean(patient));
     byId("slot-dose").classList.toggle("done", Boolean(dose));
     if (patient && !dose) {
-      say("Wristband " + patient.label + " ✓ — now scan the dose bag");
+      say(t("Wristband %(label)s ✓ — now scan the dose bag", { label: patient.label }));
     } else if (dose && !patient) {
-      say("Dose bag " + (dose.label || "") + " ✓ — now scan the wristband");
+      say(t("Dose bag %(label)s ✓ — now scan the wristband", { label: dose.label || "" }));
     } else if (scans.length === 1) {
-      say("First scan received — now scan the other label");
+      say(t("First scan received — now scan the other label"));
     }
   }
 
@@ -148,7 +156,7 @@
     if (deciding || !text) { return null; }
     var again = scans.find(function (s) { return s.text === text; });
     if (again) {
-      say("That " + (again.kind === "dose" ? "dose bag" : "wristband") + " is scanned already — now scan the other label.");
+      say(again.kind === "dose" ? t("That dose bag is scanned already — now scan the other label.") : t("That wristband is scanned already — now scan the other label."));
       return null;
     }
     var entry = { text: text, via: via, kind: "unknown", label: null };
@@ -169,7 +177,7 @@
 
   function verify() {
     deciding = true;
-    say("Checking with the server…");
+    say(t("Checking with the server…"));
     var patient = scans.find(function (s) { return s.kind === "patient"; });
     var dose = scans.find(function (s) { return s.kind === "dose"; });
     var first = scans[0], second = scans[1] || scans[0];
@@ -193,10 +201,10 @@
     var patientLine = p.subject_id + " (" + initials(p.initials) + ", " + p.birth_year + ")";
     fill("patient-line", patientLine);
     fill("dose-line", d.code);
-    fill("lot-line", "lot " + d.lot_number);
-    fill("visit-line", "Visit " + v.number + " of " + data.visits);
-    fill("window-line", "window " + v.window_start + " to " + v.window_end);
-    fill("strip", patientLine + " · Dose " + d.code + " · Visit " + v.number + " of " + data.visits);
+    fill("lot-line", t("lot %(lot_number)s", { lot_number: d.lot_number }));
+    fill("visit-line", t("Visit %(number)s of %(visits_total)s", { number: v.number, visits_total: data.visits }));
+    fill("window-line", t("window %(window_start)s to %(window_end)s", { window_start: v.window_start, window_end: v.window_end }));
+    fill("strip", patientLine + " " + t("· Dose") + " " + d.code + " " + t("· Visit %(number)s of %(visits_total)s", { number: v.number, visits_total: data.visits }));
     var thawed = Boolean(d.thawed_at);
     reveal("thaw", thawed);
     reveal("strip-thaw", thawed);
@@ -242,7 +250,7 @@
       }
       list.appendChild(item);
     });
-    fill("scanned", scans.length ? "You scanned " + scans.map(described).join(" and ") + "." : "");
+    fill("scanned", scans.length ? t("You scanned %(scans)s.", { scans: scans.map(described).join(t(" and ")) }) : "");
     byId("stop").classList.add("fullscreen");
     showScreen("stop");
     play("stop");
@@ -252,11 +260,11 @@
   function showProblem(status, json) {
     var message;
     if (status === 401) {
-      message = "You are logged out after a time without activity. Start again: you will be asked to log in, then scan both labels again.";
+      message = t("You are logged out after a time without activity. Start again: you will be asked to log in, then scan both labels again.");
     } else if (json && json.detail) {
-      message = json.detail + " The check is not complete: do not give the dose.";
+      message = json.detail + " " + t("The check is not complete: do not give the dose.");
     } else {
-      message = "The check did not reach the server, so nothing is confirmed. Do not give the dose: start again, and call support if this repeats.";
+      message = t("The check did not reach the server, so nothing is confirmed. Do not give the dose: start again, and call support if this repeats.");
     }
     showStop([{ code: status ? "HTTP " + status : "NO_ANSWER", message: message }]);
   }
@@ -273,12 +281,12 @@
   function openCamera() {
     if (camera || !window.BedsideCamera) { return; }
     var status = byId("camera-status");
-    status.textContent = "Starting the camera…";
+    status.textContent = t("Starting the camera…");
     showScreen("camera-view");
     camera = window.BedsideCamera.open({
       video: byId("camera-video"), scriptUrl: data.zxingScript, wasmUrl: data.zxingWasm,
       onReady: function () {
-        status.textContent = "Hold the wristband or the dose bag’s square code inside the frame.";
+        status.textContent = t("Hold the wristband or the dose bag’s square code inside the frame.");
       },
       onResult: function (text) {
         camera = null;
@@ -353,14 +361,14 @@
       endButton.hidden = !startedAt || Boolean(endedAt);
       if (!startedAt) {
         clockEl.textContent = "00:00";
-        stateEl.textContent = "Not started. Press Start infusion when the drip runs.";
+        stateEl.textContent = t("Not started. Press Start infusion when the drip runs.");
       } else if (!endedAt) {
         clockEl.textContent = clock(serverNow() - startedAt);
-        stateEl.textContent = "Infusion running since " + hhmmss(startedAt) + ".";
+        stateEl.textContent = t("Infusion running since %(time)s.", { time: hhmmss(startedAt) });
       } else {
         clockEl.textContent = clock(endedAt - startedAt);
-        stateEl.textContent = "Infusion ended at " + hhmmss(endedAt) + " after " + spoken(endedAt - startedAt)
-          + " (started " + hhmmss(startedAt) + ").";
+        stateEl.textContent = t("Infusion ended at %(ended)s after %(lasted)s (started %(started)s).",
+          { ended: hhmmss(endedAt), lasted: spoken(endedAt - startedAt), started: hhmmss(startedAt) });
       }
       byId("timer").classList.toggle("running", Boolean(startedAt && !endedAt));
       byId("timer").classList.toggle("ended", Boolean(endedAt));
@@ -396,14 +404,14 @@
     form.addEventListener("submit", function (event) {
       if (!typedTimes && !(startedAt && endedAt)) {
         event.preventDefault();
-        problem.textContent = startedAt ? "Press End infusion when the infusion is finished, then record it."
-                                        : "Press Start infusion when the drip runs and End infusion when it is finished.";
+        problem.textContent = startedAt ? t("Press End infusion when the infusion is finished, then record it.")
+                                        : t("Press Start infusion when the drip runs and End infusion when it is finished.");
         problem.hidden = false;
         (startedAt ? endButton : startButton).focus();
         return;
       }
       var button = byId("record-button");
-      window.setTimeout(function () { button.disabled = true; button.textContent = "Recording…"; }, 0);
+      window.setTimeout(function () { button.disabled = true; button.textContent = t("Recording…"); }, 0);
     });
   }
 
