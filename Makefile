@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n auto
 export FLASK_APP := wsgi
 
-.PHONY: run test install system-deps db clean
+.PHONY: run test install system-deps db clean messages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,15 @@ run: db
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Catalogues: extract every message from code and templates, merge into the zh_Hans catalogue,
+# compile. The compiled .mo files are committed (tests/i18n checks they are current).
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k N_ -k _l -o cell_chain/translations/messages.pot \
+	  --no-location --sort-output --project cell-chain --version 0.1.0 --copyright-holder cell-chain .
+	$(BIN)/pybabel update -i cell_chain/translations/messages.pot -d cell_chain/translations -l zh_Hans \
+	  --no-fuzzy-matching --width 110
+	$(BIN)/pybabel compile -d cell_chain/translations --statistics
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output .cache

@@ -341,7 +341,7 @@ def prepare_dose(lot_id: int) -> Page:
     form = FormReader(request.form)
     cells = form.number("cells", _("the number of cells in ×10⁷"), example="4.02")
     volume = form.number("volume_ml", _("the volume in ml"), example="40.0", maximum=1000)
-    viability = form.number("viability_pct", _("the viability in %%"), example="92.5", maximum=100)
+    viability = form.number("viability_pct", _("the viability in %"), example="92.5", maximum=100)
     if form.errors:
         return _render_dose_form(lot, errors=form.errors, status=422)
     assert cells is not None and volume is not None and viability is not None
