@@ -485,9 +485,9 @@ def _render_new_lot(*, errors: Errors | None = None, status: int = 200) -> tuple
     return render_template(
         "batches/lot_new.html", donors=_donors_for_lots(), presentations=PRESENTATIONS,
         errors=errors or {}, form=form,
-        shelf={"fresh": f"2–8 °C, {cfg['FRESH_SHELF_LIFE_HOURS']} hours from preparation",
-               "cryopreserved": f"≤ −150 °C, {cfg['CRYO_SHELF_LIFE_MONTHS']} months; "
-                                f"infuse within {cfg['POST_THAW_HOURS']} hours of thawing"},
+        shelf={"fresh": _("2–8 °C, %(hours)s hours from preparation", hours=cfg["FRESH_SHELF_LIFE_HOURS"]),
+               "cryopreserved": _("≤ −150 °C, %(months)s months; infuse within %(hours)s hours of thawing",
+                                  months=cfg["CRYO_SHELF_LIFE_MONTHS"], hours=cfg["POST_THAW_HOURS"])},
     ), status
 
 
