@@ -16,7 +16,8 @@ PO = CATALOGUES / "zh_Hans" / "LC_MESSAGES" / "messages.po"
 MO = CATALOGUES / "zh_Hans" / "LC_MESSAGES" / "messages.mo"
 KEYWORDS = {"_": None, "N_": None, "_l": None, "gettext": None, "lazy_gettext": None, "ngettext": (1, 2)}
 METHODS = [("cell_chain/**.py", "python"), ("cell_chain/**/templates/**.html", "jinja2")]
-PLACEHOLDERS = re.compile(r"%\([a-z_0-9]+\)s|<[^>]+>")
+PLACEHOLDERS = re.compile(r"%\([a-z_0-9]+\)s")
+TAGS = re.compile(r"<[^>]+>")
 
 
 def used_messages() -> dict[str, str]:
@@ -46,11 +47,14 @@ def test_every_message_used_in_templates_and_code_is_translated_into_chinese():
                              "and translate them):\n" + "\n".join(missing)
 
 
-def test_translations_keep_every_placeholder_and_tag():
+def test_translations_keep_every_tag_and_invent_no_placeholder():
+    """Chinese has no plural endings: a translation may leave out a placeholder that only
+    carries one (`%(value)s` = "s"), never add one the code does not pass, nor change markup."""
     catalogue = chinese_catalogue()
     broken = [f"{entry.id!r} → {entry.string!r}" for entry in catalogue
               if entry.id and entry.string
-              and sorted(PLACEHOLDERS.findall(entry.string)) != sorted(PLACEHOLDERS.findall(entry.id))]
+              and (not set(PLACEHOLDERS.findall(entry.string)) <= set(PLACEHOLDERS.findall(entry.id))
+                   or sorted(TAGS.findall(entry.string)) != sorted(TAGS.findall(entry.id)))]
     assert not broken, "\n".join(broken)
 
 
