@@ -50,7 +50,7 @@ from cell_chain.shipments.uploads import prepare_upload
 from cell_chain.shipments.workflow import RECEIVED_STATES, SHIPMENT_LIFECYCLE
 from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse, signed_action
 from cell_chain.web.locale import reader_zone
-from cell_chain.web.words import Vocabulary, when
+from cell_chain.web.words import N_, Vocabulary, when
 
 bp = Blueprint("shipment_pages", __name__)
 
@@ -583,6 +583,8 @@ def inventory() -> str:
     return render_template("shipments/pharmacy.html", rows=rows, incoming=incoming, now=utcnow())
 
 
+# The pharmacy's row actions as the inventory names them.
+ACTION_WORDS = (N_("Thaw"), N_("Dispense"), N_("Destroy"), N_("Return"))
 ACTIONS = {
     "thaw": {"title": _l('Record the thaw of dose'), "button": _l('Record thaw')},
     "dispense": {"title": _l('Dispense dose'), "button": _l('Dispense to the nurse')},

@@ -94,6 +94,16 @@ def clock(moment: datetime | None, today: date | None = None) -> str:
     return f"{shown:%H:%M} {zone_label(shown)}" if shown.date() == day else when(moment)
 
 
+def local_format(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A moment on the reader's clock without the zone, for a column whose heading names it."""
+    return local(moment).strftime(fmt) if moment else ""
+
+
+def zone_abbr() -> str:
+    """The reader's zone as a column heading names it (`CST`, `UTC`)."""
+    return zone_label(datetime.now(reader_zone()))
+
+
 def local_date(moment: datetime | None) -> str:
     """The reader's calendar day of a moment, ISO (`2026-12-03`)."""
     return local(moment).date().isoformat() if moment else ""
@@ -141,6 +151,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(when, "when")
     app.add_template_filter(clock, "clock")
     app.add_template_filter(local_date, "local_date")
+    app.add_template_filter(local_format, "local_format")
+    app.add_template_global(zone_abbr, "zone_abbr")
     app.add_template_filter(prose_date, "prose_date")
     app.add_template_global(zone_note, "zone_note")
     app.add_template_global(zone_labels, "zone_labels")
