@@ -35,6 +35,9 @@ TEMPLATE_VERSIONS: Final[dict[str, str]] = {
     "wristband": "v1",
     "shipment": "v1",
 }
+# Labels for people at a site whose language is Chinese print bilingual (Chinese and English)
+# with these versions; the bag label stays ISBT 128 English everywhere.
+BILINGUAL_VERSIONS: Final = MappingProxyType({"assignment": "v2", "wristband": "v2"})
 
 # Four doses in one year, one a visit (DESIGN §1).
 SCHEDULED_VISITS: Final = 4
@@ -126,6 +129,7 @@ class AssignmentLabel:
     product: ProductCode
     dose_code: str
     reprint: int = 0
+    bilingual: bool = False  # Chinese and English: the patient's site reads Chinese
 
     text_limits: ClassVar[Mapping[str, int]] = MappingProxyType({
         "subject_id": 16, "initials": 4, "dose_code": 24,
@@ -149,6 +153,7 @@ class WristbandLabel:
     birth_year: int
     payload: str
     reprint: int = 0
+    bilingual: bool = False  # Chinese and English: the patient's site reads Chinese
 
     text_limits: ClassVar[Mapping[str, int]] = MappingProxyType({
         "subject_id": 16, "initials": 4, "payload": 40,
@@ -230,6 +235,7 @@ def _assignment_fields(label: AssignmentLabel) -> dict[str, Any]:
         "coi": label.coi.eye_readable,
         "coi_check": label.coi.check,
         "visit": f"Visit {label.visit_number} of {SCHEDULED_VISITS}",
+        "visit_zh": f"第 {label.visit_number}/{SCHEDULED_VISITS} 次访视",
         "din": label.din.eye_readable,
         "din_check": label.din.check,
         "product_code": label.product.code,
@@ -372,16 +378,25 @@ _html_env: Final = jinja2.Environment(
 )
 
 
-def _template_path(kind: str, name: str) -> str:
-    return f"{kind}/{TEMPLATE_VERSIONS[kind]}/{name}"
+def template_version(kind: str, labels: Sequence[AnyLabel]) -> str:
+    """The template version a batch prints with: bilingual when its labels are (one batch is
+    one site's), else the kind's current version."""
+    if kind in BILINGUAL_VERSIONS and any(getattr(label, "bilingual", False) for label in labels):
+        return BILINGUAL_VERSIONS[kind]
+    return TEMPLATE_VERSIONS[kind]
+
+
+def _template_path(kind: str, version: str, name: str) -> str:
+    return f"{kind}/{version}/{name}"
 
 
 def render_html(kind: str, labels: Sequence[AnyLabel]) -> str:
     """The HTML WeasyPrint lays out: every label of the batch, one page each."""
     spec, labels = _checked(kind, labels)
-    template = _html_env.get_template(_template_path(kind, "label.html"))
+    version = template_version(kind, labels)
+    template = _html_env.get_template(_template_path(kind, version, "label.html"))
     return template.render(
-        kind=kind, version=TEMPLATE_VERSIONS[kind],
+        kind=kind, version=version,
         labels=[_pdf_view(spec, label) for label in labels],
     )
 
@@ -391,7 +406,7 @@ def render_pdf(kind: str, labels: Sequence[AnyLabel]) -> bytes:
     from weasyprint import HTML
 
     html = render_html(kind, labels)
-    base_url = (LABELS_DIR / kind / TEMPLATE_VERSIONS[kind]).as_uri() + "/"
+    base_url = (LABELS_DIR / kind / template_version(kind, labels)).as_uri() + "/"
     # WeasyPrint allocates millions of short-lived objects that reference counting frees;
     # the cyclic collector's passes over them cost a quarter of a lot's rendering time.
     collecting = gc.isenabled()
@@ -559,8 +574,8 @@ def _zpl_view(spec: _Kind, label: AnyLabel) -> dict[str, Any]:
 def render_zpl(kind: str, labels: Sequence[AnyLabel]) -> str:
     """ZPL II for a 203 dpi Zebra printer: one ^XA…^XZ format per label, UTF-8 (^CI28)."""
     spec, labels = _checked(kind, labels)
-    template = _zpl_env.get_template(_template_path(kind, "label.zpl"))
-    version = TEMPLATE_VERSIONS[kind]
+    version = template_version(kind, labels)
+    template = _zpl_env.get_template(_template_path(kind, version, "label.zpl"))
     return "".join(
         template.render(kind=kind, version=version, label=_zpl_view(spec, label))
         for label in labels
@@ -568,8 +583,8 @@ def render_zpl(kind: str, labels: Sequence[AnyLabel]) -> str:
 
 
 __all__ = [
-    "LABELS_DIR", "SCHEDULED_VISITS", "TEMPLATE_VERSIONS", "AnyLabel", "AssignmentLabel",
+    "BILINGUAL_VERSIONS", "LABELS_DIR", "SCHEDULED_VISITS", "TEMPLATE_VERSIONS", "AnyLabel", "AssignmentLabel",
     "BagLabel", "LabelDataError", "ShipmentLabel", "WristbandLabel", "ZplData",
-    "payloads", "render_html", "render_pdf", "render_png", "render_zpl", "zpl_code128",
+    "payloads", "render_html", "template_version", "render_pdf", "render_png", "render_zpl", "zpl_code128",
     "zpl_datamatrix", "zpl_qr", "zpl_text",
 ]

@@ -173,7 +173,7 @@ def print_labels(*, kind: str, target: str, fmt: str, reason: str | None,
         content = rendering.render_zpl(source.label_kind, datas).encode("utf-8")
         mimetype, ext = "application/vnd.zebra.zpl", "zpl"
     job = PrintJob(kind=kind, target=target, format=fmt, label_kind=source.label_kind,
-                   template_version=rendering.TEMPLATE_VERSIONS[source.label_kind],
+                   template_version=rendering.template_version(source.label_kind, datas),
                    copies=len(items), is_reprint=is_reprint, reason=why,
                    override_by_id=override_by.id if override_by else None,
                    printed_by_id=actor.id, printed_at=now)

@@ -63,7 +63,7 @@ def _assignment_items(target: str, actor: User, now: datetime) -> list[LabelItem
     data = rendering.AssignmentLabel(
         subject_id=visit.patient.subject_id, initials=visit.patient.initials,
         coi=coi_from_code(allocation.coi), visit_number=visit.number, din=bag.din,
-        product=bag.product, dose_code=dose.code)
+        product=bag.product, dose_code=dose.code, bilingual=visit.patient.site.language == "zh_Hans")
     return [LabelItem(dose.code, data, (assignment_payload(allocation),), dose.id)]
 
 
@@ -73,7 +73,8 @@ def _wristband_items(target: str, actor: User, now: datetime) -> list[LabelItem]
         raise NotFound("No such patient.")
     payload = wristband_payload(patient)
     data = rendering.WristbandLabel(subject_id=patient.subject_id, initials=patient.initials,
-                                    birth_year=patient.birth_year, payload=payload)
+                                    birth_year=patient.birth_year, payload=payload,
+                                    bilingual=patient.site.language == "zh_Hans")
     return [LabelItem(patient.subject_id, data, (payload,))]
 
 
