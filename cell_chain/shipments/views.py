@@ -1,6 +1,7 @@
 """Pages for shipments and the site pharmacy: the shipment list and page (pack by scanning,
 dispatch, hand-offs, logger file, excursion disposition), the pharmacist's receipt screen and
 the site inventory with thaw, dispense, destroy and return."""
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -115,7 +116,8 @@ def party(name: str, people: Mapping[str, str] | None = None) -> str:
 def _page_helpers() -> dict[str, Any]:
     return {**VOCABULARY.helpers(), "Role": Role, "party": party, "received_states": RECEIVED_STATES,
             "can_receive": lambda s: SHIPMENT_LIFECYCLE.allowed("receive", s.status, require_actor().role),
-            "storage_words": STORAGE_WORDS, "refusal_words": REFUSAL_WORDS}
+            "storage_words": STORAGE_WORDS, "refusal_words": REFUSAL_WORDS,
+            "receipt_script_words": receipt_script_words}
 
 
 def _signature(password: str, meaning: Meaning) -> SignatureInput:
@@ -581,6 +583,47 @@ def inventory() -> str:
         scope_to_site(select(Shipment), Shipment, actor).options(lazyload(Shipment.items))
         .where(Shipment.status.in_(services.RECEIVABLE_STATES)).order_by(Shipment.dispatched_at)).all()
     return render_template("shipments/pharmacy.html", rows=rows, incoming=incoming, now=utcnow())
+
+
+# The receipt script's words (static/js/receipt.js calls t(...) with these English texts).
+RECEIPT_SCRIPT_WORDS = (
+    N_('%(count)s doses have not been scanned: %(doses)s.'),
+    N_('%(count)s still to scan.'),
+    N_('. '),
+    N_('1 dose has not been scanned: %(doses)s.'),
+    N_("A lot's DIN label"),
+    N_('A shipment label'),
+    N_('Already noted.'),
+    N_('Already scanned: dose %(code)s'),
+    N_('Continue scanning, or sign below.'),
+    N_('Dose %(code)s'),
+    N_('Dose %(code)s for %(subject_id)s'),
+    N_('Every expected dose is scanned.'),
+    N_('For patient %(subject)s.'),
+    N_('IN THIS SHIPMENT: dose %(code)s'),
+    N_('It is counted once. Scan the next dose.'),
+    N_('It will not be recorded. Scan the next dose.'),
+    N_('NOT A DOSE LABEL'),
+    N_('NOT IN THIS SHIPMENT'),
+    N_('Not a dose label'),
+    N_('Not in this shipment'),
+    N_('Ready to scan.'),
+    N_('Receive shipment'),
+    N_('Receive with %(count)s missing'),
+    N_('Remove'),
+    N_('Removed: %(payload)s'),
+    N_('Scan the Data Matrix on the bag label or the assignment label. Noted as unexpected: remove it below if it was a slip.'),
+    N_('Scanned: %(payload)s'),
+    N_('Scanner paused: press Esc or click here to scan again.'),
+    N_('This bag is not expected in this box: put it aside. It is recorded as unexpected.'),
+    N_('Wristband of patient %(subject_id)s'),
+    N_('Your %(count)s earlier scan(s) are kept'),
+    N_('scan %(payload)s'),
+)
+
+
+def receipt_script_words() -> str:
+    return json.dumps({text: _(text) for text in RECEIPT_SCRIPT_WORDS}, ensure_ascii=False)
 
 
 # The pharmacy's row actions as the inventory names them.
