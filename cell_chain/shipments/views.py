@@ -613,6 +613,7 @@ RECEIPT_SCRIPT_WORDS = (
     N_('Remove'),
     N_('Removed: %(payload)s'),
     N_('Scan the Data Matrix on the bag label or the assignment label. Noted as unexpected: remove it below if it was a slip.'),
+    N_('Scanned'),
     N_('Scanned: %(payload)s'),
     N_('Scanner paused: press Esc or click here to scan again.'),
     N_('This bag is not expected in this box: put it aside. It is recorded as unexpected.'),

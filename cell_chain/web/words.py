@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import Flask
 from flask_babel import gettext as _
-from markupsafe import Markup
 
 from cell_chain.core.clock import zone_label
 from cell_chain.web.locale import is_chinese, local, reader_zone
@@ -130,7 +129,7 @@ def zone_note() -> str:
              label=zone_label(datetime.now(zone)))
 
 
-def zone_labels() -> Markup:
+def zone_labels() -> str:
     """JSON {offset: label} for the zone's offsets around now, for scripts formatting times."""
     zone = reader_zone()
     now = datetime.now(UTC)
@@ -139,7 +138,7 @@ def zone_labels() -> Markup:
         shown = (now + timedelta(hours=hours)).astimezone(zone)
         minutes = int((shown.utcoffset() or timedelta(0)).total_seconds()) // 60
         labels[str(minutes)] = zone_label(shown)
-    return Markup(json.dumps(labels))
+    return json.dumps(labels)
 
 
 def cells(count: float) -> str:

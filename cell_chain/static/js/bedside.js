@@ -123,8 +123,8 @@
   }
 
   function described(entry) {
-    if (entry.kind === "patient") { return "wristband " + entry.label; }
-    if (entry.kind === "dose") { return "dose bag " + (entry.label || "(dose not known)"); }
+    if (entry.kind === "patient") { return t("wristband %(label)s", { label: entry.label }); }
+    if (entry.kind === "dose") { return t("dose bag %(label)s", { label: entry.label || t("(dose not known)") }); }
     return "“" + entry.text + "”";
   }
 

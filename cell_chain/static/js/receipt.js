@@ -108,7 +108,10 @@
     dose.payload = payload;
     dose.input = addHidden(payload);
     dose.row.classList.add("scanned");
-    dose.row.querySelector(".scan-state").innerHTML = '<strong class="tag ok">✓ Scanned</strong>';
+    var tag = document.createElement("strong");
+    tag.className = "tag ok";
+    tag.textContent = "✓ " + t("Scanned");
+    dose.row.querySelector(".scan-state").replaceChildren(tag);
     dose.row.scrollIntoView({ block: "nearest" });
   }
 
