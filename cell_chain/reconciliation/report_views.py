@@ -15,8 +15,14 @@ from cell_chain.reconciliation.lots import reconcile_lots
 from cell_chain.reconciliation.patients import reconcile_patients
 from cell_chain.reconciliation.scope import READERS, scope_for
 from cell_chain.reconciliation.sites import reconcile_sites
+from cell_chain.web.words import N_
 
 bp = Blueprint("reconciliation_reports", __name__)
+
+# The printed reports' headings, translated for the reader where the PDF is made.
+REPORT_TITLES = (N_("Reconciliation per patient: planned doses against what happened"),
+                 N_("Reconciliation per site: drug accountability"), N_("Reconciliation per lot: dose accounting"),
+                 N_("Reconciliation: discrepancies"))
 
 ANY_READER = tuple(dict.fromkeys(role for roles in READERS.values() for role in roles))
 

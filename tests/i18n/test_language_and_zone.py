@@ -107,3 +107,20 @@ def test_api_messages_follow_accept_language_and_codes_stay_english(app, client,
     detail = client.get(f"/api/doses/{dose.code}", headers=headers | {"Accept-Language": "zh-CN"}).get_json()
     assert detail["expires_at"].endswith("+00:00")  # the API stays in UTC whatever the reader's zone
     assert active_allocation_of_dose(dose) is not None
+
+
+def test_a_chinese_readers_pdf_report_has_its_heading_in_chinese_and_states_utc(app):
+    import pypdfium2
+
+    make_site("LZ")
+    make_user("monitor", "monitor")
+    db.session.execute(update(User).where(User.username == "monitor").values(language="zh_Hans"))
+    db.session.commit()
+    response = logged_in(app, "monitor").get("/reports/reconciliation/sites.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    document = pypdfium2.PdfDocument(response.get_data())
+    try:
+        text = document[0].get_textpage().get_text_range()
+    finally:
+        document.close()
+    assert "按中心核对：药品计数" in text and "所有时间均为 UTC" in text and "UTC" in text.split("生成时间")[1][:40]
