@@ -376,5 +376,5 @@ def recorded(infusion_id: int) -> str:
         dose=db.session.get(Dose, infusion.dose_id), signatures=signatures_for(infusion),
         picture=timeline.timeline_svg(marks, today=today, size="large"),
         grade_words=GRADE_WORDS.get(str(infusion.tolerance_grade), str(infusion.tolerance_grade)),
-        state_words=timeline.STATE_WORDS.get(visit.recorded, visit.recorded),
+        state_words=_(timeline.STATE_WORDS.get(visit.recorded, visit.recorded)),
         serious_words=SERIOUS_WORDS)

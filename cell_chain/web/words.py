@@ -55,7 +55,8 @@ class Vocabulary:
         if value is None:
             return ""
         if (word := self._words.get(value)) is not None:
-            return str(word)  # lazy: translated now, for the reader
+            # a lazy word translates itself; a marked plain one is looked up now, for the reader
+            return _(word) if isinstance(word, str) else str(word)
         common = COMMON_WORDS.get(value)
         return _(common) if common else value.replace("_", " ")
 
