@@ -14,12 +14,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from cell_chain import models  # noqa: F401  - every table known to Alembic and the ORM
     from cell_chain.core.db import db
+    from cell_chain.web import session_store
     from cell_chain.web.extensions import api, csrf, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_directory()),
                      render_as_batch=True, compare_type=True)
     csrf.init_app(app)
+    session_store.init_app(app)
     api.init_app(app)
 
     from cell_chain.accounts import failures  # noqa: F401  - counts wrong passwords

@@ -5,6 +5,7 @@ from cell_chain.accounts.models import ApiToken, Site, User  # noqa: F401
 from cell_chain.accounts.signatures import Signature  # noqa: F401
 from cell_chain.core.audit import AuditEvent  # noqa: F401
 from cell_chain.core.audit_chain import AuditCheckpoint  # noqa: F401
+from cell_chain.web.session_store import StoredSession  # noqa: F401
 from cell_chain.batches.models import DinSequence, Donor, Dose, Lot, ReleaseSpec, ScreeningResult, TestResult  # noqa: F401
 from cell_chain.labels.models import LabelVerification, PrintedLabel, PrintJob  # noqa: F401
 from cell_chain.patients.models import Allocation, CoiSequence, Patient, SubjectSequence, Visit  # noqa: F401

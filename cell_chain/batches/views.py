@@ -33,7 +33,7 @@ from cell_chain.batches.models import (
     TestResult,
 )
 from cell_chain.batches.routes import BATCH_READERS, LOT_READERS
-from cell_chain.batches.visibility import show_to
+from cell_chain.batches.visibility import show_all_to, show_to
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import MAX_ID, db
 from cell_chain.core.errors import DomainError
@@ -205,13 +205,13 @@ def board() -> str:
     lots = db.session.scalars(select(Lot).options(selectinload(Lot.results), selectinload(Lot.doses))
                               .order_by(Lot.id.desc())).all()
     groups: dict[str, list[BoardRow]] = {status: [] for status in LOT_STATUSES}
-    actor = require_actor()
+    show_all_to(lots, require_actor())  # site staff count their own site's doses only
     for lot in lots:
         readiness = (Readiness.of(services.release_readiness(lot, now=now, spec=spec))
                      if wf.LOT_LIFECYCLE.can("release", lot.status) else None)
         entered = sum(1 for r in lot.results if r.test in tests)
-        shown = show_to(lot, actor).visible_doses  # site staff count their own site's doses only
-        groups[lot.status].append(BoardRow(lot, Counter(d.status for d in shown), readiness, entered))
+        shown = Counter(d.status for d in lot.visible_doses)
+        groups[lot.status].append(BoardRow(lot, shown, readiness, entered))
     return render_template("batches/board.html", groups=groups, headings=LOT_HEADINGS,
                            test_count=len(tests), summaries=BOARD_SUMMARIES, empty_words=BOARD_EMPTY)
 

@@ -15,7 +15,7 @@ def register_dose_view(contributor: Callable[[Dose, dict[str, Any]], None]) -> N
 
 # Which site a dose belongs to (its patient's), told by the allocation domain; the lot views
 # of batches ask the same question, so the registry lives there.
-from cell_chain.batches.visibility import dose_site_id, register_dose_site  # noqa: E402,F401
+from cell_chain.batches.visibility import dose_site_id, register_dose_sites  # noqa: E402,F401
 
 
 def dose_detail(dose: Dose) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The patient-side labels: the assignment label (COI + DIN + product) and the wristband,
 plugged into the label print jobs, the print-then-scan check and the dose view."""
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from cell_chain.core.db import db
 from cell_chain.core.errors import NotFound
 from cell_chain.core.isbt128 import Parsed, assignment_compound
 from cell_chain.labels import rendering
-from cell_chain.labels.dose_view import register_dose_site, register_dose_view
+from cell_chain.labels.dose_view import register_dose_sites, register_dose_view
 from cell_chain.labels.payloads import bag_payloads
 from cell_chain.labels.services import (
     LabelItem,
@@ -25,7 +26,7 @@ from cell_chain.labels.services import (
 )
 from cell_chain.patients.allocation import active_allocation_of_dose, coi_from_code
 from cell_chain.patients.errors import NotAllocated
-from cell_chain.patients.models import Allocation, Patient
+from cell_chain.patients.models import Allocation, Patient, Visit
 
 
 def wristband_payload(patient: Patient) -> str:
@@ -110,11 +111,17 @@ def _dose_named_by_coi(parsed: Parsed) -> Dose | None:
     return allocation.dose if allocation else None
 
 
-def _dose_site(dose: Dose) -> int | None:
-    allocation = active_allocation_of_dose(dose)
-    return allocation.visit.patient.site_id if allocation else None
+def _dose_sites(doses: Collection[Dose]) -> dict[int, int]:
+    """The site of each allocated dose's patient, all in one statement."""
+    rows = db.session.execute(
+        select(Allocation.dose_id, Patient.site_id)
+        .join(Visit, Visit.id == Allocation.visit_id)
+        .join(Patient, Patient.id == Visit.patient_id)
+        .where(Allocation.active, Allocation.dose_id.in_({dose.id for dose in doses}))
+    )
+    return {dose_id: site_id for dose_id, site_id in rows}
 
 
 register_dose_view(_dose_view)
-register_dose_site(_dose_site)
+register_dose_sites(_dose_sites)
 register_named_dose("assignment", _dose_named_by_coi)

@@ -1,8 +1,8 @@
 """Finding 3: one slow request blocks nobody. Four 5 MB logger files are uploaded at once, from
 client threads, to a real HTTP server that serves each request in its own process (as gunicorn's
 workers do: threads of one process would measure Python's GIL, not the database), while a nurse
-verifies at the bedside; every verify answers and every upload is stored (SQLite
-and PostgreSQL alike). Before the fix the verify waited for SQLite's write lock, held by the
+verifies at the bedside; every verify answers, typically within a second, and every upload is
+stored (SQLite and PostgreSQL alike). Before the fix the verify waited for SQLite's write lock, held by the
 uploads through their parsing, and failed after the 10 s busy timeout."""
 import json
 import statistics
@@ -116,10 +116,13 @@ def test_a_bedside_verify_answers_while_four_large_uploads_run(app, sites, staff
         thread.join()
     assert results == [201] * UPLOADS
     assert during >= 3, "the verifies did not overlap the four uploads"
-    # Every verify answered (before the fix: 503 once SQLite's 10 s busy timeout ran out). How
-    # fast is printed, not asserted: on a shared 2-core machine four parsing processes make the
-    # time a measure of CPU sharing (PostgreSQL, which has no such lock, gives the same times).
-    print(f"verify during four uploads: median {statistics.median(latencies):.2f} s, "
-          f"slowest {max(latencies):.2f} s over {len(latencies)}; quiet {statistics.median(quiet):.2f} s")
+    # Every verify answered (before the fix: 503 once SQLite's 10 s busy timeout ran out, 10.6 s
+    # typical) and the nurse's typical answer stays within the second the issue asks for. The
+    # slowest is printed, not asserted: four parsing processes on a shared 2-core machine make
+    # the tail a measure of CPU sharing (PostgreSQL, which has no such lock, shows the same tail).
+    typical = statistics.median(latencies)
+    print(f"verify during four uploads: median {typical:.2f} s, slowest {max(latencies):.2f} s "
+          f"over {len(latencies)}; quiet {statistics.median(quiet):.2f} s")
+    assert typical < 1.0, f"a verify took {typical:.2f} s (median) while four uploads ran"
     db.session.rollback()  # a fresh snapshot: the writes came from other processes
     assert db.session.scalar(select(func.count()).select_from(TemperatureRecord)) == UPLOADS

@@ -124,3 +124,11 @@ def test_a_chinese_readers_pdf_report_has_its_heading_in_chinese_and_states_utc(
     finally:
         document.close()
     assert "按中心核对：药品计数" in text and "所有时间均为 UTC" in text and "UTC" in text.split("生成时间")[1][:40]
+
+
+def test_a_visitor_switches_the_login_page_to_chinese(client):
+    assert "Log in to cell-chain" in page_text(client.get("/login"))
+    switched = post(client, "/language", {"language": "zh_Hans", "next": "/login"})
+    assert switched.status_code == 302
+    assert "登录 cell-chain" in page_text(client.get("/login"))
+    assert "登录 cell-chain" in page_text(client.get("/login", headers={"Accept-Language": "en"}))  # the choice wins

@@ -251,6 +251,24 @@ def test_three_bag_labels_are_three_pages_each_with_its_own_dose():
         assert label.dose_code in one_text_line(page.text)
 
 
+@pytest.mark.parametrize("kind", sorted(LABELS))
+def test_a_batch_prints_each_label_exactly_as_it_prints_alone(kind):
+    """A batch is laid out in one go and then cut into pages: each page is, pixel for pixel at
+    300 dpi, the label printed on its own (the white-on-black reprint mark included)."""
+    if kind == "bag":
+        labels = [bag_label(1), bag_label(2, reprint=3), bag_label(3)]
+    else:
+        labels = [LABELS[kind](), LABELS[kind](reprint=3)]
+    batch = pdf_pages(render_pdf(kind, labels))
+    assert len(batch) == len(labels)
+    for page, label in zip(batch, labels, strict=True):
+        (alone,) = pdf_pages(render_pdf(kind, [label]))
+        assert page.size_mm == alone.size_mm
+        assert page.text == alone.text
+        assert page.barcodes == alone.barcodes == expected_barcodes(kind, label)
+        assert page.image.tobytes() == alone.image.tobytes()
+
+
 def test_payloads_with_isbt_punctuation_decode_exactly():
     # Every data-identifier character ISBT 128 uses, plus ZPL's own control characters.
     tricky = "=<&>/,+^~_%"
