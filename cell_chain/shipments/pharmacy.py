@@ -15,6 +15,7 @@ from cell_chain.patients.allocation import active_allocation_of_dose
 from cell_chain.shipments import custody
 from cell_chain.shipments.errors import NotInCustody
 from cell_chain.shipments.parties import Party
+from cell_chain.web.words import N_
 
 LIFE = batch_rules.DOSE_LIFECYCLE
 PHARMACY_ACTIONS = ("thaw", "dispense", "destroy", "return")
@@ -53,7 +54,7 @@ def thaw(dose: Dose, *, thawed_at: datetime, actor: User, now: datetime) -> Dose
     if not LIFE.can("thaw", dose.status):
         raise InvalidTransition(f"Dose {dose.code} is {dose.status}: only a dose in the pharmacy is thawed.")
     if thawed_at > now or thawed_at < now - timedelta(hours=dose.lot.post_thaw_hours):
-        raise ValidationFailed({"thawed_at": ["The thaw time must be within the post-thaw window before now."]})
+        raise ValidationFailed({"thawed_at": [N_("The thaw time must be within the post-thaw window before now.")]})
     dose.thawed_at = thawed_at
     dose.expires_at = min(dose.expires_at, (thawed_at + timedelta(hours=dose.lot.post_thaw_hours))
                           .replace(second=0, microsecond=0))
@@ -72,7 +73,7 @@ def dispense(dose: Dose, *, to: str, actor: User, now: datetime) -> Dose:
         raise InvalidTransition(f"Dose {dose.code} expired at {dose.expires_at:%Y-%m-%d %H:%M} UTC.")
     nurse = user_by_username(to or "")
     if nurse is None or nurse.role != Role.NURSE or nurse.site_id != actor.site_id or not nurse.active:
-        raise ValidationFailed({"to": ["Give the username of an active nurse at your site."]})
+        raise ValidationFailed({"to": [N_("Give the username of an active nurse at your site.")]})
     LIFE.apply(dose, "dispense")
     audit.record_change(dose, "dose.dispensed", actor=actor, at=now)
     custody.record_handover(dose, kind="dispense", to_party=custody.ward_party(site_code, nurse.username),

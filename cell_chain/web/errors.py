@@ -57,7 +57,7 @@ def render_domain_error(error: DomainError) -> Response | tuple[str, int]:
         return response
     if isinstance(error, Unauthenticated):
         return login_redirect()
-    return html_error_page(error.status, error.detail)
+    return html_error_page(error.status, _(error.detail))
 
 
 def _csrf_error(error: CSRFError) -> Response | tuple[str, int]:

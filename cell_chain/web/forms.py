@@ -141,12 +141,13 @@ def commit_or_refuse(operation: Callable[[], T], *, fields: Iterable[str], ancho
             for name, messages in error.extra.get("errors", {}).items():
                 target = name if name in known else ("password" if name.startswith("signature")
                                                       and "password" in known else anchor)
-                errors.setdefault(target, []).extend(messages)
+                # a service's constant message is in the catalogue (marked N_): the reader's words
+                errors.setdefault(target, []).extend(_(message) for message in messages)
         elif isinstance(error, ReasonRequired) and "reason" in known:
             errors = {"reason": ["Give the reason for the change: existing data is corrected, "
                                  "never silently overwritten."]}
         else:
-            errors = {anchor: [error.detail]}
+            errors = {anchor: [_(error.detail)]}
         return Refused(errors, error.status)
 
 
