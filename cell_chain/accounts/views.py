@@ -122,6 +122,17 @@ def change_password() -> tuple[str, int] | Response:
                            required=require_actor().must_change_password), status
 
 
+@bp.get("/language")
+def visitor_language() -> Response:
+    """A visitor's switch (a link: no form, so no session is made for someone who never uses
+    it): the language for this browser session. A signed-in user's choice is their profile's,
+    changed by the form (POST)."""
+    language, target = request.args.get("language", ""), _safe_next(request.args.get("next"))
+    if language in LANGUAGES and g.get("actor") is None:
+        session["language"] = language
+    return redirect(target)
+
+
 @bp.post("/language")
 def switch_language() -> Response:
     """The switch on every page: the signed-in user's own language from now on (a visitor's for

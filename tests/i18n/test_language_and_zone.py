@@ -128,7 +128,9 @@ def test_a_chinese_readers_pdf_report_has_its_heading_in_chinese_and_states_utc(
 
 def test_a_visitor_switches_the_login_page_to_chinese(client):
     assert "Log in to cell-chain" in page_text(client.get("/login"))
-    switched = post(client, "/language", {"language": "zh_Hans", "next": "/login"})
-    assert switched.status_code == 302
+    login_page = client.get("/login").get_data(as_text=True)
+    assert 'href="/language?language=zh_Hans&amp;next=/login"' in login_page  # a link: no form, no session
+    switched = client.get("/language?language=zh_Hans&next=/login")
+    assert switched.status_code == 302 and switched.headers["Location"] == "/login"
     assert "登录 cell-chain" in page_text(client.get("/login"))
     assert "登录 cell-chain" in page_text(client.get("/login", headers={"Accept-Language": "en"}))  # the choice wins
