@@ -11,7 +11,7 @@ from cell_chain.labels.models import LabelVerification, PrintedLabel, PrintJob  
 from cell_chain.patients.models import Allocation, CoiSequence, Patient, SubjectSequence, Visit  # noqa: F401
 from cell_chain.infusions.models import BedsideCheck, Infusion  # noqa: F401
 from cell_chain.shipments.models import (  # noqa: F401
-    CustodyEvent, Excursion, Shipment, ShipmentItem, TemperatureRecord, UnexpectedItem,
+    CustodyEvent, Excursion, Shipment, ShipmentItem, TemperatureRecord, TemperatureWaiver, UnexpectedItem,
 )
 
 from cell_chain.patients import labels as _patient_labels  # noqa: F401

@@ -104,9 +104,31 @@ def shippable_doses(staff: Staff, site: str = "LZ", *, count: int = 1, presentat
     return doses
 
 
+def logger_file(shipment: Any, *, until: datetime | None = None) -> bytes:
+    """The box's logger export (timestamp,celsius) from dispatch to receipt (or `until`), every
+    few minutes, inside the shipment's storage range."""
+    start = shipment.dispatched_at
+    end = shipment.received_at or until or utcnow()
+    celsius = -182.0 if shipment.storage == "cryo" else 5.0
+    steps = max(1, int((end - start).total_seconds() // 300))
+    moments = [start + (end - start) * i / steps for i in range(steps + 1)]
+    return ("timestamp,celsius\n" + "".join(f"{at.isoformat()},{celsius}\n" for at in moments)).encode()
+
+
+def record_logger_file(shipment: Any, actor: Any, *, now: datetime | None = None) -> None:
+    """Upload the box's logger file, as the pharmacist does after receipt: its doses may then be
+    dispensed."""
+    from cell_chain.shipments import services as shipping
+
+    now = now or utcnow()
+    shipping.record_temperature(shipment, data=logger_file(shipment, until=now), filename="logger.csv", actor=actor,
+                                now=now)
+
+
 def doses_at_site(staff: Staff, site: str = "LZ", *, count: int = 1, presentation: str = "cryopreserved",
                   lot_number: str = "L-BED", now: datetime | None = None) -> list[Any]:
-    """Doses shipped to `site`, received by its pharmacist (`{site}-pharmacist` must exist)."""
+    """Doses shipped to `site`, received by its pharmacist (`{site}-pharmacist` must exist), with
+    the box's logger file uploaded."""
     from cell_chain.accounts.services import user_by_username
     from cell_chain.labels.payloads import bag_payloads
     from cell_chain.shipments import services as shipping
@@ -118,7 +140,9 @@ def doses_at_site(staff: Staff, site: str = "LZ", *, count: int = 1, presentatio
     for dose in doses:
         shipping.pack_dose(shipment, scan=bag_payloads(dose).compound, actor=staff.lab, now=now)
     shipping.dispatch(shipment, courier="ColdChain", logger_id="QT-1", signature=signed(), actor=staff.lab, now=now)
+    pharmacist = user_by_username(f"{site.lower()}-pharmacist")
     shipping.receive(shipment, scans=[bag_payloads(d).compound for d in doses], seal_intact=True,
-                     signature=signed(), actor=user_by_username(f"{site.lower()}-pharmacist"), now=now)
+                     signature=signed(), actor=pharmacist, now=now)
+    record_logger_file(shipment, pharmacist, now=now)
     db.session.commit()
     return doses

@@ -34,6 +34,7 @@ class Meaning(StrEnum):
     RETURNED = "Returned"
     ADMINISTERED = "Administered"
     WITNESSED = "Witnessed"
+    WAIVED = "Waived"
 
 
 # Each meaning is stored and printed in English (it is bound to the signed content); pages

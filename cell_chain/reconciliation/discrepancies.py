@@ -2,7 +2,7 @@
 each with a stable code, the objects involved and a plain explanation. One statement per kind
 of discrepancy, whatever the size of the trial; it reads and changes nothing."""
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -418,11 +418,23 @@ FINDERS: dict[Code, Callable[[Scope, datetime], list[Discrepancy]]] = {
 ORDER = {code: index for index, code in enumerate(Code)}
 
 
+def _order(d: Discrepancy) -> tuple[int, str]:
+    return ORDER[d.code], d.site_code or ""
+
+
+def iter_discrepancies(scope: Scope, *, now: datetime) -> Iterator[Discrepancy]:
+    """Every discrepancy within `scope`, by code (in Code order), then site: each kind as
+    soon as its statement has run (the finders go in Code order, none shares a code with
+    another)."""
+    for finder in FINDERS.values():
+        with without_gc():
+            found = finder(scope, now)
+        yield from sorted(found, key=_order)
+
+
 def find_discrepancies(scope: Scope, *, now: datetime) -> list[Discrepancy]:
     """Every discrepancy within `scope`, by code (in Code order), then site."""
-    with without_gc():
-        found = [d for finder in FINDERS.values() for d in finder(scope, now)]
-    return sorted(found, key=lambda d: (ORDER[d.code], d.site_code or ""))
+    return list(iter_discrepancies(scope, now=now))
 
 
 def list_discrepancies(actor: User, now: datetime) -> list[Discrepancy]:

@@ -1,6 +1,7 @@
 """The reconciliation reports as documents for export.py's CSV and PDF: the same numbers as
 the JSON, with the e-signatures behind them, when and by whom the copy was printed."""
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -10,11 +11,12 @@ from cell_chain.reconciliation.discrepancies import TITLES as DISCREPANCY_TITLES
 from cell_chain.reconciliation.discrepancies import Code, Discrepancy
 from cell_chain.reconciliation.export import Column, Report, SignatureLine, Table
 from cell_chain.reconciliation.lots import COUNTS as LOT_COUNTS
-from cell_chain.reconciliation.lots import LotLine, LotsReconciliation
-from cell_chain.reconciliation.patients import TOTAL_FIELDS, PatientsReconciliation
+from cell_chain.reconciliation.lots import LotLine, reconcile_lots
+from cell_chain.reconciliation.patients import (TOTAL_FIELDS, PatientLine, PatientsReconciliation,
+                                                reconcile_patients)
 from cell_chain.reconciliation.scope import Scope
 from cell_chain.reconciliation.sites import COUNTS as SITE_COUNTS
-from cell_chain.reconciliation.sites import SiteLine, SitesReconciliation
+from cell_chain.reconciliation.sites import SiteLine, reconcile_sites
 
 TITLES = {
     "patients": "Patients", "msc_patients": "MSC arm", "control_patients": "Control arm", "withdrawn": "Withdrawn",
@@ -73,42 +75,58 @@ def _visit_notes(visit: Any) -> str:
     return "; ".join(notes)
 
 
-def patients_report(result: PatientsReconciliation, actor: User, now: datetime) -> Report:
-    rows, signatures = [], []
-    for patient in result.patients:
+PATIENT_NOTES = (
+    "Planned doses = administered + missed + skipped + pending + allocated + in transit + at site + "
+    "quarantined. "
+    "Partial infusions count as partial whether or not they were in the window.",
+    "A dose code is its lot's DIN followed by the dose number.")
+
+
+def _visit_rows(patients: Iterable[PatientLine], signatures: list[SignatureLine]) -> Iterator[dict[str, Any]]:
+    """One row per planned dose (one for a patient without any), as the patients arrive; the
+    signatures behind them are gathered into `signatures` on the way."""
+    for patient in patients:
         if not patient.visits:
-            rows.append({"subject_id": patient.subject_id, "outcome": "no doses planned (control arm)"
-                         if patient.arm == "control" else "no visits"})
+            yield {"subject_id": patient.subject_id, "outcome": "no doses planned (control arm)"
+                   if patient.arm == "control" else "no visits"}
         for visit in patient.visits:
             infusion = visit.infusion
-            rows.append({
+            yield {
                 "subject_id": patient.subject_id, "visit": visit.number,
                 "window": f"{visit.window_start.isoformat()} – {visit.window_end.isoformat()}",
                 "schedule_state": words(visit.schedule_state), "outcome": words(visit.outcome),
                 "dose_code": visit.dose_code, "lot_number": visit.lot_number,
                 "volume_ml": infusion.volume_ml if infusion else None,
                 "tolerance_grade": infusion.tolerance_grade if infusion else None,
-                "serious": infusion.serious if infusion else None, "notes": _visit_notes(visit)})
+                "serious": infusion.serious if infusion else None, "notes": _visit_notes(visit)}
             for signed in infusion.signatures if infusion else []:
                 signatures.append(_signature(signed, f"Infusion of dose {visit.dose_code} to {patient.subject_id}, "
                                                      f"visit {visit.number}"))
         for signed in patient.withdrawal_signatures:
             signatures.append(_signature(signed, f"Withdrawal of {patient.subject_id}"))
+
+
+def _patient_totals(result: PatientsReconciliation) -> Table:
     # One column per site (six at most) and one row per measure: it fits a page.
-    totals = Table("Totals per site", [Column("measure", "Measure"),
-                                       *(Column(site.site_code or "", site.site_code or "", numeric=True)
-                                         for site in result.sites), Column("total", "Total", numeric=True)],
-                   [{"measure": TITLES[k], **{site.site_code or "": site[k] for site in result.sites},
-                     "total": result.total[k]} for k in TOTAL_FIELDS])
-    notes = ["Planned doses = administered + missed + skipped + pending + allocated + in transit + at site + "
-             "quarantined. Partial infusions count as partial whether or not they were in the window.",
-             "A dose code is its lot's DIN followed by the dose number."]
-    if len(result.patients) < result.total_patients:
-        notes.append(f"This copy lists {len(result.patients)} of {result.total_patients} patients; the totals "
-                     "cover all of them.")
+    return Table("Totals per site", [Column("measure", "Measure"),
+                                     *(Column(site.site_code or "", site.site_code or "", numeric=True)
+                                       for site in result.sites), Column("total", "Total", numeric=True)],
+                 [{"measure": TITLES[k], **{site.site_code or "": site[k] for site in result.sites},
+                   "total": result.total[k]} for k in TOTAL_FIELDS])
+
+
+def patients_report(scope: Scope, actor: User, now: datetime) -> Report:
+    """Every patient of `scope`, computed as the report is read: the visits come from the
+    database straight into the rows (a download writes them as they arrive)."""
+    signatures: list[SignatureLine] = []
+
+    def tables() -> Iterator[Table]:
+        result = reconcile_patients(scope, now=now, streamed=True)
+        yield Table("Planned doses per patient", VISIT_COLUMNS, _visit_rows(result.patients, signatures))
+        yield _patient_totals(result)
+
     return Report("reconciliation-patients", "Reconciliation per patient: planned doses against what happened",
-                  result.scope.description, now, printed_by(actor),
-                  [Table("Planned doses per patient", VISIT_COLUMNS, rows), totals], signatures, notes)
+                  scope.description, now, printed_by(actor), tables(), signatures, PATIENT_NOTES)
 
 
 # ---- per site ----------------------------------------------------------------------------------
@@ -128,18 +146,24 @@ def _site_record(signed: Any) -> str:
             "Returned": "Return"}.get(signed.meaning, signed.meaning) + f" of dose {signed.record}"
 
 
-def sites_report(result: SitesReconciliation, actor: User, now: datetime) -> Report:
+def sites_report(scope: Scope, actor: User, now: datetime) -> Report:
+    """Drug accountability of `scope`, computed when the report is read."""
     keys = ("received", "administered", "destroyed", "returned", "on_hand", *BALANCE, "at_ward", "quarantined",
             "expired_awaiting_destruction", "in_transit", "missing_at_receipt")
     columns = [Column("site_code", "Site"), *(Column(k, TITLES[k], numeric=k != "balanced") for k in keys)]
-    table = Table("Drug accountability per site", columns, [_site_row(line) for line in result.sites],
-                  _site_row(result.total))
+    signatures: list[SignatureLine] = []
+
+    def tables() -> Iterator[Table]:
+        result = reconcile_sites(scope, now=now)
+        signatures.extend(_signature(s, _site_record(s)) for s in result.signatures)
+        yield Table("Drug accountability per site", columns, [_site_row(line) for line in result.sites],
+                    _site_row(result.total))
+
     notes = ["Received = administered + destroyed + returned + on hand; any imbalance is a discrepancy.",
              "At ward, quarantined and expired are parts of on hand (a dose can be both quarantined and expired). "
              "In transit and missing at receipt are not yet the site's."]
-    return Report("reconciliation-sites", "Reconciliation per site: drug accountability", result.scope.description,
-                  now, printed_by(actor), [table], [_signature(s, _site_record(s)) for s in result.signatures],
-                  notes)
+    return Report("reconciliation-sites", "Reconciliation per site: drug accountability", scope.description,
+                  now, printed_by(actor), tables(), signatures, notes)
 
 
 # ---- per lot -----------------------------------------------------------------------------------
@@ -155,34 +179,58 @@ def _lot_row(line: LotLine) -> dict[str, Any]:
             **{k: getattr(line, k) for k in (*LOT_COUNTS, "imbalance")}, "locations": where}
 
 
-def lots_report(result: LotsReconciliation, actor: User, now: datetime) -> Report:
+def lots_report(scope: Scope, actor: User, now: datetime) -> Report:
+    """Dose accounting for every lot, computed when the report is read."""
     columns = [Column("lot_number", "Lot"), Column("din", "DIN"), Column("status", "Status"), *_columns(LOT_COUNTS),
                Column("locations", "In stock by location"), Column("imbalance", TITLES["imbalance"], numeric=True)]
-    table = Table("Dose accounting per lot", columns, [_lot_row(line) for line in result.lots],
-                  _lot_row(result.total) | {"lot_number": "Total"})
+    signatures: list[SignatureLine] = []
+
+    def tables() -> Iterator[Table]:
+        result = reconcile_lots(scope, now=now)
+        signatures.extend(_signature(s, f"Lot {s.record}") for line in result.lots for s in line.signatures)
+        yield Table("Dose accounting per lot", columns, [_lot_row(line) for line in result.lots],
+                    _lot_row(result.total) | {"lot_number": "Total"})
+
     notes = ["Prepared = rejected at fill + administered + destroyed + returned + in stock; any imbalance is a "
              "discrepancy (0 when the lot balances). Quarantined is part of in stock."]
-    if len(result.lots) < result.total_lots:
-        notes.append(f"This copy lists {len(result.lots)} of {result.total_lots} lots; the total covers all.")
-    signatures = [_signature(s, f"Lot {s.record}") for line in result.lots for s in line.signatures]
     return Report("reconciliation-lots", "Reconciliation per lot: dose accounting", "Whole trial (all lots)", now,
-                  printed_by(actor), [table], signatures, notes)
+                  printed_by(actor), tables(), signatures, notes)
 
 
 # ---- discrepancies -----------------------------------------------------------------------------
 
-def discrepancies_report(found: list[Discrepancy], scope: Scope, actor: User, now: datetime) -> Report:
-    counts = Counter(d.code for d in found)
-    summary = Table("Discrepancies by code",
-                    [Column("code", "Code"), Column("title", "What"), Column("count", "Count", numeric=True)],
-                    [{"code": c.value, "title": DISCREPANCY_TITLES[c], "count": counts[c]} for c in Code if counts[c]],
-                    {"code": "Total", "count": len(found)})
-    listing = Table("Discrepancies", [Column("code", "Code"), Column("site_code", "Site"),
-                                      Column("occurred_at", "When"), Column("objects", "Involved"),
-                                      Column("explanation", "Explanation")],
-                    [{"code": d.code.value, "site_code": d.site_code, "occurred_at": d.occurred_at,
-                      "objects": ", ".join(f"{o.type} {o.label}" for o in d.objects), "explanation": d.explanation}
-                     for d in found])
+DISCREPANCY_COLUMNS = [Column("code", "Code"), Column("site_code", "Site"), Column("occurred_at", "When"),
+                       Column("objects", "Involved"), Column("explanation", "Explanation")]
+
+
+def discrepancies_report(found: Iterable[Discrepancy], scope: Scope, actor: User, now: datetime, *,
+                         streamed: bool = False) -> Report:
+    """The discrepancies `found`, with a count per code. Printed, the counts come first;
+    `streamed` (a download that writes each discrepancy as its kind is found), they follow
+    the list they count."""
+    counts: Counter[Code] = Counter()
+
+    def listed() -> Iterator[dict[str, Any]]:
+        for d in found:
+            counts[d.code] += 1
+            yield {"code": d.code.value, "site_code": d.site_code, "occurred_at": d.occurred_at,
+                   "objects": ", ".join(f"{o.type} {o.label}" for o in d.objects),
+                   "explanation": d.explanation}
+
+    def summary() -> Table:
+        columns = [Column("code", "Code"), Column("title", "What"), Column("count", "Count", numeric=True)]
+        rows = [{"code": c.value, "title": DISCREPANCY_TITLES[c], "count": counts[c]}
+                for c in Code if counts[c]]
+        return Table("Discrepancies by code", columns, rows, {"code": "Total", "count": sum(counts.values())})
+
+    def listing_then_summary() -> Iterator[Table]:
+        yield Table("Discrepancies", DISCREPANCY_COLUMNS, listed())
+        yield summary()
+
+    if streamed:
+        return Report("reconciliation-discrepancies", "Reconciliation: discrepancies", scope.description, now,
+                      printed_by(actor), listing_then_summary())
+    rows = list(listed())
     return Report("reconciliation-discrepancies", "Reconciliation: discrepancies", scope.description, now,
-                  printed_by(actor), [summary, listing], (),
-                  ["No discrepancies: every record agrees."] if not found else [])
+                  printed_by(actor), [summary(), Table("Discrepancies", DISCREPANCY_COLUMNS, rows)], (),
+                  ["No discrepancies: every record agrees."] if not rows else [])

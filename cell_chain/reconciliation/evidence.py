@@ -11,7 +11,7 @@ from cell_chain.accounts.signatures import Signature
 from cell_chain.core.db import db
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # tens of thousands in a whole-trial report: not frozen, to build fast
 class SignedBy:
     entity_type: str
     entity_id: str

@@ -7,7 +7,7 @@ import io
 import math
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -38,9 +38,11 @@ class Column:
 
 @dataclass(frozen=True)
 class Table:
+    """`rows` may be an iterator (read once, as a download writes them)."""
+
     title: str
     columns: list[Column]
-    rows: list[dict[str, Any]]
+    rows: Iterable[dict[str, Any]]
     totals: dict[str, Any] | None = None
 
 
@@ -56,12 +58,15 @@ class SignatureLine:
 
 @dataclass(frozen=True)
 class Report:
+    """`tables` may be an iterator, computing each table when it is reached; `signatures`
+    are read after the tables (a streamed report gathers them while its rows go out)."""
+
     name: str
     title: str
     scope: str
     generated_at: datetime
     printed_by: str
-    tables: list[Table]
+    tables: Iterable[Table]
     signatures: Sequence[SignatureLine] = ()
     notes: Sequence[str] = ()
 
@@ -104,6 +109,15 @@ def _stamp(moment: datetime) -> str:
 
 def safe_cell(value: Any) -> str:
     """CSV cell text that no spreadsheet runs as a formula; numbers stay numbers."""
+    kind = type(value)
+    if kind is str:  # most cells: decided by the first character alone
+        if not value.startswith(_FORMULA_STARTS) or _PLAIN_NUMBER.fullmatch(value):
+            return value
+        return "'" + value
+    if value is None:
+        return ""
+    if kind is int or kind is float:
+        return str(value)
     text = cell_text(value)
     if _is_number(value) or _PLAIN_NUMBER.fullmatch(text):
         return text
@@ -121,14 +135,24 @@ def _totals_row(table: Table) -> list[Any] | None:
 
 # ---- CSV -----------------------------------------------------------------------------------
 
-def report_csv(report: Report) -> str:
-    """One CSV file: a header block (title, scope, generation time in UTC, printed by), each
-    table as its title row, header row, rows and totals row, then the signatures."""
+# Rows written out together: a chunk of a streamed download.
+CSV_CHUNK_ROWS: Final = 500
+
+
+def csv_chunks(report: Report) -> Iterator[str]:
+    """The CSV in pieces, each as soon as it is known: the header block first, then each
+    table's rows as the report's tables and rows yield them (see `report_csv`)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
 
     def write(cells: Sequence[Any]) -> None:
         writer.writerow([safe_cell(c) for c in cells])
+
+    def taken() -> str:
+        text = out.getvalue()
+        out.seek(0)
+        out.truncate()
+        return text
 
     write([report.title])
     write(["Scope", report.scope])
@@ -136,21 +160,34 @@ def report_csv(report: Report) -> str:
     write(["Printed by", report.printed_by])
     for note in report.notes:
         write(["Note", note])
+    yield taken()
     for table in report.tables:
         write([])
         write([table.title])
+        keys = [c.key for c in table.columns]
         write([c.title for c in table.columns])
-        for row in table.rows:
-            write([row.get(c.key) for c in table.columns])
+        for count, row in enumerate(table.rows, 1):
+            write([row.get(k) for k in keys])
+            if count % CSV_CHUNK_ROWS == 0:
+                yield taken()
         if (totals := _totals_row(table)) is not None:
             write(totals)
+        yield taken()
     if report.signatures:
         write([])
         write(["Signatures"])
         write(["Printed name", "Meaning", "Signed at (UTC)", "Record"])
-        for line in report.signatures:
+        for count, line in enumerate(report.signatures, 1):
             write([line.printed_name, line.meaning, _utc(line.signed_at).isoformat(), line.record])
-    return out.getvalue()
+            if count % CSV_CHUNK_ROWS == 0:
+                yield taken()
+    yield taken()
+
+
+def report_csv(report: Report) -> str:
+    """One CSV file: a header block (title, scope, generation time in UTC, printed by), each
+    table as its title row, header row, rows and totals row, then the signatures."""
+    return "".join(csv_chunks(report))
 
 
 # ---- PDF -----------------------------------------------------------------------------------
@@ -427,11 +464,17 @@ def download_name(report: Report, extension: str) -> str:
 
 
 def csv_response(report: Report) -> Any:
-    """A download of the CSV; UTF-8 with a byte-order mark so spreadsheets read × and ⁷."""
-    from flask import Response
+    """A download of the CSV, streamed: the header block goes out at once and the rows as the
+    report yields them, never the whole file in memory. UTF-8 with a byte-order mark so
+    spreadsheets read × and ⁷."""
+    from flask import Response, stream_with_context
 
-    body = report_csv(report).encode("utf-8-sig")
-    return Response(body, mimetype="text/csv", headers={
+    def body() -> Iterator[bytes]:
+        yield "\ufeff".encode()
+        for chunk in csv_chunks(report):
+            yield chunk.encode("utf-8")
+
+    return Response(stream_with_context(body()), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{download_name(report, "csv")}"'})
 
 

@@ -1,12 +1,12 @@
 """Per patient: each planned dose against what happened to it (DESIGN §6), with the dose, lot
 and DIN behind each infusion, tolerance grades and SAEs; totals per site and for the scope.
 Three statements whatever the number of patients."""
-from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, distinct, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, select
 from sqlalchemy.orm import aliased
 
 from cell_chain.accounts.models import Site
@@ -90,12 +90,14 @@ class PatientsReconciliation:
     generated_at: datetime
     scope: Scope
     total_patients: int
-    patients: list[PatientLine]
+    patients: Iterable[PatientLine]  # a list, or an iterator when streamed
     sites: list[PatientTotals]
     total: PatientTotals
 
 
 _FOLLOWING = rules.following_visit()
+# Rows fetched at a time from a streamed report's cursor.
+STREAM_ROWS = 2000
 
 
 def _visit_joins(stmt: Select[Any]) -> Select[Any]:
@@ -135,33 +137,48 @@ def _in_scope(stmt: Select[Any], scope: Scope, site_id: Any) -> Select[Any]:
 
 
 def _totals(scope: Scope, today: date) -> list[PatientTotals]:
+    """Counts per site: patients counted over the patients alone and visits over the joined
+    visits, each grouped by site and then put side by side (counting distinct patients over
+    the visit rows would sort every visit of the trial)."""
     outcome = outcome_sql(today)
 
     def count(condition: ColumnElement[bool]) -> Any:
         return func.count(case((condition, 1)))
 
-    columns = {
-        "patients": func.count(distinct(Patient.id)),
-        "msc_patients": func.count(distinct(case((Patient.arm == "msc", Patient.id)))),
-        "control_patients": func.count(distinct(case((Patient.arm == "control", Patient.id)))),
-        "withdrawn": func.count(distinct(case((Patient.status == "withdrawn", Patient.id)))),
+    people = {
+        "patients": func.count(Patient.id),
+        "msc_patients": count(Patient.arm == "msc"),
+        "control_patients": count(Patient.arm == "control"),
+        "withdrawn": count(Patient.status == "withdrawn"),
+    }
+    doses = {
         "planned": func.count(Visit.id),
         "administered": func.count(Infusion.id),
         **{name: count(and_(Visit.id.is_not(None), outcome == name)) for name in OUTCOMES},
         "serious_adverse_events": count(Infusion.serious),
         **{f"grade_{g}": count(Infusion.tolerance_grade == g) for g in GRADES},
     }
-    stmt = _visit_joins(select(Site.code, *(c.label(k) for k, c in columns.items()))
-                        .select_from(Site).outerjoin(Patient, Patient.site_id == Site.id))
-    stmt = _in_scope(stmt, scope, Site.id).group_by(Site.code).order_by(Site.code)
-    return [PatientTotals(row.code, {k: int(getattr(row, k) or 0) for k in columns})
-            for row in db.session.execute(stmt)]
+    by_patient = _in_scope(select(Patient.site_id, *(c.label(k) for k, c in people.items())), scope,
+                           Patient.site_id).group_by(Patient.site_id).subquery("by_patient")
+    by_visit = _in_scope(_visit_joins(select(Patient.site_id, *(c.label(k) for k, c in doses.items()))
+                                      .select_from(Patient)), scope, Patient.site_id)
+    by_visit = by_visit.group_by(Patient.site_id).subquery("by_visit")
+    columns = [*(by_patient.c[k] for k in people), *(by_visit.c[k] for k in doses)]
+    stmt = (select(Site.code, *columns).select_from(Site)
+            .outerjoin(by_patient, by_patient.c.site_id == Site.id)
+            .outerjoin(by_visit, by_visit.c.site_id == Site.id))
+    stmt = _in_scope(stmt, scope, Site.id).order_by(Site.code)
+    keys = [*people, *doses]
+    return [PatientTotals(code, {k: int(n or 0) for k, n in zip(keys, counts, strict=True)})
+            for code, *counts in db.session.execute(stmt)]
 
 
-def reconcile_patients(scope: Scope, *, now: datetime, limit: int | None = None,
-                       offset: int = 0) -> PatientsReconciliation:
+def reconcile_patients(scope: Scope, *, now: datetime, limit: int | None = None, offset: int = 0,
+                       streamed: bool = False) -> PatientsReconciliation:
     """The per-patient reconciliation of `scope` (patients in subject ID order, a page of
-    them when `limit` is given; totals always over the whole scope)."""
+    them when `limit` is given; totals always over the whole scope). `streamed`: the patients
+    come as an iterator over a server-side cursor, each built as its rows arrive (a download
+    writes them as they come instead of holding the whole trial)."""
     today = now.date()
     sites = _totals(scope, today)
     total = PatientTotals(None, {k: sum(s.counts[k] for s in sites) for k in TOTAL_FIELDS})
@@ -187,29 +204,39 @@ def reconcile_patients(scope: Scope, *, now: datetime, limit: int | None = None,
                              select(Dose.code).join(given, given.dose_id == Dose.id), given.id),
         "patients": Records(select(as_ids(page.c.id)), select(Patient.subject_id), Patient.id),
     }))
+    if streamed:
+        streaming = stmt.execution_options(stream_results=True, yield_per=STREAM_ROWS)
+        rows = db.session.connection().execute(streaming)
+        return PatientsReconciliation(now, scope, total.counts["patients"], _patient_lines(rows, signed),
+                                      sites, total)
     with without_gc():
-        patients = _patient_lines(db.session.connection().execute(stmt), signed)
+        patients = list(_patient_lines(db.session.connection().execute(stmt), signed))
     return PatientsReconciliation(now, scope, total.counts["patients"], patients, sites, total)
 
 
-def _patient_lines(rows: Any, signed: dict[tuple[str, str], list[SignedBy]]) -> list[PatientLine]:
-    """Patients with their visits from the joined rows, in the rows' order. The rows come
-    positionally through the connection: tens of thousands of them, no ORM loading."""
-    heads: dict[int, tuple[Any, ...]] = {}
-    visits: dict[int, list[VisitLine]] = defaultdict(list)
+def _patient_lines(rows: Any, signed: dict[tuple[str, str], list[SignedBy]]) -> Iterator[PatientLine]:
+    """Patients with their visits from the joined rows, in the rows' order (a patient's rows
+    are consecutive), each as soon as its last row is read. The rows come positionally through
+    the connection: tens of thousands of them, no ORM loading."""
+    current: PatientLine | None = None
+    current_id = None
     for (patient_id, *head, number, target, start, end, skip, state, outcome, dose_code, dose_status, cells,
          dose_ml, lot_number, din, infusion_id, started, ended, infused_ml, partial, late, deviation, grade,
          events, serious) in rows:
-        if patient_id not in heads:
-            heads[patient_id] = tuple(head)
+        if patient_id != current_id:
+            if current is not None:
+                yield current
+            current_id = patient_id
+            current = PatientLine(*head, 0, 0, [], signed.get(("patients", str(patient_id)), []))
         if number is None:
             continue  # control arm: no visits
         infusion = None
         if infusion_id is not None:
             infusion = InfusionFacts(started, ended, infused_ml, bool(partial), bool(late), deviation, grade, events,
                                      bool(serious), signed.get(("infusions", str(infusion_id)), []))
-        visits[patient_id].append(VisitLine(number, target, start, end, state, outcome, skip, dose_code, dose_status,
-                                            lot_number, din, cells, dose_ml, infusion))
-    return [PatientLine(*head, len(visits[patient_id]), sum(1 for v in visits[patient_id] if v.infusion is not None),
-                        visits[patient_id], signed.get(("patients", str(patient_id)), []))
-            for patient_id, head in heads.items()]
+            current.administered += 1
+        current.planned += 1
+        current.visits.append(VisitLine(number, target, start, end, state, outcome, skip, dose_code,
+                                        dose_status, lot_number, din, cells, dose_ml, infusion))
+    if current is not None:
+        yield current

@@ -9,12 +9,9 @@ from cell_chain.accounts.permissions import require_actor, roles_required
 from cell_chain.core.clock import utcnow
 from cell_chain.core.errors import NotFound, ValidationFailed
 from cell_chain.reconciliation import documents
-from cell_chain.reconciliation.discrepancies import Code, find_discrepancies
+from cell_chain.reconciliation.discrepancies import Code, iter_discrepancies
 from cell_chain.reconciliation.export import Report, csv_response, pdf_response
-from cell_chain.reconciliation.lots import reconcile_lots
-from cell_chain.reconciliation.patients import reconcile_patients
 from cell_chain.reconciliation.scope import READERS, scope_for
-from cell_chain.reconciliation.sites import reconcile_sites
 from cell_chain.web.words import N_
 
 bp = Blueprint("reconciliation_reports", __name__)
@@ -34,30 +31,33 @@ def _argument(name: str, max_length: int) -> str | None:
     return value or None
 
 
-def build_report(name: str) -> Report:
-    """The report `name` for the caller, narrowed by ?site_code= (and ?code= for discrepancies)."""
+def build_report(name: str, *, streamed: bool = False) -> Report:
+    """The report `name` for the caller, narrowed by ?site_code= (and ?code= for
+    discrepancies). The arguments are checked here; the numbers are computed when the report
+    is read (`streamed`: in the order a download writes them)."""
     if name not in READERS:
         raise NotFound(_('No report %(name)s.', name=name))
     actor, now = require_actor(), utcnow()
     scope = scope_for(actor, name, _argument("site_code", 8))
     if name == "patients":
-        return documents.patients_report(reconcile_patients(scope, now=now), actor, now)
+        return documents.patients_report(scope, actor, now)
     if name == "sites":
-        return documents.sites_report(reconcile_sites(scope, now=now), actor, now)
+        return documents.sites_report(scope, actor, now)
     if name == "lots":
-        return documents.lots_report(reconcile_lots(scope, now=now), actor, now)
-    found = find_discrepancies(scope, now=now)
-    if (code := _argument("code", 40)) is not None:
-        if code not in Code.__members__:
-            raise ValidationFailed({"code": [f"One of: {', '.join(Code)}."]})
-        found = [d for d in found if d.code == code]
-    return documents.discrepancies_report(found, scope, actor, now)
+        return documents.lots_report(scope, actor, now)
+    code = _argument("code", 40)
+    if code is not None and code not in Code.__members__:
+        raise ValidationFailed({"code": [f"One of: {', '.join(Code)}."]})
+    found = iter_discrepancies(scope, now=now)
+    if code is not None:
+        found = (d for d in found if d.code == code)
+    return documents.discrepancies_report(found, scope, actor, now, streamed=streamed)
 
 
 @bp.get("/reports/reconciliation/<name>.csv")
 @roles_required(*ANY_READER)
 def report_csv(name: str) -> Any:
-    return csv_response(build_report(name))
+    return csv_response(build_report(name, streamed=True))
 
 
 @bp.get("/reports/reconciliation/<name>.pdf")

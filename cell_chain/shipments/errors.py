@@ -28,3 +28,25 @@ class UnknownDose(DomainError):
     """A well-formed dose label naming no dose here: a refusal, not a missing page."""
 
     status, code, title = 422, "UNKNOWN_DOSE", "No dose with this label is known"
+
+
+class TemperatureDataMissing(DomainError):
+    """The dose's shipment has no logger file and no QA waiver: nobody knows how it travelled."""
+
+    status, code, title = 409, "TEMPERATURE_DATA_MISSING", "The shipment's temperature data is missing"
+
+
+class TemperatureDataPresent(DomainError):
+    status, code, title = 409, "TEMPERATURE_DATA_PRESENT", "The shipment already has temperature data"
+
+
+class AwaitingQaDecision(DomainError):
+    """A dose quarantined until QA decides (an open excursion) is neither destroyed nor returned yet."""
+
+    status, code, title = 409, "AWAITING_QA_DECISION", "QA has not yet decided on this dose"
+
+
+class BagMismatch(DomainError):
+    """The bag scanned to confirm a hand-over is not the dose being handed over."""
+
+    status, code, title = 409, "BAG_MISMATCH", "The bag scanned is not this dose"

@@ -27,8 +27,9 @@ _NUMBER: Final = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
 # How loggers write a reading they do not have: blank, "-", "--", "--.-" (Berlinger).
 _MISSING_RE: Final = re.compile(r"(?:-+\.?-*)?")
 # The degree sign as the files spell it, including mojibake: Latin-1 0xB0 read as Mac Roman
-# ("∞"), Mac Roman 0xA1 read as Latin-1 ("¡"), UTF-8 read as Latin-1 ("Â°"), lost bytes (U+FFFD).
-_DEGREE: Final = r"(?:°|º|˚|Â°|Ã‚Â°|\ufffd|¡|∞|deg(?:rees?)?\.?\s?)"
+# ("∞"), Mac Roman 0xA1 read as Latin-1 ("¡"), UTF-8 read as Latin-1 ("Â°"), lost bytes (U+FFFD),
+# and the asterisk that ASCII-only exports print for it ("*C").
+_DEGREE: Final = r"(?:°|º|˚|Â°|Ã‚Â°|\ufffd|¡|∞|\*|deg(?:rees?)?\.?\s?)"
 _UNIT_RE: Final = re.compile(rf"{_DEGREE}\s*(?P<letter>[CF])(?![A-Za-z])|\b(?P<word>Celsius|Fahrenheit)\b"
                              r"|[(\[]\s*(?P<bare>[CF])\s*[)\]]", re.IGNORECASE)
 _VALUE_RE: Final = re.compile(rf"(?P<number>{_NUMBER})\s*(?P<unit>\S.*)?")
@@ -49,6 +50,10 @@ _YMD_RE: Final = re.compile(rf"(?P<y>[0-9]{{4}})(?P<sep>[-/])(?P<a>[0-9]{{1,2}})
 # Year last: day/month or month/day, which the file as a whole has to settle.
 _XXY_RE: Final = re.compile(rf"(?P<a>[0-9]{{1,2}})(?P<sep>[/.-])(?P<b>[0-9]{{1,2}})(?P=sep)"
                             rf"(?P<y>[0-9]{{4}}|[0-9]{{2}})\s+{_TIME}")
+# A HOBOware column is "<series label> <measurement>, <unit> (LGR S/N: …, LBL: …)": the series
+# label is free text ("H08 Temp., °F"), so the measurement word is looked for in the part before
+# the sensor details, as a word of its own ("Temp", "Temp.", "Temperature"; not "Attempt").
+_HOBO_TEMP_RE: Final = re.compile(r"(?<![A-Za-z])Temp(?:erature|\.|(?![A-Za-z]))", re.IGNORECASE)
 _GMT_OFFSET_RE: Final = re.compile(r"GMT\s*(?P<sign>[+-])(?P<h>[0-9]{1,2}):?(?P<m>[0-9]{2})")
 _INT_RE: Final = re.compile(r"[0-9]+")
 
@@ -737,7 +742,7 @@ def _parse_hobo(rows: list[tuple[int, list[str]]], context: _Context) -> LoggerT
     date_col = next((j for j, cell in enumerate(header) if re.match(r"\s*Date\s*Time\b", cell, re.IGNORECASE)), None)
     if date_col is None:
         raise _damaged(kind, header_line, 'there is no "Date Time" column')
-    temp_cols = [j for j, cell in enumerate(header) if re.match(r"\s*Temp", cell, re.IGNORECASE)]
+    temp_cols = [j for j, cell in enumerate(header) if _is_hobo_temperature(cell)]
     if not temp_cols:
         raise _refuse("the HOBO file has no temperature column.")
     temp_col = temp_cols[0]
@@ -792,6 +797,11 @@ def _parse_hobo(rows: list[tuple[int, list[str]]], context: _Context) -> LoggerT
     if events:
         context.notes.append(f"{events} event-only row{'s' if events != 1 else ''} (no temperature) skipped")
     return context.finish("onset-hobo", kind=kind, unit=unit, device=device, serial=serial)
+
+
+def _is_hobo_temperature(heading: str) -> bool:
+    """A HOBOware column of temperatures, whatever series label comes before the word."""
+    return _HOBO_TEMP_RE.search(heading.partition("(")[0]) is not None
 
 
 # ---- Gemini Tinytag (Tinytag Explorer CSV) ------------------------------------------------------------

@@ -130,3 +130,17 @@ class Excursion(db.Model):
     decision_reason: Mapped[str | None] = mapped_column(Text)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class TemperatureWaiver(db.Model):
+    """QA's signed decision that a shipment's doses may be dispensed without its logger file
+    (the logger was lost or failed); one per shipment."""
+
+    __tablename__ = "temperature_waivers"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id"), unique=True)
+    reason: Mapped[str] = mapped_column(Text)
+    waived_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    waived_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -1,4 +1,6 @@
-"""Site pharmacy actions on doses in its custody: thaw, dispense to the ward, destroy, return."""
+"""Site pharmacy actions on doses in its custody: thaw, dispense to the ward, destroy, return;
+and which of them a dose allows now (the dose's life cycle, then the facts each action needs)."""
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cell_chain.accounts.models import User
@@ -11,14 +13,78 @@ from cell_chain.batches.models import Dose
 from cell_chain.core import audit
 from cell_chain.core.db import lock_row
 from cell_chain.core.errors import InvalidTransition, ReasonRequired, ValidationFailed
+from cell_chain.core.scanning import read_scan
 from cell_chain.patients.allocation import active_allocation_of_dose
 from cell_chain.shipments import custody
-from cell_chain.shipments.errors import NotInCustody
+from cell_chain.shipments.errors import AwaitingQaDecision, BagMismatch, NotInCustody
 from cell_chain.shipments.parties import Party
+from cell_chain.shipments.temperature_data import DoseJourney, journey_of, require_temperature_data
 from cell_chain.web.words import N_
 
 LIFE = batch_rules.DOSE_LIFECYCLE
-PHARMACY_ACTIONS = ("thaw", "dispense", "destroy", "return")
+# The dose's next step on its way to the patient: the page's main action.
+MAIN_ACTIONS = ("thaw", "dispense")
+# Taking the dose out of use: offered apart from the main action, never beside it.
+DISPOSAL_ACTIONS = ("destroy", "return")
+PHARMACY_ACTIONS = MAIN_ACTIONS + DISPOSAL_ACTIONS
+
+
+@dataclass(frozen=True)
+class DoseFacts:
+    """What the pharmacy's rules need to know of a dose, beyond its state."""
+
+    status: str
+    expired: bool
+    frozen: bool  # cryopreserved and not thawed yet
+    journey: DoseJourney
+    quarantine_cause: str | None = None
+
+    @property
+    def awaiting_qa(self) -> bool:
+        """Quarantined for an excursion QA has not decided on: QA's decision comes first. A
+        recall, a rejected lot or excursion, a broken seal or an expiry is a settled reason."""
+        return (self.status == "quarantined" and self.quarantine_cause == "excursion"
+                and self.journey.open_excursion and not self.expired)
+
+
+def action_blockers(action: str, facts: DoseFacts) -> list[str]:
+    """Why the action cannot be taken now, as codes (empty: the facts allow it). The state and
+    the role are the dose life cycle's to decide; these are the facts on top."""
+    blockers = []
+    if action == "thaw":
+        if not facts.frozen:
+            blockers.append("NOT_FROZEN")
+        # Past its expiry a dose is not prepared for a patient: only destroyed or returned.
+        if facts.expired:
+            blockers.append("DOSE_EXPIRED")
+    if action == "dispense":
+        if facts.expired:
+            blockers.append("DOSE_EXPIRED")
+        if not facts.journey.temperature_known:
+            blockers.append("TEMPERATURE_DATA_MISSING")
+    if action in DISPOSAL_ACTIONS and facts.awaiting_qa:
+        blockers.append("AWAITING_QA_DECISION")
+    return blockers
+
+
+def actions_for(facts: DoseFacts, role: str) -> list[str]:
+    """What this role may do to a dose held by its pharmacy now: the dose life cycle's actions
+    for its state and the role, less those the facts block. Pages draw exactly these."""
+    return [action for action in LIFE.actions_for(facts.status, role)
+            if action in PHARMACY_ACTIONS and not action_blockers(action, facts)]
+
+
+def blocked_actions(facts: DoseFacts, role: str) -> dict[str, list[str]]:
+    """The actions the dose's state and the role would allow but the facts hold back, with why
+    (the page says it in words: the logger file to upload, QA's decision to wait for)."""
+    return {action: blockers for action in LIFE.actions_for(facts.status, role)
+            if action in PHARMACY_ACTIONS and (blockers := action_blockers(action, facts))}
+
+
+def facts_of(dose: Dose, now: datetime, journey: DoseJourney | None = None) -> DoseFacts:
+    return DoseFacts(status=dose.status, expired=batch_rules.is_expired(dose.expires_at, now),
+                     frozen=can_thaw(dose), journey=journey if journey is not None else journey_of(dose.id),
+                     quarantine_cause=dose.quarantine_cause)
 
 
 def dose_site_code(dose: Dose) -> str | None:
@@ -62,15 +128,31 @@ def thaw(dose: Dose, *, thawed_at: datetime, actor: User, now: datetime) -> Dose
     return dose
 
 
-def dispense(dose: Dose, *, to: str, actor: User, now: datetime) -> Dose:
-    """Hand the dose to the nurse who takes it to the ward: custody pharmacy → ward."""
+def confirm_bag(dose: Dose, scan: str) -> None:
+    """The bag in the pharmacist's hand is this dose: its bag or assignment label, scanned.
+    Raises UnrecognizedBarcode, BagMismatch."""
+    found = read_scan(scan)
+    if found.kind != "dose" or found.obj is None or found.obj.id != dose.id:
+        named = f"dose {found.obj.code}" if found.kind == "dose" and found.obj is not None else f"a {found.kind} label"
+        raise BagMismatch(f"The label scanned is {named}, not dose {dose.code}. Take the bag of dose {dose.code} "
+                          "and scan it again.")
+
+
+def dispense(dose: Dose, *, to: str, actor: User, now: datetime, bag_scan: str | None = None) -> Dose:
+    """Hand the dose to the nurse who takes it to the ward: custody pharmacy → ward. Only with
+    the shipment's temperature known (logger file or QA waiver); `bag_scan`, when given, must
+    name this dose. Raises InvalidTransition, TemperatureDataMissing, BagMismatch."""
     require_role(actor, LIFE.roles("dispense"))
     lock_row(dose)
     site_code = _in_my_custody(dose, actor)
     if not LIFE.can("dispense", dose.status):
         raise InvalidTransition(f"Dose {dose.code} is {dose.status}: only a received dose is dispensed.")
     if batch_rules.is_expired(dose.expires_at, now):
-        raise InvalidTransition(f"Dose {dose.code} expired at {dose.expires_at:%Y-%m-%d %H:%M} UTC.")
+        raise InvalidTransition(f"Dose {dose.code} expired at {dose.expires_at:%Y-%m-%d %H:%M} UTC: destroy or "
+                                "return it.")
+    require_temperature_data(journey_of(dose.id), dose.code)
+    if bag_scan is not None:
+        confirm_bag(dose, bag_scan)
     nurse = user_by_username(to or "")
     if nurse is None or nurse.role != Role.NURSE or nurse.site_id != actor.site_id or not nurse.active:
         raise ValidationFailed({"to": [N_("Give the username of an active nurse at your site.")]})
@@ -90,6 +172,7 @@ def destroy(dose: Dose, *, reason: str | None, signature: SignatureInput, witnes
     site_code = _in_my_custody(dose, actor)
     if not LIFE.can("destroy", dose.status):
         raise InvalidTransition(f"Dose {dose.code} is {dose.status}: it cannot be destroyed here.")
+    _settled(dose, now)
     LIFE.apply(dose, "destroy")
     audit.record_change(dose, "dose.destroyed", actor=actor, at=now, reason=why)
     custody.record_handover(dose, kind="destroy", to_party=str(Party.destroyed(site_code)), place=actor.site.name,
@@ -109,6 +192,7 @@ def return_to_manufacturer(dose: Dose, *, reason: str | None, signature: Signatu
     _in_my_custody(dose, actor)
     if not LIFE.can("return", dose.status):
         raise InvalidTransition(f"Dose {dose.code} is {dose.status}: it cannot be returned.")
+    _settled(dose, now)
     LIFE.apply(dose, "return")
     audit.record_change(dose, "dose.returned", actor=actor, at=now, reason=why)
     custody.record_handover(dose, kind="return", to_party=custody.lab_party(), place=actor.site.name,
@@ -117,15 +201,18 @@ def return_to_manufacturer(dose: Dose, *, reason: str | None, signature: Signatu
     return dose
 
 
+def _settled(dose: Dose, now: datetime) -> None:
+    if facts_of(dose, now).awaiting_qa:
+        raise AwaitingQaDecision(f"Dose {dose.code} is quarantined until QA decides on the temperature excursion: "
+                                 "it is destroyed or returned only after QA's decision.")
+
+
 def can_thaw(dose: Dose) -> bool:
     """Only cryopreserved product is thawed, once."""
     return (dose.lot.presentation == "cryopreserved" and dose.lot.post_thaw_hours is not None
             and dose.thawed_at is None)
 
 
-def dose_actions(dose: Dose, role: str, now: datetime) -> list[str]:
-    """What this role may do to a dose held by its pharmacy now: the dose's table, then the
-    facts each action needs (the services refuse on the same rules)."""
-    facts = {"thaw": can_thaw(dose), "dispense": not batch_rules.is_expired(dose.expires_at, now)}
-    return [action for action in PHARMACY_ACTIONS
-            if LIFE.allowed(action, dose.status, role) and facts.get(action, True)]
+def dose_actions(dose: Dose, role: str, now: datetime, journey: DoseJourney | None = None) -> list[str]:
+    """What this role may do to a dose held by its pharmacy now (see actions_for)."""
+    return actions_for(facts_of(dose, now, journey), role)

@@ -19,7 +19,7 @@ from cell_chain.core.errors import NotFound, ValidationFailed
 from cell_chain.core.scanning import read_scan
 from cell_chain.labels.dose_view import dose_detail, dose_site_id
 from cell_chain.labels.schemas import DoseDetailOut
-from cell_chain.shipments import pharmacy, services
+from cell_chain.shipments import pharmacy, services, temperature_data
 from cell_chain.shipments import schemas as s
 from cell_chain.shipments.excursions import CRYO, FRESH, find_excursions
 from cell_chain.shipments.loaders import shipment_or_404
@@ -200,6 +200,23 @@ class DispositionResource(MethodView):
         return excursions
 
 
+@blp.route("/shipments/<int:shipment_id>/temperature-waiver")
+class TemperatureWaiverResource(MethodView):
+    @roles_required(*SHIPMENT_LIFECYCLE.roles("waive_temperature_data"))
+    @blp.arguments(s.WaiverIn)
+    @blp.response(201, s.WaiverOut)
+    @problems(blp, 401, 403, 404, 409, 423)
+    def post(self, args: dict[str, Any], shipment_id: int) -> dict[str, Any]:
+        """QA lets the shipment's doses be dispensed without its logger file (reason, e-signature)."""
+        actor = require_actor()
+        waiver = temperature_data.waive_temperature_data(
+            shipment_or_404(shipment_id), reason=args["reason"], signature=_signature(args["signature"]),
+            actor=actor, now=utcnow())
+        db.session.commit()
+        return {"shipment_id": waiver.shipment_id, "temperature_data": temperature_data.WAIVED,
+                "reason": waiver.reason, "waived_by": actor.display_name, "waived_at": waiver.waived_at}
+
+
 def _dose_action(code: str, action: Any, **kwargs: Any) -> dict[str, Any]:
     dose = action(site_dose(code), actor=require_actor(), now=utcnow(), **kwargs)
     db.session.commit()
@@ -224,8 +241,10 @@ class DispenseResource(MethodView):
     @blp.response(200)
     @problems(blp, 401, 403, 404, 409)
     def post(self, args: dict[str, Any], code: str) -> dict[str, Any]:
-        """Dispense to the ward, to the nurse who takes the dose."""
-        return _json(_dose_action(code, pharmacy.dispense, to=args["to"]))
+        """Dispense to the ward, to the nurse who takes the dose; refused (409
+        TEMPERATURE_DATA_MISSING) while the shipment has no logger file and no QA waiver;
+        `bag_scan`, when sent, must be this dose's label (409 BAG_MISMATCH)."""
+        return _json(_dose_action(code, pharmacy.dispense, to=args["to"], bag_scan=args.get("bag_scan")))
 
 
 @blp.route("/doses/<code>/destroy")

@@ -94,6 +94,21 @@ class ThawIn(StrictSchema):
 
 class DispenseIn(StrictSchema):
     to = ma.fields.String(required=True, validate=validate.Length(min=1, max=64))
+    # The bag in hand, scanned again to confirm it is this dose (the pharmacy screen sends it).
+    bag_scan = ma.fields.String(validate=validate.Length(min=1, max=512))
+
+
+class WaiverIn(StrictSchema):
+    reason = ma.fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    signature = ma.fields.Nested(SignatureIn, required=True)
+
+
+class WaiverOut(ma.Schema):
+    shipment_id = ma.fields.Integer()
+    temperature_data = ma.fields.String(validate=validate.OneOf(["recorded", "waived", "missing"]))
+    reason = ma.fields.String()
+    waived_by = ma.fields.String()
+    waived_at = ma.fields.DateTime()
 
 
 class DestroyIn(StrictSchema):

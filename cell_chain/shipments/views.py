@@ -30,11 +30,12 @@ from cell_chain.batches.workflow import DOSE_LIFECYCLE
 from cell_chain.core.clock import LocalTimeError, from_local, utcnow
 from cell_chain.core.db import db
 from cell_chain.core.errors import AccountLocked, AuthFailure, DomainError, NotFound
-from cell_chain.core.scanning import MAX_PAYLOAD
+from cell_chain.core.scanning import MAX_PAYLOAD, UnrecognizedBarcode, read_scan
 from cell_chain.labels.payloads import bag_payloads
 from cell_chain.patients.labels import assignment_payload
 from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.shipments import custody, pharmacy, services
+from cell_chain.shipments.errors import BagMismatch
 from cell_chain.shipments.loaders import shipment_or_404
 from cell_chain.shipments.loggers import LoggerFileError
 from cell_chain.shipments.models import (
@@ -47,6 +48,16 @@ from cell_chain.shipments.models import (
 )
 from cell_chain.shipments.parties import WARD_PREFIX, Party
 from cell_chain.shipments.routes import SHIPMENT_READERS
+from cell_chain.shipments.temperature_data import (
+    MISSING,
+    NO_JOURNEY,
+    DoseJourney,
+    journeys_of,
+    shipment_temperature,
+    temperature_status,
+    waive_temperature_data,
+    waiver_of,
+)
 from cell_chain.shipments.uploads import prepare_upload
 from cell_chain.shipments.workflow import RECEIVED_STATES, SHIPMENT_LIFECYCLE
 from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse, signed_action
@@ -199,12 +210,14 @@ class ShipmentActions:
     upload: bool = False
     receive: bool = False
     dispose: bool = False
+    waive: bool = False
 
     def __bool__(self) -> bool:
         return any(vars(self).values())
 
 
-def _shipment_actions(shipment: Shipment, actor: User, open_excursions: Sequence[Excursion]) -> ShipmentActions:
+def _shipment_actions(shipment: Shipment, actor: User, open_excursions: Sequence[Excursion],
+                      temperature: str) -> ShipmentActions:
     state = shipment.status
     return ShipmentActions(
         pack=SHIPMENT_LIFECYCLE.allowed("pack", state, actor.role),
@@ -213,6 +226,7 @@ def _shipment_actions(shipment: Shipment, actor: User, open_excursions: Sequence
         upload=SHIPMENT_LIFECYCLE.allowed("record_temperature", state, actor.role),
         receive=SHIPMENT_LIFECYCLE.allowed("receive", state, actor.role),
         dispose=SHIPMENT_LIFECYCLE.allowed("dispose_excursion", state, actor.role) and bool(open_excursions),
+        waive=SHIPMENT_LIFECYCLE.allowed("waive_temperature_data", state, actor.role) and temperature == MISSING,
     )
 
 
@@ -232,7 +246,9 @@ def _render_shipment(shipment: Shipment, *, errors: Errors | None = None, status
     excursions = db.session.scalars(select(Excursion).where(Excursion.shipment_id == shipment.id)
                                     .order_by(Excursion.start, Excursion.id)).all()
     open_ones = [e for e in excursions if e.status == "open"]
-    names = _names([shipment.created_by_id, shipment.received_by_id,
+    waiver = waiver_of(shipment)
+    temperature = temperature_status(recorded=record is not None, waived=waiver is not None)
+    names = _names([shipment.created_by_id, shipment.received_by_id, waiver.waived_by_id if waiver else None,
                     record.uploaded_by_id if record else None, *(e.decided_by_id for e in excursions)])
     packed = request.args.get("packed")
     just_packed = next((r for r in rows if r.item.dose.code == packed), None) if packed else None
@@ -241,7 +257,7 @@ def _render_shipment(shipment: Shipment, *, errors: Errors | None = None, status
         steps=_custody_steps(shipment, {i.dose_id: i.dose.code for i in items}),
         signatures=signatures_for(shipment), record=record, excursions=excursions,
         open_excursions=open_ones, names=names,
-        actions=_shipment_actions(shipment, actor, open_ones), errors=errors or {},
+        actions=_shipment_actions(shipment, actor, open_ones, temperature), errors=errors or {}, waiver=waiver,
         form=request.form if request.method == "POST" else {}, refusal=refusal,
         just_packed=just_packed if refusal is None else None, now=now,
     ), status
@@ -431,6 +447,27 @@ def dispose_excursions(shipment_id: int) -> Page:
     return redirect(url_for(".shipment_page", shipment_id=shipment_id, _anchor="temperature"))
 
 
+@bp.post("/shipments/<int:shipment_id>/temperature-waiver")
+@roles_required(*SHIPMENT_LIFECYCLE.roles("waive_temperature_data"))
+def waive_temperature(shipment_id: int) -> Page:
+    shipment = shipment_or_404(shipment_id)
+    form = FormReader(request.form)
+    reason = form.text("waiver_reason", required=_('Give the reason the temperature data is waived, for example the logger was lost in transit.'), max_length=2000)
+    password = form.password()
+    names = {"password": "waiver-password", "reason": "waiver_reason"}
+    if form.errors:
+        return _render_shipment(shipment, errors=_rekey(form.errors, names), status=422)
+    outcome = commit_or_refuse(lambda: waive_temperature_data(
+        shipment, reason=reason, signature=_signature(password, Meaning.WAIVED), actor=require_actor(), now=utcnow()),
+        fields=("reason", "password"), anchor="waive")
+    if isinstance(outcome, Refused):
+        db.session.expire_all()
+        return _render_shipment(shipment_or_404(shipment_id), errors=_rekey(outcome.errors, names),
+                                status=outcome.status)
+    flash(_('Temperature data of shipment %(code)s waived: its doses may be dispensed. Your reason and signature are recorded.', code=shipment.code), "warn")
+    return redirect(url_for(".shipment_page", shipment_id=shipment_id, _anchor="temperature"))
+
+
 # ---- the pharmacist's receipt screen --------------------------------------------------------------
 
 @dataclass
@@ -480,6 +517,8 @@ def _render_receipt_result(shipment: Shipment) -> tuple[str, int]:
     names = _names([shipment.received_by_id])
     return render_template(
         "shipments/receipt_result.html", shipment=shipment, result=result, subjects=subjects,
+        temperature=shipment_temperature(shipment), can_upload=SHIPMENT_LIFECYCLE.allowed(
+            "record_temperature", shipment.status, require_actor().role), errors={},
         received_by=names.get(shipment.received_by_id or 0, ""),
         signatures=[s for s in signatures_for(shipment) if s.meaning == Meaning.RECEIVED.value],
     ), 200
@@ -527,19 +566,35 @@ class InventoryRow:
     subject_id: str
     visit: int
     holder: str
+    facts: pharmacy.DoseFacts
     actions: list[str]
     expired: bool
     expires_soon: bool  # within a day of its shelf-life expiry; a thawed dose has its own window
     holder_words: str = ""
+    blocked: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def thawed(self) -> bool:
         return self.dose.thawed_at is not None
 
+    @property
+    def journey(self) -> DoseJourney:
+        return self.facts.journey
+
+    @property
+    def main_actions(self) -> list[str]:
+        """One main action at a time: a frozen dose is thawed before it is dispensed."""
+        return [a for a in self.actions if a in pharmacy.MAIN_ACTIONS][:1]
+
+    @property
+    def disposal_actions(self) -> list[str]:
+        return [a for a in self.actions if a in pharmacy.DISPOSAL_ACTIONS]
+
 
 def _inventory(actor: User, *, code: str | None = None) -> list[InventoryRow]:
     """The doses in the custody of the actor's site (its pharmacy or its wards), soonest
-    expiry first, in one query: patient and current custodian come with each dose."""
+    expiry first: patient and current custodian come with each dose in one query, each dose's
+    shipment and its temperature data in a second."""
     site_code = actor.site_code
     if site_code is None:
         return []
@@ -555,12 +610,16 @@ def _inventory(actor: User, *, code: str | None = None) -> list[InventoryRow]:
     if code is not None:
         stmt = stmt.where(Dose.code == code)
     now = utcnow()
+    found = db.session.execute(stmt).all()
+    journeys = journeys_of([dose.id for dose, *_ in found])
     rows = []
-    for dose, subject_id, visit, held_by in db.session.execute(stmt):
+    for dose, subject_id, visit, held_by in found:
         expired = batch_rules.is_expired(dose.expires_at, now)
-        rows.append(InventoryRow(dose, subject_id, visit, held_by, pharmacy.dose_actions(dose, actor.role, now), expired,
-                                 not expired and dose.thawed_at is None
-                                 and dose.expires_at - now < EXPIRY_WARNING))
+        facts = pharmacy.facts_of(dose, now, journeys.get(dose.id, NO_JOURNEY))
+        rows.append(InventoryRow(dose, subject_id, visit, held_by, facts, pharmacy.actions_for(facts, actor.role),
+                                 expired, not expired and dose.thawed_at is None
+                                 and dose.expires_at - now < EXPIRY_WARNING,
+                                 blocked=pharmacy.blocked_actions(facts, actor.role)))
     nurses = _nurse_names(actor) if any(Party.parse(r.holder).kind == "ward" for r in rows) else {}
     for row in rows:
         row.holder_words = party(row.holder, nurses)
@@ -574,15 +633,75 @@ def _nurse_names(actor: User) -> dict[str, str]:
     return {username: name for username, name in rows}
 
 
-@bp.get("/pharmacy")
-@roles_required(*PHARMACISTS)
-def inventory() -> str:
+@dataclass
+class ScanOutcome:
+    """The last scan on the pharmacy's scan station, as the page says it."""
+
+    ok: bool
+    title: str
+    detail: str
+    code: str | None = None
+
+
+def _render_inventory(*, result: ScanOutcome | None = None, errors: Errors | None = None,
+                      status: int = 200) -> tuple[str, int]:
     actor = require_actor()
     rows = _inventory(actor)
     incoming = db.session.scalars(
         scope_to_site(select(Shipment), Shipment, actor).options(lazyload(Shipment.items))
         .where(Shipment.status.in_(services.RECEIVABLE_STATES)).order_by(Shipment.dispatched_at)).all()
-    return render_template("shipments/pharmacy.html", rows=rows, incoming=incoming, now=utcnow())
+    return render_template("shipments/pharmacy.html", rows=rows, incoming=incoming, now=utcnow(),
+                           result=result, errors=errors or {}), status
+
+
+@bp.get("/pharmacy")
+@roles_required(*PHARMACISTS)
+def inventory() -> tuple[str, int]:
+    return _render_inventory()
+
+
+@bp.post("/pharmacy/scan")
+@roles_required(*PHARMACISTS)
+def pharmacy_scan() -> Page:
+    """A bag scanned at the pharmacy opens its dose; a shipment label opens its receipt."""
+    form = FormReader(request.form)
+    payload = form.text("scan", required=_("Scan the Data Matrix on the dose's bag label."), max_length=MAX_PAYLOAD)
+    if form.errors or payload is None:
+        return _render_inventory(errors=form.errors, status=422)
+    try:
+        found = read_scan(payload)
+    except UnrecognizedBarcode as error:
+        return _render_inventory(result=ScanOutcome(False, "Not a label we print", f"{error.detail} Scan the Data "
+                                                    "Matrix on the bag label or the assignment label.", error.code),
+                                 status=error.status)
+    if found.kind == "shipment" and found.obj is not None and found.obj.site_id == require_actor().site_id:
+        return redirect(url_for(".receive", shipment_id=found.obj.id))
+    if found.kind != "dose":
+        return _render_inventory(result=ScanOutcome(False, f"Not a dose: a {found.kind} label",
+                                                    "Scan the Data Matrix on the dose's bag label."), status=422)
+    rows = _inventory(require_actor(), code=found.obj.code) if found.obj is not None else []
+    if not rows:
+        return _render_inventory(result=ScanOutcome(
+            False, "Not in your pharmacy", "This bag is not a dose in your pharmacy's or wards' custody: put it "
+            "aside and tell the GMP lab.", "NOT_IN_SITE_CUSTODY"), status=409)
+    return redirect(url_for(".dose_page", code=rows[0].dose.code))
+
+
+# Plain words for what holds an action back; the pharmacy's rules give the codes.
+BLOCKED_WORDS = {
+    "DOSE_EXPIRED": _l('The dose has expired: it cannot be given. Destroy it or return it, with the reason.'),
+    "AWAITING_QA_DECISION": _l("Quarantined until QA decides on the temperature excursion: it is not destroyed or returned before QA's decision."),
+}
+
+
+@bp.get("/pharmacy/doses/<code>")
+@roles_required(*PHARMACISTS)
+def dose_page(code: str) -> tuple[str, int]:
+    rows = _inventory(require_actor(), code=code[:24])
+    if not rows:
+        raise NotFound(_("Dose %(code)s is not in your pharmacy's custody.", code=code))
+    return render_template("shipments/pharmacy_dose.html", row=rows[0], now=utcnow(),
+                           blocked_words=BLOCKED_WORDS), 200
 
 
 # The receipt script's words (static/js/receipt.js calls t(...) with these English texts).
@@ -643,8 +762,10 @@ def _site_dose(code: str, action: str) -> InventoryRow | Response:
         raise NotFound(_("Dose %(code)s is not in your pharmacy's custody.", code=code))
     row = rows[0]
     if action not in row.actions:
-        flash(_('Dose %(code)s is %(status)s%(expired)s: you cannot %(action)s it now.', code=row.dose.code, status=words(row.dose.status).lower(), expired=' and expired' if row.expired else '', action=action), "warn")
-        return redirect(url_for(".inventory", _anchor=f"dose-{row.dose.code}"))
+        flash(_("Dose %(code)s is %(status)s%(expired)s: you cannot %(action)s it now.", code=row.dose.code,
+                status=words(row.dose.status).lower(), expired=_(" and expired") if row.expired else "",
+                action=_(action.capitalize()).lower()), "warn")
+        return redirect(url_for(".dose_page", code=row.dose.code))
     return row
 
 
@@ -691,8 +812,10 @@ def _parse_local(form: FormReader, name: str, what: str) -> datetime | None:
 
 
 def _done(row: InventoryRow, message: str, category: str = "ok") -> Response:
+    """Back to the inventory, whose scan field waits for the next bag (no fragment: a page
+    opened at one would not start at the scan field)."""
     flash(message, category)
-    return redirect(url_for(".inventory", _anchor=f"dose-{row.dose.code}"))
+    return redirect(url_for(".inventory"))
 
 
 @bp.route("/pharmacy/doses/<code>/thaw", methods=["GET", "POST"])
@@ -712,8 +835,14 @@ def thaw(code: str) -> Page:
                       fields=("thawed_at",), anchor="thawed_at")
     if isinstance(outcome, Refused):
         return _render_action(row, "thaw", errors=outcome.errors, status=outcome.status)
-    return _done(row, _("Dose %(code)s thawed at %(thawed)s: infuse it before %(expires)s.",
-                        code=outcome.code, thawed=when(thawed_at), expires=when(outcome.expires_at)))
+    if batch_rules.is_expired(outcome.expires_at, utcnow()):
+        flash(_("Dose %(code)s thawed at %(thawed)s is now expired (at %(expires)s): it cannot be given. Destroy it "
+                "or return it, with the reason.", code=outcome.code, thawed=when(thawed_at),
+                expires=when(outcome.expires_at)), "stop")
+    else:
+        flash(_("Dose %(code)s thawed at %(thawed)s: infuse it before %(expires)s.",
+                code=outcome.code, thawed=when(thawed_at), expires=when(outcome.expires_at)), "ok")
+    return redirect(url_for(".dose_page", code=outcome.code))
 
 
 @bp.route("/pharmacy/doses/<code>/dispense", methods=["GET", "POST"])
@@ -725,16 +854,26 @@ def dispense(code: str) -> Page:
     if request.method == "GET":
         return _render_action(row, "dispense")
     form = FormReader(request.form)
-    nurse = form.text("to", required=_('Choose the nurse who takes the dose to the ward.'), max_length=64)
+    nurse = form.text("to", required=_("Choose the nurse who takes the dose to the ward."), max_length=64)
+    bag_scan = form.text("bag_scan", required=_("Scan the bag label of dose %(code)s to confirm it is the bag in your "
+                                                "hand.", code=row.dose.code), max_length=MAX_PAYLOAD)
     if form.errors:
         return _render_action(row, "dispense", errors=form.errors, status=422)
-    assert nurse is not None
-    outcome = commit_or_refuse(lambda: pharmacy.dispense(row.dose, to=nurse, actor=require_actor(), now=utcnow()),
-                      fields=("to",), anchor="to")
+    assert nurse is not None and bag_scan is not None
+
+    def explain(error: DomainError) -> Errors | None:
+        if isinstance(error, BagMismatch | UnrecognizedBarcode):
+            return {"bag_scan": [f"{error.detail} Code {error.code}."]}
+        return None
+
+    outcome = commit_or_refuse(lambda: pharmacy.dispense(row.dose, to=nurse, bag_scan=bag_scan, actor=require_actor(),
+                                                         now=utcnow()),
+                               fields=("to", "bag_scan"), anchor="to", explain=explain)
     if isinstance(outcome, Refused):
         return _render_action(row, "dispense", errors=outcome.errors, status=outcome.status)
     name = _nurse_names(require_actor()).get(nurse, nurse)
-    return _done(row, _('Dose %(code)s for %(subject_id)s dispensed to nurse %(name)s.', code=outcome.code, subject_id=row.subject_id, name=name))
+    return _done(row, _("Dose %(code)s for %(subject_id)s dispensed to nurse %(name)s: the bag scanned matched. "
+                        "Scan the next bag.", code=outcome.code, subject_id=row.subject_id, name=name))
 
 
 @bp.route("/pharmacy/doses/<code>/destroy", methods=["GET", "POST"])

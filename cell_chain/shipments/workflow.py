@@ -17,6 +17,9 @@ SHIPMENT_LIFECYCLE = lifecycle("shipment", [
      SAME, {LAB, PHARMACIST}),
     ("dispose_excursion", {"dispatched", "in_transit", "received", "partially_received", "closed"},
      SAME, {QA}),
+    # Without the logger file (lost, failed), QA may waive the temperature data, signed.
+    ("waive_temperature_data", {"dispatched", "in_transit", "received", "partially_received", "closed"},
+     SAME, {QA}),
 ])
 RECEIVED_STATES = frozenset({"received", "partially_received", "closed"})
 

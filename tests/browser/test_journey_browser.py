@@ -32,7 +32,7 @@ from cell_chain.shipments import services as shipping
 from tests.browser.conftest import LiveServer
 from tests.browser.journey import TABLET, Journey, PrintedLabels, read_printed, wedge_scan
 from tests.conftest import PASSWORD
-from tests.factories import PASSING_VALUES, Staff, make_donor, make_lot, signed
+from tests.factories import PASSING_VALUES, Staff, make_donor, make_lot, record_logger_file, signed
 
 pytestmark = pytest.mark.browser
 
@@ -346,16 +346,16 @@ def pharmacist_receives_and_dispenses(j: Journey, chain: Chain) -> None:
         page.get_by_role("button", name="Receive shipment").click()
         expect(page.get_by_role("heading", name=f"Shipment {chain.shipment} received")).to_be_visible()
         expect(page.get_by_role("status").first).to_contain_text("all 1 dose(s) accepted")
+        expect(page.get_by_role("heading", name="Next step: Upload the logger file")).to_be_visible()
         j.shot(page, "receipt-result")
 
         # The logger travelled in the box: its readings from before dispatch to now.
-        page.get_by_role("link", name="Shipment page").click()
         now = utcnow().replace(microsecond=0)
         seconds = int((now - chain.started).total_seconds())
         trace = "timestamp,celsius\n" + "".join(
             f"{(chain.started + timedelta(seconds=s)).isoformat()},{-182.0 - (s % 4) * 0.5:.1f}\n"
             for s in range(seconds + 1))
-        page.get_by_label("Upload the logger file").set_input_files(
+        page.get_by_label("Upload the logger file", exact=True).set_input_files(
             files=[{"name": "QT-4471.csv", "mimeType": "text/csv", "buffer": trace.encode()}])
         page.get_by_role("button", name="Upload logger file").click()
         expect(page.get_by_role("status").first).to_contain_text("the temperature stayed within ≤ −150 °C")
@@ -363,26 +363,32 @@ def pharmacist_receives_and_dispenses(j: Journey, chain: Chain) -> None:
         j.shot(page, "shipment-received")
 
         page.get_by_role("link", name="Home").click()
-        thaw_and_dispense(j, page, chain.dose, chain.subject or "")
+        thaw_and_dispense(j, page, chain.dose, chain.subject or "", chain.bag_scans[chain.dose])
 
 
-def thaw_and_dispense(j: Journey, page: Page, dose: str, subject: str) -> None:
-    """From the pharmacist's home: thaw the frozen dose and hand it to the ward nurse."""
+def thaw_and_dispense(j: Journey, page: Page, dose: str, subject: str, bag_scan: str) -> None:
+    """From the pharmacist's home: scan the frozen dose's bag, thaw it and hand it to the ward
+    nurse, scanning the bag again to confirm it."""
     page.get_by_role("link", name="Store, thaw and dispense").click()
     row = page.locator(f"#dose-{dose}")
     expect(row).to_contain_text(subject)
     expect(row).to_contain_text("Frozen")
-    row.get_by_role("link", name=f"Thaw dose {dose}").click()
+    expect(page.locator("#scan")).to_be_focused()
+    wedge_scan(page, bag_scan)
+    expect(page.get_by_role("heading", name=f"Dose {dose}")).to_be_visible()
+    page.get_by_role("link", name=f"Record the thaw of dose {dose}").click()
     page.get_by_role("button", name="Record thaw").click()
     expect(page.get_by_role("status").first).to_contain_text(f"Dose {dose} thawed at")
     # Thawed, it has hours, not a day: its post-thaw expiry is shown, not the one-day warning.
-    expect(row).to_contain_text("Post-thaw expiry")
-    expect(row).not_to_contain_text("Expires in")
-    page.locator(f"#dose-{dose}").get_by_role("link", name=f"Dispense dose {dose}").click()
-    page.get_by_label("Nurse").select_option("lz-nurse")
+    summary = page.locator("#dose-summary")
+    expect(summary).to_contain_text("Post-thaw expiry")
+    expect(summary).not_to_contain_text("Expires in")
+    page.get_by_role("link", name=f"Dispense to a nurse of dose {dose}").click()
+    page.get_by_label("Receiving nurse").select_option("lz-nurse")
+    expect(page.locator("#bag_scan")).to_be_focused()
     j.shot(page, "dispense")
-    page.get_by_role("button", name="Dispense to the nurse").click()
-    expect(page.get_by_role("status").first).to_contain_text(f"Dose {dose} for {subject} dispensed to nurse Li Nurse.")
+    wedge_scan(page, bag_scan)
+    expect(page.get_by_role("status").first).to_contain_text(f"Dose {dose} for {subject} dispensed to nurse Li Nurse")
     expect(page.locator(f"#dose-{dose}")).to_contain_text("Dispensed", ignore_case=True)
     expect(page.locator(f"#dose-{dose}")).to_contain_text("LZ ward, nurse Li Nurse")
     j.shot(page, "pharmacy-dispensed")
@@ -531,6 +537,7 @@ def doses_received_at_the_site(server: LiveServer, tag: str) -> tuple[str, list[
                           actor=lab, now=now)
         shipping.receive(shipment, scans=[d.bag_scan for d in ward], seal_intact=True, signature=signed(),
                          actor=pharmacist, now=now)
+        record_logger_file(shipment, pharmacist, now=now)
         db.session.commit()
         return lot.lot_number, ward
 
@@ -570,7 +577,7 @@ def pharmacist_finds_the_other_dose_quarantined(j: Journey, kept: WardDose) -> N
         row = page.locator(f"#dose-{kept.code}")
         expect(row).to_contain_text("Quarantined", ignore_case=True)
         expect(row).to_contain_text("lot recalled: Retained sample")
-        expect(row.get_by_role("link", name=f"Dispense dose {kept.code}")).to_have_count(0)
+        expect(row).not_to_contain_text("Dispense")
         j.shot(page, "pharmacy-quarantined")
 
 
@@ -612,7 +619,7 @@ def test_a_recall_after_the_infusion_gives_the_lookback_list(trial: LiveServer, 
     journey = Journey(trial, browser, "journey-recall")
     lot, (given, kept) = doses_received_at_the_site(trial, "R01")
     with journey.person("lz-pharmacist") as page:
-        thaw_and_dispense(journey, page, given.code, given.subject)
+        thaw_and_dispense(journey, page, given.code, given.subject, given.bag_scan)
     nurse_verifies_and_records(journey, wristband=given.wristband, bag_scan=given.bag_scan, dose=given.code,
                                patient_line=given.patient_line)
     qa_recalls_the_lot(journey, lot, given, kept)

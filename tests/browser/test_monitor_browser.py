@@ -22,6 +22,7 @@ from cell_chain.shipments import pharmacy
 from cell_chain.shipments import services as shipping
 from tests.browser.journey import DESKTOP, log_in
 from tests.conftest import read_in_english
+from tests.factories import record_logger_file
 
 pytestmark = pytest.mark.browser
 
@@ -37,6 +38,7 @@ def _ship(site: str, doses: list, now, *, receive: bool = True) -> None:
     if receive:
         shipping.receive(shipment, scans=[bag_payloads(d).compound for d in doses], seal_intact=True,
                          signature=SIGNED, actor=user_by_username(f"{site.lower()}-pharmacist"), now=now)
+        record_logger_file(shipment, user_by_username(f"{site.lower()}-pharmacist"), now=now)
 
 
 def _infuse(dose, site: str, now) -> None:

@@ -146,9 +146,12 @@ def test_pharmacist_receives_a_box_with_a_wedge_scanner(box, page: Page):
 
     page.goto(server.url + "/pharmacy")
     expect(page.get_by_role("heading", name="Pharmacy at LZ")).to_be_visible()
-    page.get_by_role("link", name=f"Thaw dose {first}").click()
+    expect(page.locator("#scan")).to_be_focused()
+    wedge_scan(page, data["bags"][0])
+    page.get_by_role("link", name=f"Record the thaw of dose {first}").click()
     page.get_by_role("button", name="Record thaw").click()
     expect(page.get_by_role("status").first).to_contain_text(f"Dose {first} thawed at")
+    page.get_by_role("link", name="Pharmacy", exact=True).click()
     expect(page.locator(f"#dose-{first}")).not_to_contain_text("Frozen")
     expect(page.locator(f"#dose-{second}")).to_contain_text("Frozen")
     expect(page.locator(f"#dose-{third}")).to_have_count(0)

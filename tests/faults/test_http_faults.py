@@ -134,7 +134,7 @@ def test_receipt_during_a_database_fault(app, ward, staff, deployed):
 def test_a_page_during_a_database_fault_shows_a_plain_error_page(app, ward, staff, deployed):
     live, fault = deployed
     [dose] = doses_at_site(staff)
-    path = f"/pharmacy/doses/{dose.code}/dispense"
+    path, bag = f"/pharmacy/doses/{dose.code}/dispense", bag_payloads(dose).compound
     db.session.rollback()  # on SQLite an open transaction would hold the write lock
     client = live.test_client()
     login(client, "lz-pharmacist")
@@ -142,7 +142,7 @@ def test_a_page_during_a_database_fault_shows_a_plain_error_page(app, ward, staf
         engine = db.engine
     before = snapshot(engine)
     for at in (3, 6, 9):  # the login check, the dose's lookup, the service's own statements
-        form = {"to": "lz-nurse", "csrf_token": csrf_token(client, path)}
+        form = {"to": "lz-nurse", "bag_scan": bag, "csrf_token": csrf_token(client, path)}
         fault.arm(at)
         response = client.post(path, data=form)
         fault.disarm()
@@ -152,7 +152,7 @@ def test_a_page_during_a_database_fault_shows_a_plain_error_page(app, ward, staf
         assert "problem with the service" in page and "Nothing was saved" in page
         assert "Traceback" not in page and "injected" not in page
         assert snapshot(engine) == before
-    form = {"to": "lz-nurse", "csrf_token": csrf_token(client, path)}
+    form = {"to": "lz-nurse", "bag_scan": bag, "csrf_token": csrf_token(client, path)}
     assert client.post(path, data=form).status_code in (200, 302, 303)
     db.session.expire_all()
     assert dose.status == "dispensed"

@@ -21,7 +21,7 @@ from cell_chain.labels.payloads import bag_payloads
 from cell_chain.shipments import pharmacy
 from cell_chain.shipments import services as shipping
 from tests.conftest import PASSWORD
-from tests.factories import GOOD_DOSE, PASSING_VALUES, Staff, doses_at_site, released_lot, shippable_doses, signed
+from tests.factories import GOOD_DOSE, PASSING_VALUES, Staff, doses_at_site, logger_file, released_lot, shippable_doses, signed
 from tests.faults.conftest import Fault, fail_each_statement
 
 
@@ -105,6 +105,9 @@ def test_from_donor_to_infusion_a_fault_at_any_statement_leaves_nothing_behind(a
         shipment, scans=[bag_payloads(dose).compound, "garbage"], seal_intact=True, signature=signed(),
         actor=pharmacist, now=utcnow()),
         changes={"shipments", "shipment_items", "doses", "custody_events", "unexpected_items", "signatures"})
+    journey.step("record_temperature", lambda: shipping.record_temperature(
+        shipment, data=logger_file(shipment), filename="QT-1.csv", actor=pharmacist, now=utcnow()),
+        changes={"temperature_records"})
     journey.step("thaw", lambda: pharmacy.thaw(
         dose, thawed_at=utcnow() - timedelta(minutes=20), actor=pharmacist, now=utcnow()), changes={"doses"})
     journey.step("dispense", lambda: pharmacy.dispense(dose, to="lz-nurse", actor=pharmacist, now=utcnow()),
@@ -123,7 +126,7 @@ def test_from_donor_to_infusion_a_fault_at_any_statement_leaves_nothing_behind(a
     journey.step("record_infusion", record, changes={"infusions", "doses", "visits", "custody_events", "signatures"})
     db.session.expire_all()
     assert dose.status == "administered"
-    assert len(journey.steps) == 19
+    assert len(journey.steps) == 20
 
 
 def test_quality_and_site_actions_a_fault_at_any_statement_leaves_nothing_behind(app, ward, staff: Staff, fault):

@@ -103,6 +103,7 @@ def _real_fields(world: World) -> dict[str, list[Any]]:
     home, away = world.home, world.away
     return {
         "scan": world.scans, "patient_scan": world.scans, "dose_scan": world.scans, "payload": world.scans,
+        "bag_scan": world.scans,
         "scans": [world.scans[:1], world.scans[:4]],
         "target": [*home["code"][:1], *home["subject_id"][:1], *map(str, home["shipment_id"][:1]),
                    str(world.lot_ids[0]), *away["subject_id"][:1]],

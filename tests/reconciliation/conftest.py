@@ -21,7 +21,7 @@ from cell_chain.labels.services import print_labels, verify_label
 from cell_chain.shipments import pharmacy
 from cell_chain.shipments import services as shipping
 from tests.conftest import PASSWORD, make_site, make_user
-from tests.factories import signed
+from tests.factories import record_logger_file, signed
 
 SITES = ("LZ", "BJ")
 # Pictures of printed reports, for a person to look at.
@@ -83,6 +83,7 @@ def ship(staff: Any, site: str, doses: list[Any], *, scans: list[str] | None = N
         given = scans if scans is not None else [bag_payloads(d).compound for d in doses]
         result = shipping.receive(shipment, scans=given, seal_intact=seal_intact, signature=signed(),
                                   actor=user(f"{site.lower()}-pharmacist"), now=now)
+        record_logger_file(shipment, user(f"{site.lower()}-pharmacist"), now=now)
     db.session.commit()
     return Shipped(shipment, result)
 

@@ -18,7 +18,7 @@ from cell_chain.labels.services import print_labels, verify_label
 from cell_chain.shipments import pharmacy
 from cell_chain.shipments import services as shipping
 from tests.conftest import PASSWORD, make_site, make_user
-from tests.factories import Staff, make_donor, make_lot, signed
+from tests.factories import Staff, make_donor, make_lot, record_logger_file, signed
 
 RECALL_REASON = "Retained sample: mycoplasma detected on re-test"
 
@@ -55,6 +55,7 @@ def ship(staff: Staff, site: str, doses: list[Any], now: datetime, *, receive: b
     if receive:
         shipping.receive(shipment, scans=[bag_payloads(d).compound for d in doses], seal_intact=True,
                          signature=signed(), actor=user(f"{site.lower()}-pharmacist"), now=now)
+        record_logger_file(shipment, user(f"{site.lower()}-pharmacist"), now=now)
     return shipment
 
 

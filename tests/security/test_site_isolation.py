@@ -37,6 +37,8 @@ VALID_BODIES: dict[str, Any] = {
                                                                "place": "Loading bay"},
     "POST /api/shipments/<int:shipment_id>/receive": lambda: {"scans": [], "seal_intact": True,
                                                               "signature": SIGNATURE},
+    "POST /api/shipments/<int:shipment_id>/temperature-waiver": lambda: {"reason": "Logger lost",
+                                                                         "signature": SIGNATURE},
 }
 # Routes whose body is not JSON: sent as they are sent for real.
 RAW_BODIES = {"POST /api/shipments/<int:shipment_id>/temperature": b"timestamp,celsius\n"}

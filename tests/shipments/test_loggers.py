@@ -423,6 +423,36 @@ def test_hobo_without_unit_or_temperature_is_refused() -> None:
                                               b"08:00:00,50\n")
 
 
+HOBO_SERIES_ROWS = ("2024-05-01 08:00:00,41.0", "2024-05-01 08:10:00,42.8")
+
+
+@pytest.mark.parametrize("heading, unit, celsius", [
+    ("H08 Temp., °F (LGR S/N: 748084)", "°F", 5.0),  # the export the site could not upload
+    ("Temp, °C (LGR S/N: 20547370, SEN S/N: 20547370, LBL: Temp)", "°C", 41.0),
+    ("Fridge 2 Temperature, °C", "°C", 41.0),
+    ("Ext temp (°F)", "°F", 5.0),
+    ("Box 3 Temp, *F", "°F", 5.0),
+    ("Probe TEMP *C (LGR S/N: 1)", "°C", 41.0),
+])
+def test_hobo_temperature_column_is_found_whatever_label_comes_before_the_word(heading: str, unit: str,
+                                                                               celsius: float) -> None:
+    data = (f'Plot Title: fridge\n#,"Date Time, GMT+08:00","RH, % (LGR S/N: 748084, LBL: Temp)",'
+            f'"{heading}"\n' + "".join(f"{i},{row.split(',')[0]},55,{row.split(',')[1]}\n"
+                                        for i, row in enumerate(HOBO_SERIES_ROWS, start=1))).encode()
+    trace = parse(data)
+    assert trace.unit_in_file == unit
+    assert [reading.celsius for reading in trace.readings][0] == celsius
+    assert trace.readings[0].at == utc(2024, 5, 1, 0)
+
+
+@pytest.mark.parametrize("heading", [
+    "RH, %", "Attempt, °C", "Dew Point, °C", "RH, % (LGR S/N: 748084, LBL: Temp)", "Tempo, °C",
+])
+def test_hobo_file_whose_only_columns_are_not_temperatures_is_still_refused(heading: str) -> None:
+    data = f'Plot Title: x\n#,"Date Time, GMT+00:00","{heading}"\n1,2024-05-01 08:00:00,5\n'.encode()
+    assert "no temperature column" in refusal(data)
+
+
 # ---- garbage and limits ------------------------------------------------------------------------------
 
 

@@ -20,9 +20,9 @@ from cell_chain.labels.payloads import bag_payloads
 from cell_chain.shipments import services
 from cell_chain.shipments import views as shipment_views
 from cell_chain.shipments.models import Excursion, Shipment, UnexpectedItem
-from tests.conftest import PASSWORD, csrf_token, make_user
-from tests.factories import released_lot, shippable_doses, signed
-from tests.pages import page_text, post, section_text, statements_of
+from tests.conftest import PASSWORD, api_token, csrf_token, make_user
+from tests.factories import logger_file, released_lot, shippable_doses, signed
+from tests.pages import page_text, post, section, section_text, statements_of
 from tests.shipments.conftest import dispatched, new_shipment, packed, scan_of
 
 
@@ -398,32 +398,55 @@ def test_an_excursion_is_shown_and_qa_decides_on_it(staff, as_user):
 def test_the_pharmacy_lists_the_sites_doses_and_acts_on_them_through_forms(staff, as_user):
     doses = shippable_doses(staff, count=3)
     client = as_user("lz-pharmacist")
-    received(staff, client, doses)
+    shipment = received(staff, client, doses)
     inventory = client.get("/pharmacy")
     for dose in doses:
         row = section_text(inventory, f"dose-{dose.code}")
-        assert "Received" in row and "LZ site pharmacy" in row and "Frozen" in row
-        assert f"Thaw dose {dose.code}" in row and f"Destroy dose {dose.code}" in row
+        assert "Received" in row and "LZ site pharmacy" in row and "Frozen" in row and "Thaw" in row
+        assert "Destroy" not in row  # the list picks no action: the dose's own page offers them
     assert as_user("bj-pharmacist").get(f"/pharmacy/doses/{doses[0].code}/thaw").status_code == 404
+    assert as_user("bj-pharmacist").get(f"/pharmacy/doses/{doses[0].code}").status_code == 404
 
+    dose_page = client.get(f"/pharmacy/doses/{doses[0].code}")
+    assert f"Record the thaw of dose {doses[0].code}" in section_text(dose_page, "dose-next")
+    assert "Destroy" not in section_text(dose_page, "dose-next")
+    assert f"Destroy dose {doses[0].code}" in section_text(dose_page, "out-of-use")
     thaw_form = client.get(f"/pharmacy/doses/{doses[0].code}/thaw").get_data(as_text=True)
     default = re.search(r'id="thawed_at" name="thawed_at" value="([^"]+)"', thaw_form).group(1)
     response = post(client, f"/pharmacy/doses/{doses[0].code}/thaw", {"thawed_at": default})
-    assert response.status_code == 302
-    assert f"Dose {doses[0].code} thawed at" in page_text(client.get("/pharmacy"))
+    assert response.status_code == 302 and response.location.endswith(f"/pharmacy/doses/{doses[0].code}")
+    assert f"Dose {doses[0].code} thawed at" in page_text(client.get(response.location))
     again = client.get(f"/pharmacy/doses/{doses[0].code}/thaw")
-    assert again.status_code == 302  # already thawed: the row offers no thaw any more
+    assert again.status_code == 302  # already thawed: the dose offers no thaw any more
 
-    nurses = client.get(f"/pharmacy/doses/{doses[1].code}/dispense").get_data(as_text=True)
+    # No logger file yet: the dose page says so, and the dispense form is not offered.
+    blocked = client.get(f"/pharmacy/doses/{doses[1].code}")
+    assert "has no temperature data" in section_text(blocked, "temperature-missing")
+    assert "Dispense" not in section_text(blocked, "dose-next")
+    assert client.get(f"/pharmacy/doses/{doses[1].code}/dispense").status_code == 302
+    post(client, f"/shipments/{shipment.id}/temperature",
+         {"logger_file": (io.BytesIO(logger_file(shipment)), "QT-1.csv")}, token_from=f"/shipments/{shipment.id}",
+         content_type="multipart/form-data")
+    # Frozen, it is thawed first: the page's one main action; the dispense form is open now all the same.
+    assert f"Record the thaw of dose {doses[1].code}" in section_text(
+        client.get(f"/pharmacy/doses/{doses[1].code}"), "dose-next")
+
+    path = f"/pharmacy/doses/{doses[1].code}/dispense"
+    nurses = client.get(path).get_data(as_text=True)
     assert 'value="lz-nurse"' in nurses and "bj-nurse" not in nurses
-    response = post(client, f"/pharmacy/doses/{doses[1].code}/dispense", {"to": ""})
+    response = post(client, path, {"to": "", "bag_scan": ""})
     assert response.status_code == 422 and "Choose the nurse" in page_text(response)
+    assert f"Scan the bag label of dose {doses[1].code}" in page_text(response)
     make_user("lz-nurse3", "nurse", "LZ", name="Wu Nurse")
-    response = post(client, f"/pharmacy/doses/{doses[1].code}/dispense", {"to": "lz-nurse3"})
+    response = post(client, path, {"to": "lz-nurse3", "bag_scan": scan_of(doses[2])})
+    assert response.status_code == 409
+    assert f"The label scanned is dose {doses[2].code}, not dose {doses[1].code}" in page_text(response)
+    assert 'href="#bag_scan"' in response.get_data(as_text=True)
+    response = post(client, path, {"to": "lz-nurse3", "bag_scan": scan_of(doses[1])})
     assert response.status_code == 302
     after = client.get("/pharmacy")
     # People by their printed names, not their usernames.
-    assert f"Dose {doses[1].code} for LZ-0002 dispensed to nurse Wu Nurse." in page_text(after)
+    assert f"Dose {doses[1].code} for LZ-0002 dispensed to nurse Wu Nurse" in page_text(after)
     row = section_text(after, f"dose-{doses[1].code}")
     assert "Dispensed" in row and "LZ ward, nurse Wu Nurse" in row and "lz-nurse3" not in row
 
@@ -483,8 +506,8 @@ def test_a_thawed_dose_shows_its_post_thaw_expiry_not_the_one_day_warning(staff,
     infuse_by = thawed_at + timedelta(hours=4)
     assert f"{infuse_by:%Y-%m-%d %H:%M} Post-thaw expiry infuse within 4 h of thawing" in row
     assert "Expires in" not in row
-    dispense_page = client.get(f"/pharmacy/doses/{dose.code}/dispense")
-    assert "Post-thaw expiry" in section_text(dispense_page, "main") and "Expires in" not in page_text(dispense_page)
+    dose_page = client.get(f"/pharmacy/doses/{dose.code}")
+    assert "Post-thaw expiry" in section_text(dose_page, "dose-summary") and "Expires in" not in page_text(dose_page)
 
 
 def test_the_inventory_is_one_query_however_many_doses(staff, as_user):
@@ -516,3 +539,104 @@ def test_forms_without_the_csrf_token_are_refused_with_400(staff, as_user):
     assert response.status_code == 400
     db.session.expire_all()
     assert shipment.status == "dispatched"
+
+
+# ---- the pharmacy by scan -------------------------------------------------------------------------------
+
+def test_a_scan_at_the_pharmacy_opens_the_dose_or_says_why_not(staff, as_user):
+    [dose] = shippable_doses(staff)
+    client = as_user("lz-pharmacist")
+    shipment = received(staff, client, [dose])
+    [elsewhere] = shippable_doses(staff, "BJ", lot_number="L-BJ")
+    response = post(client, "/pharmacy/scan", {"scan": scan_of(dose) + "\r\n"}, token_from="/pharmacy")
+    assert response.status_code == 302 and response.location.endswith(f"/pharmacy/doses/{dose.code}")
+    assignment = assignment_payload(active_allocation_of_dose(dose))
+    assert post(client, "/pharmacy/scan", {"scan": assignment}).location.endswith(f"/pharmacy/doses/{dose.code}")
+    garbage = post(client, "/pharmacy/scan", {"scan": "hello"})
+    assert garbage.status_code == 422 and "UNRECOGNIZED_BARCODE" in section_text(garbage, "scan-result")
+    other = post(client, "/pharmacy/scan", {"scan": scan_of(elsewhere)})
+    assert other.status_code == 409 and "not a dose in your pharmacy" in section_text(other, "scan-result")
+    assert elsewhere.code not in page_text(other)
+    wristband = post(client, "/pharmacy/scan", {"scan": "LZ-0001"})
+    assert wristband.status_code == 422 and "Not a dose: a patient label" in section_text(wristband, "scan-result")
+    empty = post(client, "/pharmacy/scan", {"scan": ""})
+    assert empty.status_code == 422 and 'href="#scan"' in empty.get_data(as_text=True)
+    label = post(client, "/pharmacy/scan", {"scan": shipment.code})
+    assert label.status_code == 302 and label.location.endswith(f"/shipments/{shipment.id}/receive")
+
+
+def test_after_receipt_the_next_step_is_the_logger_file_and_qa_may_waive_it(staff, as_user):
+    [dose] = shippable_doses(staff)
+    client = as_user("lz-pharmacist")
+    shipment = received(staff, client, [dose])
+    result = client.get(f"/shipments/{shipment.id}/receive")
+    assert "Next step: Upload the logger file" in section_text(result, "next-step")
+    assert 'action="/shipments/%d/temperature"' % shipment.id in section(result, "next-step")
+    assert "Next step" not in page_text(client.get(f"/shipments/{shipment.id}")).split("Temperature")[0]
+    assert 'id="waive"' not in client.get(f"/shipments/{shipment.id}").get_data(as_text=True)  # QA's form only
+
+    qa = as_user("qa")
+    page = f"/shipments/{shipment.id}"
+    path = f"{page}/temperature-waiver"
+    response = post(qa, path, {"waiver_reason": "", "password": PASSWORD}, token_from=page)
+    assert response.status_code == 422 and "Give the reason the temperature data is waived" in page_text(response)
+    response = post(qa, path, {"waiver_reason": "Logger lost in transit", "password": "wrong-password"})
+    assert response.status_code == 401 and "The password is wrong" in page_text(response)
+    response = post(qa, path, {"waiver_reason": "Logger lost in transit", "password": PASSWORD})
+    assert response.status_code == 302
+    temperature = section_text(qa.get(page), "temperature")
+    assert "Waived by QA" in temperature and "Qian QA" in temperature and "Logger lost in transit" in temperature
+    assert 'id="waive"' not in qa.get(page).get_data(as_text=True)
+    assert "Next step" not in page_text(client.get(f"/shipments/{shipment.id}/receive"))
+    dose_page = client.get(f"/pharmacy/doses/{dose.code}")
+    assert "Waived by QA" in section_text(dose_page, "dose-summary")
+    assert f"Record the thaw of dose {dose.code}" in section_text(dose_page, "dose-next")
+
+
+def test_a_dose_awaiting_qa_is_neither_destroyed_nor_returned(staff, as_user, client):
+    [dose] = shippable_doses(staff)
+    pharmacist = as_user("lz-pharmacist")
+    shipment = dispatched(staff, [dose], hours_ago=2)
+    post(pharmacist, f"/shipments/{shipment.id}/receive", {"scan": [scan_of(dose)], "seal_intact": "yes",
+                                                           "password": PASSWORD})
+    start = shipment.dispatched_at + timedelta(minutes=1)
+    trace = "timestamp,celsius\n" + "".join(f"{(start + timedelta(minutes=10 * i)).isoformat()},-100\n"
+                                             for i in range(3))
+    assert post(pharmacist, f"/shipments/{shipment.id}/temperature",
+                {"logger_file": (io.BytesIO(trace.encode()), "warm.csv")}, token_from=f"/shipments/{shipment.id}",
+                content_type="multipart/form-data").status_code == 302
+    db.session.expire_all()
+    assert dose.status == "quarantined" and dose.quarantine_cause == "excursion"
+    page = pharmacist.get(f"/pharmacy/doses/{dose.code}")
+    assert "QA has not decided" in section_text(page, "dose-awaiting-qa")
+    assert "Destroy" not in page_text(page) and "Return to the manufacturer" not in page_text(page)
+    assert "Awaiting QA" in section_text(pharmacist.get("/pharmacy"), f"dose-{dose.code}")
+    assert pharmacist.get(f"/pharmacy/doses/{dose.code}/destroy").status_code == 302
+    refused = client.post(f"/api/doses/{dose.code}/return", headers=api_token(client, "lz-pharmacist"),
+                          json={"reason": "excursion", "signature": {"password": PASSWORD}})
+    assert refused.status_code == 409 and refused.get_json()["code"] == "AWAITING_QA_DECISION"
+    # QA rejects the excursion: a settled reason, and the dose may now leave the pharmacy.
+    services.dispose_excursion(shipment, decision="reject", reason="Warmed to -100 °C", signature=signed(),
+                               actor=staff.qa, now=utcnow())
+    db.session.commit()
+    page = pharmacist.get(f"/pharmacy/doses/{dose.code}")
+    assert f"Destroy dose {dose.code}" in section_text(page, "out-of-use")
+    assert "Dispense" not in section_text(page, "dose-next")
+
+
+def test_an_expired_dose_says_so_and_offers_only_destroy_or_return(staff, as_user):
+    [dose] = shippable_doses(staff)
+    client = as_user("lz-pharmacist")
+    shipment = received(staff, client, [dose])
+    post(client, f"/shipments/{shipment.id}/temperature",
+         {"logger_file": (io.BytesIO(logger_file(shipment)), "QT-1.csv")}, token_from=f"/shipments/{shipment.id}",
+         content_type="multipart/form-data")
+    db.session.execute(Dose.__table__.update().where(Dose.id == dose.id)
+                       .values(expires_at=utcnow() - timedelta(minutes=5)))
+    db.session.commit()
+    page = client.get(f"/pharmacy/doses/{dose.code}")
+    assert "It cannot be given to the patient. Destroy it or return it" in section_text(page, "dose-expired")
+    assert "Dispense" not in section_text(page, "dose-next") and "Record the thaw" not in section_text(page, "dose-next")
+    assert f"Destroy dose {dose.code}" in section_text(page, "out-of-use")
+    assert "Expired" in section_text(client.get("/pharmacy"), f"dose-{dose.code}")
+    assert client.get(f"/pharmacy/doses/{dose.code}/dispense").status_code == 302

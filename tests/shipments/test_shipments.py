@@ -11,9 +11,9 @@ from cell_chain.core.db import db
 from cell_chain.accounts.signatures import signatures_for
 from cell_chain.shipments import custody, services
 from cell_chain.shipments.errors import PackRefused
-from cell_chain.shipments.models import CustodyEvent, Shipment
+from cell_chain.shipments.models import CustodyEvent, Shipment, TemperatureWaiver
 from tests.conftest import PASSWORD, api_token
-from tests.factories import released_lot, shippable_doses, signed
+from tests.factories import logger_file, released_lot, shippable_doses, signed
 from tests.shipments.conftest import dispatched, new_shipment, packed, scan_of
 
 
@@ -211,6 +211,10 @@ def test_pharmacy_thaw_dispense_destroy_return(sites, staff, client):
     assert r.get_json()["expires_at"].startswith((thawed_at + timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M"))
     assert client.post(f"/api/doses/{doses[0].code}/thaw", headers=headers,
                        json={"thawed_at": thawed_at.isoformat()}).status_code == 409
+    r = client.post(f"/api/doses/{doses[0].code}/dispense", headers=headers, json={"to": "lz-nurse"})
+    assert r.status_code == 409 and r.get_json()["code"] == "TEMPERATURE_DATA_MISSING", r.get_json()
+    assert client.post(f"/api/shipments/{shipment.id}/temperature", headers=headers | {"Content-Type": "text/csv"},
+                       data=logger_file(shipment)).status_code == 201
     assert client.post(f"/api/doses/{doses[0].code}/dispense", headers=headers, json={"to": "bj-nurse"}).status_code == 422
     r = client.post(f"/api/doses/{doses[0].code}/dispense", headers=headers, json={"to": "lz-nurse"})
     assert r.status_code == 200 and r.get_json()["status"] == "dispensed"
@@ -227,6 +231,62 @@ def test_pharmacy_thaw_dispense_destroy_return(sites, staff, client):
                            json={"reason": "Patient withdrew", "signature": {"password": PASSWORD}})
     assert returned.status_code == 200 and returned.get_json()["custody"][-1]["to"] == "lab:A9999"
     assert client.post(f"/api/doses/{doses[2].code}/dispense", headers=headers, json={"to": "lz-nurse"}).status_code == 409
+
+
+def test_dispense_waits_for_the_shipments_temperature_data_or_a_signed_qa_waiver(sites, staff, client):
+    doses = shippable_doses(staff, count=2, presentation="fresh", lot_number="L-W")
+    shipment = new_shipment(staff, "LZ", "2-8C")
+    for dose in doses:
+        services.pack_dose(shipment, scan=scan_of(dose), actor=staff.lab, now=utcnow())
+    services.dispatch(shipment, courier="C", logger_id="QT-lost", signature=signed(), actor=staff.lab, now=utcnow())
+    db.session.commit()
+    pharmacist, qa = api_token(client, "lz-pharmacist"), api_token(client, "qa")
+    waiver = f"/api/shipments/{shipment.id}/temperature-waiver"
+    body = {"reason": "Logger lost in transit; courier's cold-chain log shows 3-6 °C throughout",
+            "signature": {"password": PASSWORD}}
+    assert client.post(waiver, headers=pharmacist, json=body).status_code == 403
+    client.post(f"/api/shipments/{shipment.id}/receive", headers=pharmacist,
+                json={"scans": [scan_of(d) for d in doses], "seal_intact": True, "signature": {"password": PASSWORD}})
+    refused = client.post(f"/api/doses/{doses[0].code}/dispense", headers=pharmacist, json={"to": "lz-nurse"})
+    assert refused.status_code == 409 and refused.get_json()["code"] == "TEMPERATURE_DATA_MISSING"
+    assert f"Shipment {shipment.code} has no temperature data" in refused.get_json()["detail"]
+    db.session.expire_all()
+    assert doses[0].status == "received"
+    no_reason = client.post(waiver, headers=qa, json=body | {"reason": " "})
+    assert no_reason.status_code == 422 and no_reason.get_json()["code"] == "REASON_REQUIRED"
+    wrong = client.post(waiver, headers=qa, json=body | {"signature": {"password": "wrong-password"}})
+    assert wrong.status_code == 401 and wrong.get_json()["code"] == "SIGNATURE_INVALID"
+    assert client.post(f"/api/doses/{doses[0].code}/dispense", headers=pharmacist,
+                       json={"to": "lz-nurse"}).status_code == 409
+    r = client.post(waiver, headers=qa, json=body)
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["temperature_data"] == "waived" and r.get_json()["waived_by"] == "Qian QA"
+    assert client.post(waiver, headers=qa, json=body).get_json()["code"] == "TEMPERATURE_DATA_PRESENT"
+    waived = db.session.scalar(select(TemperatureWaiver).where(TemperatureWaiver.shipment_id == shipment.id))
+    assert [s.meaning for s in signatures_for(waived)] == ["Waived"]
+    audit = client.get("/api/audit", headers=qa, query_string={"entity_type": "temperature_waivers",
+                                                                "entity_id": str(waived.id)}).get_json()
+    assert [e["action"] for e in audit][:1] == ["shipment.temperature_waived"], audit
+    r = client.post(f"/api/doses/{doses[0].code}/dispense", headers=pharmacist, json={"to": "lz-nurse"})
+    assert r.status_code == 200 and r.get_json()["status"] == "dispensed"
+
+
+def test_dispense_confirms_the_bag_in_hand_when_it_is_scanned(sites, staff, client):
+    doses = shippable_doses(staff, count=2)
+    shipment = dispatched(staff, doses)
+    headers = api_token(client, "lz-pharmacist")
+    client.post(f"/api/shipments/{shipment.id}/receive", headers=headers,
+                json={"scans": [scan_of(d) for d in doses], "seal_intact": True, "signature": {"password": PASSWORD}})
+    client.post(f"/api/shipments/{shipment.id}/temperature", headers=headers | {"Content-Type": "text/csv"},
+                data=logger_file(shipment))
+    path = f"/api/doses/{doses[0].code}/dispense"
+    wrong = client.post(path, headers=headers, json={"to": "lz-nurse", "bag_scan": scan_of(doses[1])})
+    assert wrong.status_code == 409 and wrong.get_json()["code"] == "BAG_MISMATCH"
+    assert f"dose {doses[1].code}, not dose {doses[0].code}" in wrong.get_json()["detail"]
+    garbage = client.post(path, headers=headers, json={"to": "lz-nurse", "bag_scan": "hello"})
+    assert garbage.status_code == 422 and garbage.get_json()["code"] == "UNRECOGNIZED_BARCODE"
+    r = client.post(path, headers=headers, json={"to": "lz-nurse", "bag_scan": scan_of(doses[0]) + "\r\n"})
+    assert r.status_code == 200 and r.get_json()["status"] == "dispensed"
 
 
 def test_scan_endpoint_classifies_payloads(sites, staff, client):

@@ -45,6 +45,11 @@
     }
   });
 
+  // A choice made on the way (the receiving nurse) hands the focus back to the scan field.
+  station.querySelectorAll("[data-scan-return]").forEach(function (control) {
+    control.addEventListener("change", focusField);
+  });
+
   if (result) {
     station.scrollIntoView({ block: "center" });
   }
