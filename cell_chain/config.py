@@ -67,7 +67,11 @@ def build_config(instance: Path, overrides: dict[str, Any] | None = None) -> dic
         "DOSE_VOLUME_TOLERANCE_ML": 2.0,
         "DOSE_MIN_VIABILITY_PCT": 80.0,
         "VISIT_WINDOW_DAYS": 14,
+        # The bedside check must come within this many minutes before the infusion starts.
         "VERIFICATION_VALID_MINUTES": 10,
+        # An infusion of 40 ml runs 20–40 minutes: outside these the nurse confirms the times.
+        "INFUSION_MIN_MINUTES": 5,
+        "INFUSION_MAX_MINUTES": 240,
         "DISPENSE_OVERDUE_MINUTES": 120,
         "EXCURSION_ALLOWANCE_MINUTES": 0,
         "MIN_DOSE_INTERVAL_DAYS": 60,

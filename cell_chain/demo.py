@@ -44,8 +44,9 @@ class DemoAccount:
     site_code: str | None
 
 
-def seed_demo(now: datetime) -> list[DemoAccount]:
-    """Create the demo sites, accounts and manufacturing history (the caller commits)."""
+def seed_demo(now: datetime, *, ward: bool = True) -> list[DemoAccount]:
+    """Create the demo sites, accounts and manufacturing history (the caller commits); with
+    `ward`, LZ's and BJ's due doses are shipped to them (see seed_ward)."""
     accounts: list[DemoAccount] = []
     for code, name, city in SITES:
         services.create_site(code=code, name=name, city=city, time_zone=SITE_TIME_ZONE,
@@ -62,6 +63,8 @@ def seed_demo(now: datetime) -> list[DemoAccount]:
             accounts.append(DemoAccount(username, role, code))
     seed_manufacturing(now)
     seed_patients(now)
+    if ward:
+        seed_ward(now)
     return accounts
 
 
@@ -176,3 +179,56 @@ def seed_patients(now: datetime) -> None:
                 print_labels(kind="assignment", target=allocation.dose.code, fmt="zpl", reason=None,
                              override=None, actor=coordinator, now=now)
                 verify_label(allocation.dose, scan=assignment_payload(allocation), actor=coordinator, now=now)
+
+
+def seed_ward(now: datetime) -> None:
+    """The ward's path for the first two hospitals' due doses: shipped and received; at LZ
+    also thawed (if frozen) and dispensed to lz-nurse, so a nurse can verify and record an
+    infusion at once; at BJ still in the pharmacy, for the pharmacist to thaw and dispense."""
+    from cell_chain.accounts.services import user_by_username
+    from cell_chain.accounts.signatures import SignatureInput
+    from cell_chain.batches.models import Dose
+    from cell_chain.core.db import db
+    from cell_chain.labels.payloads import bag_payloads
+    from cell_chain.patients.models import Allocation, Patient, Visit
+    from cell_chain.shipments import pharmacy
+    from cell_chain.shipments import services as shipping
+    from sqlalchemy import select
+
+    lab, signed = user_by_username("lab"), SignatureInput(DEMO_PASSWORD, "")
+    for code, _, _ in SITES[:2]:
+        doses = list(db.session.scalars(
+            select(Dose).join(Allocation, Allocation.dose_id == Dose.id).join(Visit, Visit.id == Allocation.visit_id)
+            .join(Patient, Patient.id == Visit.patient_id).where(Allocation.active, Patient.subject_id.like(f"{code}-%"))
+            .order_by(Dose.id)))
+        if not doses:
+            continue
+        pharmacist = user_by_username(f"{code.lower()}-pharmacist")
+        shipped = now - timedelta(hours=20)
+        shipment = shipping.create_shipment(site_code=code, storage=doses[0].lot.storage, actor=lab, now=shipped)
+        for dose in doses:
+            shipping.pack_dose(shipment, scan=bag_payloads(dose).compound, actor=lab, now=shipped)
+        shipping.dispatch(shipment, courier="ColdChain Express", logger_id=f"QT-{code}", signature=signed,
+                          actor=lab, now=shipped)
+        received = now - timedelta(hours=2)
+        shipping.receive(shipment, scans=[bag_payloads(d).compound for d in doses], seal_intact=True,
+                         signature=signed, actor=pharmacist, now=received)
+        if code != "LZ":
+            continue
+        # The box's logger file, as the pharmacist uploads it after receipt: without temperature
+        # data no dose of the box may be dispensed.
+        shipping.record_temperature(shipment, data=_logger_export(shipment.storage, shipped, received),
+                                    filename="logger.csv", actor=pharmacist, now=received + timedelta(minutes=5))
+        for dose in doses:
+            if dose.lot.presentation == "cryopreserved":
+                pharmacy.thaw(dose, thawed_at=now - timedelta(minutes=15), actor=pharmacist, now=now)
+            pharmacy.dispense(dose, to=f"{code.lower()}-nurse", actor=pharmacist, now=now)
+        db.session.flush()
+
+
+def _logger_export(storage: str, start: datetime, end: datetime) -> bytes:
+    """A box logger's export (timestamp,celsius), one reading every five minutes, in range."""
+    celsius = -182.0 if storage == "cryo" else 5.0
+    steps = max(1, int((end - start).total_seconds() // 300))
+    moments = [start + (end - start) * i / steps for i in range(steps + 1)]
+    return ("timestamp,celsius\n" + "".join(f"{at.isoformat()},{celsius}\n" for at in moments)).encode()

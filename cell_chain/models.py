@@ -9,7 +9,7 @@ from cell_chain.web.session_store import StoredSession  # noqa: F401
 from cell_chain.batches.models import DinSequence, Donor, Dose, Lot, ReleaseSpec, ScreeningResult, TestResult  # noqa: F401
 from cell_chain.labels.models import LabelVerification, PrintedLabel, PrintJob  # noqa: F401
 from cell_chain.patients.models import Allocation, CoiSequence, Patient, SubjectSequence, Visit  # noqa: F401
-from cell_chain.infusions.models import BedsideCheck, Infusion  # noqa: F401
+from cell_chain.infusions.models import BedsideCheck, Infusion, InfusionDraft  # noqa: F401
 from cell_chain.shipments.models import (  # noqa: F401
     CustodyEvent, Excursion, Shipment, ShipmentItem, TemperatureRecord, TemperatureWaiver, UnexpectedItem,
 )

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from cell_chain import create_app
 from cell_chain.accounts import services
 from cell_chain.accounts.models import User
+from cell_chain.core import clock as app_clock
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 
@@ -129,6 +130,15 @@ def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def clock() -> Iterator[Any]:
+    """The app's clock, to move forward with `clock.travel(timedelta(...))` (no sleeping);
+    back on the real time after the test."""
+    app_clock.real_time()
+    yield app_clock
+    app_clock.real_time()
 
 
 @pytest.fixture

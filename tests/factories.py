@@ -146,3 +146,22 @@ def doses_at_site(staff: Staff, site: str = "LZ", *, count: int = 1, presentatio
     record_logger_file(shipment, pharmacist, now=now)
     db.session.commit()
     return doses
+
+
+def doses_on_ward(staff: Staff, site: str = "LZ", *, count: int = 1, presentation: str = "cryopreserved",
+                  lot_number: str = "L-BED", now: datetime | None = None, nurse: str | None = None,
+                  thawed_minutes_ago: int = 20) -> list[Any]:
+    """The ward's path: received by `site`'s pharmacy, thawed there if cryopreserved
+    (`thawed_minutes_ago`), then dispensed to the ward's nurse (`{site}-nurse` unless named)."""
+    from cell_chain.accounts.services import user_by_username
+    from cell_chain.shipments import pharmacy
+
+    now = now or utcnow()
+    doses = doses_at_site(staff, site, count=count, presentation=presentation, lot_number=lot_number, now=now)
+    pharmacist = user_by_username(f"{site.lower()}-pharmacist")
+    for dose in doses:
+        if presentation == "cryopreserved":
+            pharmacy.thaw(dose, thawed_at=now - timedelta(minutes=thawed_minutes_ago), actor=pharmacist, now=now)
+        pharmacy.dispense(dose, to=nurse or f"{site.lower()}-nurse", actor=pharmacist, now=now)
+    db.session.commit()
+    return doses

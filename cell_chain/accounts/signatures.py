@@ -35,6 +35,7 @@ class Meaning(StrEnum):
     ADMINISTERED = "Administered"
     WITNESSED = "Witnessed"
     WAIVED = "Waived"
+    CORRECTED = "Corrected"
 
 
 # Each meaning is stored and printed in English (it is bound to the signed content); pages

@@ -196,6 +196,8 @@ class Dose(db.Model):
     status_before_quarantine: Mapped[str | None] = mapped_column(String(16))
     quarantine_reason: Mapped[str | None] = mapped_column(Text)
     quarantine_cause: Mapped[str | None] = mapped_column(String(16))
+    # When it was set aside: an infusion that began before it is kept (and flagged), not refused.
+    quarantined_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     version: Mapped[int] = mapped_column(default=1)
 
     lot: Mapped[Lot] = relationship(back_populates="doses", lazy="joined", innerjoin=True)

@@ -290,7 +290,7 @@ def quarantine_dose(dose: Dose, *, cause: str, reason: str, actor: User, now: da
     if not wf.DOSE_LIFECYCLE.can("quarantine", dose.status):
         return False
     wf.DOSE_LIFECYCLE.apply(dose, "quarantine")
-    dose.quarantine_cause, dose.quarantine_reason = cause, reason
+    dose.quarantine_cause, dose.quarantine_reason, dose.quarantined_at = cause, reason, now
     audit.record_change(dose, "dose.quarantined", actor=actor, at=now, reason=reason)
     return True
 
@@ -302,7 +302,7 @@ def lift_quarantine(dose: Dose, *, reason: str, actor: User, now: datetime) -> N
     if dose.lot.status != "released":
         raise InvalidTransition(f"Dose {dose.code}'s lot is {dose.lot.status}: it stays in quarantine.")
     wf.DOSE_LIFECYCLE.apply(dose, "lift_quarantine")
-    dose.quarantine_cause = dose.quarantine_reason = None
+    dose.quarantine_cause = dose.quarantine_reason = dose.quarantined_at = None
     audit.record_change(dose, "dose.quarantine_lifted", actor=actor, at=now, reason=reason)
 
 

@@ -44,7 +44,10 @@ DOSE_LIFECYCLE = lifecycle("dose", [
     ("receive", {"in_transit"}, "received", {PHARMACIST}),
     ("thaw", {"received"}, SAME, {PHARMACIST}),
     ("dispense", {"received"}, "dispensed", {PHARMACIST}),
-    ("administer", {"received", "dispensed"}, "administered", {NURSE}),
+    # Only from the ward's custody: a dose still in the pharmacy was never handed to the nurse.
+    ("administer", {"dispensed"}, "administered", {NURSE}),
+    # The infusion began before a recall or excursion quarantined the dose: it is in the patient.
+    ("administer_quarantined", {"quarantined"}, "administered", {NURSE}),
     ("destroy", DISPOSABLE, "destroyed", {PHARMACIST}),
     ("return", DISPOSABLE, "returned", {PHARMACIST}),
     # Consequences of a recall, a rejected lot, a broken seal or an excursion, whoever acts.

@@ -1,14 +1,28 @@
-"""The one source of "now" (rules take `now` as an argument, routes call `utcnow()`), and the
-one rule for reading a local wall-clock time as a UTC moment."""
+"""The one source of "now" (rules take `now` as an argument, routes call `utcnow()`; tests
+move the app's clock forward with `travel`, a 35-minute infusion without waiting for it), and
+the one rule for reading a local wall-clock time as a UTC moment."""
 import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}")
+_shift = timedelta(0)
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return datetime.now(UTC) + _shift
+
+
+def travel(by: timedelta) -> None:
+    """Move the app's clock by `by` (tests only; production never calls it)."""
+    global _shift
+    _shift += by
+
+
+def real_time() -> None:
+    """Put the app's clock back on the real time."""
+    global _shift
+    _shift = timedelta(0)
 
 
 def ensure_utc(value: datetime) -> datetime:

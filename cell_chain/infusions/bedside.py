@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext
-from sqlalchemy import Insert, Select, and_, bindparam, func, insert, literal_column, select
+from sqlalchemy import Insert, Select, and_, bindparam, delete, func, insert, literal_column, select
 
 from cell_chain.accounts.models import Site, User
 from cell_chain.accounts.permissions import require_role
@@ -21,20 +21,21 @@ from cell_chain.core import audit
 from cell_chain.core.db import db, is_postgres, lock_row
 from cell_chain.core.errors import DomainError, ValidationFailed
 from cell_chain.core.scanning import Identified, UnrecognizedBarcode, identify_scan
-from cell_chain.infusions.models import BedsideCheck, Infusion
+from cell_chain.infusions.models import BedsideCheck, Infusion, InfusionDraft
 from cell_chain.labels.scans import LabelDose, LabelLot, bag_label_matches
 from cell_chain.patients import schedule
 from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.patients.scans import LabelAllocation, assignment_label_matches
 from cell_chain.patients.workflow import VISIT_LIFECYCLE
 from cell_chain.shipments.custody import record_handover
-from cell_chain.shipments.models import CustodyEvent, Excursion, ShipmentItem
+from cell_chain.shipments.models import CustodyEvent, Excursion, ShipmentItem, TemperatureRecord
 from cell_chain.shipments.parties import Party
 from cell_chain.web.words import N_
 
 STOP_ORDER = ("UNRECOGNIZED_BARCODE", "UNKNOWN_PATIENT", "UNKNOWN_DOSE", "WRONG_SITE", "WRONG_PATIENT",
               "PATIENT_NOT_IN_MSC_ARM", "DOSE_NOT_RELEASED", "DOSE_QUARANTINED", "DOSE_RECALLED",
-              "DOSE_EXPIRED", "NOT_RECEIVED", "ALREADY_ADMINISTERED", "TEMPERATURE_EXCURSION", "TOO_SOON")
+              "DOSE_EXPIRED", "NOT_RECEIVED", "NOT_DISPENSED", "NOT_THAWED", "ALREADY_ADMINISTERED",
+              "TEMPERATURE_EXCURSION", "TOO_SOON")
 WARNING_CODES = ("OUT_OF_WINDOW",)
 MESSAGES = {
     "UNRECOGNIZED_BARCODE": N_("A scan is not a wristband or a dose label. Scan the patient's wristband and the dose bag."),
@@ -48,6 +49,10 @@ MESSAGES = {
     "DOSE_RECALLED": N_("The dose's lot has been recalled."),
     "DOSE_EXPIRED": N_("The dose has expired."),
     "NOT_RECEIVED": N_("The dose is not in this hospital's custody: the pharmacy has not received it."),
+    "NOT_DISPENSED": N_("The pharmacy has not handed this dose to the ward (or it was given back). "
+                        "Do not give it: ask the pharmacy to dispense it to you first."),
+    "NOT_THAWED": N_("No thaw is recorded for this frozen dose. Do not give it: ask the pharmacy to thaw it "
+                   "and record the thaw, then scan again."),
     "ALREADY_ADMINISTERED": N_("This dose has already been given."),
     "TEMPERATURE_EXCURSION": N_("The dose's shipment had a temperature excursion that QA has not cleared."),
     "TOO_SOON": N_("The last dose was given too recently."),
@@ -60,6 +65,12 @@ def message(code: str) -> str:
     return gettext(MESSAGES[code])
 
 
+# What happened after the infusion started: never a stop, but the record is flagged (lookback).
+LATER_WORDS = {
+    "DOSE_RECALLED": "lot recalled",
+    "DOSE_QUARANTINED": "dose quarantined",
+    "TEMPERATURE_EXCURSION": "temperature excursion found",
+}
 NURSES = DOSE_LIFECYCLE.roles("administer")
 WITNESSES = (Role.NURSE, Role.PHARMACIST)
 
@@ -88,6 +99,8 @@ class DoseFacts:
     lot_number: str
     expires_at: datetime
     thawed_at: datetime | None
+    presentation: str = "fresh"
+    quarantined_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -115,7 +128,9 @@ class Facts:
     dose: DoseFacts | None = None
     allocation: AllocationFacts | None = None
     custodian: str | None = None
-    open_excursion: bool = False
+    # When the first unresolved excursion of the dose's shipment became known (its logger
+    # upload); None: no open excursion.
+    excursion_known_at: datetime | None = None
     infusions_given: int = 0
     last_infusion_at: datetime | None = None
 
@@ -124,6 +139,9 @@ class Facts:
 class Decision:
     stops: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Conditions that arose after the moment judged (after the infusion started): no stop,
+    # but the record is flagged for lookback.
+    later: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -131,8 +149,11 @@ class Decision:
 
 
 def decide(facts: Facts, *, now: datetime, min_interval: timedelta) -> Decision:
-    """Pure: the stops and warnings for these facts, in STOP_ORDER."""
+    """Pure: the stops and warnings for these facts at the moment of giving, `now` (the
+    bedside check's time, or the infusion's start when it is recorded), in STOP_ORDER. What
+    became true only after that moment is listed in `later`, never a stop."""
     found: set[str] = set()
+    later: list[str] = []
     warnings: list[str] = []
     patient, dose, allocation = facts.patient, facts.dose, facts.allocation
     if not facts.scans_readable:
@@ -154,24 +175,33 @@ def decide(facts: Facts, *, now: datetime, min_interval: timedelta) -> Decision:
         lot_status = dose.lot_status
         if lot_status in ("in_process", "quarantine", "rejected"):
             found.add("DOSE_NOT_RELEASED")
+        # A quarantine (a recall's too) counts from when it was put on the dose.
+        set_aside_later = (dose.status == "quarantined" and dose.quarantined_at is not None
+                           and dose.quarantined_at > now)
         if lot_status == "recalled":
-            found.add("DOSE_RECALLED")
+            (later.append if set_aside_later else found.add)("DOSE_RECALLED")
         elif dose.status == "quarantined":
-            found.add("DOSE_QUARANTINED")
+            (later.append if set_aside_later else found.add)("DOSE_QUARANTINED")
         if now >= dose.expires_at:
             found.add("DOSE_EXPIRED")
         if dose.status == "administered":
             found.add("ALREADY_ADMINISTERED")
         elif not _at_site(facts):
             found.add("NOT_RECEIVED")
-        if facts.open_excursion:
-            found.add("TEMPERATURE_EXCURSION")
+        else:
+            # At the hospital: was it handed to the ward, and thawed before the moment judged?
+            if not _on_ward(facts):
+                found.add("NOT_DISPENSED")
+            if dose.presentation == "cryopreserved" and (dose.thawed_at is None or dose.thawed_at > now):
+                found.add("NOT_THAWED")
+        if facts.excursion_known_at is not None:
+            (found.add if facts.excursion_known_at <= now else later.append)("TEMPERATURE_EXCURSION")
     if facts.last_infusion_at is not None and now - facts.last_infusion_at < min_interval:
         found.add("TOO_SOON")
     if allocation is not None and not schedule.in_window(now.date(), allocation.window_start,
                                                          allocation.window_end):
         warnings.append("OUT_OF_WINDOW")
-    return Decision([code for code in STOP_ORDER if code in found], warnings)
+    return Decision([code for code in STOP_ORDER if code in found], warnings, later)
 
 
 def _at_site(facts: Facts) -> bool:
@@ -179,6 +209,12 @@ def _at_site(facts: Facts) -> bool:
         return False
     site = facts.allocation.site_code
     return Party.parse(facts.custodian).held_at_site(site)
+
+
+def _on_ward(facts: Facts) -> bool:
+    """In the ward's custody: the pharmacy dispensed it to a nurse of the dose's hospital."""
+    assert facts.custodian is not None and facts.allocation is not None
+    return Party.parse(facts.custodian).kind == "ward"
 
 
 def _classify(first: Any, second: Any) -> tuple[Identified | None, Identified | None]:
@@ -217,14 +253,15 @@ def load_facts(patient_scan: Any, dose_scan: Any, *, nurse: User, log_only: bool
         row.birth_year)
     given, last = row.infusions_given or 0, _utc(row.last_infusion_at)
     if row.dose_id is None or not _names_dose(dose_read, row):
-        return Facts(nurse.site_id, True, patient, None, None, None, False, given, last)
+        return Facts(nurse.site_id, True, patient, None, None, None, None, given, last)
     dose = DoseFacts(row.dose_id, row.dose_code, row.dose_status, row.lot_status, row.lot_number, row.expires_at,
-                     row.thawed_at)
+                     row.thawed_at, row.presentation, row.quarantined_at)
     allocation = None if row.allocation_id is None else AllocationFacts(
         row.allocation_id, row.coi, row.allocated_patient_id, row.allocated_site_id, row.allocated_site_code,
         row.visit_number, row.target_date, row.window_start, row.window_end)
     custodian = row.custodian or f"lab:{current_app.config['FACILITY_FIN']}"
-    return Facts(nurse.site_id, True, patient, dose, allocation, custodian, bool(row.open_excursions), given, last)
+    return Facts(nurse.site_id, True, patient, dose, allocation, custodian, _utc(row.excursion_known_at), given,
+                 last)
 
 
 def _names_dose(read: Identified, row: Any) -> bool:
@@ -255,6 +292,7 @@ def facts_statement(dose_label: str | None, *, asynchronous_commit: bool = False
     allocations, visits, infusions = Allocation.__table__, Visit.__table__, Infusion.__table__
     allocated, sites = Patient.__table__.alias("allocated"), Site.__table__.alias("allocated_site")
     custody, items, excursions = CustodyEvent.__table__, ShipmentItem.__table__, Excursion.__table__
+    records = TemperatureRecord.__table__
     anchor = select(literal_column("1").label("one")).subquery("scan")
     joined = anchor.outerjoin(patients, patients.c.subject_id == bindparam("subject_id"))
     if dose_label == "assignment":
@@ -273,10 +311,12 @@ def facts_statement(dose_label: str | None, *, asynchronous_commit: bool = False
     custodian = (select(custody.c.to_party).where(custody.c.dose_id == doses.c.id)
                  .order_by(custody.c.occurred_at.desc(), custody.c.id.desc()).limit(literal_column("1"))
                  .scalar_subquery())
-    open_excursions = (select(func.count(excursions.c.id))
-                       .join(items, items.c.shipment_id == excursions.c.shipment_id)
-                       .where(items.c.dose_id == doses.c.id, excursions.c.status == literal_column("'open'"))
-                       .scalar_subquery())
+    excursion_known_at = (select(func.min(records.c.uploaded_at))
+                          .select_from(excursions)
+                          .join(items, items.c.shipment_id == excursions.c.shipment_id)
+                          .join(records, records.c.id == excursions.c.record_id)
+                          .where(items.c.dose_id == doses.c.id, excursions.c.status == literal_column("'open'"))
+                          .scalar_subquery())
     given = select(func.count(infusions.c.id)).where(infusions.c.patient_id == patients.c.id).scalar_subquery()
     last = select(func.max(infusions.c.started_at)).where(infusions.c.patient_id == patients.c.id).scalar_subquery()
     columns = [
@@ -284,13 +324,13 @@ def facts_statement(dose_label: str | None, *, asynchronous_commit: bool = False
         patients.c.arm, patients.c.status.label("patient_status"), patients.c.initials, patients.c.birth_year,
         doses.c.id.label("dose_id"), doses.c.code.label("dose_code"), doses.c.status.label("dose_status"),
         doses.c.number.label("dose_number"), doses.c.division, doses.c.prepared_at, doses.c.expires_at,
-        doses.c.thawed_at, lots.c.status.label("lot_status"), lots.c.lot_number, lots.c.din, lots.c.product_code,
+        doses.c.thawed_at, doses.c.quarantined_at, lots.c.presentation, lots.c.status.label("lot_status"), lots.c.lot_number, lots.c.din, lots.c.product_code,
         lots.c.shelf_life_hours, lots.c.shelf_life_months,
         allocations.c.id.label("allocation_id"), allocations.c.coi, visits.c.number.label("visit_number"),
         visits.c.target_date, visits.c.window_start, visits.c.window_end,
         visits.c.patient_id.label("allocated_patient_id"), allocated.c.site_id.label("allocated_site_id"),
         sites.c.code.label("allocated_site_code"),
-        custodian.label("custodian"), open_excursions.label("open_excursions"),
+        custodian.label("custodian"), excursion_known_at.label("excursion_known_at"),
         given.label("infusions_given"), last.label("last_infusion_at"),
     ]
     if asynchronous_commit:
@@ -360,10 +400,22 @@ class InfusionInput:
     adverse_events: str | None
     serious: bool
     acknowledged_warnings: dict[str, str]
+    partial_reason: str | None = None
+    # The nurse confirms a duration outside INFUSION_MIN_MINUTES … INFUSION_MAX_MINUTES.
+    confirm_duration: bool = False
+
+
+def unusual_duration(started_at: datetime, ended_at: datetime) -> bool:
+    """Shorter or longer than an infusion of 40 ml usually runs (configurable)."""
+    config = current_app.config
+    length = ended_at - started_at
+    return not (timedelta(minutes=config["INFUSION_MIN_MINUTES"]) <= length
+                <= timedelta(minutes=config["INFUSION_MAX_MINUTES"]))
 
 
 def _validate(given: InfusionInput, now: datetime) -> None:
     errors: dict[str, list[str]] = {}
+    full = current_app.config["DOSE_VOLUME_ML"]
     if given.ended_at < given.started_at:
         errors["ended_at"] = ["The infusion cannot end before it started."]
     if given.ended_at > now + timedelta(minutes=1):
@@ -376,32 +428,76 @@ def _validate(given: InfusionInput, now: datetime) -> None:
         errors["tolerance_grade"] = ["Tolerance grade is 0 (no discomfort) to 4 (life-threatening)."]
     if given.serious and not (given.adverse_events or "").strip():
         errors["adverse_events"] = ["Describe the serious adverse event."]
+    if 0 < given.volume_ml < full and not (given.partial_reason or "").strip():
+        errors["partial_reason"] = [f"Less than {full:g} ml was given: say why (partial infusion)."]
+    if (given.ended_at >= given.started_at and unusual_duration(given.started_at, given.ended_at)
+            and not given.confirm_duration):
+        config = current_app.config
+        errors["confirm_duration"] = [
+            f"The infusion lasted {_minutes(given.ended_at - given.started_at)}, outside the usual "
+            f"{config['INFUSION_MIN_MINUTES']} minutes to {config['INFUSION_MAX_MINUTES'] / 60:g} hours: "
+            "check the start and end times, and confirm them if they are right."]
     if errors:
         raise ValidationFailed(errors)
 
 
+def _minutes(length: timedelta) -> str:
+    minutes = length.total_seconds() / 60
+    return f"{minutes:.0f} minutes" if minutes >= 1 else f"{length.total_seconds():.0f} seconds"
+
+
+def _at(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _lookback_reason(decision: Decision, facts: Facts, started_at: datetime) -> str | None:
+    """Words for what happened after the start (the record stands; the patient is followed up)."""
+    if not decision.later:
+        return None
+    assert facts.dose is not None
+    parts = []
+    for code in decision.later:
+        moment = facts.excursion_known_at if code == "TEMPERATURE_EXCURSION" else facts.dose.quarantined_at
+        parts.append(LATER_WORDS[code] + (f" at {_at(moment)}" if moment else ""))
+    return f"{'; '.join(parts).capitalize()}, after the infusion started at {_at(started_at)}: lookback."
+
+
+def verified_before_start(*, nurse_id: int, patient_id: int, dose_id: int, started_at: datetime,
+                          now: datetime) -> bool:
+    """This nurse's bedside check of this patient and dose passed within
+    VERIFICATION_VALID_MINUTES before the infusion started (a start typed to the minute
+    covers that whole minute); the record itself may come at the end of the infusion."""
+    window = timedelta(minutes=current_app.config["VERIFICATION_VALID_MINUTES"])
+    latest = min(started_at + timedelta(minutes=1), now)
+    return bool(db.session.scalar(select(func.count(BedsideCheck.id)).where(
+        BedsideCheck.nurse_id == nurse_id, BedsideCheck.patient_id == patient_id,
+        BedsideCheck.dose_id == dose_id, BedsideCheck.ok, BedsideCheck.checked_at >= started_at - window,
+        BedsideCheck.checked_at <= latest)))
+
+
 def record_infusion(patient_scan: Any, dose_scan: Any, *, given: InfusionInput, signature: SignatureInput,
                     witnessed_by: WitnessInput, actor: User, now: datetime) -> Infusion:
-    """Record the infusion: the decision is re-run with the dose row locked (two nurses at
-    once: the second gets ALREADY_ADMINISTERED), the same nurse must have verified this
-    patient and dose moments before, warnings need reasons, nurse signs and a witness signs."""
+    """Record the infusion, usually when it ends. The decision is re-run with the dose row
+    locked (two nurses at once: the second gets ALREADY_ADMINISTERED) and judged at the
+    infusion's start: the same nurse must have verified this patient and dose in the minutes
+    before it; what happened after the start (a recall) never refuses the record but flags
+    it for lookback. Warnings need reasons, a partial infusion its reason, an unusual
+    duration a confirmation; nurse signs and a witness signs."""
     require_role(actor, NURSES)
     _validate(given, now)
     facts = load_facts(patient_scan, dose_scan, nurse=actor)
     if facts.dose is not None:
         lock_row(db.session.get(Dose, facts.dose.id))
         facts = load_facts(patient_scan, dose_scan, nurse=actor)
-    decision = decide(facts, now=now, min_interval=_min_interval())
+    decision = decide(facts, now=given.started_at, min_interval=_min_interval())
     if not decision.ok:
         raise InfusionStopped(decision)
-    window = timedelta(minutes=current_app.config["VERIFICATION_VALID_MINUTES"])
-    verified = db.session.scalar(select(func.count(BedsideCheck.id)).where(
-        BedsideCheck.nurse_id == actor.id, BedsideCheck.patient_id == facts.patient.id,
-        BedsideCheck.dose_id == facts.dose.id, BedsideCheck.ok, BedsideCheck.checked_at >= now - window,
-        BedsideCheck.checked_at <= now))
-    if not verified:
+    assert facts.patient is not None and facts.dose is not None and facts.allocation is not None
+    if not verified_before_start(nurse_id=actor.id, patient_id=facts.patient.id, dose_id=facts.dose.id,
+                                 started_at=given.started_at, now=now):
+        minutes = current_app.config["VERIFICATION_VALID_MINUTES"]
         raise VerificationRequired(f"Scan {facts.patient.subject_id}'s wristband and the dose bag at the bedside "
-                                   f"(within {window.total_seconds() / 60:g} minutes) before recording.")
+                                   f"(within {minutes} minutes before the infusion starts) first.")
     missing = [w for w in decision.warnings if not (given.acknowledged_warnings.get(w) or "").strip()]
     if missing:
         raise WarningNotAcknowledged("Give a reason for: " + ", ".join(missing) + ".", warnings=missing)
@@ -410,26 +506,36 @@ def record_infusion(patient_scan: Any, dose_scan: Any, *, given: InfusionInput, 
     visit = allocation.visit
     patient = visit.patient
     out_of_window = "OUT_OF_WINDOW" in decision.warnings
+    partial = given.volume_ml < current_app.config["DOSE_VOLUME_ML"]
     infusion = Infusion(
         dose_id=dose.id, patient_id=patient.id, visit_id=visit.id, coi=allocation.coi,
         started_at=given.started_at, ended_at=given.ended_at, volume_ml=given.volume_ml,
-        partial=given.volume_ml < current_app.config["DOSE_VOLUME_ML"], tolerance_grade=given.tolerance_grade,
+        partial=partial, partial_reason=(given.partial_reason or "").strip() or None if partial else None,
+        duration_confirmed=given.confirm_duration and unusual_duration(given.started_at, given.ended_at),
+        tolerance_grade=given.tolerance_grade,
         adverse_events=(given.adverse_events or "").strip() or None, serious=given.serious,
         out_of_window=out_of_window,
         deviation_reason=given.acknowledged_warnings.get("OUT_OF_WINDOW", "").strip() or None if out_of_window else None,
+        lookback_reason=_lookback_reason(decision, facts, given.started_at),
         nurse_id=actor.id, witness_id=0, recorded_at=now)
     witness_user = _witness_user(witnessed_by)
     infusion.witness_id = witness_user.id if witness_user else actor.id
     audit.record_created(infusion, "infusion.recorded", actor=actor, at=now,
                          reason=infusion.deviation_reason)
-    DOSE_LIFECYCLE.apply(dose, "administer")
-    audit.record_change(dose, "dose.administered", actor=actor, at=now)
+    if dose.status == "quarantined":
+        # Set aside only after the infusion began (the decision said so): the dose is in the patient.
+        DOSE_LIFECYCLE.apply(dose, "administer_quarantined")
+        dose.status_before_quarantine = dose.quarantine_cause = dose.quarantine_reason = dose.quarantined_at = None
+    else:
+        DOSE_LIFECYCLE.apply(dose, "administer")
+    audit.record_change(dose, "dose.administered", actor=actor, at=now, reason=infusion.lookback_reason)
     VISIT_LIFECYCLE.apply(visit, "record_infusion_out_of_window" if out_of_window else "record_infusion")
     audit.record_change(visit, f"visit.{visit.recorded}", actor=actor, at=now, reason=infusion.deviation_reason)
     record_handover(dose, kind="administer", to_party=str(Party.patient(patient.subject_id)),
                     place=patient.site.name, actor=actor, now=now)
     signed = sign(infusion, signer=actor, given=signature, meaning=Meaning.ADMINISTERED, at=now)
     witness(infusion, given=witnessed_by, signer_signature=signed, allowed_roles=WITNESSES, at=now)
+    db.session.execute(delete(InfusionDraft).where(InfusionDraft.dose_id == dose.id))
     return infusion
 
 

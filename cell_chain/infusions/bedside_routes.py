@@ -11,7 +11,7 @@ from cell_chain.accounts.signatures import SignatureInput, WitnessInput
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.core.schemas import SignatureIn, StrictSchema, WitnessIn
-from cell_chain.infusions import bedside
+from cell_chain.infusions import bedside, corrections
 from cell_chain.web.api import problems
 
 blp = Blueprint("infusions_api", __name__, url_prefix="/api/infusions", description="Bedside")
@@ -29,8 +29,10 @@ _VERIFY_IN = VerifyIn()
 
 
 class CodeMessage(ma.Schema):
-    code = ma.fields.String()
-    message = ma.fields.String()
+    code = ma.fields.String(metadata={"description": "A stable code. Stops, in the order checked: "
+                                      + ", ".join(bedside.STOP_ORDER) + ". Warnings: "
+                                      + ", ".join(bedside.WARNING_CODES) + "."})
+    message = ma.fields.String(metadata={"description": "Plain words for the nurse: what is wrong, what to do."})
 
 
 class VerifyOut(ma.Schema):
@@ -56,6 +58,10 @@ class InfusionIn(VerifyIn):
     serious = ma.fields.Boolean(load_default=False)
     acknowledged_warnings = ma.fields.List(ma.fields.Nested(AcknowledgedIn), load_default=list,
                                            validate=validate.Length(max=5))
+    partial_reason = ma.fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000),
+                                      metadata={"description": "Required when volume_ml is below the full dose."})
+    confirm_duration = ma.fields.Boolean(load_default=False, metadata={
+        "description": "Confirms a duration under INFUSION_MIN_MINUTES or over INFUSION_MAX_MINUTES."})
     signature = ma.fields.Nested(SignatureIn, required=True)
     witness = ma.fields.Nested(WitnessIn, required=True)
 
@@ -67,9 +73,16 @@ class InfusionOut(ma.Schema):
     ended_at = ma.fields.DateTime()
     volume_ml = ma.fields.Float()
     partial = ma.fields.Boolean()
+    partial_reason = ma.fields.String(allow_none=True)
+    duration_confirmed = ma.fields.Boolean()
     tolerance_grade = ma.fields.Integer()
+    adverse_events = ma.fields.String(allow_none=True)
     serious = ma.fields.Boolean()
     out_of_window = ma.fields.Boolean()
+    recorded_at = ma.fields.DateTime()
+    flagged_for_lookback = ma.fields.Boolean()
+    lookback_reason = ma.fields.String(allow_none=True)
+    corrected = ma.fields.Boolean()
 
 
 def verification_body(result: bedside.Verification) -> dict[str, Any]:
@@ -114,16 +127,51 @@ class InfusionsResource(MethodView):
     @blp.response(201, InfusionOut)
     @problems(blp, 401, 403, 409, 423)
     def post(self, args: dict[str, Any]) -> Any:
-        """Record the infusion (nurse's e-signature and a witness)."""
+        """Record the infusion when it ends (nurse's e-signature and a witness): judged at
+        `started_at`; the bedside check must come in the minutes before it."""
         given = bedside.InfusionInput(
             started_at=args["started_at"], ended_at=args["ended_at"], volume_ml=args["volume_ml"],
             tolerance_grade=args["tolerance_grade"], adverse_events=args["adverse_events"],
             serious=args["serious"],
-            acknowledged_warnings={w["code"]: w["reason"] for w in args["acknowledged_warnings"]})
+            acknowledged_warnings={w["code"]: w["reason"] for w in args["acknowledged_warnings"]},
+            partial_reason=args["partial_reason"], confirm_duration=args["confirm_duration"])
         infusion = bedside.record_infusion(
             args["patient_scan"], args["dose_scan"], given=given,
             signature=SignatureInput(args["signature"]["password"], args["signature"].get("meaning", "")),
             witnessed_by=WitnessInput(args["witness"]["username"], args["witness"]["password"]),
             actor=require_actor(), now=utcnow())
+        db.session.commit()
+        return infusion
+
+
+class CorrectionIn(StrictSchema):
+    reason = ma.fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000),
+                              metadata={"description": "Why the record is corrected (required: 422 REASON_REQUIRED)."})
+    started_at = ma.fields.AwareDateTime()
+    ended_at = ma.fields.AwareDateTime()
+    volume_ml = ma.fields.Float(validate=validate.Range(min=0, max=1000))
+    tolerance_grade = ma.fields.Integer(strict=True, validate=validate.Range(min=0, max=4))
+    adverse_events = ma.fields.String(allow_none=True, validate=validate.Length(max=4000))
+    serious = ma.fields.Boolean()
+    partial_reason = ma.fields.String(allow_none=True, validate=validate.Length(max=2000))
+    signature = ma.fields.Nested(SignatureIn, required=True)
+
+
+@blp.route("/<int:infusion_id>/correction")
+class InfusionCorrectionResource(MethodView):
+    @roles_required(*corrections.CORRECTORS)
+    @blp.arguments(CorrectionIn)
+    @blp.response(200, InfusionOut)
+    @problems(blp, 401, 403, 404, 423)
+    def post(self, args: dict[str, Any], infusion_id: int) -> Any:
+        """Correct a recorded infusion (the recording nurse or a coordinator; reason and
+        e-signature): the original values stay in the audit trail."""
+        actor = require_actor()
+        infusion = corrections.infusion_at_site(infusion_id, actor)
+        values = {k: v for k, v in args.items() if k in corrections.FIELDS}
+        corrections.correct_infusion(
+            infusion, correction=corrections.Correction(values), reason=args["reason"],
+            signature=SignatureInput(args["signature"]["password"], args["signature"].get("meaning", "")),
+            actor=actor, now=utcnow())
         db.session.commit()
         return infusion

@@ -37,7 +37,7 @@ from cell_chain.core.errors import (
     ValidationFailed,
 )
 from cell_chain.core.scanning import UnrecognizedBarcode, read_scan
-from cell_chain.infusions import bedside
+from cell_chain.infusions import bedside, drafts
 from cell_chain.infusions.bedside_routes import verification_body
 from cell_chain.infusions.models import Infusion
 from cell_chain.patients import schedule, timeline
@@ -76,33 +76,39 @@ _CLOCK = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 SCRIPT_WORDS = (
     N_(' and '),
     N_('(camera)'),
-    N_('Checking with the server…'),
-    N_('wristband %(label)s'),
-    N_('dose bag %(label)s'),
     N_('(dose not known)'),
+    N_('Checking with the server…'),
     N_('Dose bag %(label)s ✓ — now scan the wristband'),
     N_('EXPIRED — do not give'),
     N_('First scan received — now scan the other label'),
     N_('Hold the wristband or the dose bag’s square code inside the frame.'),
     N_('Infusion ended at %(ended)s after %(lasted)s (started %(started)s).'),
     N_('Infusion running since %(time)s.'),
+    N_('Log in again to continue'),
     N_('Not started. Press Start infusion when the drip runs.'),
     N_('Press End infusion when the infusion is finished, then record it.'),
     N_('Press Start infusion when the drip runs and End infusion when it is finished.'),
+    N_('Record the infusion'),
     N_('Recording…'),
     N_('Starting the camera…'),
     N_('That dose bag is scanned already — now scan the other label.'),
     N_('That wristband is scanned already — now scan the other label.'),
     N_('The check did not reach the server, so nothing is confirmed. Do not give the dose: start again, and call support if this repeats.'),
     N_('The check is not complete: do not give the dose.'),
+    N_('The infusion is running: you stay signed in while it runs.'),
+    N_('The server did not answer: your latest entries may not be saved yet. They are tried again in a minute.'),
     N_('Visit %(number)s of %(visits_total)s'),
     N_('Wristband %(label)s ✓ — now scan the dose bag'),
     N_('You are logged out after a time without activity. Start again: you will be asked to log in, then scan both labels again.'),
     N_('You scanned %(scans)s.'),
+    N_('Your entries are saved on the server (%(time)s).'),
+    N_('Your session has ended. Nothing is recorded yet, and your entries are kept on the server (not the passwords).'),
+    N_('dose bag %(label)s'),
     N_('dose label'),
     N_('lot %(lot_number)s'),
     N_('not scanned yet'),
     N_('window %(window_start)s to %(window_end)s'),
+    N_('wristband %(label)s'),
     N_('· Dose'),
     N_('· Visit %(number)s of %(visits_total)s'),
 )
@@ -111,7 +117,8 @@ def script_words() -> str:
     return json.dumps({text: _(text) for text in SCRIPT_WORDS}, ensure_ascii=False)
 
 
-RECORD_FIELDS = ("started_at", "ended_at", "volume_ml", "tolerance_grade", "adverse_events")
+RECORD_FIELDS = ("started_at", "ended_at", "volume_ml", "tolerance_grade", "adverse_events", "partial_reason",
+                 "confirm_duration")
 
 
 # ---- words --------------------------------------------------------------------------------------
@@ -155,21 +162,66 @@ def _page_helpers() -> dict[str, Any]:
 
 def _render(state: str, *, check: Mapping[str, Any] | None = None, scans: Mapping[str, str] | None = None,
             errors: Errors | None = None, form: Mapping[str, str] | None = None,
-            status: int = 200) -> tuple[str, int]:
+            status: int = 200, drafts: list[Any] | None = None, resumed: bool = False) -> tuple[str, int]:
     """One template for every state: `scan`, `matched`, `stop` and `form` (the infusion form
-    shown again with what to fix). With JavaScript the scan page switches states itself."""
+    shown again with what to fix, or resumed from its draft). With JavaScript the scan page
+    switches states itself."""
+    config = current_app.config
     return render_template(
         "bedside/screen.html", state=state, check=check, scans=scans or {}, errors=errors or {},
         form=form or {}, grades=TOLERANCE_GRADES, serious_words=SERIOUS_WORDS,
         reason_labels=WARNING_REASON_LABELS, messages={code: bedside.message(code) for code in bedside.MESSAGES},
-        server_now=utcnow().isoformat(timespec="milliseconds"),
+        server_now=utcnow().isoformat(timespec="milliseconds"), drafts=drafts or [], resumed=resumed,
+        idle_minutes=config["IDLE_TIMEOUT_MINUTES"], min_minutes=config["INFUSION_MIN_MINUTES"],
+        max_minutes=config["INFUSION_MAX_MINUTES"],
     ), status
 
 
 @bp.get("/bedside")
 @roles_required(*bedside.NURSES)
 def scan() -> tuple[str, int]:
-    return _render("scan")
+    return _render("scan", drafts=drafts.drafts_of(require_actor()))
+
+
+@bp.post("/bedside/draft")
+@roles_required(*bedside.NURSES)
+def save_draft() -> tuple[Response, int]:
+    """Keep the infusion form on the server as the nurse fills it in (the script calls this
+    on every change and, while the infusion runs, every minute: that keeps her session
+    alive too). JSON in, JSON out."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return jsonify(saved=False, detail="Send the form as a JSON object."), 400
+    now = utcnow()
+    try:
+        draft = drafts.save_draft(body.get("patient_scan"), body.get("dose_scan"), body.get("fields"),
+                                  actor=require_actor(), now=now)
+    except ValidationFailed as error:
+        db.session.rollback()
+        return jsonify(saved=False, errors=error.extra.get("errors", {})), 422
+    db.session.commit()
+    resume = url_for("bedside_pages.resume", draft=draft.id)
+    return jsonify(saved=True, saved_at=now.isoformat(timespec="seconds"), resume=resume,
+                   idle_minutes=current_app.config["IDLE_TIMEOUT_MINUTES"]), 200
+
+
+@bp.get("/bedside/resume")
+@roles_required(*bedside.NURSES)
+def resume() -> Page:
+    """The infusion form as the nurse left it (after a new login): every entry but the passwords."""
+    actor = require_actor()
+    mine = drafts.drafts_of(actor)
+    wanted = request.args.get("draft", "")
+    draft = next((d for d in mine if str(d.id) == wanted), mine[0] if mine and not wanted else None)
+    if draft is None:
+        return redirect(url_for("bedside_pages.scan"))
+    scans = {"patient_scan": draft.patient_scan, "dose_scan": draft.dose_scan}
+    now = utcnow()
+    started = _clock_time(draft.fields.get("started_at", ""), now) if draft.fields.get("started_at") else None
+    check = _current_check(scans, actor, min(started or now, now))
+    if not check["ok"]:
+        return _render("stop", check=check, scans=scans, status=409)
+    return _render("form", check=check, scans=scans, form=draft.fields, resumed=True)
 
 
 @bp.post("/bedside/scan")
@@ -249,6 +301,8 @@ def _read_record(form: FormReader, warnings: list[str], now: datetime) -> dict[s
                                        _('Choose how the patient tolerated the infusion: 0 (no discomfort) to 4 (life-threatening).')),
         "adverse_events": form.text("adverse_events", max_length=4000),
         "serious": form.raw("serious") == "yes",
+        "partial_reason": form.text("partial_reason", max_length=2000),
+        "confirm_duration": form.raw("confirm_duration") == "yes",
         "password": form.password(),
         "witness_username": form.text("witness_username", required=_('Enter the witness’s username.'),
                                       max_length=80),
@@ -270,8 +324,9 @@ def _read_record(form: FormReader, warnings: list[str], now: datetime) -> dict[s
 
 
 def _current_check(scans: Mapping[str, str], actor: User, now: datetime) -> dict[str, Any]:
-    """The decision for these scans as it stands now, without logging a new bedside check
-    (showing the form again must not count as scanning at the bedside)."""
+    """The decision for these scans at `now` (the infusion's start once it is known), without
+    logging a new bedside check (showing the form again must not count as scanning at the
+    bedside)."""
     facts = bedside.load_facts(scans["patient_scan"], scans["dose_scan"], nurse=actor)
     decision = bedside.decide(facts, now=now,
                               min_interval=timedelta(days=current_app.config["MIN_DOSE_INTERVAL_DAYS"]))
@@ -294,7 +349,10 @@ def record() -> Page:
     if not (scans["patient_scan"] and scans["dose_scan"]):
         return _render("scan", errors={"patient_scan": ["Scan the wristband and the dose bag before recording."]},
                        status=409)
-    check = _current_check(scans, actor, now)
+    # Judged at the infusion's start, as the record will be.
+    started = _clock_time(form.raw("started_at"), now) if form.raw("started_at") else None
+    moment = started if started is not None and started <= now else now
+    check = _current_check(scans, actor, moment)
     if not check["ok"]:
         return _render("stop", check=check, scans=scans, status=409)
     values = _read_record(form, [w["code"] for w in check["warnings"]], now)
@@ -303,7 +361,8 @@ def record() -> Page:
     given = bedside.InfusionInput(
         started_at=values["started_at"], ended_at=values["ended_at"], volume_ml=values["volume_ml"],
         tolerance_grade=int(values["tolerance_grade"]), adverse_events=values["adverse_events"],
-        serious=values["serious"], acknowledged_warnings=values["reasons"])
+        serious=values["serious"], acknowledged_warnings=values["reasons"],
+        partial_reason=values["partial_reason"], confirm_duration=values["confirm_duration"])
     errors: Errors
     try:
         infusion = bedside.record_infusion(
@@ -328,7 +387,7 @@ def record() -> Page:
         db.session.rollback()
         status = error.status
         errors = _explain(error, actor_id, now)
-    return _render("form", check=_current_check(scans, require_actor(), utcnow()), scans=scans,
+    return _render("form", check=_current_check(scans, require_actor(), moment), scans=scans,
                    errors=errors, form=request.form, status=status)
 
 

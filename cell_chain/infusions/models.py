@@ -1,7 +1,7 @@
 """The infusion record and every bedside verification."""
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cell_chain.core.db import UtcDateTime, db
@@ -22,6 +22,10 @@ class Infusion(db.Model):
     ended_at: Mapped[datetime] = mapped_column(UtcDateTime())
     volume_ml: Mapped[float]
     partial: Mapped[bool]
+    # Why less than the full dose went in (required for a partial infusion).
+    partial_reason: Mapped[str | None] = mapped_column(Text)
+    # The nurse confirmed a duration outside the usual range (INFUSION_MIN/MAX_MINUTES).
+    duration_confirmed: Mapped[bool] = mapped_column(default=False, server_default=false())
     tolerance_grade: Mapped[int]
     adverse_events: Mapped[str | None] = mapped_column(Text)
     serious: Mapped[bool]
@@ -30,6 +34,19 @@ class Infusion(db.Model):
     nurse_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     witness_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # What happened after the infusion started (a recall, an excursion found later): the
+    # record stands, and the patient is followed up (lookback).
+    lookback_reason: Mapped[str | None] = mapped_column(Text)
+    # The last correction (reason and signature in the audit trail, the original there too).
+    corrected_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    @property
+    def flagged_for_lookback(self) -> bool:
+        return self.lookback_reason is not None
+
+    @property
+    def corrected(self) -> bool:
+        return self.corrected_at is not None
 
     __table_args__ = (
         CheckConstraint("tolerance_grade BETWEEN 0 AND 4", name="grade_range"),
@@ -54,3 +71,21 @@ class BedsideCheck(db.Model):
     checked_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (Index("ix_bedside_checks_nurse", "nurse_id", "patient_id", "dose_id", "checked_at"),)
+
+
+class InfusionDraft(db.Model):
+    """The infusion form as the nurse has filled it so far, one per nurse and dose: it
+    survives the end of her session. A working copy, never a record (no passwords in it);
+    it goes when the infusion is recorded."""
+
+    __tablename__ = "infusion_drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    nurse_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    dose_id: Mapped[int] = mapped_column(ForeignKey("doses.id"))
+    patient_scan: Mapped[str] = mapped_column(String(512))
+    dose_scan: Mapped[str] = mapped_column(String(512))
+    fields_json: Mapped[str] = mapped_column(Text)
+    saved_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (UniqueConstraint("nurse_id", "dose_id"),)

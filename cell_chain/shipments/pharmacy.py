@@ -1,7 +1,7 @@
 """Site pharmacy actions on doses in its custody: thaw, dispense to the ward, destroy, return;
 and which of them a dose allows now (the dose's life cycle, then the facts each action needs)."""
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from cell_chain.accounts.models import User
 from cell_chain.accounts.permissions import require_role
@@ -108,8 +108,10 @@ def _reason(reason: str | None) -> str:
 
 
 def thaw(dose: Dose, *, thawed_at: datetime, actor: User, now: datetime) -> Dose:
-    """Record the thaw of a cryopreserved dose: it must now be infused within the post-thaw
-    window, so its expiry becomes the earlier of the two."""
+    """Record the thaw of a cryopreserved dose at its real time: it must be infused within
+    the post-thaw window, so its expiry becomes the earlier of the two. A thaw recorded late
+    is recorded all the same; if its window has passed the dose is expired from then on (it
+    can only be destroyed or returned)."""
     require_role(actor, LIFE.roles("thaw"))
     lock_row(dose)
     _in_my_custody(dose, actor)
@@ -119,12 +121,17 @@ def thaw(dose: Dose, *, thawed_at: datetime, actor: User, now: datetime) -> Dose
         raise InvalidTransition(f"Dose {dose.code} was already thawed at {dose.thawed_at:%Y-%m-%d %H:%M} UTC.")
     if not LIFE.can("thaw", dose.status):
         raise InvalidTransition(f"Dose {dose.code} is {dose.status}: only a dose in the pharmacy is thawed.")
-    if thawed_at > now or thawed_at < now - timedelta(hours=dose.lot.post_thaw_hours):
-        raise ValidationFailed({"thawed_at": [N_("The thaw time must be within the post-thaw window before now.")]})
+    if thawed_at > now:
+        raise ValidationFailed({"thawed_at": [N_("The thaw time is in the future: give the time the thaw ended.")]})
+    if thawed_at < datetime.combine(dose.lot.manufactured_on, time(), UTC):
+        raise ValidationFailed({"thawed_at": [N_("The thaw time is before the dose's lot was made: check the date.")]})
     dose.thawed_at = thawed_at
     dose.expires_at = min(dose.expires_at, (thawed_at + timedelta(hours=dose.lot.post_thaw_hours))
                           .replace(second=0, microsecond=0))
-    audit.record_change(dose, "dose.thawed", actor=actor, at=now)
+    late = batch_rules.is_expired(dose.expires_at, now)
+    audit.record_change(dose, "dose.thawed", actor=actor, at=now,
+                        reason=f"thaw recorded late: the post-thaw window ended at {dose.expires_at:%Y-%m-%d %H:%M} "
+                               "UTC, the dose is expired" if late else None)
     return dose
 
 

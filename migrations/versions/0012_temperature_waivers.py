@@ -1,8 +1,8 @@
 """temperature waivers: QA's signed decision that a shipment's doses may be dispensed without
 its logger file
 
-Revision ID: 0012_temperature_waivers
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-03 12:00:00.000000
 
 """
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0012_temperature_waivers'
-down_revision = '0010'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

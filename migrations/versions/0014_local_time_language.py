@@ -2,7 +2,7 @@
 either (none: the site's, or the facility's for users without a site)
 
 Revision ID: 0014_local_time_language
-Revises: 0012_temperature_waivers, 0015 (joins the two heads)
+Revises: 0013
 Create Date: 2026-12-03 12:00:00.000000
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0014_local_time_language'
-down_revision = ('0012_temperature_waivers', '0015')
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 

@@ -424,7 +424,10 @@ def nurse_verifies_and_records(j: Journey, *, wristband: str, bag_scan: str, dos
         expect(page.locator("#timer-clock")).to_have_text(re.compile(r"^00:0[1-9]$"), timeout=3000)
         page.get_by_role("button", name="End infusion").click()
         expect(page.locator("#timer-state")).to_contain_text("Infusion ended at")
-        expect(page.get_by_label("Volume given (ml)")).to_have_value("40")
+        # seconds, not the 20–40 minutes of a real infusion: the nurse confirms the times
+        page.get_by_label("The start and end times are right").check()
+        expect(page.get_by_label("Volume given (ml)")).to_have_value("")  # typed from the bag
+        page.get_by_label("Volume given (ml)").fill("40")
         page.get_by_label("0 — No discomfort").check()
         page.get_by_label("Your password").fill(PASSWORD)
         page.get_by_label("Witness’s username").fill("lz-nurse2")

@@ -42,11 +42,13 @@ def _ship(site: str, doses: list, now, *, receive: bool = True) -> None:
 
 
 def _infuse(dose, site: str, now) -> None:
-    nurse = user_by_username(f"{site.lower()}-nurse")
-    pharmacy.dispense(dose, to=nurse.username, actor=user_by_username(f"{site.lower()}-pharmacist"), now=now)
+    nurse, pharmacist = user_by_username(f"{site.lower()}-nurse"), user_by_username(f"{site.lower()}-pharmacist")
+    if dose.lot.presentation == "cryopreserved":
+        pharmacy.thaw(dose, thawed_at=now - timedelta(minutes=60), actor=pharmacist, now=now)
+    pharmacy.dispense(dose, to=nurse.username, actor=pharmacist, now=now)
     subject = active_allocation_of_dose(dose).visit.patient.subject_id
     bag = bag_payloads(dose).compound
-    bedside.verify_infusion(subject, bag, actor=nurse, now=now)
+    bedside.verify_infusion(subject, bag, actor=nurse, now=now - timedelta(minutes=46))  # just before the start
     given = bedside.InfusionInput(started_at=now - timedelta(minutes=45), ended_at=now - timedelta(minutes=8),
                                   volume_ml=40.0, tolerance_grade=0, adverse_events=None, serious=False,
                                   acknowledged_warnings={})
@@ -70,7 +72,7 @@ def trial(live_server):
     courier, a visit-2 dose given at LZ; the lot of LZ-0001's dose recalled afterwards."""
     now = utcnow() - timedelta(hours=3)
     with live_server.app.app_context():
-        seed_demo(now)
+        seed_demo(now, ward=False)  # its doses are shipped and given here
         first_doses = {}
         for allocation in db.session.scalars(select(Allocation).where(Allocation.active)):
             first_doses[allocation.visit.patient.site.code] = allocation.dose

@@ -24,9 +24,10 @@ class Ward:
     codes: list[str]
 
 
-def open_ward(server: LiveServer, *, count: int = 1, thaw_first: bool = False) -> Ward:
+def open_ward(server: LiveServer, *, count: int = 1, thaw_first: bool = False, on_ward: bool = True) -> Ward:
     """A hospital LZ with its staff, and `count` doses received by its pharmacy, each
-    allocated to its own patient; the first one thawed 25 minutes ago if asked."""
+    allocated to its own patient; on the ward (thawed 25 minutes ago and dispensed to lz-nurse)
+    unless `on_ward` is off, in which case only the first is, if `thaw_first`."""
     with server.app.app_context():
         make_site("LZ")
         for username, role, name in (("lz-coordinator", "coordinator", "Lan Coordinator"),
@@ -37,11 +38,11 @@ def open_ward(server: LiveServer, *, count: int = 1, thaw_first: bool = False) -
         doses = doses_at_site(staff, count=count)
         ward = Ward([active_allocation_of_dose(d).visit.patient.subject_id for d in doses],
                     [bag_payloads(d).compound for d in doses], [d.code for d in doses])
-        if thaw_first:
-            pharmacist, now = user_by_username("lz-pharmacist"), utcnow()
-            pharmacy.thaw(doses[0], thawed_at=now - timedelta(minutes=25), actor=pharmacist, now=now)
-            pharmacy.dispense(doses[0], to="lz-nurse", actor=pharmacist, now=now)
-            db.session.commit()
+        pharmacist, now = user_by_username("lz-pharmacist"), utcnow()
+        for dose in doses if on_ward else doses[:1] if thaw_first else []:
+            pharmacy.thaw(dose, thawed_at=now - timedelta(minutes=25), actor=pharmacist, now=now)
+            pharmacy.dispense(dose, to="lz-nurse", actor=pharmacist, now=now)
+        db.session.commit()
         return ward
 
 

@@ -19,7 +19,7 @@ from cell_chain.patients.allocation import active_allocation_of_dose
 from cell_chain.labels.payloads import bag_payloads
 from cell_chain.shipments import services as shipping
 from tests.conftest import FAST_ARGON2, PASSWORD, api_token, csrf_token, login
-from tests.factories import doses_at_site, shippable_doses, signed
+from tests.factories import doses_at_site, doses_on_ward, shippable_doses, signed
 from tests.faults.conftest import Fault, assert_no_transaction_left, changed, snapshot
 
 SAVED = "Your change was saved"
@@ -84,9 +84,11 @@ def _infusion_body(patient_scan: str, dose_scan: str) -> dict[str, Any]:
 
 def test_infusion_record_during_a_database_fault(app, ward, staff, deployed):
     live, fault = deployed
-    [dose] = doses_at_site(staff)
+    [dose] = doses_on_ward(staff, thawed_minutes_ago=60)
     patient_scan, dose_scan = active_allocation_of_dose(dose).visit.patient.subject_id, bag_payloads(dose).compound
-    bedside.verify_infusion(patient_scan, dose_scan, actor=user_by_username("lz-nurse"), now=utcnow())
+    # checked at the bedside just before the infusion started (40 minutes ago)
+    bedside.verify_infusion(patient_scan, dose_scan, actor=user_by_username("lz-nurse"),
+                            now=utcnow() - timedelta(minutes=41))
     db.session.commit()  # on SQLite an open transaction would hold the write lock
     client = live.test_client()
     nurse = api_token(client, "lz-nurse")

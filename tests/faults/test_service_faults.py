@@ -117,8 +117,8 @@ def test_from_donor_to_infusion_a_fault_at_any_statement_leaves_nothing_behind(a
                  changes={"bedside_checks"}, audited=False)
 
     def record() -> Any:
-        at = utcnow()
-        given = bedside.InfusionInput(started_at=at - timedelta(minutes=40), ended_at=at - timedelta(minutes=5),
+        at = utcnow() + timedelta(minutes=40)  # recorded when the infusion ends
+        given = bedside.InfusionInput(started_at=at - timedelta(minutes=38), ended_at=at - timedelta(minutes=2),
                                       volume_ml=40.0, tolerance_grade=0, adverse_events=None, serious=False,
                                       acknowledged_warnings={})
         return bedside.record_infusion(*scans, given=given, signature=SignatureInput(PASSWORD, ""),

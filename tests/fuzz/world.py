@@ -20,6 +20,7 @@ from cell_chain.infusions.models import Infusion
 from cell_chain.patients.enrolment import enrol_patient
 from cell_chain.labels.payloads import bag_payloads
 from cell_chain.labels.services import print_labels, verify_label
+from cell_chain.shipments import pharmacy
 from cell_chain.shipments import services as shipping
 from cell_chain.shipments.models import Shipment
 
@@ -87,7 +88,11 @@ def _shipment(site_code: str, doses: list[Dose], *, until: str, now: datetime, c
                                 actor=pharmacist, now=now)
     nurse, given = user_by_username(f"{site_code.lower()}-nurse"), doses[0]
     wristband = active_allocation_of_dose(given).visit.patient.subject_id
-    bedside.verify_infusion(wristband, bag_payloads(given).compound, actor=nurse, now=now)
+    # The ward's path: thawed in the pharmacy, dispensed to the nurse, checked just before the start.
+    if given.lot.presentation == "cryopreserved":
+        pharmacy.thaw(given, thawed_at=now - timedelta(minutes=60), actor=pharmacist, now=now)
+    pharmacy.dispense(given, to=nurse.username, actor=pharmacist, now=now)
+    bedside.verify_infusion(wristband, bag_payloads(given).compound, actor=nurse, now=now - timedelta(minutes=41))
     infusion = bedside.InfusionInput(started_at=now - timedelta(minutes=40), ended_at=now - timedelta(minutes=5),
                                      volume_ml=40.0, tolerance_grade=0, adverse_events=None, serious=False,
                                      acknowledged_warnings={})

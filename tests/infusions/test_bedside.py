@@ -16,7 +16,7 @@ from cell_chain.patients.labels import assignment_payload
 from cell_chain.infusions.models import BedsideCheck, Infusion
 from cell_chain.labels.payloads import bag_payloads
 from tests.conftest import PASSWORD, api_token, make_site, make_user
-from tests.factories import doses_at_site, released_lot, shippable_doses, signed
+from tests.factories import doses_at_site, doses_on_ward, released_lot, shippable_doses, signed
 from tests.infusions.conftest import coordinator, enrol
 
 
@@ -45,20 +45,28 @@ def stops(patient_scan, dose_scan, now=None, who=None):
     return result.decision.stops, result.decision.warnings
 
 
-def given(now, **overrides):
-    values = dict(started_at=now - timedelta(minutes=40), ended_at=now - timedelta(minutes=5), volume_ml=40.0,
+# As on the ward: the bedside check at 09:00, the drip started at 09:02 and ended at 09:38,
+# the record made at 09:40.
+STARTS, ENDS, RECORDED = timedelta(minutes=2), timedelta(minutes=38), timedelta(minutes=40)
+
+
+def given(checked_at, **overrides):
+    values = dict(started_at=checked_at + STARTS, ended_at=checked_at + ENDS, volume_ml=40.0,
                   tolerance_grade=0, adverse_events=None, serious=False, acknowledged_warnings={})
     return bedside.InfusionInput(**(values | overrides))
 
 
-def record(dose, now, patient_scan=None, who=None, witness="lz-nurse2", **overrides):
+def record(dose, checked_at, patient_scan=None, who=None, witness="lz-nurse2", at=None, **overrides):
+    """Record the infusion of a bedside check made at `checked_at` (recorded at `at`, else
+    when the infusion has ended)."""
     return bedside.record_infusion(patient_scan or subject_of(dose), bag_payloads(dose).compound,
-                                   given=given(now, **overrides), signature=SignatureInput(PASSWORD, ""),
-                                   witnessed_by=WitnessInput(witness, PASSWORD), actor=who or nurse(), now=now)
+                                   given=given(checked_at, **overrides), signature=SignatureInput(PASSWORD, ""),
+                                   witnessed_by=WitnessInput(witness, PASSWORD), actor=who or nurse(),
+                                   now=at or checked_at + RECORDED)
 
 
 def test_matched_in_either_order_then_recorded(ward, staff):
-    [dose] = doses_at_site(staff)
+    [dose] = doses_on_ward(staff)
     assert stops(subject_of(dose), bag_payloads(dose).compound) == ([], [])
     assert stops(bag_payloads(dose).compound + "\r\n", " " + subject_of(dose)) == ([], [])
     allocation = active_allocation_of_dose(dose)
@@ -77,29 +85,29 @@ def test_unrecognized(ward, staff, patient_scan, dose_scan):
 
 
 def test_unknown_patient_and_unknown_dose(ward, staff):
-    [dose] = doses_at_site(staff)
+    [dose] = doses_on_ward(staff)
     assert stops("LZ-9999", bag_payloads(dose).compound)[0][0] == "UNKNOWN_PATIENT"
     forged = bag_payloads(dose).compound.replace("=,000001", "=,000777")
     assert stops(subject_of(dose), forged)[0] == ["UNKNOWN_DOSE"]
 
 
 def test_wrong_patient_even_when_the_dose_is_scanned_first(ward, staff):
-    first, second = doses_at_site(staff, count=2)
+    first, second = doses_on_ward(staff, count=2)
     result = stops(bag_payloads(first).compound, subject_of(second))[0]
     assert "WRONG_PATIENT" in result
 
 
 def test_wrong_site(ward, staff):
-    [dose] = doses_at_site(staff)
+    [dose] = doses_on_ward(staff)
     assert "WRONG_SITE" in stops(subject_of(dose), bag_payloads(dose).compound, who=nurse("BJ"))[0]
 
 
 def test_control_arm_withdrawn_and_fifth_dose_are_not_in_msc_arm(ward, staff):
-    [dose] = doses_at_site(staff)
+    [dose] = doses_on_ward(staff)
     control = enrol(arm="control")
     assert "PATIENT_NOT_IN_MSC_ARM" in stops(control.subject_id, bag_payloads(dose).compound)[0]
     # four doses given already (earlier, each 90 days apart)
-    doses = doses_at_site(staff, count=1, lot_number="L-4")
+    doses = doses_on_ward(staff, count=1, lot_number="L-4")
     patient = active_allocation_of_dose(doses[0]).visit.patient
     start = utcnow() - timedelta(days=400)
     from cell_chain.core import audit
@@ -116,18 +124,13 @@ def test_control_arm_withdrawn_and_fifth_dose_are_not_in_msc_arm(ward, staff):
 
 
 def test_expired_by_one_minute(ward, staff):
-    [dose] = doses_at_site(staff, presentation="fresh", lot_number="L-F")
+    [dose] = doses_on_ward(staff, presentation="fresh", lot_number="L-F")
     assert "DOSE_EXPIRED" not in stops(subject_of(dose), bag_payloads(dose).compound, now=dose.expires_at - timedelta(minutes=1))[0]
     assert "DOSE_EXPIRED" in stops(subject_of(dose), bag_payloads(dose).compound, now=dose.expires_at + timedelta(minutes=1))[0]
 
 
 def test_recalled_after_dispensing(ward, staff):
-    from cell_chain.shipments import pharmacy
-
-    [dose] = doses_at_site(staff)
-    from cell_chain.accounts.services import user_by_username
-
-    pharmacy.dispense(dose, to="lz-nurse", actor=user_by_username("lz-pharmacist"), now=utcnow())
+    [dose] = doses_on_ward(staff)
     batches.recall_lot(dose.lot, reason="Retained sample positive", signature=signed(), actor=staff.qa, now=utcnow())
     db.session.commit()
     result = stops(subject_of(dose), bag_payloads(dose).compound)[0]
@@ -135,7 +138,7 @@ def test_recalled_after_dispensing(ward, staff):
 
 
 def test_quarantined_dose(ward, staff):
-    [dose] = doses_at_site(staff)
+    [dose] = doses_on_ward(staff)
     batches.quarantine_dose(dose, cause="other", reason="bag damaged", actor=staff.qa, now=utcnow())
     assert stops(subject_of(dose), bag_payloads(dose).compound)[0] == ["DOSE_QUARANTINED"]
 
@@ -153,7 +156,7 @@ def test_not_released_and_not_received(ward, staff):
 def test_temperature_excursion(ward, staff):
     from cell_chain.shipments.models import Excursion, ShipmentItem, TemperatureRecord
 
-    [dose] = doses_at_site(staff)
+    [dose] = doses_on_ward(staff)
     item = db.session.scalar(select(ShipmentItem).where(ShipmentItem.dose_id == dose.id))
     record_ = TemperatureRecord(shipment_id=item.shipment_id, source_format="csv", readings_count=0,
                                 readings_json="[]", uploaded_by_id=staff.lab.id, uploaded_at=utcnow())
@@ -168,7 +171,7 @@ def test_temperature_excursion(ward, staff):
 
 def test_too_soon_and_out_of_window(ward, staff):
     now = utcnow()
-    [first] = doses_at_site(staff, lot_number="L-1")
+    [first] = doses_on_ward(staff, lot_number="L-1")
     patient = active_allocation_of_dose(first).visit.patient
     stops(patient.subject_id, bag_payloads(first).compound, now=now)
     record(first, now)
@@ -185,7 +188,7 @@ def test_too_soon_and_out_of_window(ward, staff):
 
 
 def test_stale_verification_is_refused(ward, staff):
-    [dose] = doses_at_site(staff)
+    [dose] = doses_on_ward(staff)
     now = utcnow()
     stops(subject_of(dose), bag_payloads(dose).compound, now=now - timedelta(minutes=11))
     with pytest.raises(bedside.VerificationRequired):
@@ -200,28 +203,32 @@ def test_stale_verification_is_refused(ward, staff):
 def test_witness_cannot_be_the_nurse(ward, staff):
     from cell_chain.accounts.signatures import WitnessInvalid
 
-    [dose] = doses_at_site(staff)
+    [dose] = doses_on_ward(staff)
     now = utcnow()
     stops(subject_of(dose), bag_payloads(dose).compound, now=now)
     with pytest.raises(WitnessInvalid):
         record(dose, now, witness="lz-nurse")
 
 
-def test_api_verify_record_and_partial_infusion(ward, staff, client):
-    [dose] = doses_at_site(staff)
+def test_api_verify_record_and_partial_infusion(ward, staff, client, clock):
+    [dose] = doses_on_ward(staff)
     headers = api_token(client, "lz-nurse")
     scans = {"patient_scan": subject_of(dose), "dose_scan": bag_payloads(dose).compound}
+    checked = utcnow()
     body = client.post("/api/infusions/verify", headers=headers, json=scans).get_json()
     assert body["ok"] and body["stops"] == [] and body["patient"]["subject_id"] == subject_of(dose)
     assert body["dose"]["code"] == dose.code and body["visit"]["number"] == 1
-    now = utcnow()
-    record_body = scans | {"started_at": (now - timedelta(minutes=30)).isoformat(), "ended_at": now.isoformat(),
+    clock.travel(RECORDED)
+    record_body = scans | {"started_at": (checked + STARTS).isoformat(), "ended_at": (checked + ENDS).isoformat(),
                            "volume_ml": 32.5, "tolerance_grade": 1, "adverse_events": "Mild chills",
                            "serious": False, "signature": {"password": PASSWORD},
                            "witness": {"username": "lz-nurse2", "password": PASSWORD}}
+    unexplained = client.post("/api/infusions", headers=headers, json=record_body)
+    assert unexplained.status_code == 422 and "partial_reason" in unexplained.get_json()["errors"]
+    record_body["partial_reason"] = "Line occluded; stopped at 32.5 ml"
     r = client.post("/api/infusions", headers=headers, json=record_body)
     assert r.status_code == 201, r.get_json()
-    assert r.get_json()["partial"] is True
+    assert r.get_json()["partial"] is True and r.get_json()["partial_reason"] == "Line occluded; stopped at 32.5 ml"
     again = client.post("/api/infusions", headers=headers, json=record_body)
     assert again.status_code == 409 and again.get_json()["code"] == "ALREADY_ADMINISTERED"
     wrong = client.post("/api/infusions/verify", headers=headers,
@@ -246,7 +253,7 @@ def test_every_stop_is_logged_and_countable(ward, staff, client):
 def test_verify_query_count_does_not_grow_with_data(ward, staff):
     from sqlalchemy import event
 
-    [dose] = doses_at_site(staff, lot_number="L-A")
+    [dose] = doses_on_ward(staff, lot_number="L-A")
     statements = []
 
     def count(*args):
@@ -271,12 +278,12 @@ def test_verify_query_count_does_not_grow_with_data(ward, staff):
 
     nurse_user = nurse()
     few = measure()
-    doses_at_site(staff, count=6, lot_number="L-B")
+    doses_on_ward(staff, count=6, lot_number="L-B")
     assert measure() == few
 
 
 def test_concurrent_double_record_yields_one_infusion(app, ward, staff):
-    [dose] = doses_at_site(staff)
+    [dose] = doses_on_ward(staff)
     now = utcnow()
     patient_scan, dose_scan = subject_of(dose), bag_payloads(dose).compound
     nurse_ids = [nurse().id, nurse("LZ", "2").id]
@@ -293,7 +300,8 @@ def test_concurrent_double_record_yields_one_infusion(app, ward, staff):
                 barrier.wait(timeout=10)
                 actor = db.session.get(User, nurse_id)
                 bedside.record_infusion(patient_scan, dose_scan, given=given(now), signature=SignatureInput(PASSWORD, ""),
-                                        witnessed_by=WitnessInput(witness_name, PASSWORD), actor=actor, now=now)
+                                        witnessed_by=WitnessInput(witness_name, PASSWORD), actor=actor,
+                                        now=now + RECORDED)
                 db.session.commit()
                 outcomes.append("recorded")
             except bedside.InfusionStopped as stopped:
@@ -324,7 +332,7 @@ def test_a_forged_assignment_label_names_no_dose(ward, staff):
     from cell_chain.core.isbt128 import Din, assignment_compound
     from cell_chain.patients.allocation import coi_from_code
 
-    [dose] = doses_at_site(staff)
+    [dose] = doses_on_ward(staff)
     allocation = active_allocation_of_dose(dose)
     bag = bag_payloads(dose)
     # this allocation's COI with another lot's DIN: a label nobody printed
@@ -337,7 +345,7 @@ def test_a_forged_assignment_label_names_no_dose(ward, staff):
 def test_verify_reads_in_one_statement_and_writes_the_log_in_one(ward, staff, label):
     from sqlalchemy import event
 
-    [dose] = doses_at_site(staff)
+    [dose] = doses_on_ward(staff)
     patient_scan, dose_scan = subject_of(dose), bag_payloads(dose).compound
     if label == "assignment":
         dose_scan = assignment_payload(active_allocation_of_dose(dose))

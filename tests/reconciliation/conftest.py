@@ -92,9 +92,13 @@ def subject_of(dose: Any) -> str:
     return active_allocation_of_dose(dose).visit.patient.subject_id
 
 
-def dispense(dose: Any, site: str = "LZ", *, now: datetime | None = None) -> None:
-    pharmacy.dispense(dose, to=f"{site.lower()}-nurse", actor=user(f"{site.lower()}-pharmacist"),
-                      now=now or utcnow())
+def dispense(dose: Any, site: str = "LZ", *, now: datetime | None = None, thaw: bool = True) -> None:
+    """Thawed (if frozen, an hour before `now`, unless `thaw` is off) and handed to the ward's nurse."""
+    now = now or utcnow()
+    pharmacist = user(f"{site.lower()}-pharmacist")
+    if thaw and dose.lot.presentation == "cryopreserved" and dose.thawed_at is None:
+        pharmacy.thaw(dose, thawed_at=now - timedelta(minutes=60), actor=pharmacist, now=now)
+    pharmacy.dispense(dose, to=f"{site.lower()}-nurse", actor=pharmacist, now=now)
     db.session.commit()
 
 
@@ -103,12 +107,15 @@ def infuse(dose: Any, site: str = "LZ", *, volume_ml: float = 40.0, grade: int =
     """Verify at the bedside, then record the infusion with the nurse's signature and a witness."""
     now = now or utcnow()
     nurse = user(f"{site.lower()}-nurse")
+    if dose.status == "received":
+        dispense(dose, site, now=now)
     subject, bag = subject_of(dose), bag_payloads(dose).compound
-    bedside.verify_infusion(subject, bag, actor=nurse, now=now)
+    bedside.verify_infusion(subject, bag, actor=nurse, now=now - timedelta(minutes=41))  # just before the start
     given = bedside.InfusionInput(
         started_at=now - timedelta(minutes=40), ended_at=now - timedelta(minutes=5), volume_ml=volume_ml,
         tolerance_grade=grade, adverse_events=adverse_events, serious=serious,
-        acknowledged_warnings={"OUT_OF_WINDOW": reason} if reason else {})
+        acknowledged_warnings={"OUT_OF_WINDOW": reason} if reason else {},
+        partial_reason="Line occluded" if volume_ml < 40 else None)
     infusion = bedside.record_infusion(subject, bag, given=given, signature=SignatureInput(PASSWORD, ""),
                                        witnessed_by=WitnessInput(f"{site.lower()}-nurse2", PASSWORD),
                                        actor=nurse, now=now)
@@ -207,7 +214,7 @@ def troubled_trial(staff: Any) -> dict[str, Any]:
     [partial] = doses_at_site(staff, "LZ", lot_number="L-PART", now=now)
     infuse(partial, volume_ml=30.0, grade=2, now=now)
     [dispensed] = doses_at_site(staff, "LZ", lot_number="L-DISP", now=now)
-    dispense(dispensed, now=now)
+    dispense(dispensed, now=now, thaw=False)
     late_patient = enrol("LZ", days_ago=20, now=now)
     late = released_lot(staff, "L-OOW", doses=1).doses[0]
     allocate(late_patient, late, now=now)

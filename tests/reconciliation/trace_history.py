@@ -60,10 +60,12 @@ def ship(staff: Staff, site: str, doses: list[Any], now: datetime, *, receive: b
 
 
 def infuse(dose: Any, subject_id: str, site: str, now: datetime) -> Any:
-    nurse = user(f"{site.lower()}-nurse")
-    pharmacy.dispense(dose, to=nurse.username, actor=user(f"{site.lower()}-pharmacist"), now=now)
+    nurse, pharmacist = user(f"{site.lower()}-nurse"), user(f"{site.lower()}-pharmacist")
+    if dose.lot.presentation == "cryopreserved":
+        pharmacy.thaw(dose, thawed_at=now - timedelta(minutes=60), actor=pharmacist, now=now)
+    pharmacy.dispense(dose, to=nurse.username, actor=pharmacist, now=now)
     bag = bag_payloads(dose).compound
-    bedside.verify_infusion(subject_id, bag, actor=nurse, now=now)
+    bedside.verify_infusion(subject_id, bag, actor=nurse, now=now - timedelta(minutes=41))  # just before the start
     given = bedside.InfusionInput(started_at=now - timedelta(minutes=40), ended_at=now - timedelta(minutes=5),
                                   volume_ml=40.0, tolerance_grade=0, adverse_events=None, serious=False,
                                   acknowledged_warnings={})

@@ -162,7 +162,10 @@ EXPECTED: dict[str, frozenset[str] | None] = {
     # bedside (nurse)
     "POST /api/infusions/verify": roles("nurse"),
     "POST /api/infusions": roles("nurse"),
+    "POST /api/infusions/<int:infusion_id>/correction": roles("nurse coordinator"),
     "GET /bedside": roles("nurse"),
+    "POST /bedside/draft": roles("nurse"),
+    "GET /bedside/resume": roles("nurse"),
     "POST /bedside/scan": roles("nurse"),
     "POST /bedside/verify": roles("nurse"),
     "POST /bedside/record": roles("nurse"),

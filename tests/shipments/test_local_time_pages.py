@@ -59,22 +59,22 @@ def test_a_thaw_just_after_berlin_springs_forward_gives_the_right_utc(staff, as_
     client = as_user("lz-pharmacist")
     dose = received_dose(staff, client)
     berlin_pharmacist(client)
-    # 29 March 2026: at 02:00 CET the clocks go to 03:00 CEST. Now is 04:00 CEST (02:00 UTC).
-    monkeypatch.setattr(shipment_views, "utcnow", lambda: datetime(2026, 3, 29, 2, 0, tzinfo=UTC))
-    response = post(client, f"/pharmacy/doses/{dose.code}/thaw", {"thawed_at": "2026-03-29 03:10"})
+    # 28 March 2027: at 02:00 CET the clocks go to 03:00 CEST. Now is 04:00 CEST (02:00 UTC).
+    monkeypatch.setattr(shipment_views, "utcnow", lambda: datetime(2027, 3, 28, 2, 0, tzinfo=UTC))
+    response = post(client, f"/pharmacy/doses/{dose.code}/thaw", {"thawed_at": "2027-03-28 03:10"})
     assert response.status_code == 302, page_text(response)
     db.session.expire_all()
-    assert db.session.get(Dose, dose.id).thawed_at == datetime(2026, 3, 29, 1, 10, tzinfo=UTC)  # UTC+2 now
+    assert db.session.get(Dose, dose.id).thawed_at == datetime(2027, 3, 28, 1, 10, tzinfo=UTC)  # UTC+2 now
 
 
 def test_a_time_the_berlin_clock_skipped_is_refused_with_a_reason(staff, as_user, monkeypatch):
     client = as_user("lz-pharmacist")
     dose = received_dose(staff, client)
     berlin_pharmacist(client)
-    monkeypatch.setattr(shipment_views, "utcnow", lambda: datetime(2026, 3, 29, 2, 0, tzinfo=UTC))
-    response = post(client, f"/pharmacy/doses/{dose.code}/thaw", {"thawed_at": "2026-03-29 02:30"})
+    monkeypatch.setattr(shipment_views, "utcnow", lambda: datetime(2027, 3, 28, 2, 0, tzinfo=UTC))
+    response = post(client, f"/pharmacy/doses/{dose.code}/thaw", {"thawed_at": "2027-03-28 02:30"})
     assert response.status_code == 422
-    assert "2026-03-29 02:30 did not happen in Europe/Berlin: the clocks went forward" in page_text(response)
+    assert "2027-03-28 02:30 did not happen in Europe/Berlin: the clocks went forward" in page_text(response)
     db.session.expire_all()
     assert db.session.get(Dose, dose.id).thawed_at is None
 
@@ -83,12 +83,12 @@ def test_a_time_the_berlin_clock_showed_twice_needs_its_offset(staff, as_user, m
     client = as_user("lz-pharmacist")
     dose = received_dose(staff, client)
     berlin_pharmacist(client)
-    # 25 October 2026: at 03:00 CEST the clocks go back to 02:00 CET. Now is 02:50 CET (01:50 UTC).
-    monkeypatch.setattr(shipment_views, "utcnow", lambda: datetime(2026, 10, 25, 1, 50, tzinfo=UTC))
+    # 31 October 2027: at 03:00 CEST the clocks go back to 02:00 CET. Now is 02:50 CET (01:50 UTC).
+    monkeypatch.setattr(shipment_views, "utcnow", lambda: datetime(2027, 10, 31, 1, 50, tzinfo=UTC))
     path = f"/pharmacy/doses/{dose.code}/thaw"
-    response = post(client, path, {"thawed_at": "2026-10-25 02:30"})
+    response = post(client, path, {"thawed_at": "2027-10-31 02:30"})
     assert response.status_code == 422 and "happened twice in Europe/Berlin" in page_text(response)
-    response = post(client, path, {"thawed_at": "2026-10-25 02:30+01:00"})  # the second 02:30, in CET
+    response = post(client, path, {"thawed_at": "2027-10-31 02:30+01:00"})  # the second 02:30, in CET
     assert response.status_code == 302, page_text(response)
     db.session.expire_all()
-    assert db.session.get(Dose, dose.id).thawed_at == datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+    assert db.session.get(Dose, dose.id).thawed_at == datetime(2027, 10, 31, 1, 30, tzinfo=UTC)

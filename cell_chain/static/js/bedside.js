@@ -37,7 +37,8 @@
     var offset = Math.round((Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second) - Math.floor(date.getTime() / 1000) * 1000) / 60000);
     var sign = offset < 0 ? "-" : "+", abs = Math.abs(offset);
     var label = zoneLabels[String(offset)] || ("UTC" + sign + pad(Math.floor(abs / 60)) + ":" + pad(abs % 60));
-    return { day: day, hm: p.hour + ":" + p.minute, hms: p.hour + ":" + p.minute + ":" + p.second, label: label };
+    return { day: day, y: +p.year, mo: +p.month, d: +p.day, offset: offset,
+             hm: p.hour + ":" + p.minute, hms: p.hour + ":" + p.minute + ":" + p.second, label: label };
   }
   function hhmm(date) { var p = parts(date); return p.hm + " " + p.label; }
   // The clock alone today (the reader's day); with the date on any other day.
@@ -46,6 +47,11 @@
     return p.day === parts(serverNow()).day ? p.hm + " " + p.label : p.day + " " + p.hm + " " + p.label;
   }
   function hhmmss(date) { var p = parts(date); return p.hms + " " + p.label; }
+  // Today's `hours:minutes` on the reader's clock, as a moment.
+  function todayAt(hours, minutes) {
+    var p = parts(serverNow());
+    return new Date(Date.UTC(p.y, p.mo - 1, p.d, hours, minutes) - p.offset * 60000);
+  }
   function pad(n) { return (n < 10 ? "0" : "") + n; }
   function clock(ms) {
     var s = Math.max(0, Math.floor(ms / 1000));
@@ -394,13 +400,124 @@
     }
 
     var volume = byId("volume_ml");
+    var reasonGroup = byId("partial-reason-group");
     var partial = function () {
       var value = parseFloat(volume.value);
-      byId("partial-note").hidden = !(value > 0 && value < fullVolume);
+      var short = value > 0 && value < fullVolume;
+      byId("partial-note").hidden = !short;
+      // Without a volume typed yet there is nothing to explain; an error keeps it shown.
+      reasonGroup.hidden = !short && !form.querySelector("#partial_reason-error");
     };
     volume.addEventListener("input", partial);
     partial();
 
+    // ---- an unusual duration asks for a confirmation (the server checks the same) ----
+    var minMs = (parseFloat(data.minMinutes) || 5) * 60000, maxMs = (parseFloat(data.maxMinutes) || 240) * 60000;
+    function typedMoment(value) {
+      var match = /^([01]?[0-9]|2[0-3]):([0-5][0-9])$/.exec((value || "").trim());
+      if (!match) { return parse(value); }
+      return todayAt(parseInt(match[1], 10), parseInt(match[2], 10));
+    }
+    function checkDuration() {
+      var start = startedAt || typedMoment(started.value), end = endedAt || typedMoment(ended.value);
+      if (!start || !end) { return; }
+      var length = end - start;
+      if (length < 0) { length += 24 * 3600000; }
+      var unusual = length < minMs || length > maxMs;
+      var box = byId("duration-check");
+      if (unusual) { box.hidden = false; } else if (!form.querySelector("#confirm_duration-error")) {
+        box.hidden = true;
+        byId("confirm_duration").checked = false;
+      }
+    }
+    started.addEventListener("change", checkDuration);
+    ended.addEventListener("change", checkDuration);
+
+    // ---- the draft on the server: the entries survive the end of the session ----
+    var keepAlive = byId("keep-alive");
+    var resumeUrl = data.resumeUrl;
+    var saving = null, savedTimer = null, lost = false;
+    function fieldValues() {
+      var values = {};
+      ["started_at", "ended_at", "volume_ml", "adverse_events", "partial_reason", "witness_username"].forEach(function (name) {
+        var el = form.elements[name];
+        if (el && el.value) { values[name] = el.value; }
+      });
+      var grade = form.querySelector('input[name="tolerance_grade"]:checked');
+      if (grade) { values.tolerance_grade = grade.value; }
+      if (byId("serious").checked) { values.serious = "yes"; }
+      if (byId("confirm_duration").checked) { values.confirm_duration = "yes"; }
+      form.querySelectorAll('textarea[name^="reason_"]').forEach(function (el) { if (el.value) { values[el.name] = el.value; } });
+      return values;
+    }
+    function say(text, isLost) {
+      keepAlive.hidden = false;
+      keepAlive.classList.toggle("lost", Boolean(isLost));
+      keepAlive.textContent = text;
+    }
+    function sessionLost() {
+      lost = true;
+      var next = resumeUrl;
+      var link = document.createElement("a");
+      link.href = data.loginUrl + "?next=" + encodeURIComponent(next);
+      link.id = "log-in-again";
+      link.className = "button";
+      link.textContent = t("Log in again to continue");
+      say(t("Your session has ended. Nothing is recorded yet, and your entries are kept on the server (not the passwords).") + " ", true);
+      keepAlive.appendChild(link);
+      link.focus();
+    }
+    function running() { return Boolean(startedAt && !endedAt); }
+    function saveDraft() {
+      var body = { patient_scan: byId("record-patient-scan").value, dose_scan: byId("record-dose-scan").value,
+                   fields: fieldValues() };
+      if (!body.patient_scan || !body.dose_scan) { return Promise.resolve(true); }
+      saving = fetch(data.draftUrl, {
+        method: "POST", credentials: "same-origin", redirect: "manual",
+        headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": data.csrf,
+                 "Accept-Language": data.language || "en" },
+        body: JSON.stringify(body)
+      }).then(function (response) {
+        var isJson = (response.headers.get("Content-Type") || "").indexOf("application/json") === 0;
+        if (response.type === "opaqueredirect" || !isJson || response.status === 400 || response.status === 401) {
+          sessionLost();
+          return false;
+        }
+        return response.json().then(function (json) {
+          if (!json.saved) { return true; }  // nothing to keep yet (e.g. a field too long): not a lost session
+          resumeUrl = json.resume || resumeUrl;
+          lost = false;
+          say((running() ? t("The infusion is running: you stay signed in while it runs.") + " " : "")
+              + t("Your entries are saved on the server (%(time)s).", { time: hhmm(new Date(json.saved_at)) }));
+          return true;
+        });
+      }, function () {
+        say(t("The server did not answer: your latest entries may not be saved yet. They are tried again in a minute."), true);
+        return true;
+      });
+      return saving;
+    }
+    function saveSoon() {
+      window.clearTimeout(savedTimer);
+      savedTimer = window.setTimeout(saveDraft, 800);
+    }
+    form.addEventListener("input", function (event) {
+      if (event.target && event.target.type !== "password") { saveSoon(); }
+    });
+    form.addEventListener("change", function (event) {
+      if (event.target && event.target.type !== "password") { saveSoon(); }
+    });
+    if (startButton) {
+      startButton.addEventListener("click", function () { checkDuration(); saveDraft(); });
+      endButton.addEventListener("click", function () { checkDuration(); saveDraft(); });
+    }
+    // While the drip runs the page talks to the server every minute: the idle timeout
+    // (data-idle-minutes) never ends the nurse's session in the middle of an infusion.
+    window.setInterval(function () { if (running() && !lost) { saveDraft(); } }, 60000);
+    if (running()) { saveDraft(); }
+    checkDuration();
+
+    var confirmedSubmit = false;
     form.addEventListener("submit", function (event) {
       if (!typedTimes && !(startedAt && endedAt)) {
         event.preventDefault();
@@ -410,8 +527,22 @@
         (startedAt ? endButton : startButton).focus();
         return;
       }
+      if (confirmedSubmit) { return; }
+      // Save first: if the session has ended the entries are kept and the nurse logs in again,
+      // instead of a refused form that loses them.
+      event.preventDefault();
       var button = byId("record-button");
-      window.setTimeout(function () { button.disabled = true; button.textContent = t("Recording…"); }, 0);
+      button.disabled = true;
+      button.textContent = t("Recording…");
+      saveDraft().then(function (alive) {
+        if (!alive) {
+          button.disabled = false;
+          button.textContent = t("Record the infusion");
+          return;
+        }
+        confirmedSubmit = true;
+        form.requestSubmit ? form.requestSubmit() : form.submit();
+      });
     });
   }
 

@@ -1,0 +1,81 @@
+"""Correcting a recorded infusion: the recording nurse or a coordinator of the patient's
+hospital changes times, volume, grade or adverse events with a reason and an e-signature.
+The record keeps its id; the original values stay in the audit trail (old → new)."""
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+
+from cell_chain.accounts.models import User
+from cell_chain.accounts.permissions import require_role
+from cell_chain.accounts.roles import Role
+from cell_chain.accounts.signatures import Meaning, SignatureInput, sign
+from cell_chain.core import audit
+from cell_chain.core.db import MAX_ID, db, lock_row
+from cell_chain.core.errors import Forbidden, NotFound, ReasonRequired, ValidationFailed
+from cell_chain.infusions.models import Infusion
+from cell_chain.patients.models import Patient
+
+CORRECTORS = frozenset({Role.NURSE, Role.COORDINATOR})
+FIELDS = ("started_at", "ended_at", "volume_ml", "tolerance_grade", "adverse_events", "serious", "partial_reason")
+
+
+@dataclass(frozen=True)
+class Correction:
+    """Only the fields given change."""
+
+    values: dict[str, Any]
+
+
+def infusion_at_site(infusion_id: int, actor: User) -> Infusion:
+    """The infusion, if it is a patient's of the actor's hospital (else NotFound)."""
+    infusion = db.session.get(Infusion, infusion_id) if 0 < infusion_id <= MAX_ID else None
+    patient = db.session.get(Patient, infusion.patient_id) if infusion else None
+    if infusion is None or patient is None or (actor.site_id is not None and patient.site_id != actor.site_id):
+        raise NotFound("There is no such infusion record at your hospital.")
+    return infusion
+
+
+def correct_infusion(infusion: Infusion, *, correction: Correction, reason: str | None,
+                     signature: SignatureInput, actor: User, now: datetime) -> Infusion:
+    """Correct a recorded infusion. Raises Forbidden (not the recording nurse nor a
+    coordinator), ReasonRequired, ValidationFailed, SignatureInvalid."""
+    require_role(actor, CORRECTORS)
+    if actor.role == Role.NURSE and actor.id != infusion.nurse_id:
+        raise Forbidden("Only the nurse who recorded the infusion, or a study coordinator, corrects it.")
+    why = (reason or "").strip()
+    if not why:
+        raise ReasonRequired("Give the reason for the correction (field 'reason').")
+    lock_row(infusion)
+    values = {name: correction.values[name] for name in FIELDS if name in correction.values}
+    if not values:
+        raise ValidationFailed({"_schema": ["Give at least one field to correct."]})
+    started, ended = values.get("started_at", infusion.started_at), values.get("ended_at", infusion.ended_at)
+    volume = values.get("volume_ml", infusion.volume_ml)
+    full = current_app.config["DOSE_VOLUME_ML"]
+    partial_reason = values.get("partial_reason", infusion.partial_reason)
+    adverse_events = values.get("adverse_events", infusion.adverse_events)
+    serious = values.get("serious", infusion.serious)
+    errors: dict[str, list[str]] = {}
+    if ended < started:
+        errors["ended_at"] = ["The infusion cannot end before it started."]
+    if ended > now + timedelta(minutes=1):
+        errors["ended_at"] = ["The end time is in the future."]
+    if not 0 < volume <= 45:
+        errors["volume_ml"] = ["Give the volume infused in ml (up to 45)."]
+    if volume < full and not (partial_reason or "").strip():
+        errors["partial_reason"] = [f"Less than {full:g} ml was given: say why (partial infusion)."]
+    if serious and not (adverse_events or "").strip():
+        errors["adverse_events"] = ["Describe the serious adverse event."]
+    if errors:
+        raise ValidationFailed(errors)
+    for name, value in values.items():
+        setattr(infusion, name, value.strip() or None if isinstance(value, str) else value)
+    infusion.partial = volume < full
+    if not infusion.partial:
+        infusion.partial_reason = None
+    infusion.corrected_at = now
+    audit.record_change(infusion, "infusion.corrected", actor=actor, at=now, reason=why, correction=True)
+    sign(infusion, signer=actor, given=signature, meaning=Meaning.CORRECTED, at=now)
+    return infusion
