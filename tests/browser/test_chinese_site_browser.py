@@ -17,7 +17,7 @@ from cell_chain.shipments import services
 from tests.browser.journey import log_in, wedge_scan
 from tests.browser.ward import open_ward
 from tests.conftest import make_user
-from tests.factories import Staff, shippable_doses, signed
+from tests.factories import Staff, doses_at_site, shippable_doses, signed
 from tests.shipments.conftest import scan_of
 
 pytestmark = pytest.mark.browser
@@ -93,12 +93,14 @@ def test_the_lanzhou_pharmacist_thaws_on_the_ward_clock_and_receives_in_chinese(
                           actor=lab, now=left)
         db.session.commit()
         code, bags = shipment.code, [scan_of(d) for d in doses]
+        [frozen] = doses_at_site(staff, "LZ", lot_number="UC-2026-302")  # received, not yet thawed
+        thaw_code = frozen.code
     lanzhou_reads_chinese(live_server)
 
     page.set_viewport_size(DESKTOP)
     log_in(page, live_server.url, "lz-pharmacist")
-    page.goto(f"{live_server.url}/pharmacy/doses/{ward.codes[0]}/thaw")
-    expect(page.get_by_role("heading", name=re.compile("^记录剂量解冻"))).to_be_visible()
+    page.goto(f"{live_server.url}/pharmacy/doses/{thaw_code}/thaw")
+    expect(page.get_by_role("heading", name=re.compile("^记录.*解冻"))).to_be_visible()
     ward_clock = (utcnow() - timedelta(minutes=20)).astimezone(SHANGHAI).replace(second=0, microsecond=0)
     field = page.get_by_label("解冻完成时间（Asia/Shanghai）")
     field.fill(f"{ward_clock:%Y-%m-%d %H:%M}")
@@ -108,7 +110,7 @@ def test_the_lanzhou_pharmacist_thaws_on_the_ward_clock_and_receives_in_chinese(
     page.get_by_role("button", name="记录解冻").click()
     expect(page.get_by_role("status").first).to_contain_text(f"于 {ward_clock:%Y-%m-%d %H:%M} CST 解冻")
     with live_server.app.app_context():
-        stored = db.session.scalar(select(Dose.thawed_at).where(Dose.code == ward.codes[0]))
+        stored = db.session.scalar(select(Dose.thawed_at).where(Dose.code == thaw_code))
     assert stored.replace(tzinfo=UTC) == datetime(*ward_clock.timetuple()[:5], tzinfo=UTC) - timedelta(hours=8)
 
     page.set_viewport_size(DESKTOP)
