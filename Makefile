@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n auto
 export FLASK_APP := wsgi
 
-.PHONY: run test install system-deps db clean
+.PHONY: run test install system-deps db clean messages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,11 +19,13 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Debian packages: Chromium for the browser tests (Playwright's own browser download does
-# not work offline), Pango and fonts for WeasyPrint's PDF labels.
+# not work offline), Pango and fonts for WeasyPrint's PDF labels (Noto CJK for the Chinese
+# wristbands and assignment labels).
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
+	fc-list 2>/dev/null | grep -q "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
 	ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0 || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
@@ -40,6 +42,15 @@ run: db
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Catalogues: extract every message from code and templates, merge into the zh_Hans catalogue,
+# compile. The compiled .mo files are committed (tests/i18n checks they are current).
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k N_ -k _l -o cell_chain/translations/messages.pot \
+	  --no-location --sort-output --project cell-chain --version 0.1.0 --copyright-holder cell-chain .
+	$(BIN)/pybabel update -i cell_chain/translations/messages.pot -d cell_chain/translations -l zh_Hans \
+	  --no-fuzzy-matching --width 110
+	$(BIN)/pybabel compile -d cell_chain/translations --statistics
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output .cache

@@ -5,6 +5,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from cell_chain.core.clock import is_zone_name
+
 _FIN = re.compile(r"^[A-NP-Z1-9][0-9]{4}$")
 
 
@@ -30,6 +32,9 @@ def build_config(instance: Path, overrides: dict[str, Any] | None = None) -> dic
     fin = os.environ.get("CELL_CHAIN_FACILITY_FIN", "A9999")
     if not _FIN.match(fin):
         raise RuntimeError(f"CELL_CHAIN_FACILITY_FIN {fin!r} is not an ISBT 128 facility number")
+    facility_zone = os.environ.get("CELL_CHAIN_FACILITY_TIME_ZONE", "UTC")
+    if not is_zone_name(facility_zone):
+        raise RuntimeError(f"CELL_CHAIN_FACILITY_TIME_ZONE {facility_zone!r} is not an IANA time zone")
     engine_options: dict[str, Any] = {"pool_pre_ping": True}
     if database_url.startswith("postgresql"):
         # The reports' plans cost enough to trigger JIT compilation, which then takes longer
@@ -40,6 +45,8 @@ def build_config(instance: Path, overrides: dict[str, Any] | None = None) -> dic
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
         "FACILITY_FIN": fin,
+        # The zone lab, QA and monitor staff (users without a site) read times in by default.
+        "FACILITY_TIME_ZONE": facility_zone,
         "FACILITY_NAME": os.environ.get("CELL_CHAIN_FACILITY_NAME", "cell-chain GMP facility"),
         "PRODUCT_DESCRIPTION_CODE": os.environ.get("CELL_CHAIN_PRODUCT_CODE", "YA001"),
         "PRODUCT_NAME": "UC-MSC — Umbilical Cord Mesenchymal Stromal Cells",

@@ -16,6 +16,9 @@ SITES = [
     ("CD", "West China Hospital", "Chengdu"),
     ("WH", "Tongji Hospital", "Wuhan"),
 ]
+# All six hospitals keep China Standard Time (UTC+8, no daylight saving) and read Chinese; their
+# staff (no language of their own) follow the site. Lab, QA and monitor read English.
+SITE_TIME_ZONE, SITE_LANGUAGE = "Asia/Shanghai", "zh_Hans"
 
 CENTRAL_USERS = [
     ("admin", "Ada Admin", Role.ADMIN),
@@ -46,7 +49,8 @@ def seed_demo(now: datetime, *, ward: bool = True) -> list[DemoAccount]:
     `ward`, LZ's and BJ's due doses are shipped to them (see seed_ward)."""
     accounts: list[DemoAccount] = []
     for code, name, city in SITES:
-        services.create_site(code=code, name=name, city=city, actor=None, now=now)
+        services.create_site(code=code, name=name, city=city, time_zone=SITE_TIME_ZONE,
+                             language=SITE_LANGUAGE, actor=None, now=now)
     for username, name, role in CENTRAL_USERS:
         services.create_user(username=username, display_name=name, role=role,
                              password=DEMO_PASSWORD, site_code=None, actor=None, now=now)

@@ -14,6 +14,7 @@ import pytest
 from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy import text
+from sqlalchemy import update as sa_update
 from sqlalchemy.engine import make_url
 
 from cell_chain import create_app
@@ -161,6 +162,13 @@ def make_user(username: str, role: str, site_code: str | None = None, *,
                                 actor=None, now=utcnow())
     db.session.commit()
     return user
+
+
+def read_in_english() -> None:
+    """Staff of the demo's Chinese sites read Chinese unless they choose otherwise: tests
+    written against the English pages make that choice for every user."""
+    db.session.execute(sa_update(User).values(language="en"))
+    db.session.commit()
 
 
 def api_token(client: FlaskClient, username: str, password: str = PASSWORD) -> dict[str, str]:

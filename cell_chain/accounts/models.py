@@ -9,6 +9,8 @@ from cell_chain.core.db import UtcDateTime, db
 
 _SITE_ROLE_SQL = ", ".join(f"'{r.value}'" for r in sorted(SITE_ROLES))
 _ROLE_SQL = ", ".join(f"'{r.value}'" for r in Role)
+LANGUAGES = ("en", "zh_Hans")
+_LANGUAGE_SQL = ", ".join(f"'{code}'" for code in LANGUAGES)
 
 
 class Site(db.Model):
@@ -19,9 +21,13 @@ class Site(db.Model):
     code: Mapped[str] = mapped_column(String(8), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     city: Mapped[str] = mapped_column(String(100))
+    # The hospital's IANA zone and the language its staff read by default.
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
-    __table_args__ = (CheckConstraint("code <> ''", name="code_not_empty"),)
+    __table_args__ = (CheckConstraint("code <> ''", name="code_not_empty"),
+                      CheckConstraint(f"language IN ({_LANGUAGE_SQL})", name="language_known"))
 
     # A site is site-owned by itself: staff of one hospital cannot see another's record.
     @classmethod
@@ -52,6 +58,10 @@ class User(db.Model):
     failed_signatures: Mapped[int] = mapped_column(default=0, server_default="0")
     # A password an administrator set is changed by its owner at the next sign-in.
     must_change_password: Mapped[bool] = mapped_column(default=False, server_default="0")
+    # The user's own choices; None follows the site (or, without a site, English and the
+    # facility's zone).
+    language: Mapped[str | None] = mapped_column(String(8))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     site: Mapped[Site | None] = relationship(lazy="joined")
@@ -61,7 +71,18 @@ class User(db.Model):
         CheckConstraint(
             f"(role IN ({_SITE_ROLE_SQL})) = (site_id IS NOT NULL)", name="site_role_has_site"
         ),
+        CheckConstraint(f"language IS NULL OR language IN ({_LANGUAGE_SQL})", name="language_known"),
     )
+
+    @property
+    def reading_language(self) -> str:
+        """The language pages speak to this user: their own choice, else their site's."""
+        return self.language or (self.site.language if self.site else "en")
+
+    def reading_zone(self, facility_zone: str) -> str:
+        """The zone this user reads times in: their own choice, else their site's, else the
+        manufacturing facility's."""
+        return self.time_zone or (self.site.time_zone if self.site else facility_zone)
 
     @property
     def site_code(self) -> str | None:

@@ -187,6 +187,7 @@ class UsersResource(MethodView):
         user = services.create_user(
             username=args["username"], display_name=args["display_name"], role=args["role"],
             password=args["password"], site_code=args.get("site_code"),
+            language=args.get("language"), time_zone=args.get("time_zone"),
             actor=require_actor(), now=utcnow(),
         )
         db.session.commit()

@@ -17,13 +17,14 @@ from cell_chain.accounts.lockout import (
     register_sign_in_failure,
     register_signature_failure,
 )
-from cell_chain.accounts.models import ApiToken, Site, User, UserSession
+from cell_chain.accounts.models import LANGUAGES, ApiToken, Site, User, UserSession
 from cell_chain.accounts.passwords import hash_password, needs_rehash, password_matches, password_problems
 from cell_chain.accounts.permissions import require_admin
 from cell_chain.accounts.roles import Role, is_site_role
 from cell_chain.core import audit
+from cell_chain.core.clock import is_zone_name
 from cell_chain.core.db import db, refuse_duplicate
-from cell_chain.core.errors import AuthFailure, ReasonRequired, SignatureInvalid, ValidationFailed
+from cell_chain.core.errors import AuthFailure, Forbidden, ReasonRequired, SignatureInvalid, ValidationFailed
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _SITE_CODE = re.compile(r"^[A-Z]{2,8}$")
@@ -40,8 +41,10 @@ def user_by_username(username: str) -> User | None:
     return db.session.scalar(select(User).where(User.username == username))
 
 
-def create_site(*, code: str, name: str, city: str, actor: User | None, now: datetime) -> Site:
-    """Register a hospital site. Raises Forbidden, ValidationFailed."""
+def create_site(*, code: str, name: str, city: str, actor: User | None, now: datetime,
+                time_zone: str = "UTC", language: str = "en") -> Site:
+    """Register a hospital site with its IANA time zone and language. Raises Forbidden,
+    ValidationFailed."""
     _require_admin(actor)
     errors: dict[str, list[str]] = {}
     if not _SITE_CODE.match(code or ""):
@@ -52,9 +55,11 @@ def create_site(*, code: str, name: str, city: str, actor: User | None, now: dat
         errors["name"] = ["Give the hospital's name."]
     if not (city or "").strip():
         errors["city"] = ["Give the city."]
+    errors.update(_preference_problems(language, time_zone))
     if errors:
         raise ValidationFailed(errors)
-    site = Site(code=code, name=name.strip(), city=city.strip(), created_at=now)
+    site = Site(code=code, name=name.strip(), city=city.strip(), time_zone=time_zone, language=language,
+                created_at=now)
     with refuse_duplicate(Site.code, ValidationFailed({"code": [f"Site {code} already exists."]})):
         db.session.add(site)
     audit.record_created(site, "site.created", actor=actor, at=now)
@@ -63,7 +68,7 @@ def create_site(*, code: str, name: str, city: str, actor: User | None, now: dat
 
 def create_user(
     *, username: str, display_name: str, role: str, password: str, site_code: str | None,
-    actor: User | None, now: datetime,
+    actor: User | None, now: datetime, language: str | None = None, time_zone: str | None = None,
 ) -> User:
     """Create an account. Site roles need a site; central roles must not have one.
     Raises Forbidden, ValidationFailed."""
@@ -89,10 +94,12 @@ def create_user(
             errors["site_code"] = [f"A {role} is not tied to one site: leave site_code out."]
     if problems := password_problems(password or ""):
         errors["password"] = problems
+    errors.update(_preference_problems(language, time_zone))
     if errors:
         raise ValidationFailed(errors)
     user = User(
         username=username, display_name=display_name.strip(), role=role, site=site,
+        language=language, time_zone=time_zone,
         password_hash=hash_password(password), active=True, failed_logins=0, created_at=now,
         # A password an administrator chose is known to two people until its owner changes it.
         must_change_password=actor is not None,
@@ -100,6 +107,29 @@ def create_user(
     with refuse_duplicate(User.username, ValidationFailed({"username": [f"User {username} already exists."]})):
         db.session.add(user)
     audit.record_created(user, "user.created", actor=actor, at=now)
+    return user
+
+
+def _preference_problems(language: str | None, time_zone: str | None) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if language is not None and language not in LANGUAGES:
+        errors["language"] = [f"Language must be one of: {', '.join(LANGUAGES)}."]
+    if time_zone is not None and not is_zone_name(time_zone):
+        errors["time_zone"] = ["Not an IANA time zone; use a name such as Asia/Shanghai."]
+    return errors
+
+
+def set_preferences(user: User, *, language: str | None, time_zone: str | None, actor: User,
+                    now: datetime) -> User:
+    """A user's own language and time zone (None: follow the site). Only the user sets them.
+    Raises Forbidden, ValidationFailed."""
+    if actor.id != user.id:
+        raise Forbidden("Only the user chooses their own language and time zone.")
+    if errors := _preference_problems(language, time_zone):
+        raise ValidationFailed(errors)
+    if (user.language, user.time_zone) != (language, time_zone):
+        user.language, user.time_zone = language, time_zone
+        audit.record_change(user, "user.preferences_changed", actor=actor, at=now)
     return user
 
 

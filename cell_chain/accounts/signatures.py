@@ -17,6 +17,7 @@ from cell_chain.core import audit
 from cell_chain.core.db import UtcDateTime, db
 from cell_chain.core.errors import DomainError, SignatureInvalid, ValidationFailed
 from cell_chain.core.records import content_hash, entity_id, entity_type
+from cell_chain.web.words import N_
 
 
 class Meaning(StrEnum):
@@ -35,6 +36,14 @@ class Meaning(StrEnum):
     WITNESSED = "Witnessed"
     WAIVED = "Waived"
     CORRECTED = "Corrected"
+
+
+# Each meaning is stored and printed in English (it is bound to the signed content); pages
+# show it in the reader's language too.
+MEANING_WORDS = (
+    N_("Approved"), N_("Eligibility determined"), N_("Released"), N_("Rejected"), N_("Recalled"),
+    N_("Dispatched"), N_("Received"), N_("Dispositioned"), N_("Withdrawn"), N_("Destroyed"), N_("Returned"),
+    N_("Administered"), N_("Witnessed"))
 
 
 class WitnessInvalid(DomainError):
@@ -105,14 +114,14 @@ def witness(record: Any, *, given: WitnessInput, signer_signature: Signature,
     user = user_by_username(given.username or "")
     if user is None or not user.active:
         password_matches(None, given.password or "")  # an unknown name costs what a known one does
-        raise SignatureInvalid("The witness's username or password is wrong.")
+        raise SignatureInvalid(N_("The witness's username or password is wrong."))
     if user.id == signer_signature.signer_id:
-        raise WitnessInvalid("The witness must be a different person from the signer.")
+        raise WitnessInvalid(N_("The witness must be a different person from the signer."))
     if user.role not in set(allowed_roles):
         raise WitnessInvalid(f"A {user.role} cannot witness this record.")
     signer = db.session.get(User, signer_signature.signer_id)
     if user.site_id is not None and signer is not None and signer.site_id not in (None, user.site_id):
-        raise WitnessInvalid("The witness must work at the same site.")
+        raise WitnessInvalid(N_("The witness must work at the same site."))
     confirm_password(user, given.password, now=at, scope=WITNESS)
     return _create(record, user, Meaning.WITNESSED.value, at, witness_for=signer_signature)
 

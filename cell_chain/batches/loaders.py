@@ -6,6 +6,7 @@ from sqlalchemy import select
 from cell_chain.batches.models import Dose
 from cell_chain.core.db import MAX_ID, db
 from cell_chain.core.errors import NotFound
+from cell_chain.web.words import N_
 
 T = TypeVar("T")
 
@@ -20,5 +21,5 @@ def get_or_404(model: type[T], ident: int) -> T:
 def dose_by_code_or_404(code: str) -> Dose:
     dose = db.session.scalar(select(Dose).where(Dose.code == code))
     if dose is None:
-        raise NotFound("No such dose.")
+        raise NotFound(N_("No such dose."))
     return dose

@@ -35,6 +35,7 @@ from cell_chain.core.db import db, is_postgres, lock_row, refuse_duplicate
 from cell_chain.core.errors import InvalidTransition, ReasonRequired, ValidationFailed
 from cell_chain.core.isbt128 import Din
 from cell_chain.core.records import canonical_json
+from cell_chain.web.words import N_
 
 LAB = (Role.LAB,)
 QA = (Role.QA,)
@@ -69,11 +70,11 @@ def register_donor(*, donor_code: str, collected_on: date, actor: User, now: dat
     require_role(actor, LAB)
     code = (donor_code or "").strip()
     if not code:
-        raise ValidationFailed({"donor_code": ["Give the donor code."]})
+        raise ValidationFailed({"donor_code": [N_("Give the donor code.")]})
     if db.session.scalar(select(Donor.id).where(Donor.donor_code == code)):
         raise ValidationFailed({"donor_code": [f"Donor {code} is already registered."]})
     if collected_on > now.date():
-        raise ValidationFailed({"collected_on": ["The collection date cannot be in the future."]})
+        raise ValidationFailed({"collected_on": [N_("The collection date cannot be in the future.")]})
     donor = Donor(donor_code=code, din=issue_din(now), collected_on=collected_on,
                   status="registered", registered_by_id=actor.id, registered_at=now)
     with refuse_duplicate(Donor.donor_code, ValidationFailed({"donor_code": [f"Donor {code} is already registered."]})):
@@ -96,7 +97,7 @@ def record_screening(donor: Donor, *, marker: str, result: str, tested_on: date,
     if not wf.DONOR_LIFECYCLE.can("enter_screening", donor.status):
         raise InvalidTransition(f"The donor is already {donor.status}: screening results are locked.")
     if tested_on > now.date():
-        raise ValidationFailed({"tested_on": ["The test date cannot be in the future."]})
+        raise ValidationFailed({"tested_on": [N_("The test date cannot be in the future.")]})
     existing = next((r for r in donor.results if r.marker == marker), None)
     if existing is None:
         entry = ScreeningResult(donor=donor, marker=marker, result=result, tested_on=tested_on,
@@ -224,7 +225,7 @@ def record_result(lot: Lot, *, test: str, value: Any, performed_on: date, method
     except ValueError as error:
         raise ValidationFailed({"value": [str(error)]}) from None
     if performed_on > now.date():
-        raise ValidationFailed({"performed_on": ["The test date cannot be in the future."]})
+        raise ValidationFailed({"performed_on": [N_("The test date cannot be in the future.")]})
     spec = current_spec(now=now, persist=True)
     passed = wf.result_passes(spec.limits[test], parsed) if test in spec.limits else True
     stored = parsed if isinstance(parsed, str) else f"{parsed:g}"
@@ -259,7 +260,7 @@ def release_lot(lot: Lot, *, signature: SignatureInput, actor: User, now: dateti
     require_role(actor, wf.LOT_LIFECYCLE.roles("release"))
     lock_row(lot)
     if any(r.entered_by_id == actor.id for r in lot.results):
-        raise SegregationOfDuties("You entered results for this lot; another QA person must release it.")
+        raise SegregationOfDuties(N_("You entered results for this lot; another QA person must release it."))
     if blockers := release_readiness(lot, now=now):
         raise ReleaseBlocked("; ".join(b.message for b in blockers),
                              blocking=[b.key for b in blockers])
@@ -311,7 +312,7 @@ def _quarantine_doses(lot: Lot, *, cause: str, reason: str, actor: User, now: da
 
 def _required_reason(reason: str | None) -> str:
     if not reason or not reason.strip():
-        raise ReasonRequired("Give the reason (field 'reason').")
+        raise ReasonRequired(N_("Give the reason (field 'reason')."))
     return reason.strip()
 
 

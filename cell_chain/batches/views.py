@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -46,25 +48,25 @@ Page = str | tuple[str, int] | Response
 # ---- words shown for stored codes ------------------------------------------------------------
 
 TEST_LABELS = {
-    "sterility": "Sterility", "mycoplasma": "Mycoplasma", "endotoxin_eu_ml": "Endotoxin (EU/ml)",
-    "viability_pct": "Viability (%)", "cd73_pct": "CD73 (%)", "cd90_pct": "CD90 (%)",
-    "cd105_pct": "CD105 (%)", "cd34_pct": "CD34 (%)", "cd45_pct": "CD45 (%)", "cd14_pct": "CD14 (%)",
-    "cd19_pct": "CD19 (%)", "hla_dr_pct": "HLA-DR (%)", "karyotype": "Karyotype",
+    "sterility": _l('Sterility'), "mycoplasma": _l('Mycoplasma'), "endotoxin_eu_ml": _l('Endotoxin (EU/ml)'),
+    "viability_pct": _l('Viability (%)'), "cd73_pct": _l('CD73 (%)'), "cd90_pct": _l('CD90 (%)'),
+    "cd105_pct": _l('CD105 (%)'), "cd34_pct": _l('CD34 (%)'), "cd45_pct": _l('CD45 (%)'), "cd14_pct": _l('CD14 (%)'),
+    "cd19_pct": _l('CD19 (%)'), "hla_dr_pct": _l('HLA-DR (%)'), "karyotype": _l('Karyotype'),
 }
 MARKER_LABELS = {
-    "hiv_1_2_ab": "HIV-1/2 antibody", "hiv_nat": "HIV NAT", "hbsag": "HBsAg", "anti_hbc": "Anti-HBc",
-    "hbv_nat": "HBV NAT", "hcv_ab": "HCV antibody", "hcv_nat": "HCV NAT",
-    "htlv_1_2": "HTLV-I/II antibody", "syphilis": "Syphilis",
+    "hiv_1_2_ab": _l('HIV-1/2 antibody'), "hiv_nat": _l('HIV NAT'), "hbsag": _l('HBsAg'), "anti_hbc": _l('Anti-HBc'),
+    "hbv_nat": _l('HBV NAT'), "hcv_ab": _l('HCV antibody'), "hcv_nat": _l('HCV NAT'),
+    "htlv_1_2": _l('HTLV-I/II antibody'), "syphilis": _l('Syphilis'),
 }
 WORDS = {
-    "no_growth": "No growth", "growth": "Growth", "not_detected": "Not detected",
-    "detected": "Detected", "normal": "Normal", "abnormal": "Abnormal",
-    "non_reactive": "Non-reactive", "reactive": "Reactive", "indeterminate": "Indeterminate",
-    "in_process": "In process", "cryopreserved": "Cryopreserved", "fresh": "Fresh",
+    "no_growth": _l('No growth'), "growth": _l('Growth'), "not_detected": _l('Not detected'),
+    "detected": _l('Detected'), "normal": _l('Normal'), "abnormal": _l('Abnormal'),
+    "non_reactive": _l('Non-reactive'), "reactive": _l('Reactive'), "indeterminate": _l('Indeterminate'),
+    "in_process": _l('In process'), "cryopreserved": _l('Cryopreserved'), "fresh": _l('Fresh'),
 }
 LOT_HEADINGS = {
-    "in_process": "In process", "quarantine": "Quarantine: waiting for release",
-    "released": "Released", "rejected": "Rejected", "recalled": "Recalled",
+    "in_process": _l('In process'), "quarantine": _l('Quarantine: waiting for release'),
+    "released": _l('Released'), "rejected": _l('Rejected'), "recalled": _l('Recalled'),
 }
 # What the board says of each lot in a group: release readiness, results entered so far,
 # doses available, or the reason the lot ended.
@@ -259,7 +261,7 @@ def _refuse_unless(lot: Lot, action: str, what: str) -> Response | None:
     """Action pages reached in the wrong state go back to the lot with the reason."""
     if action in _lot_actions(lot, require_actor()):
         return None
-    flash(f"Lot {lot.lot_number} is {words(lot.status).lower()}: you cannot {what} now.", "warn")
+    flash(_('Lot %(lot_number)s is %(status)s: you cannot %(what)s now.', lot_number=lot.lot_number, status=words(lot.status).lower(), what=what), "warn")
     return redirect(url_for(".lot_page", lot_id=lot.id))
 
 
@@ -271,8 +273,7 @@ def complete_lot(lot_id: int) -> Page:
                       fields=(), anchor="actions")
     if isinstance(outcome, Refused):
         return render_lot(lot, errors=outcome.errors, status=outcome.status)
-    flash(f"Manufacturing of lot {lot.lot_number} is complete. The lot is in quarantine "
-          "until QA releases it.", "ok")
+    flash(_('Manufacturing of lot %(lot_number)s is complete. The lot is in quarantine until QA releases it.', lot_number=lot.lot_number), "ok")
     return redirect(url_for(".lot_page", lot_id=lot.id))
 
 
@@ -294,12 +295,11 @@ def enter_result(lot_id: int) -> Page:
     if test in wf.QUALITATIVE_VALUES:
         allowed = wf.QUALITATIVE_VALUES[test]
         value: str | None = form.choice("value", allowed,
-                                        f"Choose the {label.lower()} result: "
-                                        f"{' or '.join(words(v).lower() for v in allowed)}.")
+                                        _('Choose the %(label)s result: %(allowed)s.', label=label.lower(), allowed=' or '.join(words(v).lower() for v in allowed)))
     else:
         number = form.number("value", f"the {label} result", example="98.5")
         value = None if number is None else form.raw("value")
-    performed_on = form.date("performed_on", "the date the test was performed")
+    performed_on = form.date("performed_on", _("the date the test was performed"))
     method = form.text("method")
     analyst = form.text("analyst")
     reason = form.text("reason", max_length=2000)
@@ -313,8 +313,7 @@ def enter_result(lot_id: int) -> Page:
     if isinstance(outcome, Refused):
         return _render_result_form(lot, test, errors=outcome.errors, status=outcome.status)
     verdict = "passes" if outcome.passed else "FAILS"
-    flash(f"{label} result {words(outcome.value)} saved for lot {lot.lot_number}: it {verdict} "
-          "the specification.", "ok" if outcome.passed else "stop")
+    flash(_('%(label)s result %(value)s saved for lot %(lot_number)s: it %(verdict)s the specification.', label=label, value=words(outcome.value), lot_number=lot.lot_number, verdict=verdict), "ok" if outcome.passed else "stop")
     return redirect(url_for(".lot_page", lot_id=lot.id, _anchor="results"))
 
 
@@ -340,9 +339,9 @@ def prepare_dose(lot_id: int) -> Page:
     if request.method == "GET":
         return _render_dose_form(lot)
     form = FormReader(request.form)
-    cells = form.number("cells", "the number of cells in ×10⁷", example="4.02")
-    volume = form.number("volume_ml", "the volume in ml", example="40.0", maximum=1000)
-    viability = form.number("viability_pct", "the viability in %", example="92.5", maximum=100)
+    cells = form.number("cells", _("the number of cells in ×10⁷"), example="4.02")
+    volume = form.number("volume_ml", _("the volume in ml"), example="40.0", maximum=1000)
+    viability = form.number("viability_pct", _("the viability in %"), example="92.5", maximum=100)
     if form.errors:
         return _render_dose_form(lot, errors=form.errors, status=422)
     assert cells is not None and volume is not None and viability is not None
@@ -353,10 +352,9 @@ def prepare_dose(lot_id: int) -> Page:
     if isinstance(outcome, Refused):
         return _render_dose_form(lot, errors=outcome.errors, status=outcome.status)
     if outcome.status == "rejected":
-        flash(f"Dose {outcome.code} is out of tolerance and was rejected at fill "
-              f"({outcome.rejection_reasons}). It is kept for accountability.", "stop")
+        flash(_('Dose %(code)s is out of tolerance and was rejected at fill (%(rejection_reasons)s). It is kept for accountability.', code=outcome.code, rejection_reasons=outcome.rejection_reasons), "stop")
     else:
-        flash(f"Dose {outcome.code} prepared. It expires {utc(outcome.expires_at)}.", "ok")
+        flash(_('Dose %(code)s prepared. It expires %(expires_at)s.', code=outcome.code, expires_at=utc(outcome.expires_at)), "ok")
     return redirect(url_for(".lot_page", lot_id=lot.id, _anchor="doses"))
 
 
@@ -434,14 +432,14 @@ def reject_lot(lot_id: int) -> Page:
     if request.method == "GET":
         return _render_decision(lot, "reject")
     form = FormReader(request.form)
-    reason = form.text("reason", required="Give the reason for rejecting the lot.", max_length=2000)
+    reason = form.text("reason", required=_('Give the reason for rejecting the lot.'), max_length=2000)
     password = form.password()
     outcome = signed_action(form, lambda: services.reject_lot(
         lot, reason=reason, signature=_signature(password, Meaning.REJECTED),
         actor=require_actor(), now=utcnow()), fields=("reason", "password"), anchor="reason")
     if isinstance(outcome, Refused):
         return _render_decision(lot, "reject", errors=outcome.errors, status=outcome.status)
-    flash(f"Lot {lot.lot_number} rejected. Its doses are quarantined until destroyed.", "ok")
+    flash(_('Lot %(lot_number)s rejected. Its doses are quarantined until destroyed.', lot_number=lot.lot_number), "ok")
     return redirect(url_for(".lot_page", lot_id=lot.id))
 
 
@@ -454,7 +452,7 @@ def recall_lot(lot_id: int) -> Page:
     if request.method == "GET":
         return _render_decision(lot, "recall")
     form = FormReader(request.form)
-    reason = form.text("reason", required="Give the reason for the recall.", max_length=2000)
+    reason = form.text("reason", required=_('Give the reason for the recall.'), max_length=2000)
     password = form.password()
     outcome = signed_action(form, lambda: services.recall_lot(
         lot, reason=reason, signature=_signature(password, Meaning.RECALLED),
@@ -487,9 +485,9 @@ def _render_new_lot(*, errors: Errors | None = None, status: int = 200) -> tuple
     return render_template(
         "batches/lot_new.html", donors=_donors_for_lots(), presentations=PRESENTATIONS,
         errors=errors or {}, form=form,
-        shelf={"fresh": f"2–8 °C, {cfg['FRESH_SHELF_LIFE_HOURS']} hours from preparation",
-               "cryopreserved": f"≤ −150 °C, {cfg['CRYO_SHELF_LIFE_MONTHS']} months; "
-                                f"infuse within {cfg['POST_THAW_HOURS']} hours of thawing"},
+        shelf={"fresh": _("2–8 °C, %(hours)s hours from preparation", hours=cfg["FRESH_SHELF_LIFE_HOURS"]),
+               "cryopreserved": _("≤ −150 °C, %(months)s months; infuse within %(hours)s hours of thawing",
+                                  months=cfg["CRYO_SHELF_LIFE_MONTHS"], hours=cfg["POST_THAW_HOURS"])},
     ), status
 
 
@@ -502,12 +500,12 @@ def new_lot() -> Page:
     donor_id = form.raw("donor_id")
     donor = db.session.get(Donor, int(donor_id)) if donor_id.isdigit() and int(donor_id) <= MAX_ID else None
     if donor is None:
-        form.add("donor_id", "Choose the donor whose cord this lot is made from.")
-    lot_number = form.text("lot_number", required="Enter the lot number.", max_length=32)
-    manufactured_on = form.date("manufactured_on", "the date manufacturing started")
-    passage = form.whole_number("passage", "the passage number", maximum=50)
+        form.add("donor_id", _('Choose the donor whose cord this lot is made from.'))
+    lot_number = form.text("lot_number", required=_('Enter the lot number.'), max_length=32)
+    manufactured_on = form.date("manufactured_on", _("the date manufacturing started"))
+    passage = form.whole_number("passage", _("the passage number"), maximum=50)
     presentation = form.choice("presentation", PRESENTATIONS,
-                               "Choose fresh or cryopreserved.")
+                               _('Choose fresh or cryopreserved.'))
     if form.errors:
         return _render_new_lot(errors=form.errors, status=422)
     assert donor and lot_number and manufactured_on and passage is not None and presentation
@@ -518,8 +516,7 @@ def new_lot() -> Page:
         anchor="donor_id")
     if isinstance(outcome, Refused):
         return _render_new_lot(errors=outcome.errors, status=outcome.status)
-    flash(f"Lot {outcome.lot_number} started with DIN {outcome.din_structure.eye_readable} "
-          f"[{outcome.din_structure.check}].", "ok")
+    flash(_('Lot %(lot_number)s started with DIN %(eye_readable)s [%(check)s].', lot_number=outcome.lot_number, eye_readable=outcome.din_structure.eye_readable, check=outcome.din_structure.check), "ok")
     return redirect(url_for(".lot_page", lot_id=outcome.id))
 
 
@@ -577,8 +574,8 @@ def new_donor() -> Page:
     if request.method == "GET":
         return _render_new_donor()
     form = FormReader(request.form)
-    code = form.text("donor_code", required="Enter the donor code.", max_length=32)
-    collected_on = form.date("collected_on", "the date the cord was collected")
+    code = form.text("donor_code", required=_('Enter the donor code.'), max_length=32)
+    collected_on = form.date("collected_on", _("the date the cord was collected"))
     if form.errors:
         return _render_new_donor(errors=form.errors, status=422)
     assert code and collected_on
@@ -587,8 +584,7 @@ def new_donor() -> Page:
         fields=("donor_code", "collected_on"), anchor="donor_code")
     if isinstance(outcome, Refused):
         return _render_new_donor(errors=outcome.errors, status=outcome.status)
-    flash(f"Donor {outcome.donor_code} registered with DIN {outcome.din_structure.eye_readable} "
-          f"[{outcome.din_structure.check}]. Enter the 9 screening markers next.", "ok")
+    flash(_('Donor %(donor_code)s registered with DIN %(eye_readable)s [%(check)s]. Enter the 9 screening markers next.', donor_code=outcome.donor_code, eye_readable=outcome.din_structure.eye_readable, check=outcome.din_structure.check), "ok")
     return redirect(url_for(".donor_page", donor_id=outcome.id))
 
 
@@ -617,7 +613,7 @@ def donor_page(donor_id: int) -> tuple[str, int]:
 def _refuse_donor_unless(donor: Donor, action: str, what: str) -> Response | None:
     if action in _donor_actions(donor, require_actor()):
         return None
-    flash(f"Donor {donor.donor_code} is {donor.status}: you cannot {what} now.", "warn")
+    flash(_('Donor %(donor_code)s is %(status)s: you cannot %(what)s now.', donor_code=donor.donor_code, status=donor.status, what=what), "warn")
     return redirect(url_for(".donor_page", donor_id=donor.id))
 
 
@@ -639,10 +635,10 @@ def enter_screening(donor_id: int) -> Page:
     if request.method == "GET":
         return render()
     form = FormReader(request.form)
-    form.choice("marker", MARKERS, "Choose the marker whose result you are entering.")
+    form.choice("marker", MARKERS, _('Choose the marker whose result you are entering.'))
     result = form.choice("result", SCREENING_RESULTS,
-                         "Choose the result: non-reactive, reactive or indeterminate.")
-    tested_on = form.date("tested_on", "the date the specimen was tested")
+                         _('Choose the result: non-reactive, reactive or indeterminate.'))
+    tested_on = form.date("tested_on", _("the date the specimen was tested"))
     reason = form.text("reason", max_length=2000)
     if form.errors:
         return render(form.errors, 422)
@@ -653,8 +649,7 @@ def enter_screening(donor_id: int) -> Page:
         fields=("marker", "result", "tested_on", "reason"), anchor="marker")
     if isinstance(outcome, Refused):
         return render(outcome.errors, outcome.status)
-    flash(f"{MARKER_LABELS[marker]}: {words(result).lower()}, tested {tested_on.isoformat()}, saved "
-          f"for donor {donor.donor_code}.", "ok")
+    flash(_('%(marker)s: %(result)s, tested %(tested_on)s, saved for donor %(donor_code)s.', marker=MARKER_LABELS[marker], result=words(result).lower(), tested_on=tested_on.isoformat(), donor_code=donor.donor_code), "ok")
     return redirect(url_for(".donor_page", donor_id=donor.id, _anchor="screening"))
 
 
@@ -695,6 +690,6 @@ def determine_eligibility(donor_id: int) -> Page:
         now=utcnow()), fields=("password",), anchor="password", explain=explain)
     if isinstance(outcome, Refused):
         return _render_donor(donor, template, errors=outcome.errors, status=outcome.status)
-    flash(f"Donor {donor.donor_code} determined {donor.status.upper()}. Your signature is recorded.",
+    flash(_('Donor %(donor_code)s determined %(status)s. Your signature is recorded.', donor_code=donor.donor_code, status=donor.status.upper()),
           "ok" if donor.status == "eligible" else "stop")
     return redirect(url_for(".donor_page", donor_id=donor.id))

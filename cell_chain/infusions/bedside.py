@@ -7,6 +7,7 @@ from functools import cache
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import Insert, Select, and_, bindparam, delete, func, insert, literal_column, select
 
 from cell_chain.accounts.models import Site, User
@@ -29,6 +30,7 @@ from cell_chain.patients.workflow import VISIT_LIFECYCLE
 from cell_chain.shipments.custody import record_handover
 from cell_chain.shipments.models import CustodyEvent, Excursion, ShipmentItem, TemperatureRecord
 from cell_chain.shipments.parties import Party
+from cell_chain.web.words import N_
 
 STOP_ORDER = ("UNRECOGNIZED_BARCODE", "UNKNOWN_PATIENT", "UNKNOWN_DOSE", "WRONG_SITE", "WRONG_PATIENT",
               "PATIENT_NOT_IN_MSC_ARM", "DOSE_NOT_RELEASED", "DOSE_QUARANTINED", "DOSE_RECALLED",
@@ -36,26 +38,33 @@ STOP_ORDER = ("UNRECOGNIZED_BARCODE", "UNKNOWN_PATIENT", "UNKNOWN_DOSE", "WRONG_
               "TEMPERATURE_EXCURSION", "TOO_SOON")
 WARNING_CODES = ("OUT_OF_WINDOW",)
 MESSAGES = {
-    "UNRECOGNIZED_BARCODE": "A scan is not a wristband or a dose label. Scan the patient's wristband and the dose bag.",
-    "UNKNOWN_PATIENT": "This wristband is not a patient of this trial.",
-    "UNKNOWN_DOSE": "This dose label is not known. Do not give it; call the pharmacy.",
-    "WRONG_SITE": "This patient or dose belongs to another hospital.",
-    "WRONG_PATIENT": "This dose is for another patient. Do not give it.",
-    "PATIENT_NOT_IN_MSC_ARM": "This patient receives no (further) MSC doses: control arm, withdrawn, or all four given.",
-    "DOSE_NOT_RELEASED": "The dose's lot is not released by QA.",
-    "DOSE_QUARANTINED": "The dose is in quarantine.",
-    "DOSE_RECALLED": "The dose's lot has been recalled.",
-    "DOSE_EXPIRED": "The dose has expired.",
-    "NOT_RECEIVED": "The dose is not in this hospital's custody: the pharmacy has not received it.",
-    "NOT_DISPENSED": ("The pharmacy has not handed this dose to the ward (or it was given back). "
-                      "Do not give it: ask the pharmacy to dispense it to you first."),
-    "NOT_THAWED": ("No thaw is recorded for this frozen dose. Do not give it: ask the pharmacy to thaw it "
+    "UNRECOGNIZED_BARCODE": N_("A scan is not a wristband or a dose label. Scan the patient's wristband and the dose bag."),
+    "UNKNOWN_PATIENT": N_("This wristband is not a patient of this trial."),
+    "UNKNOWN_DOSE": N_("This dose label is not known. Do not give it; call the pharmacy."),
+    "WRONG_SITE": N_("This patient or dose belongs to another hospital."),
+    "WRONG_PATIENT": N_("This dose is for another patient. Do not give it."),
+    "PATIENT_NOT_IN_MSC_ARM": N_("This patient receives no (further) MSC doses: control arm, withdrawn, or all four given."),
+    "DOSE_NOT_RELEASED": N_("The dose's lot is not released by QA."),
+    "DOSE_QUARANTINED": N_("The dose is in quarantine."),
+    "DOSE_RECALLED": N_("The dose's lot has been recalled."),
+    "DOSE_EXPIRED": N_("The dose has expired."),
+    "NOT_RECEIVED": N_("The dose is not in this hospital's custody: the pharmacy has not received it."),
+    "NOT_DISPENSED": N_("The pharmacy has not handed this dose to the ward (or it was given back). "
+                        "Do not give it: ask the pharmacy to dispense it to you first."),
+    "NOT_THAWED": N_("No thaw is recorded for this frozen dose. Do not give it: ask the pharmacy to thaw it "
                    "and record the thaw, then scan again."),
-    "ALREADY_ADMINISTERED": "This dose has already been given.",
-    "TEMPERATURE_EXCURSION": "The dose's shipment had a temperature excursion that QA has not cleared.",
-    "TOO_SOON": "The last dose was given too recently.",
-    "OUT_OF_WINDOW": "Today is outside this visit's window: giving the dose is a protocol deviation.",
+    "ALREADY_ADMINISTERED": N_("This dose has already been given."),
+    "TEMPERATURE_EXCURSION": N_("The dose's shipment had a temperature excursion that QA has not cleared."),
+    "TOO_SOON": N_("The last dose was given too recently."),
+    "OUT_OF_WINDOW": N_("Today is outside this visit's window: giving the dose is a protocol deviation."),
 }
+
+
+def message(code: str) -> str:
+    """What a stop or warning code means, in the reader's language (the code stays English)."""
+    return gettext(MESSAGES[code])
+
+
 # What happened after the infusion started: never a stop, but the record is flagged (lookback).
 LATER_WORDS = {
     "DOSE_RECALLED": "lot recalled",
@@ -369,8 +378,8 @@ class InfusionStopped(DomainError):
     status, title = 409, "The infusion must not go ahead"
 
     def __init__(self, decision: Decision) -> None:
-        super().__init__(MESSAGES[decision.stops[0]],
-                         stops=[{"code": c, "message": MESSAGES[c]} for c in decision.stops])
+        super().__init__(message(decision.stops[0]),
+                         stops=[{"code": c, "message": message(c)} for c in decision.stops])
         self.code = decision.stops[0]
 
 

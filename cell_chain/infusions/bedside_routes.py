@@ -92,8 +92,8 @@ def verification_body(result: bedside.Verification) -> dict[str, Any]:
     allocation = facts.allocation if facts.allocation and result.ok else None
     return {
         "ok": result.ok,
-        "stops": [{"code": c, "message": bedside.MESSAGES[c]} for c in result.decision.stops],
-        "warnings": [{"code": c, "message": bedside.MESSAGES[c]} for c in result.decision.warnings],
+        "stops": [{"code": c, "message": bedside.message(c)} for c in result.decision.stops],
+        "warnings": [{"code": c, "message": bedside.message(c)} for c in result.decision.warnings],
         "patient": {"subject_id": patient.subject_id, "initials": patient.initials,
                     "birth_year": patient.birth_year} if patient else None,
         "dose": {"code": dose.code, "expires_at": dose.expires_at.isoformat(),

@@ -3,12 +3,15 @@ decision, the infusion record with a witness, and the patient's four doses after
 JavaScript the page checks through `POST /api/infusions/verify`; without it, the same
 verification runs behind a plain two-field form. Recording always goes through
 `bedside.record_infusion`."""
+import json
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -22,7 +25,7 @@ from cell_chain.accounts.signatures import (
     signatures_for,
 )
 from cell_chain.batches.models import Dose
-from cell_chain.core.clock import utcnow
+from cell_chain.core.clock import from_local, utcnow
 from cell_chain.core.db import MAX_ID, db
 from cell_chain.core.errors import (
     AccountLocked,
@@ -43,6 +46,8 @@ from cell_chain.patients.enrolment import visit_state
 from cell_chain.patients.models import Patient, Visit
 from cell_chain.web.errors import count_auth_failure
 from cell_chain.web.forms import WRONG_PASSWORD, FormReader
+from cell_chain.web.locale import reader_language, reader_zone
+from cell_chain.web.words import N_
 
 bp = Blueprint("bedside_pages", __name__)
 
@@ -53,20 +58,65 @@ VISITS = len(schedule.VISIT_MONTHS)
 # The protocol grades infusion tolerance 0 (no discomfort) to 4 (life-threatening); the words
 # between follow the usual infusion-reaction grading, so that nurses at six sites grade alike.
 TOLERANCE_GRADES = (
-    ("0", "0 — No discomfort", "The patient felt nothing unusual."),
-    ("1", "1 — Mild", "Noticed by the patient; no treatment, the infusion went on."),
-    ("2", "2 — Moderate", "Treated, or the infusion was slowed or paused; settled quickly."),
-    ("3", "3 — Severe", "The infusion was stopped, or symptoms lasted and needed treatment."),
-    ("4", "4 — Life-threatening", "Urgent intervention was needed."),
+    ("0", _l('0 — No discomfort'), _l('The patient felt nothing unusual.')),
+    ("1", _l('1 — Mild'), _l('Noticed by the patient; no treatment, the infusion went on.')),
+    ("2", _l('2 — Moderate'), _l('Treated, or the infusion was slowed or paused; settled quickly.')),
+    ("3", _l('3 — Severe'), _l('The infusion was stopped, or symptoms lasted and needed treatment.')),
+    ("4", _l('4 — Life-threatening'), _l('Urgent intervention was needed.')),
 )
 GRADE_WORDS = {value: text for value, text, _ in TOLERANCE_GRADES}
 SERIOUS_WORDS = "death, life-threatening, disabling, or a tumour (particularly hepatocellular carcinoma)"
 WARNING_REASON_LABELS = {
-    "OUT_OF_WINDOW": "Why is the dose given outside this visit’s window?",
+    "OUT_OF_WINDOW": _l('Why is the dose given outside this visit’s window?'),
 }
 WITNESS_WRONG = ("The witness’s username or password is wrong. The witness types their own "
                  "username and password; repeated wrong passwords lock their account.")
 _CLOCK = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
+# The bedside script's words (static/js/bedside.js calls t(...) with these English texts).
+SCRIPT_WORDS = (
+    N_(' and '),
+    N_('(camera)'),
+    N_('(dose not known)'),
+    N_('Checking with the server…'),
+    N_('Dose bag %(label)s ✓ — now scan the wristband'),
+    N_('EXPIRED — do not give'),
+    N_('First scan received — now scan the other label'),
+    N_('Hold the wristband or the dose bag’s square code inside the frame.'),
+    N_('Infusion ended at %(ended)s after %(lasted)s (started %(started)s).'),
+    N_('Infusion running since %(time)s.'),
+    N_('Log in again to continue'),
+    N_('Not started. Press Start infusion when the drip runs.'),
+    N_('Press End infusion when the infusion is finished, then record it.'),
+    N_('Press Start infusion when the drip runs and End infusion when it is finished.'),
+    N_('Record the infusion'),
+    N_('Recording…'),
+    N_('Starting the camera…'),
+    N_('That dose bag is scanned already — now scan the other label.'),
+    N_('That wristband is scanned already — now scan the other label.'),
+    N_('The check did not reach the server, so nothing is confirmed. Do not give the dose: start again, and call support if this repeats.'),
+    N_('The check is not complete: do not give the dose.'),
+    N_('The infusion is running: you stay signed in while it runs.'),
+    N_('The server did not answer: your latest entries may not be saved yet. They are tried again in a minute.'),
+    N_('Visit %(number)s of %(visits_total)s'),
+    N_('Wristband %(label)s ✓ — now scan the dose bag'),
+    N_('You are logged out after a time without activity. Start again: you will be asked to log in, then scan both labels again.'),
+    N_('You scanned %(scans)s.'),
+    N_('Your entries are saved on the server (%(time)s).'),
+    N_('Your session has ended. Nothing is recorded yet, and your entries are kept on the server (not the passwords).'),
+    N_('dose bag %(label)s'),
+    N_('dose label'),
+    N_('lot %(lot_number)s'),
+    N_('not scanned yet'),
+    N_('window %(window_start)s to %(window_end)s'),
+    N_('wristband %(label)s'),
+    N_('· Dose'),
+    N_('· Visit %(number)s of %(visits_total)s'),
+)
+
+def script_words() -> str:
+    return json.dumps({text: _(text) for text in SCRIPT_WORDS}, ensure_ascii=False)
+
+
 RECORD_FIELDS = ("started_at", "ended_at", "volume_ml", "tolerance_grade", "adverse_events", "partial_reason",
                  "confirm_duration")
 
@@ -97,29 +147,15 @@ def time_left(expires_at: str | None) -> str:
         return ""
     left = datetime.fromisoformat(expires_at) - utcnow()
     if left <= timedelta(0):
-        return "EXPIRED — do not give"
+        return _("EXPIRED — do not give")
     return duration(left)
 
 
 @bp.context_processor
 def _page_helpers() -> dict[str, Any]:
     return {"initials": initials, "visits_total": VISITS, "moment": _moment, "time_left": time_left,
+            "script_words": script_words, "script_language": reader_language,
             "full_volume": current_app.config["DOSE_VOLUME_ML"]}
-
-
-@bp.app_template_filter("hhmm")
-def _hhmm(moment: datetime | None) -> str:
-    return f"{moment:%H:%M} UTC" if moment else ""
-
-
-@bp.app_template_filter("utc_when")
-def _utc_when(moment: datetime | None) -> str:
-    """`03:19 UTC` today (UTC), `2026-12-02 03:19 UTC` on any other day: a post-thaw expiry
-    after midnight is not read as this morning."""
-    if not moment:
-        return ""
-    moment = moment.astimezone(timezone.utc)
-    return _hhmm(moment) if moment.date() == utcnow().date() else f"{moment:%Y-%m-%d} {_hhmm(moment)}"
 
 
 # ---- the scan step --------------------------------------------------------------------------------
@@ -134,7 +170,7 @@ def _render(state: str, *, check: Mapping[str, Any] | None = None, scans: Mappin
     return render_template(
         "bedside/screen.html", state=state, check=check, scans=scans or {}, errors=errors or {},
         form=form or {}, grades=TOLERANCE_GRADES, serious_words=SERIOUS_WORDS,
-        reason_labels=WARNING_REASON_LABELS, messages=bedside.MESSAGES,
+        reason_labels=WARNING_REASON_LABELS, messages={code: bedside.message(code) for code in bedside.MESSAGES},
         server_now=utcnow().isoformat(timespec="milliseconds"), drafts=drafts or [], resumed=resumed,
         idle_minutes=config["IDLE_TIMEOUT_MINUTES"], min_minutes=config["INFUSION_MIN_MINUTES"],
         max_minutes=config["INFUSION_MAX_MINUTES"],
@@ -213,9 +249,9 @@ def verify() -> tuple[str, int]:
     form = FormReader(request.form)
     scans = {"patient_scan": form.raw("patient_scan"), "dose_scan": form.raw("dose_scan")}
     if not scans["patient_scan"]:
-        form.add("patient_scan", "Scan the patient’s wristband into the first box.")
+        form.add("patient_scan", _('Scan the patient’s wristband into the first box.'))
     if not scans["dose_scan"]:
-        form.add("dose_scan", "Scan the dose bag into the second box.")
+        form.add("dose_scan", _('Scan the dose bag into the second box.'))
     if form.errors:
         return _render("scan", scans=scans, errors=form.errors, status=422)
     result = bedside.verify_infusion(scans["patient_scan"], scans["dose_scan"], actor=require_actor(),
@@ -228,25 +264,31 @@ def verify() -> tuple[str, int]:
 # ---- the infusion record ------------------------------------------------------------------------
 
 def _clock_time(value: str, now: datetime) -> datetime | None:
-    """`14:05` (UTC, today; yesterday if that is still to come) or an ISO 8601 moment."""
-    if match := _CLOCK.fullmatch(value):
-        moment = now.replace(hour=int(match[1]), minute=int(match[2]), second=0, microsecond=0)
-        return moment - timedelta(days=1) if moment > now + timedelta(minutes=1) else moment
+    """`14:05` on the reader's clock (today; yesterday if that is still to come) or an ISO 8601
+    moment (local unless it carries an offset), as UTC. None when it names no moment."""
+    zone = reader_zone()
     try:
-        moment = datetime.fromisoformat(value)
+        if match := _CLOCK.fullmatch(value):
+            today = now.astimezone(zone).date()
+            for day in (today, today - timedelta(days=1)):
+                wall = datetime(day.year, day.month, day.day, int(match[1]), int(match[2]))
+                moment = from_local(wall, zone)
+                if moment <= now + timedelta(minutes=1):
+                    return moment
+            return None
+        return from_local(datetime.fromisoformat(value), zone)
     except ValueError:
         return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def _time_field(form: FormReader, name: str, what: str, example: str, now: datetime) -> datetime | None:
     value = form.raw(name)
     if not value:
-        form.add(name, f"Enter the time the infusion {what} (UTC, 24-hour clock, for example {example}).")
+        form.add(name, _('Enter the time the infusion %(what)s (24-hour clock, for example %(example)s).', what=what, example=example))
         return None
     moment = _clock_time(value, now)
     if moment is None:
-        form.add(name, f"Enter the time the infusion {what} as hours and minutes, for example {example}.")
+        form.add(name, _('Enter the time the infusion %(what)s as hours and minutes, for example %(example)s.', what=what, example=example))
     return moment
 
 
@@ -254,29 +296,28 @@ def _read_record(form: FormReader, warnings: list[str], now: datetime) -> dict[s
     values: dict[str, Any] = {
         "started_at": _time_field(form, "started_at", "started", "14:05", now),
         "ended_at": _time_field(form, "ended_at", "ended", "14:45", now),
-        "volume_ml": form.number("volume_ml", "the volume given in ml", example="40", maximum=45),
+        "volume_ml": form.number("volume_ml", _("the volume given in ml"), example="40", maximum=45),
         "tolerance_grade": form.choice("tolerance_grade", GRADE_WORDS,
-                                       "Choose how the patient tolerated the infusion: 0 (no discomfort) "
-                                       "to 4 (life-threatening)."),
+                                       _('Choose how the patient tolerated the infusion: 0 (no discomfort) to 4 (life-threatening).')),
         "adverse_events": form.text("adverse_events", max_length=4000),
         "serious": form.raw("serious") == "yes",
         "partial_reason": form.text("partial_reason", max_length=2000),
         "confirm_duration": form.raw("confirm_duration") == "yes",
         "password": form.password(),
-        "witness_username": form.text("witness_username", required="Enter the witness’s username.",
+        "witness_username": form.text("witness_username", required=_('Enter the witness’s username.'),
                                       max_length=80),
         "witness_password": form.data.get("witness_password") or "",
     }
     if values["volume_ml"] == 0:
-        form.add("volume_ml", "Enter the volume given in ml: more than 0.")
+        form.add("volume_ml", _('Enter the volume given in ml: more than 0.'))
     if not values["witness_password"]:
-        form.add("witness_password", "The witness enters their own password.")
+        form.add("witness_password", _('The witness enters their own password.'))
     if values["serious"] and not values["adverse_events"]:
-        form.add("adverse_events", "Describe the serious adverse event.")
+        form.add("adverse_events", _('Describe the serious adverse event.'))
     values["reasons"] = {}
     for code in warnings:
         reason = form.text(f"reason_{code}", max_length=2000,
-                           required="Give the reason: it is recorded as a protocol deviation.")
+                           required=_('Give the reason: it is recorded as a protocol deviation.'))
         if reason:
             values["reasons"][code] = reason
     return values
@@ -382,7 +423,7 @@ def recorded(infusion_id: int) -> str:
     infusion = db.session.get(Infusion, infusion_id) if 0 < infusion_id <= MAX_ID else None
     patient = db.session.get(Patient, infusion.patient_id) if infusion else None
     if infusion is None or patient is None or patient.site_id != actor.site_id:
-        raise NotFound("There is no such infusion record at your hospital.")
+        raise NotFound(_('There is no such infusion record at your hospital.'))
     today = utcnow().date()
     visits = list(db.session.scalars(select(Visit).where(Visit.patient_id == patient.id).order_by(Visit.number)))
     marks = [timeline.Mark(v.number, v.target_date, v.window_start, v.window_end, visit_state(v, today))
@@ -394,5 +435,5 @@ def recorded(infusion_id: int) -> str:
         dose=db.session.get(Dose, infusion.dose_id), signatures=signatures_for(infusion),
         picture=timeline.timeline_svg(marks, today=today, size="large"),
         grade_words=GRADE_WORDS.get(str(infusion.tolerance_grade), str(infusion.tolerance_grade)),
-        state_words=timeline.STATE_WORDS.get(visit.recorded, visit.recorded),
+        state_words=_(timeline.STATE_WORDS.get(visit.recorded, visit.recorded)),
         serious_words=SERIOUS_WORDS)

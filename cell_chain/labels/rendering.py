@@ -38,6 +38,9 @@ TEMPLATE_VERSIONS: Final[dict[str, str]] = {
     "wristband": "v1",
     "shipment": "v1",
 }
+# Labels for people at a site whose language is Chinese print bilingual (Chinese and English)
+# with these versions; the bag label stays ISBT 128 English everywhere.
+BILINGUAL_VERSIONS: Final = MappingProxyType({"assignment": "v2", "wristband": "v2"})
 
 # Four doses in one year, one a visit (DESIGN §1).
 SCHEDULED_VISITS: Final = 4
@@ -129,6 +132,7 @@ class AssignmentLabel:
     product: ProductCode
     dose_code: str
     reprint: int = 0
+    bilingual: bool = False  # Chinese and English: the patient's site reads Chinese
 
     text_limits: ClassVar[Mapping[str, int]] = MappingProxyType({
         "subject_id": 16, "initials": 4, "dose_code": 24,
@@ -152,6 +156,7 @@ class WristbandLabel:
     birth_year: int
     payload: str
     reprint: int = 0
+    bilingual: bool = False  # Chinese and English: the patient's site reads Chinese
 
     text_limits: ClassVar[Mapping[str, int]] = MappingProxyType({
         "subject_id": 16, "initials": 4, "payload": 40,
@@ -233,6 +238,7 @@ def _assignment_fields(label: AssignmentLabel) -> dict[str, Any]:
         "coi": label.coi.eye_readable,
         "coi_check": label.coi.check,
         "visit": f"Visit {label.visit_number} of {SCHEDULED_VISITS}",
+        "visit_zh": f"第 {label.visit_number}/{SCHEDULED_VISITS} 次访视",
         "din": label.din.eye_readable,
         "din_check": label.din.check,
         "product_code": label.product.code,
@@ -395,8 +401,16 @@ _html_env: Final = jinja2.Environment(
 )
 
 
-def _template_path(kind: str, name: str) -> str:
-    return f"{kind}/{TEMPLATE_VERSIONS[kind]}/{name}"
+def template_version(kind: str, labels: Sequence[AnyLabel]) -> str:
+    """The template version a batch prints with: bilingual when its labels are (one batch is
+    one site's), else the kind's current version."""
+    if kind in BILINGUAL_VERSIONS and any(getattr(label, "bilingual", False) for label in labels):
+        return BILINGUAL_VERSIONS[kind]
+    return TEMPLATE_VERSIONS[kind]
+
+
+def _template_path(kind: str, version: str, name: str) -> str:
+    return f"{kind}/{version}/{name}"
 
 
 def render_html(kind: str, labels: Sequence[AnyLabel]) -> str:
@@ -407,9 +421,10 @@ def render_html(kind: str, labels: Sequence[AnyLabel]) -> str:
 def _html(kind: str, labels: Sequence[AnyLabel], images: dict[str, bytes] | None = None) -> str:
     """The label HTML; with `images`, barcodes are named by URLs whose PNGs go into it."""
     spec, labels = _checked(kind, labels)
-    template = _html_env.get_template(_template_path(kind, "label.html"))
+    version = template_version(kind, labels)
+    template = _html_env.get_template(_template_path(kind, version, "label.html"))
     return template.render(
-        kind=kind, version=TEMPLATE_VERSIONS[kind],
+        kind=kind, version=version,
         labels=[_pdf_view(spec, label, images) for label in labels],
     )
 
@@ -418,13 +433,14 @@ def render_pdf(kind: str, labels: Sequence[AnyLabel]) -> bytes:
     """One PDF, one page per label at the exact stock size, rendered as a single document."""
     images: dict[str, bytes] = {}
     html = _html(kind, labels, images)
-    base_url = (LABELS_DIR / kind / TEMPLATE_VERSIONS[kind]).as_uri() + "/"
+    base_url = (LABELS_DIR / kind / template_version(kind, labels)).as_uri() + "/"
     # WeasyPrint allocates millions of short-lived objects that reference counting frees;
     # the cyclic collector's passes over them cost a quarter of a lot's rendering time.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _layout(kind, html, base_url, len(labels), _barcode_fetcher(images)).write_pdf()
+        return _layout(kind, html, base_url, len(labels), _barcode_fetcher(images),
+                       template_version(kind, labels)).write_pdf()
     finally:
         if collecting:
             gc.enable()
@@ -468,9 +484,9 @@ def _font_config() -> Any:
     return _weasy.font_config
 
 
-def _stock_mm(kind: str) -> tuple[float, float] | None:
+def _stock_mm(kind: str, version: str) -> tuple[float, float] | None:
     """The stock size the template's @page rule sets, in mm (None if it says it otherwise)."""
-    return _page_size_of(_template_path(kind, "label.html"))
+    return _page_size_of(_template_path(kind, version, "label.html"))
 
 
 @lru_cache(maxsize=None)
@@ -480,12 +496,12 @@ def _page_size_of(template: str) -> tuple[float, float] | None:
     return (float(found[1]), float(found[2])) if found else None
 
 
-def _layout(kind: str, html: str, base_url: str, count: int, fetcher: Any) -> Any:
+def _layout(kind: str, html: str, base_url: str, count: int, fetcher: Any, version: str) -> Any:
     """The laid-out WeasyPrint document: `count` stock-size pages."""
     from weasyprint import CSS, HTML
 
     font_config = _font_config()
-    stock = _stock_mm(kind)
+    stock = _stock_mm(kind, version)
     if stock is not None and count > 1:
         width, height = stock
         stack = CSS(string=f"@page {{ size: {width}mm {height * count}mm !important }} "
@@ -701,8 +717,8 @@ def _zpl_view(spec: _Kind, label: AnyLabel) -> dict[str, Any]:
 def render_zpl(kind: str, labels: Sequence[AnyLabel]) -> str:
     """ZPL II for a 203 dpi Zebra printer: one ^XA…^XZ format per label, UTF-8 (^CI28)."""
     spec, labels = _checked(kind, labels)
-    template = _zpl_env.get_template(_template_path(kind, "label.zpl"))
-    version = TEMPLATE_VERSIONS[kind]
+    version = template_version(kind, labels)
+    template = _zpl_env.get_template(_template_path(kind, version, "label.zpl"))
     return "".join(
         template.render(kind=kind, version=version, label=_zpl_view(spec, label))
         for label in labels
@@ -710,8 +726,8 @@ def render_zpl(kind: str, labels: Sequence[AnyLabel]) -> str:
 
 
 __all__ = [
-    "LABELS_DIR", "SCHEDULED_VISITS", "TEMPLATE_VERSIONS", "AnyLabel", "AssignmentLabel",
+    "BILINGUAL_VERSIONS", "LABELS_DIR", "SCHEDULED_VISITS", "TEMPLATE_VERSIONS", "AnyLabel", "AssignmentLabel",
     "BagLabel", "LabelDataError", "ShipmentLabel", "WristbandLabel", "ZplData",
-    "payloads", "render_html", "render_pdf", "render_png", "render_zpl", "zpl_code128",
+    "payloads", "render_html", "template_version", "render_pdf", "render_png", "render_zpl", "zpl_code128",
     "zpl_datamatrix", "zpl_qr", "zpl_text",
 ]

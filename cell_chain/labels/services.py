@@ -23,6 +23,7 @@ from cell_chain.core.scanning import UnrecognizedBarcode, normalise
 from cell_chain.labels import rendering
 from cell_chain.labels.models import LabelVerification, PrintedLabel, PrintJob
 from cell_chain.labels.payloads import bag_payloads
+from cell_chain.web.words import N_
 
 
 class ReprintLimitReached(DomainError):
@@ -83,19 +84,19 @@ def bag_label_item(dose: Dose) -> LabelItem:
 def _dose_items(target: str, actor: User, now: datetime) -> list[LabelItem]:
     dose = db.session.scalar(select(Dose).where(Dose.code == target))
     if dose is None:
-        raise NotFound("No such dose.")
+        raise NotFound(N_("No such dose."))
     if dose.status == "rejected":
-        raise NothingToPrint("A dose rejected at fill gets no bag label.")
+        raise NothingToPrint(N_("A dose rejected at fill gets no bag label."))
     return [bag_label_item(dose)]
 
 
 def _lot_items(target: str, actor: User, now: datetime) -> list[LabelItem]:
     lot = db.session.get(Lot, int(target)) if target.isdigit() and len(target) < 10 else None
     if lot is None:
-        raise NotFound("No such lot.")
+        raise NotFound(N_("No such lot."))
     items = [bag_label_item(d) for d in lot.doses if d.status != "rejected"]
     if not items:
-        raise NothingToPrint("The lot has no accepted doses to label.")
+        raise NothingToPrint(N_("The lot has no accepted doses to label."))
     return items
 
 
@@ -128,11 +129,11 @@ def print_counts(label_kind: str, keys: Sequence[str]) -> dict[str, int]:
 def _qa_override(given: dict[str, str] | None, now: datetime) -> User:
     if not given:
         raise ReprintLimitReached(
-            "This label has reached its reprint limit; a QA person must approve another print "
-            "(field 'override': {username, password}).")
+            N_("This label has reached its reprint limit; a QA person must approve another print "
+            "(field 'override': {username, password})."))
     user = user_by_username(given.get("username", ""))
     if user is None or user.role != Role.QA or not user.active:
-        raise ReprintLimitReached("The override must come from an active QA account.")
+        raise ReprintLimitReached(N_("The override must come from an active QA account."))
     # A second person's password, like a witness's: their failures never lock them out.
     confirm_password(user, given.get("password", ""), now=now, scope="witness")
     return user
@@ -161,7 +162,7 @@ def print_labels(*, kind: str, target: str, fmt: str, reason: str | None,
     is_reprint = bool(previous)
     why = (reason or "").strip() or None
     if is_reprint and not why:
-        raise ReasonRequired("These labels were printed before: give the reason for the reprint.")
+        raise ReasonRequired(N_("These labels were printed before: give the reason for the reprint."))
     override_by = None
     if max(previous.values(), default=0) > current_app.config["REPRINT_LIMIT"]:
         override_by = _qa_override(override, now)
@@ -173,7 +174,7 @@ def print_labels(*, kind: str, target: str, fmt: str, reason: str | None,
         content = rendering.render_zpl(source.label_kind, datas).encode("utf-8")
         mimetype, ext = "application/vnd.zebra.zpl", "zpl"
     job = PrintJob(kind=kind, target=target, format=fmt, label_kind=source.label_kind,
-                   template_version=rendering.TEMPLATE_VERSIONS[source.label_kind],
+                   template_version=rendering.template_version(source.label_kind, datas),
                    copies=len(items), is_reprint=is_reprint, reason=why,
                    override_by_id=override_by.id if override_by else None,
                    printed_by_id=actor.id, printed_at=now)
@@ -272,7 +273,7 @@ def read_label(scan: str) -> ScannedLabel:
         raise UnrecognizedBarcode(f"This is not one of our dose labels ({error}).") from None
     named = _NAMED_DOSE.get(parsed.label or "")
     if named is None:
-        raise UnrecognizedBarcode("This barcode alone does not name a dose.")
+        raise UnrecognizedBarcode(N_("This barcode alone does not name a dose."))
     return ScannedLabel(parsed.label or "", parsed.payload, named(parsed))
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from markupsafe import Markup
 from PIL import Image, ImageDraw, ImageFont
 
@@ -142,7 +143,7 @@ def scan_bag_label(lot_id: int) -> Response | tuple[str, int]:
     form = FormReader(request.form)
     scan = form.raw("scan")
     if not scan:
-        form.add("scan", "Scan the square Data Matrix on a printed bag label.")
+        form.add("scan", _('Scan the square Data Matrix on a printed bag label.'))
         return render_lot(lot, errors=form.errors, status=422)
     outcome = commit_or_refuse(lambda: scan_back.scan_label_back(
         scan, label_kind="bag", doses=list(lot.doses), here=f"lot {lot.lot_number}",

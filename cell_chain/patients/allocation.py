@@ -23,6 +23,7 @@ from cell_chain.patients.errors import (
 )
 from cell_chain.patients.models import Allocation, CoiSequence, Visit
 from cell_chain.patients.workflow import VISIT_LIFECYCLE
+from cell_chain.web.words import N_
 
 ALLOCATORS = DOSE_LIFECYCLE.roles("allocate")
 # Doses that have left the lab cannot be re-allocated from here (custody decides).
@@ -154,7 +155,7 @@ def deallocate(visit: Visit, *, reason: str | None, actor: User, now: datetime) 
     """Reverse an allocation before dispatch, with a reason."""
     require_role(actor, ALLOCATORS)
     if not reason or not reason.strip():
-        raise ReasonRequired("Give the reason for taking the dose back.")
+        raise ReasonRequired(N_("Give the reason for taking the dose back."))
     allocation = active_allocation_of_visit(visit)
     if allocation is None:
         raise NotAllocated(f"Visit {visit.number} has no dose allocated.")

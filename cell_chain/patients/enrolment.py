@@ -15,6 +15,7 @@ from cell_chain.patients import schedule
 from cell_chain.patients.allocation import end_allocation_of_visit
 from cell_chain.patients.models import ARMS, Patient, SubjectSequence, Visit
 from cell_chain.patients.workflow import PATIENT_LIFECYCLE, VISIT_LIFECYCLE
+from cell_chain.web.words import N_
 
 ENROLLERS = (Role.COORDINATOR,)
 WITHDRAWERS = PATIENT_LIFECYCLE.roles("withdraw")
@@ -83,11 +84,11 @@ def withdraw_patient(patient: Patient, *, reason: str | None, signature: Signatu
     doses released back to stock."""
     require_role(actor, WITHDRAWERS)
     if actor.site_id != patient.site_id:
-        raise Forbidden("Only the patient's own site withdraws them.")
+        raise Forbidden(N_("Only the patient's own site withdraws them."))
     if not reason or not reason.strip():
-        raise ReasonRequired("Give the reason for withdrawal.")
+        raise ReasonRequired(N_("Give the reason for withdrawal."))
     if patient.status == "withdrawn":
-        raise InvalidTransition("The patient is already withdrawn.")
+        raise InvalidTransition(N_("The patient is already withdrawn."))
     PATIENT_LIFECYCLE.apply(patient, "withdraw")
     patient.withdrawn_at, patient.withdrawal_reason = now, reason.strip()
     audit.record_change(patient, "patient.withdrawn", actor=actor, at=now, reason=reason.strip())

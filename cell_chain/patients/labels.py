@@ -27,6 +27,7 @@ from cell_chain.labels.services import (
 from cell_chain.patients.allocation import active_allocation_of_dose, coi_from_code
 from cell_chain.patients.errors import NotAllocated
 from cell_chain.patients.models import Allocation, Patient, Visit
+from cell_chain.web.words import N_
 
 
 def wristband_payload(patient: Patient) -> str:
@@ -54,27 +55,28 @@ def _assignment_verified(dose: Dose, actor: User, now: datetime) -> None:
 def _assignment_items(target: str, actor: User, now: datetime) -> list[LabelItem]:
     dose = db.session.scalar(select(Dose).where(Dose.code == target))
     if dose is None:
-        raise NotFound("No such dose.")
+        raise NotFound(N_("No such dose."))
     allocation = active_allocation_of_dose(dose)
     if allocation is not None and actor.site_id not in (None, allocation.visit.patient.site_id):
-        raise NotFound("No such dose.")  # another site's patient: not revealed
+        raise NotFound(N_("No such dose."))  # another site's patient: not revealed
     if allocation is None:
         raise NotAllocated(f"Dose {dose.code} is not allocated to a patient: no assignment label.")
     visit, bag = allocation.visit, bag_payloads(dose)
     data = rendering.AssignmentLabel(
         subject_id=visit.patient.subject_id, initials=visit.patient.initials,
         coi=coi_from_code(allocation.coi), visit_number=visit.number, din=bag.din,
-        product=bag.product, dose_code=dose.code)
+        product=bag.product, dose_code=dose.code, bilingual=visit.patient.site.language == "zh_Hans")
     return [LabelItem(dose.code, data, (assignment_payload(allocation),), dose.id)]
 
 
 def _wristband_items(target: str, actor: User, now: datetime) -> list[LabelItem]:
     patient = db.session.scalar(select(Patient).where(Patient.subject_id == target))
     if patient is None or actor.site_id not in (None, patient.site_id):
-        raise NotFound("No such patient.")
+        raise NotFound(N_("No such patient."))
     payload = wristband_payload(patient)
     data = rendering.WristbandLabel(subject_id=patient.subject_id, initials=patient.initials,
-                                    birth_year=patient.birth_year, payload=payload)
+                                    birth_year=patient.birth_year, payload=payload,
+                                    bilingual=patient.site.language == "zh_Hans")
     return [LabelItem(patient.subject_id, data, (payload,))]
 
 

@@ -5,19 +5,21 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
+from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from cell_chain.patients.schedule import VISIT_MONTHS
+from cell_chain.web.words import N_
 
 # Words for each state; the picture, its summary and the pages all use these.
 STATE_WORDS = {
-    "upcoming": "Upcoming", "due": "Due now", "overdue": "Overdue", "missed": "Missed",
-    "done": "Done", "done_out_of_window": "Done, out of window", "skipped": "Skipped",
+    "upcoming": N_("Upcoming"), "due": N_("Due now"), "overdue": N_("Overdue"), "missed": N_("Missed"),
+    "done": N_("Done"), "done_out_of_window": N_("Done, out of window"), "skipped": N_("Skipped"),
 }
 
 INK, MUTED, LINE = "#0b0c0c", "#505a5f", "#b1b4b6"
 GREEN, BLUE, ORANGE, RED, AMBER = "#00703c", "#1d70b8", "#f47738", "#d4351c", "#c98a00"
-FONT = "DejaVu Sans, Arial, Helvetica, sans-serif"
+FONT = "DejaVu Sans, Noto Sans CJK SC, Arial, Helvetica, sans-serif"
 
 
 @dataclass(frozen=True)
@@ -58,12 +60,14 @@ def summary(marks: Sequence[Mark], today: date) -> str:
     """What the picture shows, in words (the accessible name of the image)."""
     parts = []
     for mark in marks:
-        text = f"visit {mark.number} {STATE_WORDS.get(mark.state, mark.state).lower()}"
+        text = _("visit %(number)s %(state)s", number=mark.number,
+                 state=_(STATE_WORDS.get(mark.state, mark.state)).lower())
         if mark.state in ("due", "overdue", "upcoming"):
-            text += f", window {mark.window_start.isoformat()} to {mark.window_end.isoformat()}"
+            text += _(", window %(start)s to %(end)s", start=mark.window_start.isoformat(),
+                      end=mark.window_end.isoformat())
         parts.append(text)
-    return (("Schedule: " + "; ".join(parts) + ". ") if parts else "No visits. ") + \
-        f"Today is {today.isoformat()}."
+    return ((_("Schedule: %(visits)s.", visits="; ".join(parts)) + " ") if parts else _("No visits.") + " ") + \
+        _("Today is %(today)s.", today=today.isoformat())
 
 
 def _attrs(**values: object) -> str:
@@ -112,12 +116,12 @@ def _state_text(state: str, compact: bool) -> tuple[str, str | None]:
     """The state's words under the marker, with a symbol where one helps; a second line
     for the long one when space is short."""
     if state == "done":
-        return "Done ✓", None
+        return _("Done ✓"), None
     if state == "done_out_of_window":
-        return ("Done ✓", "out of window") if compact else ("Done ✓ out of window", None)
+        return (_("Done ✓"), _("out of window")) if compact else (_("Done ✓ out of window"), None)
     if state == "missed":
-        return "Missed ✗", None
-    return STATE_WORDS.get(state, state), None
+        return _("Missed ✗"), None
+    return _(STATE_WORDS.get(state, state)), None
 
 
 def timeline_svg(marks: Sequence[Mark], *, today: date,
@@ -150,19 +154,21 @@ def timeline_svg(marks: Sequence[Mark], *, today: date,
     beyond = today > last
     parts.append(f'<line {_attrs(x1=f"{tx:.1f}", y1=s.today_y + 5, x2=f"{tx:.1f}", y2=s.axis_y + s.band // 2 + 6, stroke=INK, stroke_width=2.5)}/>')
     anchor = "end" if tx > s.width - 40 else ("start" if tx < 40 else "middle")
-    parts.append(_text(tx, s.today_y, "Today →" if beyond else "Today", size=s.font - 1, weight=700,
+    parts.append(_text(tx, s.today_y, _("Today →") if beyond else _("Today"), size=s.font - 1, weight=700,
                        anchor=anchor))
     for mark in marks:
         x = x_of(mark.target_date)
         if s.heading_y is not None:
             month = VISIT_MONTHS[mark.number - 1] if 1 <= mark.number <= len(VISIT_MONTHS) else None
-            heading = f"Visit {mark.number}" + (f" · month {month}" if month is not None else "")
+            heading = (_("Visit %(number)s · month %(month)s", number=mark.number, month=month)
+                       if month is not None else _("Visit %(number)s", number=mark.number))
             parts.append(_text(x, s.heading_y, heading, size=s.font - 1))
         parts.append(_marker(mark.state, x, s.axis_y, s.radius))
         words, second = _state_text(mark.state, compact)
         parts.append(_text(x, s.state_y, words, size=s.font, weight=700))
         if second is None:
-            second = mark.target_date.isoformat() if compact else f"target {mark.target_date.isoformat()}"
+            second = (mark.target_date.isoformat() if compact
+                      else _("target %(date)s", date=mark.target_date.isoformat()))
         parts.append(_text(x, s.detail_y, second, size=s.font - 1, fill=MUTED))
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -6,6 +6,8 @@ from datetime import date, timedelta
 from typing import Any, Literal
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, lazyload, selectinload
@@ -45,9 +47,9 @@ WRISTBAND_PRINTERS = frozenset(WRISTBAND_SOURCE.roles)
 # Who scans a printed assignment label back: its printers (verify_label allows the same roles).
 ASSIGNMENT_SCANNERS = ASSIGNMENT_PRINTERS
 
-ARM_WORDS = {"msc": "MSC + conventional therapy", "control": "Control: conventional therapy only"}
+ARM_WORDS = {"msc": _l('MSC + conventional therapy'), "control": _l('Control: conventional therapy only')}
 ARM_SHORT = {"msc": "MSC", "control": "Control"}
-WORDS = {"active": "Active", "withdrawn": "Withdrawn", **timeline.STATE_WORDS}
+WORDS = {"active": _l('Active'), "withdrawn": _l('Withdrawn'), **timeline.STATE_WORDS}
 # Colour always comes with the words; these only pick the colour.
 TONES = {"active": "ok", "withdrawn": "", "done": "ok", "done_out_of_window": "warn", "due": "info",
          "overdue": "warn", "missed": "stop", "upcoming": "", "skipped": ""}
@@ -240,7 +242,7 @@ def scan_assignment_label(subject_id: str) -> Page:
     form = FormReader(request.form)
     scan = form.raw("scan")
     if not scan:
-        form.add("scan", "Scan the square Data Matrix on a printed assignment label.")
+        form.add("scan", _('Scan the square Data Matrix on a printed assignment label.'))
         return _render_patient(patient, errors=form.errors, status=422)
     allocated = _active_allocations([v.id for v in patient.visits])
     outcome = commit_or_refuse(lambda: scan_back.scan_label_back(
@@ -300,8 +302,7 @@ def print_assignment(subject_id: str, number: int) -> Page:
     visit = visit_or_404(patient, number)
     allocation = _active_allocations([visit.id]).get(visit.id)
     if allocation is None:
-        flash(f"Visit {number} of {patient.subject_id} has no dose allocated: there is no "
-              "assignment label to print.", "warn")
+        flash(_('Visit %(number)s of %(subject_id)s has no dose allocated: there is no assignment label to print.', number=number, subject_id=patient.subject_id), "warn")
         return redirect(url_for(".patient_page", subject_id=patient.subject_id))
 
     def render(errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
@@ -342,14 +343,14 @@ def enrol() -> Page:
     if request.method == "GET":
         return _render_enrol()
     form = FormReader(request.form)
-    arm = form.choice("arm", ARMS, "Choose the arm the patient was randomised to: MSC or control.")
-    enrolled_on = form.date("enrolled_on", "the enrolment date")
-    initials = form.text("initials", required="Enter the patient's initials, for example WL.",
+    arm = form.choice("arm", ARMS, _('Choose the arm the patient was randomised to: MSC or control.'))
+    enrolled_on = form.date("enrolled_on", _("the enrolment date"))
+    initials = form.text("initials", required=_("Enter the patient's initials, for example WL."),
                          max_length=8)
     year = form.raw("birth_year")
     birth_year = int(year) if year.isdigit() and len(year) == 4 else None
     if birth_year is None:
-        form.add("birth_year", "Enter the year of birth as 4 digits, for example 1975.")
+        form.add("birth_year", _('Enter the year of birth as 4 digits, for example 1975.'))
     if form.errors:
         # The service is not reached, so ask the schedule's age rule here: every error at once.
         if birth_year and enrolled_on and (problem := schedule.age_problem(birth_year, enrolled_on)):
@@ -364,8 +365,7 @@ def enrol() -> Page:
         return _render_enrol(errors=outcome.errors, status=outcome.status)
     planned = ("four visits planned at months 0, 3, 6 and 9" if outcome.arm == "msc"
                else "no study doses")
-    flash(f"{outcome.subject_id} enrolled in the {ARM_SHORT[outcome.arm]} arm: {planned}. "
-          "Print the wristband next.", "ok")
+    flash(_('%(subject_id)s enrolled in the %(arm)s arm: %(planned)s. Print the wristband next.', subject_id=outcome.subject_id, arm=ARM_SHORT[outcome.arm], planned=planned), "ok")
     return redirect(url_for(".patient_page", subject_id=outcome.subject_id))
 
 
@@ -383,7 +383,7 @@ def _refuse_allocation(patient: Patient, visit: Visit, state: str,
         why = f"it already has dose {allocation.dose.code}"
     else:
         why = f"it is {words(state).lower()}"
-    flash(f"Visit {visit.number} of {patient.subject_id} cannot get a dose: {why}.", "warn")
+    flash(_('Visit %(number)s of %(subject_id)s cannot get a dose: %(why)s.', number=visit.number, subject_id=patient.subject_id, why=why), "warn")
     return redirect(url_for(".patient_page", subject_id=patient.subject_id))
 
 
@@ -413,8 +413,7 @@ def allocate(subject_id: str, number: int) -> Page:
     if code:
         dose = db.session.scalar(select(Dose).where(Dose.code == code.upper()))
         if dose is None:
-            form.add("dose_code", f"No dose has the code {code}. Check the code printed under the "
-                                  "bag label's barcode, or leave the field empty.")
+            form.add("dose_code", _("No dose has the code %(code)s. Check the code printed under the bag label's barcode, or leave the field empty.", code=code))
     if form.errors:
         return render(form.errors, 422)
 
@@ -455,7 +454,7 @@ def deallocate(subject_id: str, number: int) -> Page:
         why = ("it has no dose allocated" if allocation is None else
                f"dose {allocation.dose.code} is {allocation.dose.status.replace('_', ' ')}: only a "
                "dose that has not left the lab can be taken back")
-        flash(f"Visit {number} of {patient.subject_id}: {why}.", "warn")
+        flash(_('Visit %(number)s of %(subject_id)s: %(why)s.', number=number, subject_id=patient.subject_id, why=why), "warn")
         return redirect(url_for(".patient_page", subject_id=patient.subject_id))
 
     def render(errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
@@ -466,8 +465,7 @@ def deallocate(subject_id: str, number: int) -> Page:
     if request.method == "GET":
         return render()
     form = FormReader(request.form)
-    reason = form.text("reason", required="Give the reason for taking the dose back, for example "
-                                          "visit postponed.", max_length=2000)
+    reason = form.text("reason", required=_('Give the reason for taking the dose back, for example visit postponed.'), max_length=2000)
     if form.errors:
         return render(form.errors, 422)
     code = allocation.dose.code
@@ -477,8 +475,7 @@ def deallocate(subject_id: str, number: int) -> Page:
                       explain=lambda e: {"reason": [e.detail]} if isinstance(e, ReasonRequired) else None)
     if isinstance(outcome, Refused):
         return render(outcome.errors, outcome.status)
-    flash(f"Dose {code} taken back from visit {number} of {patient.subject_id}: it is available "
-          "again. Destroy its assignment label.", "ok")
+    flash(_('Dose %(code)s taken back from visit %(number)s of %(subject_id)s: it is available again. Destroy its assignment label.', code=code, number=number, subject_id=patient.subject_id), "ok")
     return redirect(url_for(".patient_page", subject_id=patient.subject_id, _anchor=f"visit-{number}"))
 
 
@@ -489,7 +486,7 @@ def deallocate(subject_id: str, number: int) -> Page:
 def withdraw(subject_id: str) -> Page:
     patient = patient_or_404(subject_id)
     if not PATIENT_LIFECYCLE.can("withdraw", patient.status):
-        flash(f"{patient.subject_id} is already withdrawn.", "warn")
+        flash(_('%(subject_id)s is already withdrawn.', subject_id=patient.subject_id), "warn")
         return redirect(url_for(".patient_page", subject_id=patient.subject_id))
 
     def render(errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
@@ -504,8 +501,7 @@ def withdraw(subject_id: str) -> Page:
     if request.method == "GET":
         return render()
     form = FormReader(request.form)
-    reason = form.text("reason", required="Give the reason for withdrawal, for example consent "
-                                          "withdrawn.", max_length=2000)
+    reason = form.text("reason", required=_('Give the reason for withdrawal, for example consent withdrawn.'), max_length=2000)
     password = form.password()
     outcome = signed_action(form, lambda: patient_services.withdraw_patient(
         patient, reason=reason, signature=SignatureInput(password, Meaning.WITHDRAWN.value),
@@ -513,6 +509,5 @@ def withdraw(subject_id: str) -> Page:
         explain=lambda e: {"reason": [e.detail]} if isinstance(e, ReasonRequired) else None)
     if isinstance(outcome, Refused):
         return render(outcome.errors, outcome.status)
-    flash(f"{patient.subject_id} withdrawn. Open visits are skipped; doses not yet dispatched are "
-          "back in stock. Your signature is recorded.", "ok")
+    flash(_('%(subject_id)s withdrawn. Open visits are skipped; doses not yet dispatched are back in stock. Your signature is recorded.', subject_id=patient.subject_id), "ok")
     return redirect(url_for(".patient_page", subject_id=patient.subject_id))

@@ -3,6 +3,8 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, current_app, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from cell_chain.accounts.models import User
 from cell_chain.accounts.permissions import require_actor, roles_required
@@ -16,9 +18,9 @@ bp = Blueprint("monitor_pages", __name__, template_folder="templates")
 
 FIRST_DISCREPANCIES = 10
 FIRST_VISITS = 15
-REPORT_TITLES = {"patients": "Per patient", "sites": "Per site (drug accountability)", "lots": "Per lot",
-                 "discrepancies": "Discrepancies"}
-STATE_WORDS = {"due": "Due now", "upcoming": "Window opens soon", "overdue": "Overdue"}
+REPORT_TITLES = {"patients": _l('Per patient'), "sites": _l('Per site (drug accountability)'), "lots": _l('Per lot'),
+                 "discrepancies": _l('Discrepancies')}
+STATE_WORDS = {"due": _l('Due now'), "upcoming": _l('Window opens soon'), "overdue": _l('Overdue')}
 
 
 def _may_open(endpoint: str, actor: User) -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import jinja2
+from flask_babel import gettext
 from markupsafe import Markup
 
 TEMPLATES: Final = Path(__file__).resolve().parent / "templates"
@@ -429,6 +430,7 @@ def report_html(report: Report) -> str:
     """The HTML WeasyPrint lays out (also handy to look at in a browser)."""
     template = _env.get_template(PDF_TEMPLATE)
     return template.render(
+        _=gettext,  # headings in the reader's language; the figures and times stay as stored
         report=report,
         generated=_stamp(report.generated_at),
         generated_iso=_utc(report.generated_at).isoformat(timespec="seconds"),

@@ -4,6 +4,7 @@ group. No script; the same numbers are in the table under it. Pure: numbers in, 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 INK, MUTED, GRID = "#0b0c0c", "#505a5f", "#d8dadc"
@@ -43,10 +44,12 @@ def _text(x: float, y: float, content: str, *, size: int = 13, weight: int = 400
 def summary(groups: Sequence[Group]) -> str:
     parts = []
     for group in groups:
-        given = ", ".join(f"visit {n} {v}" for n, v in enumerate(group.values, start=1))
-        patients = f" of {group.reference} MSC-arm patients" if group.reference is not None else ""
+        given = ", ".join(_("visit %(number)s %(count)s", number=n, count=v)
+                          for n, v in enumerate(group.values, start=1))
+        patients = (" " + _("of %(count)s MSC-arm patients", count=group.reference)
+                    if group.reference is not None else "")
         parts.append(f"{group.label}: {given}{patients}")
-    return "Doses given per visit. " + "; ".join(parts) + "."
+    return _("Doses given per visit.") + " " + "; ".join(parts) + "."
 
 
 GROUP_WIDTH = 150  # px per site: four bars and their gaps
@@ -78,11 +81,11 @@ def progress_svg(groups: Sequence[Group], *, height: int = 300) -> Markup:
     x = left
     for n, colour in enumerate(VISIT_COLOURS, start=1):
         parts.append(f'<rect {_attrs(x=x, y=10, width=14, height=14, fill=colour)}/>')
-        parts.append(_text(x + 20, 22, f"Visit {n}", size=13, anchor="start"))
+        parts.append(_text(x + 20, 22, _("Visit %(n)s", n=n), size=13, anchor="start"))
         x += 92
     if any(g.reference is not None for g in groups):
         parts.append(f'<line {_attrs(x1=x, y1=17, x2=x + 22, y2=17, stroke=INK, stroke_width=2, stroke_dasharray="5 3")}/>')
-        parts.append(_text(x + 28, 22, "MSC-arm patients enrolled", size=13, anchor="start"))
+        parts.append(_text(x + 28, 22, _("MSC-arm patients enrolled"), size=13, anchor="start"))
     slot = plot_w / max(len(groups), 1)
     bar = min(30.0, slot * 0.8 / len(VISIT_COLOURS))
     for index, group in enumerate(groups):

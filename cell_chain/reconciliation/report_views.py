@@ -3,6 +3,7 @@ as its JSON (/reports/reconciliation/<name>.csv and .pdf)."""
 from typing import Any
 
 from flask import Blueprint, request
+from flask_babel import gettext as _
 
 from cell_chain.accounts.permissions import require_actor, roles_required
 from cell_chain.core.clock import utcnow
@@ -11,8 +12,14 @@ from cell_chain.reconciliation import documents
 from cell_chain.reconciliation.discrepancies import Code, iter_discrepancies
 from cell_chain.reconciliation.export import Report, csv_response, pdf_response
 from cell_chain.reconciliation.scope import READERS, scope_for
+from cell_chain.web.words import N_
 
 bp = Blueprint("reconciliation_reports", __name__)
+
+# The printed reports' headings, translated for the reader where the PDF is made.
+REPORT_TITLES = (N_("Reconciliation per patient: planned doses against what happened"),
+                 N_("Reconciliation per site: drug accountability"), N_("Reconciliation per lot: dose accounting"),
+                 N_("Reconciliation: discrepancies"))
 
 ANY_READER = tuple(dict.fromkeys(role for roles in READERS.values() for role in roles))
 
@@ -29,7 +36,7 @@ def build_report(name: str, *, streamed: bool = False) -> Report:
     discrepancies). The arguments are checked here; the numbers are computed when the report
     is read (`streamed`: in the order a download writes them)."""
     if name not in READERS:
-        raise NotFound(f"No report {name}.")
+        raise NotFound(_('No report %(name)s.', name=name))
     actor, now = require_actor(), utcnow()
     scope = scope_for(actor, name, _argument("site_code", 8))
     if name == "patients":

@@ -10,6 +10,7 @@ from cell_chain.core.errors import NotFound
 from cell_chain.labels import rendering
 from cell_chain.labels.services import LabelItem, LabelSource, NothingToPrint, register_label_source
 from cell_chain.shipments.models import Shipment
+from cell_chain.web.words import N_
 
 STORAGE_TEXT = {"2-8C": "Keep at 2–8 °C. Do not freeze.", "cryo": "Keep at ≤ −150 °C (dry shipper)."}
 
@@ -18,7 +19,7 @@ def _shipment_items(target: str, actor: User, now: datetime) -> list[LabelItem]:
     shipment = db.session.scalar(select(Shipment).where(Shipment.id == int(target))) \
         if target.isdigit() and len(target) < 10 else None
     if shipment is None:
-        raise NotFound("No such shipment.")
+        raise NotFound(N_("No such shipment."))
     if not shipment.items:
         raise NothingToPrint(f"Shipment {shipment.code} is empty: pack its doses before printing the box label.")
     data = rendering.ShipmentLabel(shipment_code=shipment.code, site_name=shipment.site.name,

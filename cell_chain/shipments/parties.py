@@ -4,12 +4,17 @@
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from flask_babel import gettext
+
+from cell_chain.web.words import N_
+
 KINDS = ("lab", "courier", "pharmacy", "ward", "patient", "destroyed")
 # Parties at a hospital: the site's pharmacy and its wards (`ward:<site>:<nurse>`).
 SITE_PREFIX, WARD_PREFIX, COURIER_PREFIX, LAB_PREFIX = "pharmacy:", "ward:", "courier:", "lab:"
 
-WORDS = {"lab": "GMP lab ({name})", "courier": "Courier {name}", "pharmacy": "{name} site pharmacy",
-         "ward": "{name} ward, nurse {nurse}", "patient": "In patient {name}", "destroyed": "Destroyed at {name}"}
+WORDS = {"lab": N_("GMP lab ({name})"), "courier": N_("Courier {name}"), "pharmacy": N_("{name} site pharmacy"),
+         "ward": N_("{name} ward, nurse {nurse}"), "patient": N_("In patient {name}"),
+         "destroyed": N_("Destroyed at {name}")}
 
 
 @dataclass(frozen=True)
@@ -66,4 +71,4 @@ class Party:
         template = (phrasing or WORDS).get(self.kind)
         if template is None:
             return self.name
-        return template.format(name=self.name, nurse=(people or {}).get(self.nurse or "", self.nurse))
+        return gettext(template).format(name=self.name, nurse=(people or {}).get(self.nurse or "", self.nurse))

@@ -19,6 +19,7 @@ from cell_chain.shipments import custody
 from cell_chain.shipments.errors import AwaitingQaDecision, BagMismatch, NotInCustody
 from cell_chain.shipments.parties import Party
 from cell_chain.shipments.temperature_data import DoseJourney, journey_of, require_temperature_data
+from cell_chain.web.words import N_
 
 LIFE = batch_rules.DOSE_LIFECYCLE
 # The dose's next step on its way to the patient: the page's main action.
@@ -121,9 +122,9 @@ def thaw(dose: Dose, *, thawed_at: datetime, actor: User, now: datetime) -> Dose
     if not LIFE.can("thaw", dose.status):
         raise InvalidTransition(f"Dose {dose.code} is {dose.status}: only a dose in the pharmacy is thawed.")
     if thawed_at > now:
-        raise ValidationFailed({"thawed_at": ["The thaw time is in the future: give the time the thaw ended."]})
+        raise ValidationFailed({"thawed_at": [N_("The thaw time is in the future: give the time the thaw ended.")]})
     if thawed_at < datetime.combine(dose.lot.manufactured_on, time(), UTC):
-        raise ValidationFailed({"thawed_at": ["The thaw time is before the dose's lot was made: check the date."]})
+        raise ValidationFailed({"thawed_at": [N_("The thaw time is before the dose's lot was made: check the date.")]})
     dose.thawed_at = thawed_at
     dose.expires_at = min(dose.expires_at, (thawed_at + timedelta(hours=dose.lot.post_thaw_hours))
                           .replace(second=0, microsecond=0))
@@ -161,7 +162,7 @@ def dispense(dose: Dose, *, to: str, actor: User, now: datetime, bag_scan: str |
         confirm_bag(dose, bag_scan)
     nurse = user_by_username(to or "")
     if nurse is None or nurse.role != Role.NURSE or nurse.site_id != actor.site_id or not nurse.active:
-        raise ValidationFailed({"to": ["Give the username of an active nurse at your site."]})
+        raise ValidationFailed({"to": [N_("Give the username of an active nurse at your site.")]})
     LIFE.apply(dose, "dispense")
     audit.record_change(dose, "dose.dispensed", actor=actor, at=now)
     custody.record_handover(dose, kind="dispense", to_party=custody.ward_party(site_code, nurse.username),

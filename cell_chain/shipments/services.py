@@ -29,6 +29,7 @@ from cell_chain.shipments.excursions import CRYO, FRESH, find_excursions
 from cell_chain.shipments.loggers import LoggerFileError, LoggerTrace, parse_logger_file
 from cell_chain.shipments.models import Excursion, Shipment, ShipmentItem, TemperatureRecord, UnexpectedItem
 from cell_chain.shipments.workflow import EXCURSION_LIFECYCLE, RECEIVED_STATES, SHIPMENT_LIFECYCLE
+from cell_chain.web.words import N_
 
 STORAGE_OF_PRESENTATION = {"fresh": "2-8C", "cryopreserved": "cryo"}
 # Creating a draft box is the packers' work.
@@ -39,7 +40,7 @@ RECEIVABLE_STATES = SHIPMENT_LIFECYCLE.transitions["receive"].sources
 
 def _require_reason(reason: str | None) -> str:
     if not reason or not reason.strip():
-        raise ReasonRequired("Give the reason (field 'reason').")
+        raise ReasonRequired(N_("Give the reason (field 'reason')."))
     return reason.strip()
 
 
@@ -50,7 +51,7 @@ def create_shipment(*, site_code: str, storage: str, actor: User, now: datetime)
     if site is None:
         raise ValidationFailed({"site_code": [f"No site {site_code}."]})
     if storage not in STORAGE_OF_PRESENTATION.values():
-        raise ValidationFailed({"storage": ["Storage is 2-8C or cryo."]})
+        raise ValidationFailed({"storage": [N_("Storage is 2-8C or cryo.")]})
     shipment = Shipment(code=f"SHP-{site.code}-{secrets.token_hex(3).upper()}", site_id=site.id,
                         storage=storage, status="draft", created_by_id=actor.id, created_at=now)
     audit.record_created(shipment, "shipment.created", actor=actor, at=now)
@@ -62,7 +63,7 @@ def dose_from_scan(payload: str) -> Dose:
     if scan.kind != "dose":
         raise UnrecognizedBarcode(f"This is a {scan.kind} barcode, not a dose label.")
     if scan.obj is None:
-        raise UnknownDose("No dose with this label is known. Check that this is one of our bag labels.")
+        raise UnknownDose(N_("No dose with this label is known. Check that this is one of our bag labels."))
     return scan.obj
 
 
@@ -140,7 +141,7 @@ def handoff(shipment: Shipment, *, from_party: str, to_party: str, place: str, a
     if not SHIPMENT_LIFECYCLE.can("handoff", shipment.status):
         raise ShipmentState(f"Shipment {shipment.code} is {shipment.status}: no hand-off to record.")
     if not (from_party.strip() and to_party.strip() and place.strip()):
-        raise ValidationFailed({"to_party": ["Give who handed over, who took the box and where."]})
+        raise ValidationFailed({"to_party": [N_("Give who handed over, who took the box and where.")]})
     for item in shipment.items:
         custody.record_handover(item.dose, kind="handoff", from_party=custody.courier_party(from_party),
                                 to_party=custody.courier_party(to_party), place=place.strip(),
@@ -263,13 +264,13 @@ def prepare_temperature(shipment: Shipment, trace: LoggerTrace, *, now: datetime
     """The journey's readings and excursions (pure CPU: callers run it before writing).
     Raises LoggerFileError when no reading falls within the journey."""
     if not SHIPMENT_LIFECYCLE.can("record_temperature", shipment.status) or shipment.dispatched_at is None:
-        raise ShipmentState("Upload the logger file once the shipment has left the lab.")
+        raise ShipmentState(N_("Upload the logger file once the shipment has left the lab."))
     # Only the time the doses travelled counts: a logger started in a warm room before packing,
     # or left running after receipt, is not an excursion of this shipment.
     until = shipment.received_at or now
     readings = [r for r in trace.readings if shipment.dispatched_at <= r.at <= until]
     if not readings:
-        raise LoggerFileError("The file has no readings between dispatch and receipt of this shipment.")
+        raise LoggerFileError(N_("The file has no readings between dispatch and receipt of this shipment."))
     allowed = FRESH if shipment.storage == "2-8C" else CRYO
     found = find_excursions(readings, allowed,
                             allowance_minutes=current_app.config["EXCURSION_ALLOWANCE_MINUTES"])
@@ -288,7 +289,7 @@ def record_temperature(shipment: Shipment, *, data: bytes | None = None, filenam
     shipment's doses until QA decides. Raises LoggerFileError, ShipmentState."""
     require_role(actor, SHIPMENT_LIFECYCLE.roles("record_temperature"))
     if not SHIPMENT_LIFECYCLE.can("record_temperature", shipment.status):
-        raise ShipmentState("Upload the logger file once the shipment has left the lab.")
+        raise ShipmentState(N_("Upload the logger file once the shipment has left the lab."))
     if prepared is None or prepared.window != (shipment.dispatched_at, shipment.received_at) \
             or prepared.storage != shipment.storage:
         if trace is None:
@@ -326,7 +327,7 @@ def dispose_excursion(shipment: Shipment, *, decision: str, reason: str | None,
     require_role(actor, SHIPMENT_LIFECYCLE.roles("dispose_excursion"))
     why = _require_reason(reason)
     if decision not in ("accept", "reject"):
-        raise ValidationFailed({"decision": ["Decide accept or reject."]})
+        raise ValidationFailed({"decision": [N_("Decide accept or reject.")]})
     lock_row(shipment)
     excursions = open_excursions(shipment)
     if not excursions:

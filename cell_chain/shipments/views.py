@@ -1,12 +1,15 @@
 """Pages for shipments and the site pharmacy: the shipment list and page (pack by scanning,
 dispatch, hand-offs, logger file, excursion disposition), the pharmacist's receipt screen and
 the site inventory with thaw, dispense, destroy and return."""
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import lazyload
 from werkzeug.wrappers import Response
@@ -24,7 +27,7 @@ from cell_chain.accounts.signatures import (
 from cell_chain.batches import workflow as batch_rules
 from cell_chain.batches.models import Dose
 from cell_chain.batches.workflow import DOSE_LIFECYCLE
-from cell_chain.core.clock import utcnow
+from cell_chain.core.clock import LocalTimeError, from_local, utcnow
 from cell_chain.core.db import db
 from cell_chain.core.errors import AccountLocked, AuthFailure, DomainError, NotFound
 from cell_chain.core.scanning import MAX_PAYLOAD, UnrecognizedBarcode, read_scan
@@ -58,7 +61,8 @@ from cell_chain.shipments.temperature_data import (
 from cell_chain.shipments.uploads import prepare_upload
 from cell_chain.shipments.workflow import RECEIVED_STATES, SHIPMENT_LIFECYCLE
 from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse, signed_action
-from cell_chain.web.words import Vocabulary
+from cell_chain.web.locale import reader_zone
+from cell_chain.web.words import N_, Vocabulary, when
 
 bp = Blueprint("shipment_pages", __name__)
 
@@ -66,16 +70,16 @@ Page = str | tuple[str, int] | Response
 
 # ---- words shown for stored codes -------------------------------------------------------------
 
-STORAGE_WORDS = {"2-8C": "2–8 °C (fresh)", "cryo": "≤ −150 °C (cryopreserved)"}
+STORAGE_WORDS = {"2-8C": _l('2–8 °C (fresh)'), "cryo": _l('≤ −150 °C (cryopreserved)')}
 WORDS = {
-    "draft": "Draft", "packed": "Packed", "dispatched": "Dispatched", "in_transit": "In transit",
-    "received": "Received", "partially_received": "Partially received", "closed": "Closed",
-    "accepted": "Accepted", "missing": "Missing", "quarantined": "Quarantined", "open": "Open",
-    "rejected": "Rejected", "dispensed": "Dispensed", "allocated": "Allocated",
-    "administered": "Administered", "destroyed": "Destroyed", "returned": "Returned",
-    "dispatch": "Dispatched to courier", "handoff": "Courier hand-off", "receipt": "Received at site",
-    "dispense": "Dispensed to ward", "destroy": "Destroyed", "return": "Returned to manufacturer",
-    "administer": "Administered", "cryopreserved": "Cryopreserved", "fresh": "Fresh",
+    "draft": _l('Draft'), "packed": _l('Packed'), "dispatched": _l('Dispatched'), "in_transit": _l('In transit'),
+    "received": _l('Received'), "partially_received": _l('Partially received'), "closed": _l('Closed'),
+    "accepted": _l('Accepted'), "missing": _l('Missing'), "quarantined": _l('Quarantined'), "open": _l('Open'),
+    "rejected": _l('Rejected'), "dispensed": _l('Dispensed'), "allocated": _l('Allocated'),
+    "administered": _l('Administered'), "destroyed": _l('Destroyed'), "returned": _l('Returned'),
+    "dispatch": _l('Dispatched to courier'), "handoff": _l('Courier hand-off'), "receipt": _l('Received at site'),
+    "dispense": _l('Dispensed to ward'), "destroy": _l('Destroyed'), "return": _l('Returned to manufacturer'),
+    "administer": _l('Administered'), "cryopreserved": _l('Cryopreserved'), "fresh": _l('Fresh'),
 }
 # Colour always comes with the words; these only pick the colour.
 TONES = {
@@ -85,15 +89,15 @@ TONES = {
     "allocated": "info", "destroyed": "stop", "returned": "warn", "administered": "ok",
 }
 REFUSAL_WORDS = {
-    "PACK_DUPLICATE": "Already in this box",
-    "PACK_WRONG_SITE": "For another site",
-    "PACK_WRONG_STATE": "Not ready to ship",
-    "PACK_EXPIRED": "Expired",
-    "PACK_WRONG_STORAGE": "Wrong storage for this box",
-    "PACK_LABELS_NOT_VERIFIED": "Labels not verified",
-    "UNRECOGNIZED_BARCODE": "Not a dose label",
-    "UNKNOWN_DOSE": "Unknown dose",
-    "SHIPMENT_STATE": "Box closed for packing",
+    "PACK_DUPLICATE": _l('Already in this box'),
+    "PACK_WRONG_SITE": _l('For another site'),
+    "PACK_WRONG_STATE": _l('Not ready to ship'),
+    "PACK_EXPIRED": _l('Expired'),
+    "PACK_WRONG_STORAGE": _l('Wrong storage for this box'),
+    "PACK_LABELS_NOT_VERIFIED": _l('Labels not verified'),
+    "UNRECOGNIZED_BARCODE": _l('Not a dose label'),
+    "UNKNOWN_DOSE": _l('Unknown dose'),
+    "SHIPMENT_STATE": _l('Box closed for packing'),
 }
 
 # Who sees which form; the services check the same roles.
@@ -123,7 +127,8 @@ def party(name: str, people: Mapping[str, str] | None = None) -> str:
 def _page_helpers() -> dict[str, Any]:
     return {**VOCABULARY.helpers(), "Role": Role, "party": party, "received_states": RECEIVED_STATES,
             "can_receive": lambda s: SHIPMENT_LIFECYCLE.allowed("receive", s.status, require_actor().role),
-            "storage_words": STORAGE_WORDS, "refusal_words": REFUSAL_WORDS}
+            "storage_words": STORAGE_WORDS, "refusal_words": REFUSAL_WORDS,
+            "receipt_script_words": receipt_script_words}
 
 
 def _signature(password: str, meaning: Meaning) -> SignatureInput:
@@ -292,9 +297,8 @@ def shipment_list() -> tuple[str, int]:
 @roles_required(*CREATORS)
 def new_shipment() -> Page:
     form = FormReader(request.form)
-    site_code = form.text("site_code", required="Choose the site the box goes to.", max_length=8)
-    storage = form.choice("storage", STORAGE, "Choose the storage condition: 2–8 °C (fresh) or "
-                                              "≤ −150 °C (cryopreserved).")
+    site_code = form.text("site_code", required=_('Choose the site the box goes to.'), max_length=8)
+    storage = form.choice("storage", STORAGE, _('Choose the storage condition: 2–8 °C (fresh) or ≤ −150 °C (cryopreserved).'))
     if form.errors:
         return _render_list(errors=form.errors, status=422)
     assert site_code and storage
@@ -303,8 +307,7 @@ def new_shipment() -> Page:
                       fields=("site_code", "storage"), anchor="site_code")
     if isinstance(outcome, Refused):
         return _render_list(errors=outcome.errors, status=outcome.status)
-    flash(f"Shipment {outcome.code} started for {outcome.site.code} at "
-          f"{STORAGE_WORDS[outcome.storage]}. Scan each dose's bag label to pack it.", "ok")
+    flash(_("Shipment %(code)s started for %(code2)s at %(storage)s. Scan each dose's bag label to pack it.", code=outcome.code, code2=outcome.site.code, storage=STORAGE_WORDS[outcome.storage]), "ok")
     return redirect(url_for(".shipment_page", shipment_id=outcome.id))
 
 
@@ -321,7 +324,7 @@ def shipment_page(shipment_id: int) -> tuple[str, int]:
 def pack(shipment_id: int) -> Page:
     shipment = shipment_or_404(shipment_id)
     form = FormReader(request.form)
-    scan = form.text("scan", required="Scan the Data Matrix on the dose's bag label.",
+    scan = form.text("scan", required=_("Scan the Data Matrix on the dose's bag label."),
                      max_length=MAX_PAYLOAD)
     if form.errors:
         return _render_shipment(shipment, errors=form.errors, status=422)
@@ -349,9 +352,8 @@ def pack(shipment_id: int) -> Page:
 def dispatch(shipment_id: int) -> Page:
     shipment = shipment_or_404(shipment_id)
     form = FormReader(request.form)
-    courier = form.text("courier", required="Name the courier company or person taking the box.")
-    logger_id = form.text("logger_id", required="Enter the serial number of the temperature logger "
-                                                "in the box.", max_length=64)
+    courier = form.text("courier", required=_('Name the courier company or person taking the box.'))
+    logger_id = form.text("logger_id", required=_('Enter the serial number of the temperature logger in the box.'), max_length=64)
     password = form.password()
     names = {"password": "dispatch-password"}
     if form.errors:
@@ -364,8 +366,7 @@ def dispatch(shipment_id: int) -> Page:
         db.session.expire_all()
         return _render_shipment(shipment_or_404(shipment_id), errors=_rekey(outcome.errors, names),
                                 status=outcome.status)
-    flash(f"Shipment {shipment.code} dispatched with {courier} (logger {logger_id}): "
-          f"{len(shipment.items)} dose(s) now in transit. Your signature is recorded.", "ok")
+    flash(_('Shipment %(code)s dispatched with %(courier)s (logger %(logger_id)s): %(count)s dose(s) now in transit. Your signature is recorded.', code=shipment.code, courier=courier, logger_id=logger_id, count=len(shipment.items)), "ok")
     return redirect(url_for(".shipment_page", shipment_id=shipment_id))
 
 
@@ -374,9 +375,9 @@ def dispatch(shipment_id: int) -> Page:
 def handoff(shipment_id: int) -> Page:
     shipment = shipment_or_404(shipment_id)
     form = FormReader(request.form)
-    from_party = form.text("from_party", required="Enter who handed the box over.")
-    to_party = form.text("to_party", required="Enter who took the box.")
-    place = form.text("place", required="Enter where the box changed hands, for example Lanzhou airport.")
+    from_party = form.text("from_party", required=_('Enter who handed the box over.'))
+    to_party = form.text("to_party", required=_('Enter who took the box.'))
+    place = form.text("place", required=_('Enter where the box changed hands, for example Lanzhou airport.'))
     if form.errors:
         return _render_shipment(shipment, errors=form.errors, status=422)
     assert from_party and to_party and place
@@ -386,7 +387,7 @@ def handoff(shipment_id: int) -> Page:
     if isinstance(outcome, Refused):
         db.session.expire_all()
         return _render_shipment(shipment_or_404(shipment_id), errors=outcome.errors, status=outcome.status)
-    flash(f"Hand-off recorded: {from_party} → {to_party} at {place}.", "ok")
+    flash(_('Hand-off recorded: %(from_party)s → %(to_party)s at %(place)s.', from_party=from_party, to_party=to_party, place=place), "ok")
     return redirect(url_for(".shipment_page", shipment_id=shipment_id, _anchor="custody"))
 
 
@@ -412,12 +413,10 @@ def upload_temperature(shipment_id: int) -> Page:
         return _render_shipment(shipment_or_404(shipment_id), errors=outcome.errors, status=outcome.status)
     record, excursions = outcome
     if excursions:
-        flash(f"{record.readings_count} readings read from {upload.filename}. {len(excursions)} "
-              f"temperature excursion(s) found: the shipment's doses are quarantined until QA decides.",
+        flash(_("%(readings_count)s readings read from %(filename)s. %(count)s temperature excursion(s) found: the shipment's doses are quarantined until QA decides.", readings_count=record.readings_count, filename=upload.filename, count=len(excursions)),
               "stop")
     else:
-        flash(f"{record.readings_count} readings read from {upload.filename}: the temperature stayed "
-              f"within {STORAGE_WORDS[shipment.storage]}.", "ok")
+        flash(_('%(readings_count)s readings read from %(filename)s: the temperature stayed within %(storage)s.', readings_count=record.readings_count, filename=upload.filename, storage=STORAGE_WORDS[shipment.storage]), "ok")
     return redirect(url_for(".shipment_page", shipment_id=shipment_id, _anchor="temperature"))
 
 
@@ -427,10 +426,8 @@ def dispose_excursions(shipment_id: int) -> Page:
     shipment = shipment_or_404(shipment_id)
     form = FormReader(request.form)
     decision = form.choice("decision", ("accept", "reject"),
-                           "Decide: accept the excursion (doses back in use) or reject it (doses stay "
-                           "quarantined).")
-    reason = form.text("reason", required="Give the reason for your decision, for example the stability "
-                                          "data it relies on.", max_length=2000)
+                           _('Decide: accept the excursion (doses back in use) or reject it (doses stay quarantined).'))
+    reason = form.text("reason", required=_('Give the reason for your decision, for example the stability data it relies on.'), max_length=2000)
     password = form.password()
     names = {"password": "disposition-password"}
     if form.errors:
@@ -444,10 +441,9 @@ def dispose_excursions(shipment_id: int) -> Page:
         return _render_shipment(shipment_or_404(shipment_id), errors=_rekey(outcome.errors, names),
                                 status=outcome.status)
     if decision == "accept":
-        flash(f"{len(outcome)} excursion(s) accepted: the doses quarantined for it are back in use.", "ok")
+        flash(_('%(count)s excursion(s) accepted: the doses quarantined for it are back in use.', count=len(outcome)), "ok")
     else:
-        flash(f"{len(outcome)} excursion(s) rejected: the doses stay quarantined for destruction or "
-              "return.", "warn")
+        flash(_('%(count)s excursion(s) rejected: the doses stay quarantined for destruction or return.', count=len(outcome)), "warn")
     return redirect(url_for(".shipment_page", shipment_id=shipment_id, _anchor="temperature"))
 
 
@@ -456,8 +452,7 @@ def dispose_excursions(shipment_id: int) -> Page:
 def waive_temperature(shipment_id: int) -> Page:
     shipment = shipment_or_404(shipment_id)
     form = FormReader(request.form)
-    reason = form.text("waiver_reason", required="Give the reason the temperature data is waived, for example "
-                                                 "the logger was lost in transit.", max_length=2000)
+    reason = form.text("waiver_reason", required=_('Give the reason the temperature data is waived, for example the logger was lost in transit.'), max_length=2000)
     password = form.password()
     names = {"password": "waiver-password", "reason": "waiver_reason"}
     if form.errors:
@@ -469,8 +464,7 @@ def waive_temperature(shipment_id: int) -> Page:
         db.session.expire_all()
         return _render_shipment(shipment_or_404(shipment_id), errors=_rekey(outcome.errors, names),
                                 status=outcome.status)
-    flash(f"Temperature data of shipment {shipment.code} waived: its doses may be dispensed. Your reason and "
-          "signature are recorded.", "warn")
+    flash(_('Temperature data of shipment %(code)s waived: its doses may be dispensed. Your reason and signature are recorded.', code=shipment.code), "warn")
     return redirect(url_for(".shipment_page", shipment_id=shipment_id, _anchor="temperature"))
 
 
@@ -538,17 +532,16 @@ def receive(shipment_id: int) -> Page:
         # Receiving twice shows what was recorded the first time.
         return _render_receipt_result(shipment)
     if shipment.status not in services.RECEIVABLE_STATES:
-        flash(f"Shipment {shipment.code} is {words(shipment.status).lower()}: it has not left the lab, "
-              "so there is nothing to receive yet.", "warn")
+        flash(_('Shipment %(code)s is %(status)s: it has not left the lab, so there is nothing to receive yet.', code=shipment.code, status=words(shipment.status).lower()), "warn")
         return redirect(url_for(".shipment_page", shipment_id=shipment.id))
     if request.method == "GET":
         return _render_receipt(shipment)
     form = FormReader(request.form)
     scans = _posted_scans()
-    seal = form.choice("seal_intact", ("yes", "no"), "Say whether the box's seal is intact: yes or no.")
+    seal = form.choice("seal_intact", ("yes", "no"), _("Say whether the box's seal is intact: yes or no."))
     password = form.password()
     if len(scans) > 1000:
-        form.add("scan", "Too many scans for one box. Reload the page and scan again.")
+        form.add("scan", _('Too many scans for one box. Reload the page and scan again.'))
     if form.errors:
         return _render_receipt(shipment, errors=form.errors, status=422, scans=scans)
     outcome = commit_or_refuse(lambda: services.receive(
@@ -559,11 +552,9 @@ def receive(shipment_id: int) -> Page:
         return _render_receipt(shipment_or_404(shipment_id), errors=outcome.errors, status=outcome.status,
                                scans=scans)
     if outcome.complete:
-        flash(f"Shipment {shipment.code} received: all {len(outcome.accepted)} dose(s) accepted into the "
-              "pharmacy. Your signature is recorded.", "ok")
+        flash(_('Shipment %(code)s received: all %(count)s dose(s) accepted into the pharmacy. Your signature is recorded.', code=shipment.code, count=len(outcome.accepted)), "ok")
     else:
-        flash(f"Shipment {shipment.code} {words(outcome.status).lower()}: the discrepancies below are "
-              "recorded. Tell the GMP lab.", "warn")
+        flash(_('Shipment %(code)s %(status)s: the discrepancies below are recorded. Tell the GMP lab.', code=shipment.code, status=words(outcome.status).lower()), "warn")
     return redirect(url_for(".receive", shipment_id=shipment.id))
 
 
@@ -674,7 +665,7 @@ def inventory() -> tuple[str, int]:
 def pharmacy_scan() -> Page:
     """A bag scanned at the pharmacy opens its dose; a shipment label opens its receipt."""
     form = FormReader(request.form)
-    payload = form.text("scan", required="Scan the Data Matrix on the dose's bag label.", max_length=MAX_PAYLOAD)
+    payload = form.text("scan", required=_("Scan the Data Matrix on the dose's bag label."), max_length=MAX_PAYLOAD)
     if form.errors or payload is None:
         return _render_inventory(errors=form.errors, status=422)
     try:
@@ -698,9 +689,8 @@ def pharmacy_scan() -> Page:
 
 # Plain words for what holds an action back; the pharmacy's rules give the codes.
 BLOCKED_WORDS = {
-    "DOSE_EXPIRED": "The dose has expired: it cannot be given. Destroy it or return it, with the reason.",
-    "AWAITING_QA_DECISION": "Quarantined until QA decides on the temperature excursion: it is not destroyed "
-                            "or returned before QA's decision.",
+    "DOSE_EXPIRED": _l('The dose has expired: it cannot be given. Destroy it or return it, with the reason.'),
+    "AWAITING_QA_DECISION": _l("Quarantined until QA decides on the temperature excursion: it is not destroyed or returned before QA's decision."),
 }
 
 
@@ -709,27 +699,72 @@ BLOCKED_WORDS = {
 def dose_page(code: str) -> tuple[str, int]:
     rows = _inventory(require_actor(), code=code[:24])
     if not rows:
-        raise NotFound(f"Dose {code} is not in your pharmacy's custody.")
+        raise NotFound(_("Dose %(code)s is not in your pharmacy's custody.", code=code))
     return render_template("shipments/pharmacy_dose.html", row=rows[0], now=utcnow(),
                            blocked_words=BLOCKED_WORDS), 200
 
 
+# The receipt script's words (static/js/receipt.js calls t(...) with these English texts).
+RECEIPT_SCRIPT_WORDS = (
+    N_('%(count)s doses have not been scanned: %(doses)s.'),
+    N_('%(count)s still to scan.'),
+    N_('. '),
+    N_('1 dose has not been scanned: %(doses)s.'),
+    N_("A lot's DIN label"),
+    N_('A shipment label'),
+    N_('Already noted.'),
+    N_('Already scanned: dose %(code)s'),
+    N_('Continue scanning, or sign below.'),
+    N_('Dose %(code)s'),
+    N_('Dose %(code)s for %(subject_id)s'),
+    N_('Every expected dose is scanned.'),
+    N_('For patient %(subject)s.'),
+    N_('IN THIS SHIPMENT: dose %(code)s'),
+    N_('It is counted once. Scan the next dose.'),
+    N_('It will not be recorded. Scan the next dose.'),
+    N_('NOT A DOSE LABEL'),
+    N_('NOT IN THIS SHIPMENT'),
+    N_('Not a dose label'),
+    N_('Not in this shipment'),
+    N_('Ready to scan.'),
+    N_('Receive shipment'),
+    N_('Receive with %(count)s missing'),
+    N_('Remove'),
+    N_('Removed: %(payload)s'),
+    N_('Scan the Data Matrix on the bag label or the assignment label. Noted as unexpected: remove it below if it was a slip.'),
+    N_('Scanned'),
+    N_('Scanned: %(payload)s'),
+    N_('Scanner paused: press Esc or click here to scan again.'),
+    N_('This bag is not expected in this box: put it aside. It is recorded as unexpected.'),
+    N_('Wristband of patient %(subject_id)s'),
+    N_('Your %(count)s earlier scan(s) are kept'),
+    N_('scan %(payload)s'),
+)
+
+
+def receipt_script_words() -> str:
+    return json.dumps({text: _(text) for text in RECEIPT_SCRIPT_WORDS}, ensure_ascii=False)
+
+
+# The pharmacy's row actions as the inventory names them.
+ACTION_WORDS = (N_("Thaw"), N_("Dispense"), N_("Destroy"), N_("Return"))
 ACTIONS = {
-    "thaw": {"title": "Record the thaw of dose", "button": "Record thaw"},
-    "dispense": {"title": "Dispense dose", "button": "Dispense to the nurse"},
-    "destroy": {"title": "Destroy dose", "button": "Destroy dose", "meaning": Meaning.DESTROYED},
-    "return": {"title": "Return dose", "button": "Return to the manufacturer", "meaning": Meaning.RETURNED},
+    "thaw": {"title": _l('Record the thaw of dose'), "button": _l('Record thaw')},
+    "dispense": {"title": _l('Dispense dose'), "button": _l('Dispense to the nurse')},
+    "destroy": {"title": _l('Destroy dose'), "button": _l('Destroy dose'), "meaning": Meaning.DESTROYED},
+    "return": {"title": _l('Return dose'), "button": _l('Return to the manufacturer'), "meaning": Meaning.RETURNED},
 }
 
 
 def _site_dose(code: str, action: str) -> InventoryRow | Response:
     rows = _inventory(require_actor(), code=code[:24])
     if not rows:
-        raise NotFound(f"Dose {code} is not in your pharmacy's custody.")
+        raise NotFound(_("Dose %(code)s is not in your pharmacy's custody.", code=code))
     row = rows[0]
     if action not in row.actions:
-        flash(f"Dose {row.dose.code} is {words(row.dose.status).lower()}"
-              f"{' and expired' if row.expired else ''}: you cannot {action} it now.", "warn")
+        flash(_("Dose %(code)s is %(status)s%(expired)s: you cannot %(action)s it now.", code=row.dose.code,
+                status=words(row.dose.status).lower(), expired=_(" and expired") if row.expired else "",
+                action=_(action.capitalize()).lower()), "warn")
         return redirect(url_for(".dose_page", code=row.dose.code))
     return row
 
@@ -744,7 +779,7 @@ def _render_action(row: InventoryRow, action: str, *, errors: Errors | None = No
     actor = require_actor()
     now = utcnow()
     form: Mapping[str, str] = request.form if request.method == "POST" else {
-        "thawed_at": now.strftime("%Y-%m-%dT%H:%M")}
+        "thawed_at": now.astimezone(reader_zone()).strftime("%Y-%m-%d %H:%M")}
     return render_template(
         "shipments/dose_action.html", row=row, action=action, spec=ACTIONS[action], errors=errors or {},
         form=form, nurses=_site_nurses(actor) if action == "dispense" else [], now=now,
@@ -752,17 +787,28 @@ def _render_action(row: InventoryRow, action: str, *, errors: Errors | None = No
     ), status
 
 
-def _parse_utc(form: FormReader, name: str, what: str) -> datetime | None:
+def _parse_local(form: FormReader, name: str, what: str) -> datetime | None:
+    """A date and time on the reader's clock (an explicit offset is kept), as UTC."""
     value = form.raw(name)
+    zone = reader_zone()
     if not value:
-        form.add(name, f"Enter {what}.")
+        form.add(name, _("Enter %(what)s.", what=what))
         return None
     try:
-        moment = datetime.fromisoformat(value.replace(" ", "T"))
-    except ValueError:
-        form.add(name, f"Enter {what} as a date and time in UTC, for example 2026-03-14T09:30.")
+        return from_local(datetime.fromisoformat(value.strip().replace(" ", "T", 1)), zone)
+    except LocalTimeError as error:
+        if error.kind == "nonexistent":
+            form.add(name, _("%(time)s did not happen in %(zone)s: the clocks went forward. Check the time.",
+                             time=f"{error.naive:%Y-%m-%d %H:%M}", zone=zone.key))
+        else:
+            form.add(name, _("%(time)s happened twice in %(zone)s (the clocks went back): add the offset, "
+                             "for example %(example)s.", time=f"{error.naive:%Y-%m-%d %H:%M}", zone=zone.key,
+                             example=f"{error.naive:%Y-%m-%d %H:%M}+02:00"))
         return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except ValueError:
+        form.add(name, _("Enter %(what)s as a date and time on your clock (%(zone)s), for example %(example)s.",
+                         what=what, zone=zone.key, example="2026-03-14 09:30"))
+        return None
 
 
 def _done(row: InventoryRow, message: str, category: str = "ok") -> Response:
@@ -781,7 +827,7 @@ def thaw(code: str) -> Page:
     if request.method == "GET":
         return _render_action(row, "thaw")
     form = FormReader(request.form)
-    thawed_at = _parse_utc(form, "thawed_at", "the time the thaw ended")
+    thawed_at = _parse_local(form, "thawed_at", _("the time the thaw ended"))
     if form.errors:
         return _render_action(row, "thaw", errors=form.errors, status=422)
     assert thawed_at is not None
@@ -790,12 +836,12 @@ def thaw(code: str) -> Page:
     if isinstance(outcome, Refused):
         return _render_action(row, "thaw", errors=outcome.errors, status=outcome.status)
     if batch_rules.is_expired(outcome.expires_at, utcnow()):
-        flash(f"Dose {outcome.code} thawed at {thawed_at:%Y-%m-%d %H:%M} UTC is now expired (at "
-              f"{outcome.expires_at:%Y-%m-%d %H:%M} UTC): it cannot be given. Destroy it or return it, with the "
-              "reason.", "stop")
+        flash(_("Dose %(code)s thawed at %(thawed)s is now expired (at %(expires)s): it cannot be given. Destroy it "
+                "or return it, with the reason.", code=outcome.code, thawed=when(thawed_at),
+                expires=when(outcome.expires_at)), "stop")
     else:
-        flash(f"Dose {outcome.code} thawed at {thawed_at:%Y-%m-%d %H:%M} UTC: infuse it before "
-              f"{outcome.expires_at:%Y-%m-%d %H:%M} UTC.", "ok")
+        flash(_("Dose %(code)s thawed at %(thawed)s: infuse it before %(expires)s.",
+                code=outcome.code, thawed=when(thawed_at), expires=when(outcome.expires_at)), "ok")
     return redirect(url_for(".dose_page", code=outcome.code))
 
 
@@ -808,9 +854,9 @@ def dispense(code: str) -> Page:
     if request.method == "GET":
         return _render_action(row, "dispense")
     form = FormReader(request.form)
-    nurse = form.text("to", required="Choose the nurse who takes the dose to the ward.", max_length=64)
-    bag_scan = form.text("bag_scan", required=f"Scan the bag label of dose {row.dose.code} to confirm it is the bag "
-                                               "in your hand.", max_length=MAX_PAYLOAD)
+    nurse = form.text("to", required=_("Choose the nurse who takes the dose to the ward."), max_length=64)
+    bag_scan = form.text("bag_scan", required=_("Scan the bag label of dose %(code)s to confirm it is the bag in your "
+                                                "hand.", code=row.dose.code), max_length=MAX_PAYLOAD)
     if form.errors:
         return _render_action(row, "dispense", errors=form.errors, status=422)
     assert nurse is not None and bag_scan is not None
@@ -826,8 +872,8 @@ def dispense(code: str) -> Page:
     if isinstance(outcome, Refused):
         return _render_action(row, "dispense", errors=outcome.errors, status=outcome.status)
     name = _nurse_names(require_actor()).get(nurse, nurse)
-    return _done(row, f"Dose {outcome.code} for {row.subject_id} dispensed to nurse {name}: the bag scanned "
-                      "matched. Scan the next bag.")
+    return _done(row, _("Dose %(code)s for %(subject_id)s dispensed to nurse %(name)s: the bag scanned matched. "
+                        "Scan the next bag.", code=outcome.code, subject_id=row.subject_id, name=name))
 
 
 @bp.route("/pharmacy/doses/<code>/destroy", methods=["GET", "POST"])
@@ -840,13 +886,12 @@ def destroy(code: str) -> Page:
         return _render_action(row, "destroy")
     actor = require_actor()
     form = FormReader(request.form)
-    reason = form.text("reason", required="Give the reason for destroying the dose.", max_length=2000)
+    reason = form.text("reason", required=_('Give the reason for destroying the dose.'), max_length=2000)
     password = form.password()
-    witness_name = form.text("witness_username", required="Enter the username of the person witnessing "
-                                                          "the destruction.", max_length=64)
+    witness_name = form.text("witness_username", required=_('Enter the username of the person witnessing the destruction.'), max_length=64)
     witness_password = form.data.get("witness_password") or ""
     if not witness_password:
-        form.add("witness_password", "The witness enters their own password.")
+        form.add("witness_password", _('The witness enters their own password.'))
     if form.errors:
         return _render_action(row, "destroy", errors=form.errors, status=422)
     failed: list[int | None] = []
@@ -876,8 +921,7 @@ def destroy(code: str) -> Page:
             errors = {"witness_password": ["The witness's username or password is wrong. The witness enters "
                                            "their own username and password."]}
         return _render_action(row, "destroy", errors=errors, status=outcome.status)
-    return _done(row, f"Dose {outcome.code} destroyed ({reason}). Your signature and the witness's are "
-                      "recorded.")
+    return _done(row, _("Dose %(code)s destroyed (%(reason)s). Your signature and the witness's are recorded.", code=outcome.code, reason=reason))
 
 
 @bp.route("/pharmacy/doses/<code>/return", methods=["GET", "POST"])
@@ -889,12 +933,11 @@ def return_dose(code: str) -> Page:
     if request.method == "GET":
         return _render_action(row, "return")
     form = FormReader(request.form)
-    reason = form.text("reason", required="Give the reason for returning the dose.", max_length=2000)
+    reason = form.text("reason", required=_('Give the reason for returning the dose.'), max_length=2000)
     password = form.password()
     outcome = signed_action(form, lambda: pharmacy.return_to_manufacturer(
         row.dose, reason=reason, signature=_signature(password, Meaning.RETURNED), actor=require_actor(),
         now=utcnow()), fields=("reason", "password"), anchor="reason")
     if isinstance(outcome, Refused):
         return _render_action(row, "return", errors=outcome.errors, status=outcome.status)
-    return _done(row, f"Dose {outcome.code} returned to the manufacturer ({reason}). Your signature is "
-                      "recorded; send it back with the courier.")
+    return _done(row, _('Dose %(code)s returned to the manufacturer (%(reason)s). Your signature is recorded; send it back with the courier.', code=outcome.code, reason=reason))

@@ -3,6 +3,7 @@ import logging
 from collections.abc import Callable
 
 from flask import Flask, Response, g, has_request_context, make_response, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
@@ -56,12 +57,12 @@ def render_domain_error(error: DomainError) -> Response | tuple[str, int]:
         return response
     if isinstance(error, Unauthenticated):
         return login_redirect()
-    return html_error_page(error.status, error.detail)
+    return html_error_page(error.status, _(error.detail))
 
 
 def _csrf_error(error: CSRFError) -> Response | tuple[str, int]:
     db.session.rollback()
-    message = "The form expired or came from elsewhere. Go back, reload the page and try again."
+    message = _("The form expired or came from elsewhere. Go back, reload the page and try again.")
     log.warning("CSRF refused: %s", error.description)
     if wants_problem_json():
         return problem(400, "CSRF_FAILED", "CSRF check failed", message)
@@ -95,13 +96,13 @@ def _unexpected(error: Exception) -> Response:
     if isinstance(error, DATABASE_UNAVAILABLE):
         log.error("database unavailable: %s", error, exc_info=error)
         status, code, title = 503, "SERVICE_UNAVAILABLE", "Service unavailable"
-        message = "The database is not answering. "
+        message = _("The database is not answering.") + " "
     else:
         log.exception("unhandled error", exc_info=error)
         status, code, title = 500, "INTERNAL_ERROR", "Internal error"
-        message = "Something went wrong on the server. "
-    message += ("Your change was saved, but the answer could not be completed: reload before doing it again."
-                if saved else "Nothing was saved. Try again in a moment or call support.")
+        message = _("Something went wrong on the server.") + " "
+    message += (_("Your change was saved, but the answer could not be completed: reload before doing it again.")
+                if saved else _("Nothing was saved. Try again in a moment or call support."))
     if (render := error_renderer(request.path)) is not None:
         response = render(ServiceUnavailable(message) if status == 503 else InternalServerError(message))
     elif wants_problem_json():

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TypeVar
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from cell_chain.core.db import db
 from cell_chain.core.errors import (
     AccountLocked,
@@ -21,7 +24,7 @@ from cell_chain.web.errors import count_auth_failure
 
 T = TypeVar("T")
 Errors = dict[str, list[str]]
-WRONG_PASSWORD = ("The password is wrong. Enter the password you log in with. "
+WRONG_PASSWORD = _l("The password is wrong. Enter the password you log in with. "
                   "Repeated wrong passwords lock your account.")
 
 
@@ -45,48 +48,48 @@ class FormReader:
                 self.add(name, required)
             return None
         if len(value) > max_length:
-            self.add(name, f"Use {max_length} characters or fewer.")
+            self.add(name, _('Use %(max_length)s characters or fewer.', max_length=max_length))
             return None
         return value
 
     def date(self, name: str, what: str) -> date | None:
         value = self.raw(name)
         if not value:
-            self.add(name, f"Enter {what}.")
+            self.add(name, _('Enter %(what)s.', what=what))
             return None
         try:
             return date.fromisoformat(value)
         except ValueError:
-            self.add(name, f"Enter {what} as a real date, for example 2026-03-14.")
+            self.add(name, _('Enter %(what)s as a real date, for example 2026-03-14.', what=what))
             return None
 
     def number(self, name: str, what: str, *, example: str, minimum: float = 0,
                maximum: float | None = None) -> float | None:
         value = self.raw(name)
         if not value:
-            self.add(name, f"Enter {what}.")
+            self.add(name, _('Enter %(what)s.', what=what))
             return None
         try:
             number = float(value)
         except ValueError:
             number = float("nan")
         if number != number or number in (float("inf"), float("-inf")):
-            self.add(name, f"Enter {what} as a number, for example {example}.")
+            self.add(name, _('Enter %(what)s as a number, for example %(example)s.', what=what, example=example))
             return None
         if number < minimum or (maximum is not None and number > maximum):
             bounds = (f"between {minimum:g} and {maximum:g}" if maximum is not None
                       else f"of {minimum:g} or more")
-            self.add(name, f"Enter {what} {bounds}.")
+            self.add(name, _('Enter %(what)s %(bounds)s.', what=what, bounds=bounds))
             return None
         return number
 
     def whole_number(self, name: str, what: str, *, maximum: int) -> int | None:
         value = self.raw(name)
         if not value:
-            self.add(name, f"Enter {what}.")
+            self.add(name, _('Enter %(what)s.', what=what))
             return None
         if not value.isdigit() or int(value) > maximum:
-            self.add(name, f"Enter {what} as a whole number from 0 to {maximum}.")
+            self.add(name, _('Enter %(what)s as a whole number from 0 to %(maximum)s.', what=what, maximum=maximum))
             return None
         return int(value)
 
@@ -100,7 +103,7 @@ class FormReader:
     def password(self) -> str:
         value = self.data.get("password") or ""
         if not value:
-            self.add("password", "Enter your password to sign.")
+            self.add("password", _('Enter your password to sign.'))
         return value
 
 
@@ -138,12 +141,13 @@ def commit_or_refuse(operation: Callable[[], T], *, fields: Iterable[str], ancho
             for name, messages in error.extra.get("errors", {}).items():
                 target = name if name in known else ("password" if name.startswith("signature")
                                                       and "password" in known else anchor)
-                errors.setdefault(target, []).extend(messages)
+                # a service's constant message is in the catalogue (marked N_): the reader's words
+                errors.setdefault(target, []).extend(_(message) for message in messages)
         elif isinstance(error, ReasonRequired) and "reason" in known:
             errors = {"reason": ["Give the reason for the change: existing data is corrected, "
                                  "never silently overwritten."]}
         else:
-            errors = {anchor: [error.detail]}
+            errors = {anchor: [_(error.detail)]}
         return Refused(errors, error.status)
 
 

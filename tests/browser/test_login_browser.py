@@ -6,6 +6,8 @@ from cell_chain.core.db import db
 from cell_chain.demo import DEMO_PASSWORD, seed_demo
 from cell_chain.core.clock import utcnow
 
+from tests.conftest import read_in_english
+
 pytestmark = pytest.mark.browser
 
 
@@ -14,6 +16,7 @@ def demo(live_server):
     with live_server.app.app_context():
         seed_demo(utcnow())
         db.session.commit()
+        read_in_english()
     return live_server
 
 

@@ -21,6 +21,7 @@ from cell_chain.labels.services import print_labels, verify_label
 from cell_chain.shipments import pharmacy
 from cell_chain.shipments import services as shipping
 from tests.browser.journey import DESKTOP, log_in
+from tests.conftest import read_in_english
 from tests.factories import record_logger_file
 
 pytestmark = pytest.mark.browser
@@ -87,6 +88,7 @@ def trial(live_server):
         batches.recall_lot(recalled, reason="Retained sample: mycoplasma detected on re-test", signature=SIGNED,
                            actor=user_by_username("qa"), now=now + timedelta(hours=1))
         db.session.commit()
+        read_in_english()
         live_server.recalled = (recalled.lot_number, recalled.din, recalled.donor.donor_code)
         live_server.given_code = first_doses["LZ"].code
     return live_server

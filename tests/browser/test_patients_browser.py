@@ -11,6 +11,7 @@ from cell_chain.demo import DEMO_PASSWORD, seed_demo
 from cell_chain.patients.models import Patient, Visit
 from tests.browser.conftest import SCREENSHOTS
 from tests.browser.journey import TABLET, log_in
+from tests.conftest import read_in_english
 
 pytestmark = pytest.mark.browser
 
@@ -25,6 +26,7 @@ def trial(live_server):
             db.session.execute(update(Visit).where(Visit.patient_id == veteran.id, Visit.number == number)
                                .values(recorded=recorded))
         db.session.commit()
+        read_in_english()
     return live_server
 
 

@@ -4,7 +4,7 @@ name real objects of the caller's site and of another site."""
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from cell_chain.accounts.models import Site, User
 from cell_chain.accounts.services import user_by_username
@@ -107,6 +107,8 @@ def seed_world(now: datetime) -> None:
     transit with a temperature excursion, GZ's packed and an empty draft to CD (the caller
     commits)."""
     seed_demo(now)
+    # The demo's Chinese-site staff read Chinese; these suites read the English pages.
+    db.session.execute(update(User).values(language="en"))
     db.session.flush()
     for site in (HOME, AWAY):
         received, in_transit = _allocated_doses(site, 3, now)[:2], _allocated_doses(site, 3, now)[2:]

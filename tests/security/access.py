@@ -41,6 +41,11 @@ EXPECTED: dict[str, frozenset[str] | None] = {
     "PUT /api/users/<username>/password": roles("admin"),
     "GET /account/password": EVERYONE,
     "POST /account/password": EVERYONE,
+    "GET /account/preferences": EVERYONE,
+    "POST /account/preferences": EVERYONE,
+    # the language switch on every page: a visitor's choice lasts their browser session
+    "GET /language": PUBLIC,
+    "POST /language": PUBLIC,
     # audit trail
     "GET /api/audit": AUDITORS,
     "GET /api/audit/verify": AUDITORS,

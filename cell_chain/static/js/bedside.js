@@ -11,6 +11,13 @@
   var data = root.dataset;
   var clockOffset = (Date.parse(data.serverNow) || Date.now()) - Date.now();
   var fullVolume = parseFloat(data.fullVolume) || 40;
+  // The page's words in the reader's language, from the server's catalogue.
+  var WORDS = JSON.parse(data.words || "{}");
+  function t(text, values) {
+    var out = WORDS[text] || text;
+    Object.keys(values || {}).forEach(function (key) { out = out.split("%(" + key + ")s").join(values[key]); });
+    return out;
+  }
 
   function byId(id) { return document.getElementById(id); }
   function serverNow() { return new Date(Date.now() + clockOffset); }
@@ -18,13 +25,33 @@
   function fill(name, text) { slots(name).forEach(function (el) { el.textContent = text; }); }
   function reveal(name, shown) { slots(name).forEach(function (el) { el.hidden = !shown; }); }
   function initials(text) { return (text || "").split("").map(function (c) { return c + "."; }).join(""); }
-  function hhmm(date) { return date.toISOString().slice(11, 16) + " UTC"; }
-  // The clock alone today (UTC); with the date on any other day.
-  function when(date) {
-    var iso = date.toISOString();
-    return iso.slice(0, 10) === serverNow().toISOString().slice(0, 10) ? hhmm(date) : iso.slice(0, 10) + " " + hhmm(date);
+  // Times on the reader's clock (their site's zone), the zone named as the server names it.
+  var zone = data.timeZone || "UTC";
+  var zoneLabels = JSON.parse(data.zoneLabels || "{}");
+  var wall = new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+  function parts(date) {
+    var p = {};
+    wall.formatToParts(date).forEach(function (part) { p[part.type] = part.value; });
+    var day = p.year + "-" + p.month + "-" + p.day;
+    var offset = Math.round((Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second) - Math.floor(date.getTime() / 1000) * 1000) / 60000);
+    var sign = offset < 0 ? "-" : "+", abs = Math.abs(offset);
+    var label = zoneLabels[String(offset)] || ("UTC" + sign + pad(Math.floor(abs / 60)) + ":" + pad(abs % 60));
+    return { day: day, y: +p.year, mo: +p.month, d: +p.day, offset: offset,
+             hm: p.hour + ":" + p.minute, hms: p.hour + ":" + p.minute + ":" + p.second, label: label };
   }
-  function hhmmss(date) { return date.toISOString().slice(11, 19) + " UTC"; }
+  function hhmm(date) { var p = parts(date); return p.hm + " " + p.label; }
+  // The clock alone today (the reader's day); with the date on any other day.
+  function when(date) {
+    var p = parts(date);
+    return p.day === parts(serverNow()).day ? p.hm + " " + p.label : p.day + " " + p.hm + " " + p.label;
+  }
+  function hhmmss(date) { var p = parts(date); return p.hms + " " + p.label; }
+  // Today's `hours:minutes` on the reader's clock, as a moment.
+  function todayAt(hours, minutes) {
+    var p = parts(serverNow());
+    return new Date(Date.UTC(p.y, p.mo - 1, p.d, hours, minutes) - p.offset * 60000);
+  }
   function pad(n) { return (n < 10 ? "0" : "") + n; }
   function clock(ms) {
     var s = Math.max(0, Math.floor(ms / 1000));
@@ -65,7 +92,7 @@
       var holder = el.closest(".thaw, .strip-thaw") || el;
       holder.classList.toggle("soon", left > 0 && left < 30 * 60 * 1000);
       holder.classList.toggle("expired", left <= 0);
-      el.textContent = left > 0 ? spoken(left) : "EXPIRED — do not give";
+      el.textContent = left > 0 ? spoken(left) : t("EXPIRED — do not give");
     });
   }
   tickCountdowns();
@@ -75,7 +102,8 @@
   function postJson(url, body) {
     return fetch(url, {
       method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": data.csrf },
+      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": data.csrf,
+                 "Accept-Language": data.language || "en" },
       body: JSON.stringify(body)
     }).then(function (response) {
       return response.json().then(function (json) { return { status: response.status, json: json }; },
@@ -101,25 +129,25 @@
   }
 
   function described(entry) {
-    if (entry.kind === "patient") { return "wristband " + entry.label; }
-    if (entry.kind === "dose") { return "dose bag " + (entry.label || "(dose not known)"); }
+    if (entry.kind === "patient") { return t("wristband %(label)s", { label: entry.label }); }
+    if (entry.kind === "dose") { return t("dose bag %(label)s", { label: entry.label || t("(dose not known)") }); }
     return "“" + entry.text + "”";
   }
 
   function renderScans() {
     var patient = scans.find(function (s) { return s.kind === "patient"; });
     var dose = scans.find(function (s) { return s.kind === "dose"; });
-    var how = function (s) { return s.via === "camera" ? " (camera)" : ""; };
-    fill("patient-scan", patient ? patient.label + " ✓" + how(patient) : "not scanned yet");
-    fill("dose-scan", dose ? (dose.label || "dose label") + " ✓" + how(dose) : "not scanned yet");
+    var how = function (s) { return s.via === "camera" ? " " + t("(camera)") : ""; };
+    fill("patient-scan", patient ? patient.label + " ✓" + how(patient) : t("not scanned yet"));
+    fill("dose-scan", dose ? (dose.label || t("dose label")) + " ✓" + how(dose) : t("not scanned yet"));
     byId("slot-patient").classList.toggle("done", Boolean(patient));
     byId("slot-dose").classList.toggle("done", Boolean(dose));
     if (patient && !dose) {
-      say("Wristband " + patient.label + " ✓ — now scan the dose bag");
+      say(t("Wristband %(label)s ✓ — now scan the dose bag", { label: patient.label }));
     } else if (dose && !patient) {
-      say("Dose bag " + (dose.label || "") + " ✓ — now scan the wristband");
+      say(t("Dose bag %(label)s ✓ — now scan the wristband", { label: dose.label || "" }));
     } else if (scans.length === 1) {
-      say("First scan received — now scan the other label");
+      say(t("First scan received — now scan the other label"));
     }
   }
 
@@ -134,7 +162,7 @@
     if (deciding || !text) { return null; }
     var again = scans.find(function (s) { return s.text === text; });
     if (again) {
-      say("That " + (again.kind === "dose" ? "dose bag" : "wristband") + " is scanned already — now scan the other label.");
+      say(again.kind === "dose" ? t("That dose bag is scanned already — now scan the other label.") : t("That wristband is scanned already — now scan the other label."));
       return null;
     }
     var entry = { text: text, via: via, kind: "unknown", label: null };
@@ -155,7 +183,7 @@
 
   function verify() {
     deciding = true;
-    say("Checking with the server…");
+    say(t("Checking with the server…"));
     var patient = scans.find(function (s) { return s.kind === "patient"; });
     var dose = scans.find(function (s) { return s.kind === "dose"; });
     var first = scans[0], second = scans[1] || scans[0];
@@ -179,10 +207,10 @@
     var patientLine = p.subject_id + " (" + initials(p.initials) + ", " + p.birth_year + ")";
     fill("patient-line", patientLine);
     fill("dose-line", d.code);
-    fill("lot-line", "lot " + d.lot_number);
-    fill("visit-line", "Visit " + v.number + " of " + data.visits);
-    fill("window-line", "window " + v.window_start + " to " + v.window_end);
-    fill("strip", patientLine + " · Dose " + d.code + " · Visit " + v.number + " of " + data.visits);
+    fill("lot-line", t("lot %(lot_number)s", { lot_number: d.lot_number }));
+    fill("visit-line", t("Visit %(number)s of %(visits_total)s", { number: v.number, visits_total: data.visits }));
+    fill("window-line", t("window %(window_start)s to %(window_end)s", { window_start: v.window_start, window_end: v.window_end }));
+    fill("strip", patientLine + " " + t("· Dose") + " " + d.code + " " + t("· Visit %(number)s of %(visits_total)s", { number: v.number, visits_total: data.visits }));
     var thawed = Boolean(d.thawed_at);
     reveal("thaw", thawed);
     reveal("strip-thaw", thawed);
@@ -228,7 +256,7 @@
       }
       list.appendChild(item);
     });
-    fill("scanned", scans.length ? "You scanned " + scans.map(described).join(" and ") + "." : "");
+    fill("scanned", scans.length ? t("You scanned %(scans)s.", { scans: scans.map(described).join(t(" and ")) }) : "");
     byId("stop").classList.add("fullscreen");
     showScreen("stop");
     play("stop");
@@ -238,11 +266,11 @@
   function showProblem(status, json) {
     var message;
     if (status === 401) {
-      message = "You are logged out after a time without activity. Start again: you will be asked to log in, then scan both labels again.";
+      message = t("You are logged out after a time without activity. Start again: you will be asked to log in, then scan both labels again.");
     } else if (json && json.detail) {
-      message = json.detail + " The check is not complete: do not give the dose.";
+      message = json.detail + " " + t("The check is not complete: do not give the dose.");
     } else {
-      message = "The check did not reach the server, so nothing is confirmed. Do not give the dose: start again, and call support if this repeats.";
+      message = t("The check did not reach the server, so nothing is confirmed. Do not give the dose: start again, and call support if this repeats.");
     }
     showStop([{ code: status ? "HTTP " + status : "NO_ANSWER", message: message }]);
   }
@@ -259,12 +287,12 @@
   function openCamera() {
     if (camera || !window.BedsideCamera) { return; }
     var status = byId("camera-status");
-    status.textContent = "Starting the camera…";
+    status.textContent = t("Starting the camera…");
     showScreen("camera-view");
     camera = window.BedsideCamera.open({
       video: byId("camera-video"), scriptUrl: data.zxingScript, wasmUrl: data.zxingWasm,
       onReady: function () {
-        status.textContent = "Hold the wristband or the dose bag’s square code inside the frame.";
+        status.textContent = t("Hold the wristband or the dose bag’s square code inside the frame.");
       },
       onResult: function (text) {
         camera = null;
@@ -339,14 +367,14 @@
       endButton.hidden = !startedAt || Boolean(endedAt);
       if (!startedAt) {
         clockEl.textContent = "00:00";
-        stateEl.textContent = "Not started. Press Start infusion when the drip runs.";
+        stateEl.textContent = t("Not started. Press Start infusion when the drip runs.");
       } else if (!endedAt) {
         clockEl.textContent = clock(serverNow() - startedAt);
-        stateEl.textContent = "Infusion running since " + hhmmss(startedAt) + ".";
+        stateEl.textContent = t("Infusion running since %(time)s.", { time: hhmmss(startedAt) });
       } else {
         clockEl.textContent = clock(endedAt - startedAt);
-        stateEl.textContent = "Infusion ended at " + hhmmss(endedAt) + " after " + spoken(endedAt - startedAt)
-          + " (started " + hhmmss(startedAt) + ").";
+        stateEl.textContent = t("Infusion ended at %(ended)s after %(lasted)s (started %(started)s).",
+          { ended: hhmmss(endedAt), lasted: spoken(endedAt - startedAt), started: hhmmss(startedAt) });
       }
       byId("timer").classList.toggle("running", Boolean(startedAt && !endedAt));
       byId("timer").classList.toggle("ended", Boolean(endedAt));
@@ -388,9 +416,7 @@
     function typedMoment(value) {
       var match = /^([01]?[0-9]|2[0-3]):([0-5][0-9])$/.exec((value || "").trim());
       if (!match) { return parse(value); }
-      var moment = serverNow();
-      moment.setUTCHours(parseInt(match[1], 10), parseInt(match[2], 10), 0, 0);
-      return moment;
+      return todayAt(parseInt(match[1], 10), parseInt(match[2], 10));
     }
     function checkDuration() {
       var start = startedAt || typedMoment(started.value), end = endedAt || typedMoment(ended.value);
@@ -436,8 +462,8 @@
       link.href = data.loginUrl + "?next=" + encodeURIComponent(next);
       link.id = "log-in-again";
       link.className = "button";
-      link.textContent = "Log in again to continue";
-      say("Your session has ended. Nothing is recorded yet, and your entries are kept on the server (not the passwords). ", true);
+      link.textContent = t("Log in again to continue");
+      say(t("Your session has ended. Nothing is recorded yet, and your entries are kept on the server (not the passwords).") + " ", true);
       keepAlive.appendChild(link);
       link.focus();
     }
@@ -448,7 +474,8 @@
       if (!body.patient_scan || !body.dose_scan) { return Promise.resolve(true); }
       saving = fetch(data.draftUrl, {
         method: "POST", credentials: "same-origin", redirect: "manual",
-        headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": data.csrf },
+        headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": data.csrf,
+                 "Accept-Language": data.language || "en" },
         body: JSON.stringify(body)
       }).then(function (response) {
         var isJson = (response.headers.get("Content-Type") || "").indexOf("application/json") === 0;
@@ -460,12 +487,12 @@
           if (!json.saved) { return true; }  // nothing to keep yet (e.g. a field too long): not a lost session
           resumeUrl = json.resume || resumeUrl;
           lost = false;
-          say((running() ? "The infusion is running: you stay signed in while it runs. " : "")
-              + "Your entries are saved on the server (" + hhmm(new Date(json.saved_at)) + ").");
+          say((running() ? t("The infusion is running: you stay signed in while it runs.") + " " : "")
+              + t("Your entries are saved on the server (%(time)s).", { time: hhmm(new Date(json.saved_at)) }));
           return true;
         });
       }, function () {
-        say("The server did not answer: your latest entries may not be saved yet. They are tried again in a minute.", true);
+        say(t("The server did not answer: your latest entries may not be saved yet. They are tried again in a minute."), true);
         return true;
       });
       return saving;
@@ -494,8 +521,8 @@
     form.addEventListener("submit", function (event) {
       if (!typedTimes && !(startedAt && endedAt)) {
         event.preventDefault();
-        problem.textContent = startedAt ? "Press End infusion when the infusion is finished, then record it."
-                                        : "Press Start infusion when the drip runs and End infusion when it is finished.";
+        problem.textContent = startedAt ? t("Press End infusion when the infusion is finished, then record it.")
+                                        : t("Press Start infusion when the drip runs and End infusion when it is finished.");
         problem.hidden = false;
         (startedAt ? endButton : startButton).focus();
         return;
@@ -506,11 +533,11 @@
       event.preventDefault();
       var button = byId("record-button");
       button.disabled = true;
-      button.textContent = "Recording…";
+      button.textContent = t("Recording…");
       saveDraft().then(function (alive) {
         if (!alive) {
           button.disabled = false;
-          button.textContent = "Record the infusion";
+          button.textContent = t("Record the infusion");
           return;
         }
         confirmedSubmit = true;

@@ -7,6 +7,13 @@
 
   var screen = document.getElementById("receipt-screen");
   if (!screen) { return; }
+  // The screen's words in the reader's language, from the server's catalogue.
+  var WORDS = JSON.parse(screen.dataset.words || "{}");
+  function t(text, values) {
+    var out = WORDS[text] || text;
+    Object.keys(values || {}).forEach(function (key) { out = out.split("%(" + key + ")s").join(values[key]); });
+    return out;
+  }
 
   var scanForm = document.getElementById("scan-form");
   var scanInput = document.getElementById("scan-input");
@@ -94,14 +101,17 @@
   function resetConfirm() {
     confirmedMissing = -1;
     confirmPanel.hidden = true;
-    receiveButton.textContent = "Receive shipment";
+    receiveButton.textContent = t("Receive shipment");
   }
 
   function markScanned(dose, payload) {
     dose.payload = payload;
     dose.input = addHidden(payload);
     dose.row.classList.add("scanned");
-    dose.row.querySelector(".scan-state").innerHTML = '<strong class="tag ok">✓ Scanned</strong>';
+    var tag = document.createElement("strong");
+    tag.className = "tag ok";
+    tag.textContent = "✓ " + t("Scanned");
+    dose.row.querySelector(".scan-state").replaceChildren(tag);
     dose.row.scrollIntoView({ block: "nearest" });
   }
 
@@ -110,7 +120,7 @@
     entry.item.remove();
     entry.input.remove();
     refresh();
-    show("idle", "Removed: " + short(entry.payload), "It will not be recorded. Scan the next dose.");
+    show("idle", t("Removed: %(payload)s", { payload: short(entry.payload) }), t("It will not be recorded. Scan the next dose."));
     scanInput.focus();
   }
 
@@ -125,10 +135,10 @@
     var remove = document.createElement("button");
     remove.type = "button";
     remove.className = "link-button";
-    remove.textContent = "Remove";
+    remove.textContent = t("Remove");
     var hidden = document.createElement("span");
     hidden.className = "visually-hidden";
-    hidden.textContent = " scan " + short(payload);
+    hidden.textContent = " " + t("scan %(payload)s", { payload: short(payload) });
     remove.appendChild(hidden);
     item.append(tag, text, remove);
     unexpectedList.appendChild(item);
@@ -142,10 +152,13 @@
   // Ask the server what the stray label is (a dose of another box, a wristband…), to name it
   // in words. The verdict on screen does not wait for this and does not depend on it.
   var WHAT = {
-    dose: function (b) { return "Dose " + b.dose_code + (b.subject_id ? " for " + b.subject_id : ""); },
-    patient: function (b) { return "Wristband of patient " + b.subject_id; },
-    shipment: function () { return "A shipment label"; },
-    lot: function () { return "A lot's DIN label"; }
+    dose: function (b) {
+      return b.subject_id ? t("Dose %(code)s for %(subject_id)s", { code: b.dose_code, subject_id: b.subject_id })
+                          : t("Dose %(code)s", { code: b.dose_code });
+    },
+    patient: function (b) { return t("Wristband of patient %(subject_id)s", { subject_id: b.subject_id }); },
+    shipment: function () { return t("A shipment label"); },
+    lot: function () { return t("A lot's DIN label"); }
   };
 
   function describe(entry) {
@@ -164,10 +177,11 @@
 
   function showUnexpected(entry, known) {
     var dose = looksLikeDoseLabel(entry.payload);
-    show("stop", "✗ " + (dose ? "NOT IN THIS SHIPMENT" : "NOT A DOSE LABEL"),
-         (entry.what || "Scanned: " + short(entry.payload)) + ". " + (known ? "Already noted. " : "") +
-         (dose ? "This bag is not expected in this box: put it aside. It is recorded as unexpected."
-               : "Scan the Data Matrix on the bag label or the assignment label. Noted as unexpected: remove it below if it was a slip."));
+    show("stop", "✗ " + (dose ? t("NOT IN THIS SHIPMENT") : t("NOT A DOSE LABEL")),
+         (entry.what || t("Scanned: %(payload)s", { payload: short(entry.payload) })) + t(". ") +
+         (known ? t("Already noted.") + " " : "") +
+         (dose ? t("This bag is not expected in this box: put it aside. It is recorded as unexpected.")
+               : t("Scan the Data Matrix on the bag label or the assignment label. Noted as unexpected: remove it below if it was a slip.")));
     shownEntry = entry;  // a description arriving later updates this banner
   }
 
@@ -181,8 +195,9 @@
     if (dose) {
       if (dose.payload !== null) {
         if (!quiet) {
-          show("warn", "Already scanned: dose " + dose.code,
-               (dose.subject ? "For patient " + dose.subject + ". " : "") + "It is counted once. Scan the next dose.");
+          show("warn", t("Already scanned: dose %(code)s", { code: dose.code }),
+               (dose.subject ? t("For patient %(subject)s.", { subject: dose.subject }) + " " : "") +
+               t("It is counted once. Scan the next dose."));
           play("ok");
         }
         return;
@@ -190,9 +205,10 @@
       markScanned(dose, payload);
       refresh();
       if (!quiet) {
-        show("ok", "✓ IN THIS SHIPMENT: dose " + dose.code,
-             (dose.subject ? "For patient " + dose.subject + ". " : "") +
-             (missingDoses().length ? missingDoses().length + " still to scan." : "Every expected dose is scanned."));
+        show("ok", "✓ " + t("IN THIS SHIPMENT: dose %(code)s", { code: dose.code }),
+             (dose.subject ? t("For patient %(subject)s.", { subject: dose.subject }) + " " : "") +
+             (missingDoses().length ? t("%(count)s still to scan.", { count: missingDoses().length })
+                                    : t("Every expected dose is scanned.")));
         play("ok");
       }
       return;
@@ -200,7 +216,7 @@
     var entry = unexpected.filter(function (u) { return u.payload === payload; })[0];
     var known = !!entry;
     if (!known) {
-      entry = addUnexpected(payload, looksLikeDoseLabel(payload) ? "Not in this shipment" : "Not a dose label");
+      entry = addUnexpected(payload, looksLikeDoseLabel(payload) ? t("Not in this shipment") : t("Not a dose label"));
       refresh();
     }
     if (!quiet) {
@@ -211,7 +227,7 @@
 
   function listening(on) {
     screen.classList.toggle("scanner-paused", !on);
-    scanState.textContent = on ? "Ready to scan." : "Scanner paused: press Esc or click here to scan again.";
+    scanState.textContent = on ? t("Ready to scan.") : t("Scanner paused: press Esc or click here to scan again.");
   }
 
   function isControl(element) {
@@ -229,8 +245,8 @@
   kept.forEach(function (line) { handle(line, true); });
   refresh();
   if (hiddenScans.children.length) {
-    show("idle", "Your " + hiddenScans.children.length + " earlier scan(s) are kept",
-         "Continue scanning, or sign below.");
+    show("idle", t("Your %(count)s earlier scan(s) are kept", { count: hiddenScans.children.length }),
+         t("Continue scanning, or sign below."));
   }
 
   scanForm.addEventListener("submit", function (event) {
@@ -279,12 +295,14 @@
     if (missing.length && confirmedMissing !== missing.length) {
       event.preventDefault();
       confirmedMissing = missing.length;
-      confirmText.textContent = missing.length + (missing.length === 1 ? " dose has" : " doses have") +
-        " not been scanned: " + missing.map(function (d) {
-          return d.code + (d.subject ? " (" + d.subject + ")" : "");
-        }).join(", ") + ".";
+      var listed = missing.map(function (d) {
+        return d.code + (d.subject ? " (" + d.subject + ")" : "");
+      }).join(", ");
+      confirmText.textContent = missing.length === 1
+        ? t("1 dose has not been scanned: %(doses)s.", { doses: listed })
+        : t("%(count)s doses have not been scanned: %(doses)s.", { count: missing.length, doses: listed });
       confirmPanel.hidden = false;
-      receiveButton.textContent = "Receive with " + missing.length + " missing";
+      receiveButton.textContent = t("Receive with %(count)s missing", { count: missing.length });
       receiveButton.focus();
       play("stop");
     }

@@ -18,7 +18,11 @@
 
   function listening(on) {
     station.classList.toggle("scanner-paused", !on);
-    if (state) { state.textContent = on ? "Ready to scan." : "Scanner paused: press Esc to scan again."; }
+    // The words come from the page, in the reader's language.
+    if (state) {
+      state.textContent = on ? (station.dataset.ready || "Ready to scan.")
+                             : (station.dataset.paused || "Scanner paused: press Esc to scan again.");
+    }
   }
 
   function isTextEntry(element) {
