@@ -135,12 +135,14 @@ def app_time():
 
 
 def _minutes_pass(page: Page, minutes: int) -> None:
-    """`minutes` pass for the app and for the tablet's page alike, five at a time; the page's
-    timers (the running clock, the keep-alive) fire as they would."""
-    for _ in range(0, minutes, 5):
-        app_clock.travel(timedelta(minutes=5))
+    """`minutes` pass for the app and for the tablet's page alike, one at a time; the page's
+    timers (the running clock, the once-a-minute keep-alive) fire as they would. Each minute's
+    keep-alive is answered before the next minute passes, as in real time: jumping further
+    with saves still in flight would let the server see a silent quarter of an hour."""
+    for _ in range(minutes):
+        app_clock.travel(timedelta(minutes=1))
         with page.expect_response(re.compile(r"/bedside/draft$")):
-            page.clock.run_for(5 * 60 * 1000)
+            page.clock.run_for(60 * 1000)
 
 
 def _start_infusion(page: Page, live_server, ward) -> None:
