@@ -7,7 +7,7 @@ import io
 import math
 import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -227,7 +227,18 @@ def build(name: str, scope: Scope, *, cut: datetime, study_id: str = STUDY_ID) -
     builders = {"ex": exposure, "da": accountability, "dv": deviations}
     if name not in builders:
         raise NotFound(f"No SDTM dataset {name}.")
-    return builders[name](scope, cut=cut, study_id=study_id)
+    dataset = builders[name](scope, cut=through_second(cut), study_id=study_id)
+    dataset.cut = cut
+    return dataset
+
+
+def through_second(cut: datetime) -> datetime:
+    """A cut given to the second (as pages show it and ISO 8601 carries it) covers that whole
+    second: a record entered at 10:00:00.7 is in the data as of 10:00:00. Without this a monitor
+    who opens the page in the same second as the last entry would see it left out."""
+    if cut.microsecond:
+        return cut
+    return cut + timedelta(seconds=1) - timedelta(microseconds=1)
 
 
 class DatasetInvalid(ValueError):

@@ -181,6 +181,16 @@ def test_the_data_cut_leaves_out_what_was_entered_after_it(client, deviating, tr
     assert naive.status_code == 422
 
 
+def test_a_cut_shown_to_the_second_keeps_what_was_entered_within_that_second(client, deviating, trial):
+    """The page shows the cut to the second; a monitor opening it in the same second as the
+    last entry must still get that entry."""
+    second = trial["now"].replace(microsecond=0)
+    for name, rows in (("ex", 3), ("da", 5), ("dv", 1)):
+        cut = download(client, f"{name}.csv", cut=second.isoformat())
+        assert len(csv_rows(cut.data)) == rows, name
+        assert cut.headers["X-Data-Cut"] == sdtm.iso8601(second) + "Z"
+
+
 def test_site_staff_get_their_own_site_and_central_roles_any(client, deviating):
     def subjects(user: str, **query: str) -> set[str]:
         rows = csv_rows(download(client, "ex.csv", user, **query).data)
