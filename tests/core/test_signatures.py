@@ -117,6 +117,7 @@ def _add_signing_endpoint(app: Flask) -> None:
     app.add_url_rule("/api/test-signed-action", view_func=signed_action, methods=["POST"])
 
 
+@pytest.mark.fresh_app
 def test_wrong_signature_password_is_401_changes_nothing_and_is_counted_and_throttled(app, client, people):
     _add_signing_endpoint(app)
     headers = api_token(client, "lz-nurse")
@@ -138,6 +139,7 @@ def test_wrong_signature_password_is_401_changes_nothing_and_is_counted_and_thro
     assert client.post("/api/auth/token", json={"username": "lz-nurse", "password": PASSWORD}).status_code == 200
 
 
+@pytest.mark.fresh_app
 def test_right_signature_password_commits_action_signature_and_audit(app, client, people):
     _add_signing_endpoint(app)
     headers = api_token(client, "lz-nurse")
