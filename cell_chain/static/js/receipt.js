@@ -135,7 +135,7 @@
     tag.className = "tag stop";
     tag.textContent = kind;
     var text = document.createElement("span");
-    text.className = "mono";
+    text.className = "scan-words";  // words, not a payload: no break inside a code
     text.textContent = shape(payload);
     var remove = document.createElement("button");
     remove.type = "button";
