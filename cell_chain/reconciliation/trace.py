@@ -2,7 +2,6 @@
 doses, where each dose is now or which patient received it; backward from a patient to the
 doses they were given or allocated, their lots (with recall status) and donors. A fixed number
 of set-based statements each, whatever the number of lots, doses and events."""
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
