@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import update
 
+from cell_chain.accounts.models import User
 from cell_chain.core.db import db
 from tests.browser.journey import TABLET, log_in
 from tests.conftest import make_site, make_user
@@ -74,3 +76,22 @@ def test_monitor_filters_pages_and_exports_the_audit_trail(trail, page: Page, tm
     assert {r[3] for r in exported} == {"Cui Coordinator (coordinator)"}
     assert all(codes[1] not in " ".join(r) for r in exported)
     assert any(r[4] == "Dose allocated" and r[5] == f"Dose {codes[0]}" for r in exported)
+
+
+def test_the_audit_trail_reads_in_chinese_on_a_tablet(trail, page: Page):
+    server, codes = trail
+    with server.app.app_context():
+        # The monitor's own choice of language and zone (preferences, set as the tests do).
+        db.session.execute(update(User).where(User.username == "monitor")
+                           .values(language="zh_Hans", time_zone="Asia/Shanghai"))
+        db.session.commit()
+    page.set_viewport_size(TABLET)
+    log_in(page, server.url, "monitor")
+    page.goto(f"{server.url}/audit?record={codes[0].lower()}")
+    expect(page.get_by_role("heading", name="审计追踪")).to_be_visible()
+    table = page.locator("table.audit-events")
+    expect(table).to_contain_text("剂量已分配")
+    expect(table).to_contain_text(f"剂量 {codes[0]}")
+    assert "Dose allocated" not in table.inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= TABLET["width"]
+    server.screenshot(page, "audit-trail-chinese")
