@@ -2,13 +2,13 @@
 doses, where each dose is now or which patient received it; backward from a patient to the
 doses they were given or allocated, their lots (with recall status) and donors. A fixed number
 of set-based statements each, whatever the number of lots, doses and events."""
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, union
+from flask_babel import gettext
+from sqlalchemy import Select, and_, func, literal, or_, select, union
 from sqlalchemy.orm import lazyload
 
 from cell_chain.accounts.models import Site, User
@@ -23,6 +23,12 @@ from cell_chain.core.scanning import UnrecognizedBarcode, read_scan
 from cell_chain.infusions.models import Infusion
 from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.reconciliation.rules import allocation_active
+from cell_chain.reconciliation.trace_identifiers import (
+    Identifier,
+    normalise_identifier,
+    parse_din,
+    parse_subject_id,
+)
 from cell_chain.shipments import custody
 from cell_chain.shipments.parties import WORDS as PARTY_WORDS
 from cell_chain.shipments.parties import Party
@@ -32,41 +38,6 @@ from cell_chain.shipments.parties import Party
 # new); admins see everything. Site pharmacists and coordinators trace their own site's
 # doses and patients. Nurses are not given it: their recall safeguard is the bedside stop.
 TRACE_READERS = (Role.QA, Role.MONITOR, Role.ADMIN, Role.LAB, Role.PHARMACIST, Role.COORDINATOR)
-
-_DIN = re.compile(r"[A-NP-Z1-9][0-9]{4}[0-9]{2}[0-9]{6}")
-# A DIN as people and scanners give it: eye-readable with spaces, with or without the boxed
-# check character, or the Code 128 payload (data structure 001: "=" + DIN + two flags).
-_DIN_ENTRY = re.compile(r"=?(?P<din>[A-NP-Z1-9][0-9]{4}[0-9]{2}[0-9]{6})(?P<flags>[0-9A-Z]{2})?")
-_DIN_WITH_CHECK = re.compile(r"(?P<din>[A-NP-Z1-9][0-9]{4}[0-9]{2}[0-9]{6})\[?(?P<check>[0-9A-Z*])\]?")
-SUBJECT_ID = re.compile(r"[A-Z]{2,8}-[0-9]{4}")
-_MAX_ENTRY = 64
-
-
-def parse_din(text: Any) -> str:
-    """The 13-character DIN in `text`. A check character given after it must match (it is
-    there to catch typing errors). Raises ValidationFailed."""
-    if not isinstance(text, str) or len(text) > _MAX_ENTRY:
-        raise ValidationFailed({"din": ["Give a DIN: 13 characters, e.g. A9999 26 000123."]})
-    compact = re.sub(r"[\s\u00a0]+", "", text).upper()
-    if (match := _DIN_WITH_CHECK.fullmatch(compact)) and not compact.startswith("="):
-        din = match["din"]
-        if mod37_2_check(din) != match["check"]:
-            raise ValidationFailed({"din": [f"The check character {match['check']} does not belong to DIN "
-                                            f"{din}: look at the label again."]})
-        return din
-    if match := _DIN_ENTRY.fullmatch(compact):
-        if compact.startswith("=") != (match["flags"] is not None):
-            raise ValidationFailed({"din": ["Give a DIN: 13 characters, e.g. A9999 26 000123."]})
-        return match["din"]
-    raise ValidationFailed({"din": ["Give a DIN: 13 characters, e.g. A9999 26 000123."]})
-
-
-def parse_subject_id(text: Any) -> str:
-    """A subject ID: site code and four digits, e.g. LZ-0042. Raises ValidationFailed."""
-    if isinstance(text, str) and len(text) <= _MAX_ENTRY and SUBJECT_ID.fullmatch(clean := text.strip().upper()):
-        return clean
-    raise ValidationFailed({"subject_id": ["Give a subject ID: the site code and four digits, e.g. LZ-0042."]})
-
 
 def din_check(din: str) -> str:
     try:
@@ -380,34 +351,56 @@ def trace_patient(subject_id: str, *, actor: User) -> PatientTrace:
     return PatientTrace(patient.subject_id, patient.site.code, patient.arm, patient.status, patient.enrolled_on, doses)
 
 
-def resolve_entry(text: str) -> tuple[str, str]:
-    """What someone typed or scanned into the trace form: ("patient", subject ID) or
-    ("donor", DIN) (a dose bag or assignment label names its lot's DIN). Raises
-    ValidationFailed with a message for the form."""
-    entry = (text or "").strip()
-    if not entry:
-        raise ValidationFailed({"q": ["Enter or scan a DIN, a dose label or a subject ID."]})
-    if SUBJECT_ID.fullmatch(entry.upper()):
-        return "patient", entry.upper()
-    if entry.startswith(("=+", "&")) or (entry.startswith("=") and len(entry) > 16):
-        try:
-            scan = read_scan(entry)
-        except UnrecognizedBarcode:
-            raise ValidationFailed({"q": ["That scan is not one of our dose labels. Scan the bag label's "
-                                          "Data Matrix or its DIN barcode, or type the DIN."]}) from None
-        if scan.kind == "dose" and scan.obj is not None:
-            return "donor", scan.obj.lot.din
-        if scan.kind == "lot" and scan.obj is not None:
-            return "donor", scan.obj.din
-        raise ValidationFailed({"q": ["No dose in cell-chain carries that label."]})
+def _nothing_matches(entry: str) -> ValidationFailed:
+    return ValidationFailed({"q": [gettext(
+        "Nothing in cell-chain matches “%(entry)s”: no DIN, dose, lot, donor or subject ID has it. Enter a DIN "
+        "(e.g. A9999 26 000123), a dose code, a lot number, a donor code or a subject ID (e.g. LZ-0042), or "
+        "scan a dose label or wristband.", entry=entry[:40])]})
+
+
+def _scanned(entry: str) -> tuple[str, str]:
     try:
-        return "donor", parse_din(entry)
-    except ValidationFailed as error:
-        messages = error.extra["errors"]["din"]
-        if "check character" in messages[0]:
-            raise ValidationFailed({"q": messages}) from None
-        raise ValidationFailed({"q": ["Enter a DIN (e.g. A9999 26 000123) or a subject ID (e.g. LZ-0042), "
-                                      "or scan a dose label or wristband."]}) from None
+        scan = read_scan(entry)
+    except UnrecognizedBarcode:
+        raise ValidationFailed({"q": [gettext("That scan is not one of our dose labels. Scan the bag label's "
+                                              "Data Matrix or its DIN barcode, or type the DIN.")]}) from None
+    if scan.kind == "dose" and scan.obj is not None:
+        return "donor", scan.obj.lot.din
+    if scan.kind == "lot" and scan.obj is not None:
+        return "donor", scan.obj.din
+    raise ValidationFailed({"q": [gettext("No dose in cell-chain carries that label.")]})
+
+
+def _named_din(found: Identifier) -> str | None:
+    """The DIN a dose code, lot number or donor code leads to (one statement)."""
+    if found.kind == "dose":
+        return db.session.scalar(select(Lot.din).join(Dose, Dose.lot_id == Lot.id).where(Dose.code == found.key))
+    spellings = found.spellings
+    stmt = union(select(Lot.din.label("din"), literal(0).label("rank"))
+                 .where(func.upper(Lot.lot_number).in_(spellings)),
+                 select(Donor.din.label("din"), literal(1).label("rank"))
+                 .where(func.upper(Donor.donor_code).in_(spellings))).subquery()
+    return db.session.scalar(select(stmt.c.din).order_by(stmt.c.rank).limit(1))
+
+
+def resolve_entry(text: str, *, actor: User | None = None) -> tuple[str, str]:
+    """What someone typed or scanned into the trace form: ("patient", subject ID) or
+    ("donor", DIN). A dose label or code, a lot number or a donor code names its lot's or
+    donor's DIN. Raises ValidationFailed with a message for the form, saying in words when
+    nothing matches (another site's patient does not match for site staff)."""
+    found = normalise_identifier(text)
+    if found.kind == "scan":
+        return _scanned(found.key)
+    if found.kind == "subject":
+        if actor is not None and db.session.scalar(scope_to_site(
+                select(Patient.id).where(Patient.subject_id == found.key), Patient, actor)) is None:
+            raise _nothing_matches(text.strip())
+        return "patient", found.key
+    if found.kind == "din":
+        return "donor", found.key
+    if (din := _named_din(found)) is None:
+        raise _nothing_matches(text.strip())
+    return "donor", din
 
 
 def _dose_record(code: str, signature: SignatureView, patient: Administration | None) -> str:

@@ -32,7 +32,7 @@ def search() -> str | tuple[str, int] | Response:
         return render_template("reconciliation/trace_search.html", entry="", errors={})
     entry = request.args.get("q", "")
     try:
-        kind, key = trace.resolve_entry(entry)
+        kind, key = trace.resolve_entry(entry, actor=require_actor())
     except ValidationFailed as error:
         return render_template("reconciliation/trace_search.html", entry=entry[:200],
                                errors=error.extra["errors"]), 422

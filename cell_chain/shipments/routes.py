@@ -25,6 +25,7 @@ from cell_chain.shipments.excursions import CRYO, FRESH, find_excursions
 from cell_chain.shipments.loaders import shipment_or_404
 from cell_chain.shipments.loggers import LoggerFileError, Reading
 from cell_chain.shipments.models import Shipment, TemperatureRecord
+from cell_chain.shipments.scan_words import dose_whereabouts
 from cell_chain.shipments.trace_svg import temperature_svg
 from cell_chain.shipments.uploads import prepare_upload
 from cell_chain.shipments.workflow import SHIPMENT_LIFECYCLE
@@ -292,8 +293,10 @@ class ScanResource(MethodView):
             raise NotFound(f"This {scan.kind} label names nothing known here.")
         if scan.kind == "dose":
             site_dose(obj.code)
-            body["dose_code"] = obj.code
-            body["subject_id"] = scan.details.get("subject_id")
+            where = dose_whereabouts(obj, site_id=actor.site_id)
+            body.update(dose_code=obj.code, subject_id=scan.details.get("subject_id"),
+                        lot_number=where.lot_number, shipment_code=where.shipment_code,
+                        at_this_site=where.at_this_site)
         elif scan.kind == "patient":
             if actor.site_id is not None and obj.site_id != actor.site_id:
                 raise NotFound("This patient label names nothing known here.")

@@ -132,5 +132,10 @@ class ScanOut(ma.Schema):
     label = ma.fields.String(allow_none=True)
     dose_code = ma.fields.String(allow_none=True)
     subject_id = ma.fields.String(allow_none=True)
+    lot_number = ma.fields.String(allow_none=True, metadata={"description": "a dose's lot"})
+    shipment_code = ma.fields.String(allow_none=True, metadata={
+        "description": "the shipment a dose was last packed in; null if never packed"})
+    at_this_site = ma.fields.Boolean(allow_none=True, metadata={
+        "description": "the dose was received at the caller's site; null for central roles"})
     shipment_id = ma.fields.Integer(allow_none=True)
     lot_id = ma.fields.Integer(allow_none=True)

@@ -48,6 +48,7 @@ from cell_chain.shipments.models import (
 )
 from cell_chain.shipments.parties import WARD_PREFIX, Party
 from cell_chain.shipments.routes import SHIPMENT_READERS
+from cell_chain.shipments.scan_words import unexpected_words
 from cell_chain.shipments.temperature_data import (
     MISSING,
     NO_JOURNEY,
@@ -517,6 +518,7 @@ def _render_receipt_result(shipment: Shipment) -> tuple[str, int]:
     names = _names([shipment.received_by_id])
     return render_template(
         "shipments/receipt_result.html", shipment=shipment, result=result, subjects=subjects,
+        unexpected_words=unexpected_words,
         temperature=shipment_temperature(shipment), can_upload=SHIPMENT_LIFECYCLE.allowed(
             "record_temperature", shipment.status, require_actor().role), errors={},
         received_by=names.get(shipment.received_by_id or 0, ""),
@@ -715,8 +717,16 @@ RECEIPT_SCRIPT_WORDS = (
     N_('Already noted.'),
     N_('Already scanned: dose %(code)s'),
     N_('Continue scanning, or sign below.'),
-    N_('Dose %(code)s'),
-    N_('Dose %(code)s for %(subject_id)s'),
+    N_('A dose label'),
+    N_('A dose label this pharmacy does not know'),
+    N_('A wristband'),
+    N_('Dose %(code)s of lot %(lot)s'),
+    N_('Dose %(code)s of lot %(lot)s for %(subject_id)s'),
+    N_('It belongs to shipment %(shipment)s.'),
+    N_('It is already at this site.'),
+    N_('It is in no shipment.'),
+    N_('It is not at this site.'),
+    N_('Not a label we print'),
     N_('Every expected dose is scanned.'),
     N_('For patient %(subject)s.'),
     N_('IN THIS SHIPMENT: dose %(code)s'),
@@ -730,15 +740,14 @@ RECEIPT_SCRIPT_WORDS = (
     N_('Receive shipment'),
     N_('Receive with %(count)s missing'),
     N_('Remove'),
-    N_('Removed: %(payload)s'),
+    N_('Removed: %(what)s'),
     N_('Scan the Data Matrix on the bag label or the assignment label. Noted as unexpected: remove it below if it was a slip.'),
     N_('Scanned'),
-    N_('Scanned: %(payload)s'),
     N_('Scanner paused: press Esc or click here to scan again.'),
     N_('This bag is not expected in this box: put it aside. It is recorded as unexpected.'),
     N_('Wristband of patient %(subject_id)s'),
     N_('Your %(count)s earlier scan(s) are kept'),
-    N_('scan %(payload)s'),
+    N_('scan: %(what)s'),
 )
 
 

@@ -5,12 +5,16 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
+from cell_chain.accounts.models import User
+from cell_chain.batches.models import Dose
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.patients.allocation import active_allocation_of_dose
 from cell_chain.patients.labels import assignment_payload
 from cell_chain.shipments import services
-from tests.browser.journey import log_in, wedge_scan
+from cell_chain.labels.rendering import render_pdf
+from cell_chain.labels.services import bag_label_item
+from tests.browser.journey import log_in, read_printed, wedge_scan
 from tests.conftest import PASSWORD, make_site, make_user
 from tests.factories import Staff, shippable_doses, signed
 from tests.shipments.conftest import scan_of
@@ -117,7 +121,7 @@ def test_pharmacist_receives_a_box_with_a_wedge_scanner(box, page: Page):
     expect(banner).to_contain_text("NOT A DOSE LABEL")
     counts(page, 3, 2, 1, 2)
     expect(field).to_be_focused()
-    page.get_by_role("button", name="Remove scan LZ-0001").click()
+    page.get_by_role("button", name="Remove scan: Wristband of patient LZ-0001").click()
     counts(page, 3, 2, 1, 1)
     expect(field).to_be_focused()
 
@@ -157,6 +161,49 @@ def test_pharmacist_receives_a_box_with_a_wedge_scanner(box, page: Page):
     expect(page.locator(f"#dose-{third}")).to_have_count(0)
     server.screenshot(page, "pharmacy-inventory")
     assert problems == []  # no script error, no Content-Security-Policy refusal
+
+
+def test_a_dose_of_another_shipment_is_named_by_its_code_lot_and_shipment_never_its_payload(box, page: Page):
+    server, data = box
+    with server.app.app_context():
+        lab = db.session.scalar(db.select(User).where(User.username == "lab"))
+        stray = db.session.scalar(db.select(Dose).where(Dose.code == data["stray_code"]))
+        other = services.create_shipment(site_code="LZ", storage="cryo", actor=lab, now=utcnow())
+        services.pack_dose(other, scan=data["stray"], actor=lab, now=utcnow())
+        db.session.commit()
+        other_code = other.code
+        # The bag label as printed, read by a scanner: the payload the pharmacist's scanner types.
+        [bag_scan] = read_printed(render_pdf("bag", [bag_label_item(stray).data])).payloads("DataMatrix")
+    assert bag_scan == data["stray"]
+    page.set_viewport_size(DESKTOP)
+    log_in(page, server.url, "lz-pharmacist")
+    page.goto(f"{server.url}/shipments/{data['id']}/receive")
+    field = page.locator("#scan-input")
+    expect(field).to_be_focused()
+    banner = page.locator("#scan-banner")
+    wedge_scan(page, bag_scan)
+    expect(banner).to_contain_text("NOT IN THIS SHIPMENT")
+    expect(banner).to_contain_text(f"Dose {data['stray_code']} of lot UC-2026-202")
+    expect(banner).to_contain_text(f"It belongs to shipment {other_code}. It is not at this site.")
+    expect(page.locator("#unexpected-list")).to_contain_text(f"Dose {data['stray_code']} of lot UC-2026-202")
+    server.screenshot(page, "receipt-other-shipment-dose")
+
+    expect(field).to_be_focused()
+    wedge_scan(page, "HELLO 12345")  # a barcode that is none of our labels
+    expect(banner).to_contain_text("NOT A DOSE LABEL")
+    expect(banner).to_contain_text("Not a label we print")
+    expect(page.locator("#unexpected-list")).to_contain_text("Not a label we print")
+    page_text = page.locator("main").inner_text()
+    assert bag_scan.strip() not in page_text and "=+" not in page_text and "HELLO 12345" not in page_text
+
+    page.get_by_label("Yes, the seal is intact").check()
+    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_role("button", name="Receive shipment").click()
+    page.get_by_role("button", name="Receive with 3 missing").click()
+    unexpected = page.locator("#unexpected")
+    expect(unexpected).to_contain_text(f"Dose {data['stray_code']}")
+    expect(unexpected).to_contain_text("Not a label we print")
+    assert "HELLO 12345" not in unexpected.inner_text()
 
 
 def test_without_a_click_the_focus_comes_back_to_the_scan_field(box, page: Page):

@@ -50,6 +50,8 @@ EXPECTED: dict[str, frozenset[str] | None] = {
     "GET /api/audit": AUDITORS,
     "GET /api/audit/verify": AUDITORS,
     "GET /audit": AUDITORS,
+    "GET /audit.csv": AUDITORS,
+    "GET /audit.pdf": AUDITORS,
     # donors and lots (lab makes, qa decides)
     "GET /api/donors": CENTRAL,
     "POST /api/donors": roles("lab"),

@@ -77,8 +77,13 @@
     return input;
   }
 
-  function short(payload) {
-    return payload.length > 60 ? payload.slice(0, 57) + "…" : payload;
+  // What a payload looks like, in words, before (or without) the server's answer: a raw
+  // payload is never shown to the pharmacist.
+  function shape(payload) {
+    if (looksLikeDoseLabel(payload) || /^[=&]/.test(payload)) { return t("A dose label"); }
+    if (/^[A-Z]{2,8}-[0-9]{4}$/.test(payload)) { return t("A wristband"); }
+    if (/^SHP-/.test(payload)) { return t("A shipment label"); }
+    return t("Not a label we print");
   }
 
   function missingDoses() {
@@ -120,7 +125,7 @@
     entry.item.remove();
     entry.input.remove();
     refresh();
-    show("idle", t("Removed: %(payload)s", { payload: short(entry.payload) }), t("It will not be recorded. Scan the next dose."));
+    show("idle", t("Removed: %(what)s", { what: entry.what }), t("It will not be recorded. Scan the next dose."));
     scanInput.focus();
   }
 
@@ -130,19 +135,20 @@
     tag.className = "tag stop";
     tag.textContent = kind;
     var text = document.createElement("span");
-    text.className = "mono";
-    text.textContent = short(payload);
+    text.className = "scan-words";  // words, not a payload: no break inside a code
+    text.textContent = shape(payload);
     var remove = document.createElement("button");
     remove.type = "button";
     remove.className = "link-button";
     remove.textContent = t("Remove");
     var hidden = document.createElement("span");
     hidden.className = "visually-hidden";
-    hidden.textContent = " " + t("scan %(payload)s", { payload: short(payload) });
+    hidden.textContent = " " + t("scan: %(what)s", { what: shape(payload) });
     remove.appendChild(hidden);
     item.append(tag, text, remove);
     unexpectedList.appendChild(item);
-    var entry = { payload: payload, item: item, input: addHidden(payload), text: text, what: null };
+    var entry = { payload: payload, item: item, input: addHidden(payload), text: text, hidden: hidden,
+                  what: shape(payload), where: "" };
     remove.addEventListener("click", function () { removeUnexpected(entry); });
     unexpected.push(entry);
     describe(entry);
@@ -153,32 +159,53 @@
   // in words. The verdict on screen does not wait for this and does not depend on it.
   var WHAT = {
     dose: function (b) {
-      return b.subject_id ? t("Dose %(code)s for %(subject_id)s", { code: b.dose_code, subject_id: b.subject_id })
-                          : t("Dose %(code)s", { code: b.dose_code });
+      var names = { code: b.dose_code, lot: b.lot_number, subject_id: b.subject_id };
+      return b.subject_id ? t("Dose %(code)s of lot %(lot)s for %(subject_id)s", names)
+                          : t("Dose %(code)s of lot %(lot)s", names);
     },
     patient: function (b) { return t("Wristband of patient %(subject_id)s", { subject_id: b.subject_id }); },
     shipment: function () { return t("A shipment label"); },
     lot: function () { return t("A lot's DIN label"); }
   };
 
+  // Where a stray dose belongs: its shipment and whether this site has it.
+  function whereabouts(b) {
+    var parts = [b.shipment_code ? t("It belongs to shipment %(shipment)s.", { shipment: b.shipment_code })
+                                 : t("It is in no shipment.")];
+    if (b.at_this_site === true) { parts.push(t("It is already at this site.")); }
+    if (b.at_this_site === false) { parts.push(t("It is not at this site.")); }
+    return parts.join(" ");
+  }
+
+  function named(entry, what, where) {
+    entry.what = what;
+    entry.where = where;
+    entry.text.textContent = what;
+    entry.hidden.textContent = " " + t("scan: %(what)s", { what: what });
+    if (shownEntry === entry) { showUnexpected(entry, false); }
+  }
+
   function describe(entry) {
     if (!window.fetch || !screen.dataset.scanApi) { return; }
     fetch(screen.dataset.scanApi + "?payload=" + encodeURIComponent(entry.payload),
           { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (response) {
+        if (response.status === 404 && /^[=&]/.test(entry.payload)) {
+          named(entry, t("A dose label this pharmacy does not know"), "");
+        }
+        return response.ok ? response.json() : null;
+      })
       .then(function (body) {
         if (!body || !WHAT[body.type]) { return; }
-        entry.what = WHAT[body.type](body);
-        entry.text.textContent = entry.what;
-        if (shownEntry === entry) { showUnexpected(entry, false); }
+        named(entry, WHAT[body.type](body), body.type === "dose" ? whereabouts(body) : "");
       })
-      .catch(function () { /* offline: the payload stays on screen */ });
+      .catch(function () { /* offline: the words for its shape stay on screen */ });
   }
 
   function showUnexpected(entry, known) {
     var dose = looksLikeDoseLabel(entry.payload);
     show("stop", "✗ " + (dose ? t("NOT IN THIS SHIPMENT") : t("NOT A DOSE LABEL")),
-         (entry.what || t("Scanned: %(payload)s", { payload: short(entry.payload) })) + t(". ") +
+         entry.what + t(". ") + (entry.where ? entry.where + " " : "") +
          (known ? t("Already noted.") + " " : "") +
          (dose ? t("This bag is not expected in this box: put it aside. It is recorded as unexpected.")
                : t("Scan the Data Matrix on the bag label or the assignment label. Noted as unexpected: remove it below if it was a slip.")));
