@@ -26,6 +26,15 @@
         Array.prototype.forEach.call(row.cells, function (cell) {
           if (!cell.hasAttribute("data-label") && texts[column]) { cell.setAttribute("data-label", texts[column]); }
           column += cell.colSpan || 1;
+          // The value beside its label: the cell's content in one box (the cell becomes a
+          // two-column grid when stacked); a cell with nothing in it is left out of the card.
+          if (!cell.querySelector(":scope > .stack-value")) {
+            var value = document.createElement("div");
+            value.className = "stack-value";
+            while (cell.firstChild) { value.appendChild(cell.firstChild); }
+            cell.appendChild(value);
+          }
+          cell.toggleAttribute("data-empty", !cell.textContent.trim() && !cell.querySelector("img, svg, input, button, select, textarea"));
         });
       });
     });
@@ -67,17 +76,11 @@
     });
   }
 
-  var pending = null;
-  function refit() {
-    if (pending) { cancelAnimationFrame(pending); }
-    pending = requestAnimationFrame(function () { pending = null; fit(); });
-  }
-
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", fit);
   } else {
     fit();
   }
-  window.addEventListener("resize", refit);
+  window.addEventListener("resize", fit);
   window.TableFit = { refit: fit };
 }());
