@@ -27,13 +27,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from cell_chain.accounts import failures  # noqa: F401  - counts wrong passwords
     from cell_chain.home import init_templates
     from cell_chain.security import init_security
-    from cell_chain.web import locale, words
+    from cell_chain.web import identifiers, locale, words
     from cell_chain.web.errors import init_error_handlers
 
     init_security(app)
     init_error_handlers(app)
     locale.init_app(app)
     words.init_app(app)
+    identifiers.init_app(app)
     init_templates(app)
 
     from cell_chain.accounts.routes import blp as accounts_api

@@ -18,7 +18,9 @@ STATE_WORDS = {
 }
 
 INK, MUTED, LINE = "#0b0c0c", "#505a5f", "#b1b4b6"
-GREEN, BLUE, ORANGE, RED, AMBER = "#00703c", "#1d70b8", "#f47738", "#d4351c", "#c98a00"
+# Shapes and window edges at 3:1 or more against white and the pale window fill (WCAG 1.4.11).
+GREEN, BLUE, ORANGE, RED, AMBER = "#00703c", "#1d70b8", "#d0530f", "#d4351c", "#a87300"
+WINDOW_FILL, WINDOW_EDGE = "#dbe8f4", "#4c7fb3"
 FONT = "DejaVu Sans, Noto Sans CJK SC, Arial, Helvetica, sans-serif"
 
 
@@ -147,7 +149,7 @@ def timeline_svg(marks: Sequence[Mark], *, today: date,
     for mark in marks:
         due = mark.state == "due"
         x0, x1 = x_of(mark.window_start), x_of(mark.window_end)
-        parts.append(f'<rect {_attrs(x=f"{x0:.1f}", y=s.axis_y - s.band // 2, width=f"{x1 - x0:.1f}", height=s.band, rx=3, fill="#ffdd00" if due else "#dbe8f4", stroke=INK if due else "#8eb8dc", stroke_width=2 if due else 1)}/>')
+        parts.append(f'<rect {_attrs(x=f"{x0:.1f}", y=s.axis_y - s.band // 2, width=f"{x1 - x0:.1f}", height=s.band, rx=3, fill="#ffdd00" if due else WINDOW_FILL, stroke=INK if due else WINDOW_EDGE, stroke_width=2 if due else 1.5)}/>')
     parts.append(f'<line {_attrs(x1=left - 8, y1=s.axis_y, x2=right + 8, y2=s.axis_y, stroke=MUTED, stroke_width=2)}/>')
     # today: a tick, clamped to the ends of the line with an arrow when outside it
     tx = min(max(x_of(today), left - 8), right + 8)

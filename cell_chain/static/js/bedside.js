@@ -78,10 +78,67 @@
   // ---- screens: one decision at a time ------------------------------------------------------
   var SCREENS = ["scan-step", "camera-view", "matched", "stop", "infusion"];
   function showScreen(id) {
+    if (id !== "matched" && id !== "stop") { releaseFocus(); }
     SCREENS.forEach(function (name) { var el = byId(name); if (el) { el.hidden = name !== id; } });
     root.dataset.screen = id;
     window.scrollTo(0, 0);
   }
+
+  // ---- the full-screen decision is a modal alert dialog --------------------------------------
+  // Everything outside it is inert (not clickable, not focusable, not read), Tab and Shift+Tab
+  // cycle through its own buttons, and the page title names the decision ("STOP – wrong
+  // patient") for the screen reader and the tab strip.
+  var pageTitle = document.title;
+  var heldTitle = null;
+  function outside(dialog) {
+    var others = [];
+    for (var el = dialog; el && el.parentElement && el !== document.body; el = el.parentElement) {
+      Array.prototype.forEach.call(el.parentElement.children, function (sibling) {
+        if (sibling !== el && sibling.tagName !== "SCRIPT") { others.push(sibling); }
+      });
+    }
+    return others;
+  }
+  function decisionTitle(dialog) {
+    var word = dialog.id === "stop" ? byId("stop-title").firstChild.textContent.trim()
+      : byId("matched-title").textContent.replace("✓", "").trim();
+    var first = dialog.id === "stop" ? dialog.querySelector(".stop-reasons strong")
+      : dialog.querySelector('[data-slot="patient-line"]');
+    var detail = first ? first.textContent.trim() : "";
+    return (detail ? word + " – " + detail : word) + pageTitle.slice(pageTitle.lastIndexOf(" · "));
+  }
+  function holdFocus(dialog) {
+    releaseFocus();
+    dialog.setAttribute("role", "alertdialog");
+    dialog.setAttribute("aria-modal", "true");
+    outside(dialog).forEach(function (el) { if (!el.inert) { el.inert = true; el.dataset.heldInert = "1"; } });
+    heldTitle = decisionTitle(dialog);
+    document.title = heldTitle;
+  }
+  function releaseFocus() {
+    document.querySelectorAll("[data-held-inert]").forEach(function (el) { el.inert = false; delete el.dataset.heldInert; });
+    ["matched", "stop"].forEach(function (id) {
+      var el = byId(id);
+      if (el) { el.removeAttribute("role"); el.removeAttribute("aria-modal"); }
+    });
+    if (heldTitle !== null) { document.title = pageTitle; heldTitle = null; }
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Tab") { return; }
+    var dialog = root.querySelector(".decision.fullscreen:not([hidden])");
+    if (!dialog) { return; }
+    var stops = Array.prototype.filter.call(dialog.querySelectorAll("a[href], button:not([disabled])"),
+      function (el) { return el.getClientRects().length > 0; });
+    if (!stops.length) { event.preventDefault(); return; }
+    var first = stops[0], last = stops[stops.length - 1], at = document.activeElement;
+    if (event.shiftKey && (at === first || at === dialog || !dialog.contains(at))) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (at === last || !dialog.contains(at))) {
+      event.preventDefault();
+      first.focus();
+    }
+  });
 
   // ---- post-thaw countdowns ------------------------------------------------------------------------
   function tickCountdowns() {
@@ -234,6 +291,7 @@
     byId("record-dose-scan").value = body.dose_scan;
     byId("matched").classList.add("fullscreen");
     showScreen("matched");
+    holdFocus(byId("matched"));
     play("ok");
     // The screen itself takes the focus, not its button: a stray scan's Enter decides nothing.
     byId("matched").focus();
@@ -259,6 +317,7 @@
     fill("scanned", scans.length ? t("You scanned %(scans)s.", { scans: scans.map(described).join(t(" and ")) }) : "");
     byId("stop").classList.add("fullscreen");
     showScreen("stop");
+    holdFocus(byId("stop"));
     play("stop");
     byId("stop").focus();
   }
@@ -278,6 +337,7 @@
   function continueToForm(event) {
     event.preventDefault();
     byId("matched").classList.remove("fullscreen");
+    releaseFocus();
     showScreen("infusion");
     var start = byId("start-infusion");
     if (start && !byId("timer").hidden && !start.hidden) { start.focus(); }
@@ -548,6 +608,6 @@
 
   if (data.state === "scan") { initScan(); }
   if (data.state === "matched") { play("ok"); }
-  if (data.state === "stop") { play("stop"); byId("stop").focus(); }
+  if (data.state === "stop") { holdFocus(byId("stop")); play("stop"); byId("stop").focus(); }
   initForm();
 }());
