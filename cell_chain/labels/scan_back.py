@@ -56,6 +56,15 @@ def verified(dose: Dose, label_kind: str) -> ScanBack:
                     f"The printed {words} matches dose {dose.code}: it counts as applied.", 200, None, dose)
 
 
+def already_verified(dose: Dose, label_kind: str) -> ScanBack:
+    """A second scan of a label that already counts: said apart from a first verification, so
+    that nobody takes it for the next bag's label; nothing was recorded."""
+    words = KIND_WORDS[label_kind]
+    return ScanBack(True, f"ALREADY VERIFIED: {words} of dose {dose.code}",
+                    f"This {words} was verified before and still counts. Nothing new was recorded: "
+                    "scan the next label.", 200, "ALREADY_VERIFIED", dose)
+
+
 def scan_label_back(scan: str, *, label_kind: str, doses: Collection[Dose], here: str, actor: User,
                     now: datetime) -> ScanBack:
     """Verify the scanned label if it names one of `doses` (the page's: `here` says whose);
@@ -81,6 +90,8 @@ def scan_label_back(scan: str, *, label_kind: str, doses: Collection[Dose], here
                         "and check which bag it belongs to. Nothing was recorded.",
                         409, "LABEL_MISMATCH", dose)
     verification = services.verify_label(dose, scan=scan, actor=actor, now=now)
+    if isinstance(verification, services.AlreadyVerified):
+        return already_verified(dose, label_kind)
     if verification.matched:
         return verified(dose, label_kind)
     if verification.code == "LABEL_NOT_PRINTED":

@@ -36,6 +36,7 @@ from cell_chain.patients.labels import assignment_payload
 from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.shipments import custody, pharmacy, services
 from cell_chain.shipments.errors import BagMismatch
+from cell_chain.shipments.excursions import CRYO, FRESH, TemperatureRange, worst_first
 from cell_chain.shipments.loaders import shipment_or_404
 from cell_chain.shipments.loggers import LoggerFileError
 from cell_chain.shipments.models import (
@@ -250,6 +251,7 @@ def _render_shipment(shipment: Shipment, *, errors: Errors | None = None, status
     temperature = temperature_status(recorded=record is not None, waived=waiver is not None)
     names = _names([shipment.created_by_id, shipment.received_by_id, waiver.waived_by_id if waiver else None,
                     record.uploaded_by_id if record else None, *(e.decided_by_id for e in excursions)])
+    evidence = _excursion_evidence(shipment, record, open_ones) if open_ones else None
     packed = request.args.get("packed")
     just_packed = next((r for r in rows if r.item.dose.code == packed), None) if packed else None
     return render_template(
@@ -259,8 +261,29 @@ def _render_shipment(shipment: Shipment, *, errors: Errors | None = None, status
         open_excursions=open_ones, names=names,
         actions=_shipment_actions(shipment, actor, open_ones, temperature), errors=errors or {}, waiver=waiver,
         form=request.form if request.method == "POST" else {}, refusal=refusal,
-        just_packed=just_packed if refusal is None else None, now=now,
+        just_packed=just_packed if refusal is None else None, now=now, evidence=evidence,
     ), status
+
+
+@dataclass
+class ExcursionEvidence:
+    """What QA reads before deciding on a shipment's open excursions: the worst first."""
+
+    open_excursions: list[Excursion]
+    allowed: TemperatureRange
+    lowest: float | None
+    highest: float | None
+
+    def outside(self, excursion: Excursion) -> float:
+        return self.allowed.distance_outside(excursion.extreme_celsius)
+
+
+def _excursion_evidence(shipment: Shipment, record: TemperatureRecord | None,
+                        open_ones: Sequence[Excursion]) -> ExcursionEvidence:
+    allowed = FRESH if shipment.storage == "2-8C" else CRYO
+    readings = [celsius for _, celsius in json.loads(record.readings_json)] if record else []
+    return ExcursionEvidence(worst_first(open_ones, allowed), allowed,
+                             min(readings, default=None), max(readings, default=None))
 
 
 # ---- the shipment list and a new shipment -------------------------------------------------------
