@@ -7,7 +7,6 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 
 from cell_chain.accounts.models import User
 from cell_chain.batches import workflow as batch_rules
@@ -48,8 +47,9 @@ class PackResult:
 
 
 def in_the_box(count: int) -> str:
-    return ngettext("%(num)s dose in the box. Scan the next one.",
-                    "%(num)s doses in the box. Scan the next one.", count)
+    if count == 1:
+        return _("1 dose in the box. Scan the next one.")
+    return _("%(count)s doses in the box. Scan the next one.", count=count)
 
 
 def packed(item: ShipmentItem, count: int) -> PackResult:
