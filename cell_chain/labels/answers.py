@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from cell_chain.batches.models import Lot
 from cell_chain.batches.views import VOCABULARY
 from cell_chain.labels.scan_back import ScanBack, count_labels, counts_text
+from cell_chain.labels.services import print_counts
 
 
 def lot_scan_answer(lot: Lot, outcome: ScanBack) -> dict[str, Any]:
@@ -18,8 +19,10 @@ def lot_scan_answer(lot: Lot, outcome: ScanBack) -> dict[str, Any]:
         "detail": outcome.detail, "code": outcome.code,
         "dose": None if dose is None else {
             "code": dose.code, "status": dose.status, "status_words": VOCABULARY.words(dose.status),
-            "status_tone": VOCABULARY.tone(dose.status), "label_verified": dose.bag_label_verified_at is not None,
+            "status_tone": VOCABULARY.tone(dose.status),
+            "label_verified": dose.bag_label_verified_at is not None,
         },
+        "labels_printed": bool(print_counts("bag", [d.code for d in accepted])),
         "counts": {"verified": counts.verified, "total": counts.total, "waiting": counts.waiting,
                    "text": counts_text(counts, "bag") + (_("; still to verify:") if counts.waiting else "")},
     }

@@ -87,8 +87,10 @@ def already_verified(dose: Dose, label_kind: str) -> ScanBack:
 def counts_text(counts: LabelCounts, label_kind: str) -> str:
     """The counts in a sentence, for a page brought up to date in place."""
     if label_kind == "bag":
-        return _("%(verified)s of %(total)s bag labels verified", verified=counts.verified, total=counts.total)
-    return _("%(verified)s of %(total)s assignment labels verified", verified=counts.verified, total=counts.total)
+        return _("%(verified)s of %(total)s bag labels verified",
+                 verified=counts.verified, total=counts.total)
+    return _("%(verified)s of %(total)s assignment labels verified",
+             verified=counts.verified, total=counts.total)
 
 
 def scan_label_back(scan: str, *, label_kind: str, doses: Collection[Dose], here: str, actor: User,

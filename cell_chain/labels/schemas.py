@@ -72,8 +72,10 @@ class ScanAnswerOut(ma.Schema):
     """One scan on a scanning page, judged: what happened in the reader's words, so the page
     shows it in place without a reload."""
 
-    outcome = ma.fields.String(metadata={"description": "what the scan did, e.g. verified, already_verified, refused"})
-    tone = ma.fields.String(metadata={"description": "ok (green), warn (amber: nothing changed) or stop (red)"})
+    outcome = ma.fields.String(
+        metadata={"description": "what the scan did: verified, already_verified or refused"})
+    tone = ma.fields.String(
+        metadata={"description": "ok (green), warn (amber: nothing changed) or stop (red)"})
     title = ma.fields.String()
     detail = ma.fields.String()
     code = ma.fields.String(allow_none=True, metadata={"description": "the stable refusal or outcome code"})
@@ -95,6 +97,7 @@ class LabelCountsOut(ma.Schema):
 
 
 class LotLabelScanOut(ScanAnswerOut):
-    dose = ma.fields.Nested(LabelDoseOut, allow_none=True,
-                            metadata={"description": "the dose of this lot the label names (none for a label of another lot)"})
+    dose = ma.fields.Nested(LabelDoseOut, allow_none=True, metadata={
+        "description": "the dose of this lot the label names (none for a label of another lot)"})
     counts = ma.fields.Nested(LabelCountsOut)
+    labels_printed = ma.fields.Boolean(metadata={"description": "whether the lot's bag labels were printed"})

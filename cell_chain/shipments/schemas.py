@@ -155,7 +155,8 @@ class PackScanOut(ma.Schema):
     title = ma.fields.String()
     detail = ma.fields.String()
     code = ma.fields.String(allow_none=True, metadata={"description": "the refusal's stable code"})
-    dose = ma.fields.Nested(PackedDoseOut, allow_none=True, metadata={"description": "the dose packed by this scan"})
+    dose = ma.fields.Nested(PackedDoseOut, allow_none=True,
+                            metadata={"description": "the dose packed by this scan"})
     doses_in_box = ma.fields.Integer()
     shipment_status = ma.fields.String()
     shipment_status_words = ma.fields.String()

@@ -37,7 +37,7 @@ from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.shipments import custody, packing, pharmacy, services
 from cell_chain.shipments.errors import BagMismatch
 from cell_chain.shipments.packing import REFUSAL_WORDS
-from cell_chain.shipments.vocabulary import VOCABULARY, WORDS
+from cell_chain.shipments.vocabulary import VOCABULARY
 from cell_chain.shipments.excursions import CRYO, FRESH, TemperatureRange, worst_first
 from cell_chain.shipments.loaders import shipment_or_404
 from cell_chain.shipments.loggers import LoggerFileError
@@ -65,7 +65,7 @@ from cell_chain.shipments.uploads import prepare_upload
 from cell_chain.shipments.workflow import RECEIVED_STATES, SHIPMENT_LIFECYCLE
 from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse, signed_action
 from cell_chain.web.locale import reader_zone
-from cell_chain.web.words import N_, Vocabulary, when
+from cell_chain.web.words import N_, when
 
 bp = Blueprint("shipment_pages", __name__)
 

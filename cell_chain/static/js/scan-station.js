@@ -192,6 +192,14 @@
     var UPDATES = {
       // The lot page: the label counts, and the dose's row (bag label verified, status).
       labels: function (answer) {
+        // Labels printed in another tab since the page opened: its print form is now a reprint.
+        var reprint = document.getElementById("reprint-reason");
+        var button = document.getElementById("print-labels-button");
+        if (answer.labels_printed && reprint && button) {
+          button.parentNode.insertBefore(reprint.content.cloneNode(true), button);
+          reprint.remove();
+          button.textContent = button.dataset.reprintLabel;
+        }
         if (answer.counts) {
           setCount("count-verified", answer.counts.verified);
           setCount("count-to-verify", answer.counts.waiting.length);
