@@ -100,4 +100,5 @@ class LotLabelScanOut(ScanAnswerOut):
     dose = ma.fields.Nested(LabelDoseOut, allow_none=True, metadata={
         "description": "the dose of this lot the label names (none for a label of another lot)"})
     counts = ma.fields.Nested(LabelCountsOut)
-    labels_printed = ma.fields.Boolean(metadata={"description": "whether the lot's bag labels were printed"})
+    reprint = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String(), allow_none=True, metadata={
+        "description": "once the lot's bag labels were printed: the reprint form's words (label, hint, button)"})

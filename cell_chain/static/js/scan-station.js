@@ -192,13 +192,28 @@
     var UPDATES = {
       // The lot page: the label counts, and the dose's row (bag label verified, status).
       labels: function (answer) {
-        // Labels printed in another tab since the page opened: its print form is now a reprint.
-        var reprint = document.getElementById("reprint-reason");
+        // Labels printed in another tab since the page opened: its print form is now a reprint,
+        // which asks for a reason (the answer brings the words).
         var button = document.getElementById("print-labels-button");
-        if (answer.labels_printed && reprint && button) {
-          button.parentNode.insertBefore(reprint.content.cloneNode(true), button);
-          reprint.remove();
-          button.textContent = button.dataset.reprintLabel;
+        if (answer.reprint && button && button.hasAttribute("data-first-print")) {
+          var group = document.createElement("div");
+          group.className = "form-group";
+          var label = document.createElement("label");
+          label.htmlFor = "label-reason";
+          label.textContent = answer.reprint.label;
+          var hint = document.createElement("p");
+          hint.className = "hint";
+          hint.id = "label-reason-hint";
+          hint.textContent = answer.reprint.hint;
+          var reason = document.createElement("input");
+          reason.type = "text";
+          reason.id = "label-reason";
+          reason.name = "reason";
+          reason.setAttribute("aria-describedby", "label-reason-hint");
+          group.append(label, hint, reason);
+          button.parentNode.insertBefore(group, button);
+          button.textContent = answer.reprint.button;
+          button.removeAttribute("data-first-print");
         }
         if (answer.counts) {
           setCount("count-verified", answer.counts.verified);
