@@ -157,7 +157,7 @@ class ResultRow:
     test: str
     limit: str | None
     result: TestResult | None
-    outcome: str  # "pass" | "fail" | "missing" | "unspecified"
+    outcome: str  # "pass" | "borderline" | "fail" | "missing" | "unspecified"
 
 
 def _lot_actions(lot: Lot, actor: User) -> set[str]:
@@ -173,19 +173,30 @@ def _result_rows(lot: Lot, limits: Mapping[str, Mapping[str, Any]],
     rows = []
     for test, limit in limits.items():
         result = by_test.pop(test, None)
-        outcome = "missing" if result is None else ("fail" if test in failed else "pass")
+        if result is None:
+            outcome = "missing"
+        elif test in failed:
+            outcome = "fail"
+        else:  # a pass; the workflow says whether it is close to its limit
+            outcome = wf.result_outcome(test, limit, wf.parse_result_value(test, result.value))
         rows.append(ResultRow(test, wf.describe_limit(limit), result, outcome))
     rows.extend(ResultRow(test, None, result, "unspecified") for test, result in by_test.items())
     order = {test: index for index, test in enumerate(wf.TESTS)}
     return sorted(rows, key=lambda row: order.get(row.test, len(order)))
 
 
+def evidence_first(rows: Iterable[ResultRow]) -> list[ResultRow]:
+    """The results as QA reads them before signing: failing, missing, borderline, then the rest."""
+    rank = {outcome: index for index, outcome in enumerate(wf.EVIDENCE_ORDER)}
+    return sorted(rows, key=lambda row: rank[row.outcome])
+
+
 def _lot_context(lot: Lot, now: datetime) -> dict[str, Any]:
     spec = services.current_spec(now=now)
     blockers = services.release_readiness(lot, now=now)
     return {
-        "lot": lot, "spec": spec, "result_rows": _result_rows(lot, spec.limits, blockers),
-        "readiness": Readiness.of(blockers), "now": now,
+        "lot": lot, "spec": spec, "result_rows": (rows := _result_rows(lot, spec.limits, blockers)),
+        "evidence_rows": evidence_first(rows), "readiness": Readiness.of(blockers), "now": now,
     }
 
 

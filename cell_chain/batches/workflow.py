@@ -137,6 +137,37 @@ def result_passes(limit: Mapping[str, Any], value: str | float) -> bool:
     return ("min" not in limit or value >= limit["min"]) and ("max" not in limit or value <= limit["max"])
 
 
+# How close to its limit a passing numeric result is "borderline": it passes, but QA should
+# look at it before signing (the release itself is decided by result_passes alone).
+BORDERLINE_MARGINS: dict[str, float] = {
+    "endotoxin_eu_ml": 0.1, "viability_pct": 5.0,
+    "cd73_pct": 1.0, "cd90_pct": 1.0, "cd105_pct": 1.0,
+    "cd34_pct": 0.5, "cd45_pct": 0.5, "cd14_pct": 0.5, "cd19_pct": 0.5, "hla_dr_pct": 0.5,
+}
+# The order QA reads the evidence in: what blocks first, then what deserves a second look.
+EVIDENCE_ORDER = ("fail", "missing", "borderline", "unspecified", "pass")
+
+
+def is_borderline(test: str, limit: Mapping[str, Any], value: str | float) -> bool:
+    """A passing numeric result within its test's margin of a limit."""
+    margin = BORDERLINE_MARGINS.get(test)
+    if margin is None or not isinstance(value, float) or not result_passes(limit, value):
+        return False
+    return (("min" in limit and value < limit["min"] + margin)
+            or ("max" in limit and value > limit["max"] - margin))
+
+
+def result_outcome(test: str, limit: Mapping[str, Any] | None, value: str | float | None) -> str:
+    """'missing', 'unspecified' (not on the specification), 'fail', 'borderline' or 'pass'."""
+    if value is None:
+        return "missing"
+    if limit is None:
+        return "unspecified"
+    if not result_passes(limit, value):
+        return "fail"
+    return "borderline" if is_borderline(test, limit, value) else "pass"
+
+
 def describe_limit(limit: Mapping[str, Any]) -> str:
     if "equals" in limit:
         return str(limit["equals"]).replace("_", " ")

@@ -12,8 +12,11 @@ from cell_chain.batches.models import Dose
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
 from cell_chain.core.errors import DomainError, NotFound
+from cell_chain.batches.loaders import get_or_404
+from cell_chain.batches.models import Lot
+from cell_chain.labels import scan_back, services
 from cell_chain.labels import schemas as s
-from cell_chain.labels import services
+from cell_chain.labels.answers import lot_scan_answer
 from cell_chain.labels.dose_view import dose_detail, dose_site_id
 from cell_chain.labels.models import PrintJob
 from cell_chain.web.api import domain_problem, problems
@@ -21,6 +24,7 @@ from cell_chain.web.api import domain_problem, problems
 blp = Blueprint("labels_api", __name__, url_prefix="/api", description="Labels and doses")
 
 PRINTERS = (Role.LAB, Role.COORDINATOR)
+SCANNERS = (Role.LAB,)  # bag labels are printed and scanned back by the GMP lab
 DOSE_READERS = (Role.LAB, Role.QA, Role.ADMIN, Role.MONITOR, Role.COORDINATOR, Role.PHARMACIST, Role.NURSE)
 
 
@@ -99,6 +103,24 @@ class LabelVerificationResource(MethodView):
         if verification.code == "UNRECOGNIZED_BARCODE":
             return domain_problem(UnrecognizedBarcode("Scan the label's Data Matrix."))
         return verification
+
+
+@blp.route("/lots/<int:lot_id>/label-scans")
+class LotLabelScanResource(MethodView):
+    @roles_required(*SCANNERS)
+    @blp.arguments(s.ScanIn)
+    @blp.response(200, s.LotLabelScanOut)
+    @problems(blp, 401, 403, 404)
+    def post(self, args: dict[str, Any], lot_id: int) -> dict[str, Any]:
+        """Scan a printed bag label back on its lot's page: the label names its dose. Each
+        scan is judged and answered in words (verified, already verified, or refused and
+        why); only a first matching scan changes the dose, and every attempt on a dose of
+        the lot is recorded, in one transaction per scan."""
+        lot = get_or_404(Lot, lot_id)
+        outcome = scan_back.scan_label_back(args["scan"], label_kind="bag", doses=list(lot.doses),
+                                            here=f"lot {lot.lot_number}", actor=require_actor(), now=utcnow())
+        db.session.commit()  # a mismatch is recorded too
+        return lot_scan_answer(lot, outcome)
 
 
 @blp.route("/doses/<code>")

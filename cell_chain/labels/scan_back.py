@@ -7,6 +7,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
+
 from cell_chain.accounts.models import User
 from cell_chain.batches.models import Dose
 from cell_chain.core.scanning import UnrecognizedBarcode
@@ -28,6 +30,18 @@ class ScanBack:
     status: int = 200
     code: str | None = None
     dose: Dose | None = None
+
+    @property
+    def outcome(self) -> str:
+        """verified | already_verified | refused"""
+        if not self.ok:
+            return "refused"
+        return "already_verified" if self.code == "ALREADY_VERIFIED" else "verified"
+
+    @property
+    def tone(self) -> str:
+        """Green only for a label that now counts; amber for one that counted already."""
+        return {"verified": "ok", "already_verified": "warn"}.get(self.outcome, "stop")
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,29 @@ def verified(dose: Dose, label_kind: str) -> ScanBack:
                     f"The printed {words} matches dose {dose.code}: it counts as applied.", 200, None, dose)
 
 
+def already_verified(dose: Dose, label_kind: str) -> ScanBack:
+    """A second scan of a label that already counts: said apart from a first verification, so
+    that nobody takes it for the next bag's label; nothing was recorded."""
+    if label_kind == "bag":
+        title = _("ALREADY VERIFIED: bag label of dose %(code)s", code=dose.code)
+        detail = _("This bag label was verified before and still counts. Nothing new was recorded: "
+                   "scan the next label.")
+    else:
+        title = _("ALREADY VERIFIED: assignment label of dose %(code)s", code=dose.code)
+        detail = _("This assignment label was verified before and still counts. Nothing new was "
+                   "recorded: scan the next label.")
+    return ScanBack(True, title, detail, 200, "ALREADY_VERIFIED", dose)
+
+
+def counts_text(counts: LabelCounts, label_kind: str) -> str:
+    """The counts in a sentence, for a page brought up to date in place."""
+    if label_kind == "bag":
+        return _("%(verified)s of %(total)s bag labels verified",
+                 verified=counts.verified, total=counts.total)
+    return _("%(verified)s of %(total)s assignment labels verified",
+             verified=counts.verified, total=counts.total)
+
+
 def scan_label_back(scan: str, *, label_kind: str, doses: Collection[Dose], here: str, actor: User,
                     now: datetime) -> ScanBack:
     """Verify the scanned label if it names one of `doses` (the page's: `here` says whose);
@@ -81,6 +118,8 @@ def scan_label_back(scan: str, *, label_kind: str, doses: Collection[Dose], here
                         "and check which bag it belongs to. Nothing was recorded.",
                         409, "LABEL_MISMATCH", dose)
     verification = services.verify_label(dose, scan=scan, actor=actor, now=now)
+    if isinstance(verification, services.AlreadyVerified):
+        return already_verified(dose, label_kind)
     if verification.matched:
         return verified(dose, label_kind)
     if verification.code == "LABEL_NOT_PRINTED":

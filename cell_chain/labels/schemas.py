@@ -66,3 +66,39 @@ class DoseDetailOut(ma.Schema):
     custody_unbroken = ma.fields.Boolean()
     bag_label_verified = ma.fields.Boolean()
     barcodes = ma.fields.Nested(BarcodesOut)
+
+
+class ScanAnswerOut(ma.Schema):
+    """One scan on a scanning page, judged: what happened in the reader's words, so the page
+    shows it in place without a reload."""
+
+    outcome = ma.fields.String(
+        metadata={"description": "what the scan did: verified, already_verified or refused"})
+    tone = ma.fields.String(
+        metadata={"description": "ok (green), warn (amber: nothing changed) or stop (red)"})
+    title = ma.fields.String()
+    detail = ma.fields.String()
+    code = ma.fields.String(allow_none=True, metadata={"description": "the stable refusal or outcome code"})
+
+
+class LabelDoseOut(ma.Schema):
+    code = ma.fields.String()
+    status = ma.fields.String()
+    status_words = ma.fields.String()
+    status_tone = ma.fields.String()
+    label_verified = ma.fields.Boolean()
+
+
+class LabelCountsOut(ma.Schema):
+    verified = ma.fields.Integer()
+    total = ma.fields.Integer()
+    waiting = ma.fields.List(ma.fields.String(), metadata={"description": "dose codes still to verify"})
+    text = ma.fields.String()
+
+
+class LotLabelScanOut(ScanAnswerOut):
+    dose = ma.fields.Nested(LabelDoseOut, allow_none=True, metadata={
+        "description": "the dose of this lot the label names (none for a label of another lot)"})
+    counts = ma.fields.Nested(LabelCountsOut)
+    reprint = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String(), allow_none=True, metadata={
+        "description": "once the lot's bag labels were printed: the reprint form's words (label, hint, button)"})

@@ -16,7 +16,7 @@ from cell_chain.accounts.services import confirm_password, user_by_username
 from cell_chain.batches import services as batches
 from cell_chain.batches.models import Dose, Lot
 from cell_chain.core import audit
-from cell_chain.core.db import db
+from cell_chain.core.db import db, lock_row
 from cell_chain.core.errors import DomainError, NotFound, ReasonRequired, ValidationFailed
 from cell_chain.core.isbt128 import Isbt128Error, Parsed, parse
 from cell_chain.core.scanning import UnrecognizedBarcode, normalise
@@ -195,12 +195,28 @@ def print_labels(*, kind: str, target: str, fmt: str, reason: str | None,
 
 _EXPECTED: dict[str, Callable[[Dose], str | None]] = {"bag": lambda dose: bag_payloads(dose).compound}
 _ON_VERIFIED: dict[str, Callable[[Dose, User, datetime], None]] = {}
+# When each kind of label of a dose was verified (None: not yet).
+_VERIFIED_AT: dict[str, Callable[[Dose], datetime | None]] = {"bag": lambda dose: dose.bag_label_verified_at}
 
 
 def register_label_check(label_kind: str, expected: Callable[[Dose], str | None],
-                         on_verified: Callable[[Dose, User, datetime], None]) -> None:
+                         on_verified: Callable[[Dose, User, datetime], None],
+                         verified_at: Callable[[Dose], datetime | None]) -> None:
     _EXPECTED[label_kind] = expected
     _ON_VERIFIED[label_kind] = on_verified
+    _VERIFIED_AT[label_kind] = verified_at
+
+
+@dataclass(frozen=True)
+class AlreadyVerified:
+    """The dose's current label scanned back again after it was verified: it still matches,
+    and nothing changes or is recorded (the first scan's record stands)."""
+
+    dose_id: int
+    label_kind: str
+    verified_at: datetime
+    matched: bool = True
+    code: str | None = None
 
 
 def _bag_verified(dose: Dose, actor: User, now: datetime) -> None:
@@ -212,10 +228,13 @@ def _bag_verified(dose: Dose, actor: User, now: datetime) -> None:
 _ON_VERIFIED["bag"] = _bag_verified
 
 
-def verify_label(dose: Dose, *, scan: str, actor: User, now: datetime) -> LabelVerification:
+def verify_label(dose: Dose, *, scan: str, actor: User, now: datetime) -> LabelVerification | AlreadyVerified:
     """Match a scanned-back label against what the dose's labels must encode. Every attempt
-    is recorded; the caller answers LABEL_MISMATCH when `matched` is false."""
+    is recorded, except a matching scan of a label already verified: that changes nothing
+    and is answered AlreadyVerified. The caller answers LABEL_MISMATCH when `matched` is false."""
     require_role(actor, (Role.LAB, Role.COORDINATOR))
+    # Two scans of one label racing each other: the later one waits and sees the first's result.
+    lock_row(dose)
     payload = scan.strip()
     label_kind, code = None, None
     try:
@@ -227,6 +246,8 @@ def verify_label(dose: Dose, *, scan: str, actor: User, now: datetime) -> LabelV
     matched = code is None and expected is not None and parsed.payload == expected
     if code is None and not matched:
         code = "LABEL_MISMATCH"
+    if matched and label_kind and (verified_at := _VERIFIED_AT[label_kind](dose)) is not None:
+        return AlreadyVerified(dose.id, label_kind, verified_at)
     if matched and not _was_printed(label_kind, dose, expected):
         # A preview on a screen, or a label printed for another dose, is not an applied label.
         matched, code = False, "LABEL_NOT_PRINTED"

@@ -28,6 +28,7 @@ bp.context_processor(page_helpers)
 PREVIEW_READERS = (Role.LAB, Role.QA, Role.ADMIN, Role.MONITOR)
 PREVIEW_DPI = 150
 LABEL_SCANNERS = (Role.LAB,)  # bag labels are printed and scanned back by the GMP lab
+SCAN_FIELD = "scan-input"  # the lot page's scan field, where its errors point
 
 
 @lru_cache(maxsize=4)
@@ -137,20 +138,22 @@ register_lot_panel(_lot_label_panel)
 @bp.post("/lots/<int:lot_id>/label-scans")
 @roles_required(*LABEL_SCANNERS)
 def scan_bag_label(lot_id: int) -> Response | tuple[str, int]:
-    """One printed bag label scanned back: the label names its dose, the service verifies it.
-    A verified label goes back to the lot page (ready for the next); a refusal is shown there."""
+    """One printed bag label scanned back, for a browser without JavaScript (the page scans in
+    place through the API otherwise): the label names its dose, the service verifies it. A
+    first verification goes back to the lot page (ready for the next); anything else, an
+    already verified label included, is shown there."""
     lot = get_or_404(Lot, lot_id)
     form = FormReader(request.form)
     scan = form.raw("scan")
     if not scan:
-        form.add("scan", _('Scan the square Data Matrix on a printed bag label.'))
+        form.add(SCAN_FIELD, _('Scan the square Data Matrix on a printed bag label.'))
         return render_lot(lot, errors=form.errors, status=422)
     outcome = commit_or_refuse(lambda: scan_back.scan_label_back(
         scan, label_kind="bag", doses=list(lot.doses), here=f"lot {lot.lot_number}",
-        actor=require_actor(), now=utcnow()), fields=("scan",), anchor="scan")
+        actor=require_actor(), now=utcnow()), fields=(SCAN_FIELD,), anchor=SCAN_FIELD)
     if isinstance(outcome, Refused):
         return render_lot(lot, errors=outcome.errors, status=outcome.status)
-    if outcome.ok and outcome.dose is not None:
+    if outcome.outcome == "verified" and outcome.dose is not None:
         # No fragment: the scan field takes the focus on a fresh page.
         return redirect(url_for("batches_pages.lot_page", lot_id=lot.id, label_verified=outcome.dose.code))
     return render_lot(lot, state={"scan_result": outcome}, status=outcome.status)

@@ -52,6 +52,11 @@ def _assignment_verified(dose: Dose, actor: User, now: datetime) -> None:
     audit.record_change(allocation, "allocation.label_verified", actor=actor, at=now)
 
 
+def _assignment_verified_at(dose: Dose) -> datetime | None:
+    allocation = active_allocation_of_dose(dose)
+    return allocation.assignment_label_verified_at if allocation else None
+
+
 def _assignment_items(target: str, actor: User, now: datetime) -> list[LabelItem]:
     dose = db.session.scalar(select(Dose).where(Dose.code == target))
     if dose is None:
@@ -100,7 +105,7 @@ ASSIGNMENT_SOURCE = register_label_source(
     "assignment", LabelSource("assignment", (Role.COORDINATOR, Role.LAB), _assignment_items))
 WRISTBAND_SOURCE = register_label_source(
     "wristband", LabelSource("wristband", (Role.COORDINATOR, Role.NURSE), _wristband_items))
-register_label_check("assignment", _assignment_expected, _assignment_verified)
+register_label_check("assignment", _assignment_expected, _assignment_verified, _assignment_verified_at)
 register_pack_check(_assignment_label_verified)
 
 

@@ -251,7 +251,7 @@ def scan_assignment_label(subject_id: str) -> Page:
         fields=("scan",), anchor="scan")
     if isinstance(outcome, Refused):
         return _render_patient(patient, errors=outcome.errors, status=outcome.status)
-    if outcome.ok and outcome.dose is not None:
+    if outcome.outcome == "verified" and outcome.dose is not None:
         # No fragment: the scan field takes the focus on a fresh page.
         return redirect(url_for(".patient_page", subject_id=patient.subject_id, label_verified=outcome.dose.code))
     return _render_patient(patient, scan_result=outcome, status=outcome.status)

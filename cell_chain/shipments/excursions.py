@@ -4,7 +4,7 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 
 class TimedReading(Protocol):
@@ -125,6 +125,25 @@ def find_excursions(readings: Iterable[TimedReading], allowed: TemperatureRange,
             excursions.append(Excursion(run[0].at, end, minutes, extreme.celsius,
                                         from_trace_start=first == 0, to_trace_end=to_end))
     return excursions
+
+
+class Found(Protocol):
+    """What ranking needs of an excursion, found now or stored: its length and extreme."""
+
+    @property
+    def minutes(self) -> float: ...
+
+    @property
+    def extreme_celsius(self) -> float: ...
+
+
+_E = TypeVar("_E", bound=Found)
+
+
+def worst_first(excursions: Iterable[_E], allowed: TemperatureRange) -> list[_E]:
+    """The excursions in the order QA should read them: farthest outside the range first,
+    then the longest (the sort is stable, so equal ones keep their time order)."""
+    return sorted(excursions, key=lambda e: (-allowed.distance_outside(e.extreme_celsius), -e.minutes))
 
 
 def median_interval_minutes(readings: Iterable[TimedReading]) -> float | None:

@@ -19,7 +19,7 @@ from cell_chain.core.errors import NotFound, ValidationFailed
 from cell_chain.core.scanning import read_scan
 from cell_chain.labels.dose_view import dose_detail, dose_site_id
 from cell_chain.labels.schemas import DoseDetailOut
-from cell_chain.shipments import pharmacy, services, temperature_data
+from cell_chain.shipments import packing, pharmacy, services, temperature_data
 from cell_chain.shipments import schemas as s
 from cell_chain.shipments.excursions import CRYO, FRESH, find_excursions
 from cell_chain.shipments.loaders import shipment_or_404
@@ -95,6 +95,23 @@ class PackResource(MethodView):
         services.pack_dose(shipment, scan=args["scan"], actor=require_actor(), now=utcnow())
         db.session.commit()
         return shipment
+
+
+@blp.route("/shipments/<int:shipment_id>/pack-scans")
+class PackScanResource(MethodView):
+    @roles_required(*SHIPMENT_LIFECYCLE.roles("pack"))
+    @blp.arguments(s.PackIn)
+    @blp.response(200, s.PackScanOut)
+    @problems(blp, 401, 403, 404)
+    def post(self, args: dict[str, Any], shipment_id: int) -> dict[str, Any]:
+        """Scan a dose into the box from the packing page: every scan is judged and answered
+        in words (packed, or refused and why, with its code) with the packed dose's row, one
+        transaction per scan; a refused scan (a second scan of a packed dose included) changes
+        nothing."""
+        shipment = shipment_or_404(shipment_id)
+        now = utcnow()
+        result = packing.scan_into(shipment, args["scan"], actor=require_actor(), now=now)
+        return packing.scan_answer(shipment_or_404(shipment_id), result, now=now)
 
 
 @blp.route("/shipments/<int:shipment_id>/dispatch")

@@ -139,3 +139,30 @@ class ScanOut(ma.Schema):
         "description": "the dose was received at the caller's site; null for central roles"})
     shipment_id = ma.fields.Integer(allow_none=True)
     lot_id = ma.fields.Integer(allow_none=True)
+
+
+class PackedDoseOut(ma.Schema):
+    code = ma.fields.String()
+    subject_id = ma.fields.String(allow_none=True)
+    status = ma.fields.String()
+    status_words = ma.fields.String()
+    status_tone = ma.fields.String()
+    expires_at = ma.fields.String(metadata={"description": "ISO 8601, UTC"})
+    expired = ma.fields.Boolean()
+    chain_unbroken = ma.fields.Boolean()
+
+
+class PackScanOut(ma.Schema):
+    """One packing scan, judged: what happened in the reader's words (Accept-Language)."""
+
+    outcome = ma.fields.String(metadata={"description": "packed or refused"})
+    tone = ma.fields.String(metadata={"description": "ok (green) or stop (red)"})
+    title = ma.fields.String()
+    detail = ma.fields.String()
+    code = ma.fields.String(allow_none=True, metadata={"description": "the refusal's stable code"})
+    dose = ma.fields.Nested(PackedDoseOut, allow_none=True,
+                            metadata={"description": "the dose packed by this scan"})
+    doses_in_box = ma.fields.Integer()
+    shipment_status = ma.fields.String()
+    shipment_status_words = ma.fields.String()
+    shipment_status_tone = ma.fields.String()

@@ -34,8 +34,11 @@ from cell_chain.core.scanning import MAX_PAYLOAD, UnrecognizedBarcode, read_scan
 from cell_chain.labels.payloads import bag_payloads
 from cell_chain.patients.labels import assignment_payload
 from cell_chain.patients.models import Allocation, Patient, Visit
-from cell_chain.shipments import custody, pharmacy, services
+from cell_chain.shipments import custody, packing, pharmacy, services
 from cell_chain.shipments.errors import BagMismatch
+from cell_chain.shipments.packing import REFUSAL_WORDS
+from cell_chain.shipments.vocabulary import VOCABULARY
+from cell_chain.shipments.excursions import CRYO, FRESH, TemperatureRange, worst_first
 from cell_chain.shipments.loaders import shipment_or_404
 from cell_chain.shipments.loggers import LoggerFileError
 from cell_chain.shipments.models import (
@@ -63,7 +66,7 @@ from cell_chain.shipments.uploads import prepare_upload
 from cell_chain.shipments.workflow import RECEIVED_STATES, SHIPMENT_LIFECYCLE
 from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse, signed_action
 from cell_chain.web.locale import reader_zone
-from cell_chain.web.words import N_, Vocabulary, when
+from cell_chain.web.words import N_, when
 
 bp = Blueprint("shipment_pages", __name__)
 
@@ -72,37 +75,11 @@ Page = str | tuple[str, int] | Response
 # ---- words shown for stored codes -------------------------------------------------------------
 
 STORAGE_WORDS = {"2-8C": _l('2–8 °C (fresh)'), "cryo": _l('≤ −150 °C (cryopreserved)')}
-WORDS = {
-    "draft": _l('Draft'), "packed": _l('Packed'), "dispatched": _l('Dispatched'), "in_transit": _l('In transit'),
-    "received": _l('Received'), "partially_received": _l('Partially received'), "closed": _l('Closed'),
-    "accepted": _l('Accepted'), "missing": _l('Missing'), "quarantined": _l('Quarantined'), "open": _l('Open'),
-    "rejected": _l('Rejected'), "dispensed": _l('Dispensed'), "allocated": _l('Allocated'),
-    "administered": _l('Administered'), "destroyed": _l('Destroyed'), "returned": _l('Returned'),
-    "dispatch": _l('Dispatched to courier'), "handoff": _l('Courier hand-off'), "receipt": _l('Received at site'),
-    "dispense": _l('Dispensed to ward'), "destroy": _l('Destroyed'), "return": _l('Returned to manufacturer'),
-    "administer": _l('Administered'), "cryopreserved": _l('Cryopreserved'), "fresh": _l('Fresh'),
-}
-# Colour always comes with the words; these only pick the colour.
-TONES = {
-    "draft": "", "packed": "info", "dispatched": "info", "in_transit": "info", "received": "ok",
-    "partially_received": "warn", "closed": "", "accepted": "ok", "missing": "stop",
-    "quarantined": "stop", "open": "stop", "rejected": "stop", "dispensed": "info",
-    "allocated": "info", "destroyed": "stop", "returned": "warn", "administered": "ok",
-}
-REFUSAL_WORDS = {
-    "PACK_DUPLICATE": _l('Already in this box'),
-    "PACK_WRONG_SITE": _l('For another site'),
-    "PACK_WRONG_STATE": _l('Not ready to ship'),
-    "PACK_EXPIRED": _l('Expired'),
-    "PACK_WRONG_STORAGE": _l('Wrong storage for this box'),
-    "PACK_LABELS_NOT_VERIFIED": _l('Labels not verified'),
-    "UNRECOGNIZED_BARCODE": _l('Not a dose label'),
-    "UNKNOWN_DOSE": _l('Unknown dose'),
-    "SHIPMENT_STATE": _l('Box closed for packing'),
-}
+# REFUSAL_WORDS: what each packing refusal is called (shipments/packing.py).
 
 # Who sees which form; the services check the same roles.
 PACKERS = SHIPMENT_LIFECYCLE.roles("pack")
+SCAN_FIELD = "scan-input"  # the packing scan field's id, where its errors point
 CREATORS = services.CREATORS
 HANDOFF_ROLES = SHIPMENT_LIFECYCLE.roles("handoff")
 UPLOADERS = SHIPMENT_LIFECYCLE.roles("record_temperature")
@@ -114,7 +91,6 @@ INVENTORY_STATES = ("received", "dispensed", "quarantined")
 EXPIRY_WARNING = timedelta(hours=24)
 
 
-VOCABULARY = Vocabulary(WORDS, TONES)
 words = VOCABULARY.words
 
 
@@ -232,7 +208,7 @@ def _shipment_actions(shipment: Shipment, actor: User, open_excursions: Sequence
 
 
 def _render_shipment(shipment: Shipment, *, errors: Errors | None = None, status: int = 200,
-                     refusal: DomainError | None = None) -> tuple[str, int]:
+                     pack_result: packing.PackResult | None = None) -> tuple[str, int]:
     actor = require_actor()
     now = utcnow()
     items = list(shipment.items)
@@ -251,17 +227,50 @@ def _render_shipment(shipment: Shipment, *, errors: Errors | None = None, status
     temperature = temperature_status(recorded=record is not None, waived=waiver is not None)
     names = _names([shipment.created_by_id, shipment.received_by_id, waiver.waived_by_id if waiver else None,
                     record.uploaded_by_id if record else None, *(e.decided_by_id for e in excursions)])
+    evidence = _excursion_evidence(shipment, record, open_ones) if open_ones else None
     packed = request.args.get("packed")
-    just_packed = next((r for r in rows if r.item.dose.code == packed), None) if packed else None
+    if pack_result is None and packed:
+        item = next((r.item for r in rows if r.item.dose.code == packed), None)
+        pack_result = packing.packed(item, len(rows)) if item else None
     return render_template(
         "shipments/shipment.html", shipment=shipment, rows=rows,
         steps=_custody_steps(shipment, {i.dose_id: i.dose.code for i in items}),
         signatures=signatures_for(shipment), record=record, excursions=excursions,
         open_excursions=open_ones, names=names,
         actions=_shipment_actions(shipment, actor, open_ones, temperature), errors=errors or {}, waiver=waiver,
-        form=request.form if request.method == "POST" else {}, refusal=refusal,
-        just_packed=just_packed if refusal is None else None, now=now,
+        form=request.form if request.method == "POST" else {}, pack_result=pack_result, now=now,
+        evidence=evidence, dispatch_after_pack=_dispatch_after_pack(shipment, actor),
     ), status
+
+
+def _dispatch_after_pack(shipment: Shipment, actor: User) -> bool:
+    """Whether the dispatch form belongs on the page once a dose is packed: a page packing in
+    place shows it when the first dose goes in, without a reload."""
+    if not (SHIPMENT_LIFECYCLE.allowed("pack", shipment.status, actor.role) and not shipment.items):
+        return False
+    after = SHIPMENT_LIFECYCLE.transitions["pack"].target
+    return SHIPMENT_LIFECYCLE.allowed("dispatch", after if isinstance(after, str) else shipment.status, actor.role)
+
+
+@dataclass
+class ExcursionEvidence:
+    """What QA reads before deciding on a shipment's open excursions: the worst first."""
+
+    open_excursions: list[Excursion]
+    allowed: TemperatureRange
+    lowest: float | None
+    highest: float | None
+
+    def outside(self, excursion: Excursion) -> float:
+        return self.allowed.distance_outside(excursion.extreme_celsius)
+
+
+def _excursion_evidence(shipment: Shipment, record: TemperatureRecord | None,
+                        open_ones: Sequence[Excursion]) -> ExcursionEvidence:
+    allowed = FRESH if shipment.storage == "2-8C" else CRYO
+    readings = [celsius for _, celsius in json.loads(record.readings_json)] if record else []
+    return ExcursionEvidence(worst_first(open_ones, allowed), allowed,
+                             min(readings, default=None), max(readings, default=None))
 
 
 # ---- the shipment list and a new shipment -------------------------------------------------------
@@ -323,29 +332,26 @@ def shipment_page(shipment_id: int) -> tuple[str, int]:
 @bp.post("/shipments/<int:shipment_id>/pack")
 @roles_required(*PACKERS)
 def pack(shipment_id: int) -> Page:
+    """One dose scanned into the box, for a browser without JavaScript (the page scans in
+    place through the API otherwise): packed goes back to the page, ready for the next."""
     shipment = shipment_or_404(shipment_id)
     form = FormReader(request.form)
     scan = form.text("scan", required=_("Scan the Data Matrix on the dose's bag label."),
                      max_length=MAX_PAYLOAD)
     if form.errors:
-        return _render_shipment(shipment, errors=form.errors, status=422)
+        return _render_shipment(shipment, errors=_rekey(form.errors, {"scan": SCAN_FIELD}), status=422)
     assert scan is not None
-    caught: list[DomainError] = []
-
-    def operation() -> ShipmentItem:
-        return services.pack_dose(shipment, scan=scan, actor=require_actor(), now=utcnow())
-
-    def explain(error: DomainError) -> Errors:
-        caught.append(error)
-        return {"scan": [f"Not packed: {error.detail} Code {error.code}."]}
-
-    outcome = commit_or_refuse(operation, fields=("scan",), anchor="scan", explain=explain)
-    if isinstance(outcome, Refused):
+    result = packing.scan_into(shipment, scan, actor=require_actor(), now=utcnow())
+    if result.item is None:
         db.session.expire_all()
-        return _render_shipment(shipment_or_404(shipment_id), errors=outcome.errors, status=outcome.status,
-                                refusal=caught[-1] if caught else None)
+        shipment = shipment_or_404(shipment_id)
+        if not _shipment_actions(shipment, require_actor(), [], MISSING).pack:
+            # No packing panel to show it in (the box has left): the error summary says it.
+            errors = {SCAN_FIELD: [_("Not packed: %(detail)s Code %(code)s.", detail=result.detail, code=result.code)]}
+            return _render_shipment(shipment, errors=errors, status=result.status)
+        return _render_shipment(shipment, status=result.status, pack_result=result)
     # No fragment: a page opened at a fragment does not autofocus, and the scan field must.
-    return redirect(url_for(".shipment_page", shipment_id=shipment_id, packed=outcome.dose.code))
+    return redirect(url_for(".shipment_page", shipment_id=shipment_id, packed=result.item.dose.code))
 
 
 @bp.post("/shipments/<int:shipment_id>/dispatch")
@@ -643,6 +649,10 @@ class ScanOutcome:
     title: str
     detail: str
     code: str | None = None
+
+    @property
+    def tone(self) -> str:
+        return "ok" if self.ok else "stop"
 
 
 def _render_inventory(*, result: ScanOutcome | None = None, errors: Errors | None = None,

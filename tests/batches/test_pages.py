@@ -580,7 +580,7 @@ def test_an_empty_scan_is_a_form_error(staff, as_user):
     lot = released_lot(staff, "L-1", verify_labels=False)
     response = post(as_user("lab"), f"/lots/{lot.id}/label-scans", {"scan": "  "}, token_from=f"/lots/{lot.id}")
     assert response.status_code == 422
-    assert 'href="#scan"' in html(response) and "Scan the square Data Matrix on a printed bag label." in html(response)
+    assert 'href="#scan-input"' in html(response) and "Scan the square Data Matrix on a printed bag label." in html(response)
     assert verifications() == []
 
 

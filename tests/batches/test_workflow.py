@@ -98,3 +98,26 @@ def test_lot_lifecycle_refuses_skipping_states():
 def test_divisions_are_unique_within_676_doses():
     assert wf.division_for(1) == "Aa" and wf.division_for(27) == "Ba"
     assert len({wf.division_for(n) for n in range(1, 677)}) == 676
+
+
+# ---- what QA reads first before signing ---------------------------------------------------------
+
+@pytest.mark.parametrize(("test", "value", "outcome"), [
+    ("viability_pct", 79.9, "fail"), ("viability_pct", 80.0, "borderline"), ("viability_pct", 84.9, "borderline"),
+    ("viability_pct", 85.0, "pass"), ("endotoxin_eu_ml", 0.45, "borderline"), ("endotoxin_eu_ml", 0.4, "pass"),
+    ("endotoxin_eu_ml", 0.51, "fail"), ("cd34_pct", 1.6, "borderline"), ("cd73_pct", 95.5, "borderline"),
+    ("sterility", "no_growth", "pass"), ("sterility", "growth", "fail"),
+])
+def test_a_result_near_its_limit_passes_but_is_borderline(test, value, outcome):
+    from cell_chain.batches.workflow import DEFAULT_SPEC, result_outcome
+
+    assert result_outcome(test, DEFAULT_SPEC[test], value) == outcome
+
+
+def test_missing_and_unspecified_results_are_said_apart():
+    from cell_chain.batches.workflow import DEFAULT_SPEC, EVIDENCE_ORDER, result_outcome
+
+    assert result_outcome("viability_pct", DEFAULT_SPEC["viability_pct"], None) == "missing"
+    assert result_outcome("potency", None, 3.0) == "unspecified"
+    assert EVIDENCE_ORDER.index("fail") < EVIDENCE_ORDER.index("missing") < EVIDENCE_ORDER.index("borderline") \
+        < EVIDENCE_ORDER.index("pass")

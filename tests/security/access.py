@@ -95,6 +95,7 @@ EXPECTED: dict[str, frozenset[str] | None] = {
     "POST /api/print-jobs": roles("lab coordinator"),
     "GET /api/doses/<code>": EVERYONE,
     "POST /api/doses/<code>/label-verification": roles("lab coordinator"),
+    "POST /api/lots/<int:lot_id>/label-scans": roles("lab"),  # the lot page scanning in place
     "GET /api/scan": EVERYONE,
     "GET /lots/<int:lot_id>/labels": roles("lab"),
     "POST /lots/<int:lot_id>/labels": roles("lab"),
@@ -127,6 +128,7 @@ EXPECTED: dict[str, frozenset[str] | None] = {
     "POST /api/shipments": roles("lab"),
     "GET /api/shipments/<int:shipment_id>": SHIPMENT_READERS,
     "POST /api/shipments/<int:shipment_id>/pack": roles("lab"),
+    "POST /api/shipments/<int:shipment_id>/pack-scans": roles("lab"),  # the packing page scanning in place
     "POST /api/shipments/<int:shipment_id>/dispatch": roles("lab"),
     "POST /api/shipments/<int:shipment_id>/handoffs": roles("lab pharmacist"),
     "POST /api/shipments/<int:shipment_id>/temperature": roles("lab pharmacist"),

@@ -425,3 +425,19 @@ def test_svg_ids_differ_between_pictures() -> None:
 def test_svg_refuses_a_picture_too_small_to_read() -> None:
     with pytest.raises(ValueError):
         temperature_svg(trace(5), FRESH, [], width=200, height=100)
+
+
+def test_qa_reads_the_excursion_farthest_outside_first_then_the_longest():
+    from cell_chain.shipments.excursions import worst_first
+
+    @dataclass
+    class Stored:
+        name: str
+        minutes: float
+        extreme_celsius: float
+
+    found = [Stored("long, a little out", 40, -140.0), Stored("short, far out", 10, -110.0),
+             Stored("longer, as far out", 60, -140.0), Stored("back inside", 5, -200.0)]
+    assert [e.name for e in worst_first(found, CRYO)] == [
+        "short, far out", "longer, as far out", "long, a little out", "back inside"]
+    assert [e.name for e in worst_first([Stored("warm", 5, 9.0), Stored("cold", 5, -3.0)], FRESH)] == ["cold", "warm"]

@@ -95,7 +95,7 @@ def test_lab_packs_by_scanning_and_sees_the_dose_packed(staff, as_user):
     shipment = new_shipment(staff)
     client = as_user("lab")
     page = client.get(f"/shipments/{shipment.id}").get_data(as_text=True)
-    assert re.search(r'<input[^>]*id="scan"[^>]*autofocus', page)
+    assert re.search(r'<input[^>]*id="scan-input"[^>]*autofocus', page)
 
     response = post(client, f"/shipments/{shipment.id}/pack", {"scan": scan_of(dose) + "\r\n"})
     assert response.status_code == 302

@@ -1,8 +1,9 @@
 /* The packing scan's outcome as a sound: the high beep when the dose went in, the low double
-   buzz when it was refused. The words and colour on the page say the same. */
+   buzz when it was refused. The words and colour on the page say the same. A page scanning in
+   place keeps an empty, hidden panel for its answers: that one is silent. */
 (function () {
   "use strict";
-  var result = document.querySelector("[data-sound-src]");
+  var result = document.querySelector("[data-sound-src]:not([hidden])");
   if (!result) { return; }
   try {
     var playing = new Audio(result.dataset.soundSrc).play();
