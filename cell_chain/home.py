@@ -28,9 +28,9 @@ JOBS: dict[str, tuple[str, list[Job]]] = {
         _AUDIT,
     ]),
     Role.LAB: (_l('GMP laboratory'), [
-        Job(_l("Donors and lots"), _l("Register cord donors, screening and release test results."),
+        Job(_l("Donors"), _l("Register cord donors and their screening results."), "batches_pages.donors"),
+        Job(_l("Lots, doses and labels"), _l("Release test results, prepare doses, print and verify bag labels."),
             "batches_pages.board"),
-        Job(_l("Doses and labels"), _l("Prepare doses, print and verify bag labels."), "batches_pages.board"),
         Job(_l("Shipments"), _l("Pack shipments by scanning doses and dispatch them."),
             "shipment_pages.shipment_list"),
     ]),

@@ -422,7 +422,9 @@ def test_anonymous_visitor_is_sent_to_login(client):
 
 def test_home_page_links_lab_jobs_to_the_board(staff, as_user):
     page = html(as_user("lab").get("/"))
-    assert 'href="/lots">Donors and lots</a>' in page
+    # Two jobs, two places: the donor register and the lot board.
+    assert 'href="/donors">Donors</a>' in page
+    assert 'href="/lots">Lots, doses and labels</a>' in page
 
 
 # ---- bag labels: printing and scanning them back on the lot page ---------------------------------
