@@ -99,6 +99,7 @@ EXPECTED: dict[str, frozenset[str] | None] = {
     "POST /lots/<int:lot_id>/label-scans": roles("lab"),  # print-then-scan, as the API's verification
     "POST /patients/<subject_id>/assignment-label-scans": roles("lab coordinator"),
     "GET /doses/<code>/label.png": CENTRAL,
+    "GET /doses/<code>": EVERYONE,
     # patients and schedule (coordinator; lab allocates too)
     "GET /api/patients": EVERYONE,
     "POST /api/patients": roles("coordinator"),
