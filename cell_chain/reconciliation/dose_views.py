@@ -4,6 +4,7 @@ from typing import Any
 
 from flask import Blueprint, render_template
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from cell_chain.accounts.permissions import require_actor, roles_required
 from cell_chain.accounts.roles import READERS, Role
@@ -19,7 +20,10 @@ from cell_chain.shipments.views import WORDS as SHIPMENT_WORDS
 bp = Blueprint("dose_pages", __name__, template_folder="templates")
 
 # A dose's states and custody kinds, in the shipment pages' words where the lot pages have none.
-VOCABULARY = BATCH_VOCABULARY.extended(words=SHIPMENT_WORDS, tones=SHIPMENT_TONES)
+VOCABULARY = BATCH_VOCABULARY.extended(words={
+    **SHIPMENT_WORDS, "prepared": _l("Prepared"), "available": _l("Available"), "in_transit": _l("In transit"),
+    "received": _l("Received"), "bag": _l("Bag label"), "assignment": _l("Assignment label"),
+}, tones=SHIPMENT_TONES)
 
 
 @bp.context_processor
