@@ -62,13 +62,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from cell_chain.labels.views import bp as label_pages
     from cell_chain.patients.views import bp as patient_pages
     from cell_chain.reconciliation.dashboard_views import bp as monitor_pages
+    from cell_chain.reconciliation.dose_views import bp as dose_pages
     from cell_chain.reconciliation.report_views import bp as reconciliation_reports
     from cell_chain.reconciliation.trace_views import bp as trace_pages
     from cell_chain.shipments.views import bp as shipment_pages
 
     for blueprint in (home_pages, batches_pages, accounts_pages, audit_pages, patient_pages, label_pages,
                       shipment_pages, bedside_pages, reconciliation_reports, trace_pages,
-                      monitor_pages, exchange_pages):
+                      monitor_pages, exchange_pages, dose_pages):
         app.register_blueprint(blueprint)
 
     from cell_chain.web.busy_retry import init_busy_retry

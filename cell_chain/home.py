@@ -2,12 +2,18 @@
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Flask, g, render_template
+from datetime import datetime
+
+from flask import Blueprint, Flask, g, render_template, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from cell_chain.accounts.roles import Role
+from cell_chain.core.clock import utcnow
+from cell_chain.reconciliation.needs import Need, needs_for
 from cell_chain.web.errors import login_redirect
+from cell_chain.web.words import when
 
 bp = Blueprint("home", __name__)
 
@@ -28,9 +34,9 @@ JOBS: dict[str, tuple[str, list[Job]]] = {
         _AUDIT,
     ]),
     Role.LAB: (_l('GMP laboratory'), [
-        Job(_l("Donors and lots"), _l("Register cord donors, screening and release test results."),
+        Job(_l("Donors"), _l("Register cord donors and their screening results."), "batches_pages.donors"),
+        Job(_l("Lots, doses and labels"), _l("Release test results, prepare doses, print and verify bag labels."),
             "batches_pages.board"),
-        Job(_l("Doses and labels"), _l("Prepare doses, print and verify bag labels."), "batches_pages.board"),
         Job(_l("Shipments"), _l("Pack shipments by scanning doses and dispatch them."),
             "shipment_pages.shipment_list"),
     ]),
@@ -73,13 +79,37 @@ JOBS: dict[str, tuple[str, list[Job]]] = {
 }
 
 
+def _need_words(need: Need) -> str:
+    """The item as a sentence in the reader's language, times in the reader's zone."""
+    at = need.when
+    moment = when(at) if isinstance(at, datetime) else (at.isoformat() if at else "")
+    values = {"code": need.code, "when": moment, **need.detail}
+    sentences = {
+        "visit_due": lambda: _("%(code)s visit %(number)s: window open until %(when)s, no dose allocated", **values),
+        "visit_opens": lambda: _("%(code)s visit %(number)s: window opens %(when)s, no dose allocated", **values),
+        "box_coming": lambda: _("Shipment %(code)s is on its way here, dispatched %(when)s", **values),
+        "not_given": lambda: _("Dose %(code)s dispensed %(when)s and not recorded as given", **values),
+        "to_thaw": lambda: _("Dose %(code)s for %(subject_id)s visit %(number)s (window open today) is not thawed", **values),
+        "at_ward": lambda: _("Dose %(code)s at the ward since %(when)s, waiting for the bedside", **values),
+        "lot_to_release": lambda: _("Lot %(code)s awaits your release decision", **values),
+        "excursion": lambda: _("Shipment %(code)s: a temperature excursion awaits your decision", **values),
+        "no_doses": lambda: _("Lot %(code)s: no doses prepared yet", **values),
+        "labels_unverified": lambda: _("Lot %(code)s: %(count)s bag labels not verified", **values),
+        "box_open": lambda: _("Shipment %(code)s is not dispatched yet", **values),
+        "discrepancy": lambda: _("%(title)s: %(code)s", **{**values, "title": _(need.detail.get("title", ""))}),
+    }
+    return sentences[need.kind]()
+
+
 @bp.get("/")
 def index() -> str | Response:
     actor = g.get("actor")
     if actor is None:
         return login_redirect()
     heading, jobs = JOBS[actor.role]
-    return render_template("home.html", heading=heading, jobs=jobs)
+    needs = needs_for(actor, utcnow())
+    items = ([(_need_words(n), url_for(n.endpoint, **n.args)) for n in needs] if needs is not None else None)
+    return render_template("home.html", heading=heading, jobs=jobs, needs=items)
 
 
 def init_templates(app: Flask) -> None:

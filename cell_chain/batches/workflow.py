@@ -40,6 +40,8 @@ DOSE_LIFECYCLE = lifecycle("dose", [
     ("allocate", {"available"}, "allocated", {COORDINATOR, LAB}),
     ("deallocate", {"allocated"}, "available", {COORDINATOR, LAB}),
     ("pack", {"allocated"}, "packed", {LAB}),
+    # Taken out of a box before dispatch: back to where packing found it.
+    ("unpack", {"packed"}, "allocated", {LAB}),
     ("dispatch", {"packed"}, "in_transit", {LAB}),
     ("receive", {"in_transit"}, "received", {PHARMACIST}),
     ("thaw", {"received"}, SAME, {PHARMACIST}),

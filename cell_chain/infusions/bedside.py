@@ -313,7 +313,7 @@ def facts_statement(dose_label: str | None, *, asynchronous_commit: bool = False
                  .scalar_subquery())
     excursion_known_at = (select(func.min(records.c.uploaded_at))
                           .select_from(excursions)
-                          .join(items, items.c.shipment_id == excursions.c.shipment_id)
+                          .join(items, and_(items.c.shipment_id == excursions.c.shipment_id, items.c.removed_at.is_(None)))
                           .join(records, records.c.id == excursions.c.record_id)
                           .where(items.c.dose_id == doses.c.id, excursions.c.status == literal_column("'open'"))
                           .scalar_subquery())

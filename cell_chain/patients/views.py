@@ -30,6 +30,16 @@ from cell_chain.patients.errors import DoseNotSuitable, NoSuitableDose
 from cell_chain.patients.labels import ASSIGNMENT_SOURCE, WRISTBAND_SOURCE, wristband_payload
 from cell_chain.patients.loaders import patient_or_404, visit_or_404
 from cell_chain.patients.models import ARMS, Allocation, Patient, Visit
+from cell_chain.patients.next_action import (
+    ALLOCATE,
+    PRINT_ASSIGNMENT,
+    PRINT_WRISTBAND,
+    VERIFY_ASSIGNMENT,
+    NextAction,
+    VisitFacts,
+    next_action,
+    next_visit,
+)
 from cell_chain.patients.routes import PATIENT_READERS
 from cell_chain.patients.workflow import PATIENT_LIFECYCLE, VISIT_LIFECYCLE, WAITING_STATES, visit_actions
 from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse, signed_action
@@ -98,11 +108,18 @@ def _active_allocations(visit_ids: Sequence[int]) -> dict[int, Allocation]:
     return {a.visit_id: a for a in db.session.scalars(stmt)}
 
 
+def _next_visit_number(patient: Patient, today: date) -> int | None:
+    facts = [VisitFacts(v.number, patient_services.visit_state(v, today)) for v in patient.visits]
+    following = next_visit(facts)
+    return following.number if following else None
+
+
 def _visit_actions(patient: Patient, visit: Visit, state: str, allocation: Allocation | None,
-                   actor: User) -> set[str]:
+                   actor: User, next_number: int | None) -> set[str]:
     actions = visit_actions(arm=patient.arm, patient_status=patient.status, recorded=visit.recorded, state=state,
                             dose_status=allocation.dose.status if allocation else None,
-                            reversible_dose_states=allocations.REVERSIBLE_DOSE_STATES, role=actor.role)
+                            reversible_dose_states=allocations.REVERSIBLE_DOSE_STATES, role=actor.role,
+                            is_next_visit=visit.number == next_number)
     if allocation is not None and actor.role in ASSIGNMENT_PRINTERS:
         actions.add("print_assignment")
     return actions
@@ -135,11 +152,12 @@ def _rows(patients: Iterable[Patient], actor: User, today: date, *,
     rows = []
     for patient in patients:
         visits = []
+        next_number = _next_visit_number(patient, today)
         for visit in patient.visits:
             state = patient_services.visit_state(visit, today)
             allocation = active.get(visit.id)
             visits.append(VisitRow(visit, state, allocation,
-                                   _visit_actions(patient, visit, state, allocation, actor)))
+                                   _visit_actions(patient, visit, state, allocation, actor, next_number)))
         marks = [timeline.Mark(r.visit.number, r.visit.target_date, r.visit.window_start,
                                r.visit.window_end, r.state) for r in visits]
         picture = timeline.timeline_svg(marks, today=today, size=size)
@@ -196,6 +214,27 @@ def _print_counts(label_kind: str, keys: Sequence[str]) -> dict[str, int]:
     return {key: count for key, count in rows}
 
 
+def _next_words(action: NextAction) -> str | None:
+    """The next step in words, for the panel at the top of the patient page."""
+    number = action.visit_number
+    return {
+        PRINT_WRISTBAND: _("Next: print the wristband. Nothing reaches the bedside without it."),
+        ALLOCATE: _("Next: allocate a dose to visit %(number)s.", number=number),
+        PRINT_ASSIGNMENT: _("Next: print the assignment label for visit %(number)s.", number=number),
+        VERIFY_ASSIGNMENT: _("Next: scan the assignment label of visit %(number)s back.", number=number),
+    }.get(action.kind)
+
+
+def _can_take(action: NextAction, row: PatientRow, actor: User, can_scan: bool) -> bool:
+    """Whether the reader can take the next step here (it is then the page's one primary button)."""
+    visit = next((v for v in row.visits if v.visit.number == action.visit_number), None)
+    if action.kind == PRINT_WRISTBAND:
+        return actor.role in WRISTBAND_PRINTERS
+    if action.kind == VERIFY_ASSIGNMENT:
+        return can_scan
+    return visit is not None and action.kind in visit.actions
+
+
 def _render_patient(patient: Patient, *, errors: Errors | None = None, status: int = 200,
                     open_form: str | None = None,
                     scan_result: scan_back.ScanBack | None = None) -> tuple[str, int]:
@@ -217,8 +256,15 @@ def _render_patient(patient: Patient, *, errors: Errors | None = None, status: i
         if scan_result is None and (code := request.args.get("label_verified")):
             done = next((a for a in allocated if a.dose.code == code and a.assignment_label_verified_at), None)
             scan_result = scan_back.verified(done.dose, "assignment") if done else None
+    action = next_action(arm=patient.arm, patient_status=patient.status, wristband_printed=wristband_prints > 0,
+                         visits=[VisitFacts(v.visit.number, v.state, allocated=v.allocation is not None,
+                                            label_printed=v.printed > 0,
+                                            label_verified=bool(v.allocation and v.allocation.assignment_label_verified_at))
+                                 for v in row.visits])
     return render_template(
         "patients/patient.html", row=row, patient=patient, today=today, errors=errors or {},
+        next_action=action, next_words=_next_words(action),
+        can_take_next=_can_take(action, row, actor, label_counts is not None),
         form=request.form if request.method == "POST" else {}, open_form=open_form,
         wristband=wristband_payload(patient), wristband_prints=wristband_prints,
         can_print_wristband=actor.role in WRISTBAND_PRINTERS, can_withdraw=can_withdraw,
@@ -373,7 +419,8 @@ def enrol() -> Page:
 
 def _refuse_allocation(patient: Patient, visit: Visit, state: str,
                        allocation: Allocation | None) -> Response | None:
-    if "allocate" in _visit_actions(patient, visit, state, allocation, require_actor()):
+    next_number = _next_visit_number(patient, utcnow().date())
+    if "allocate" in _visit_actions(patient, visit, state, allocation, require_actor(), next_number):
         return None
     if patient.arm != "msc":
         why = "the patient is in the control arm"
@@ -381,6 +428,8 @@ def _refuse_allocation(patient: Patient, visit: Visit, state: str,
         why = "the patient is withdrawn"
     elif allocation is not None:
         why = f"it already has dose {allocation.dose.code}"
+    elif state in WAITING_STATES and next_number is not None:
+        why = _("the next dose goes to visit %(number)s first", number=next_number)
     else:
         why = f"it is {words(state).lower()}"
     flash(_('Visit %(number)s of %(subject_id)s cannot get a dose: %(why)s.', number=visit.number, subject_id=patient.subject_id, why=why), "warn")

@@ -25,13 +25,14 @@ WAITING_STATES = frozenset({"due", "overdue", "upcoming"})
 
 
 def visit_actions(*, arm: str, patient_status: str, recorded: str, state: str, dose_status: str | None,
-                  reversible_dose_states: Iterable[str], role: str) -> set[str]:
+                  reversible_dose_states: Iterable[str], role: str, is_next_visit: bool) -> set[str]:
     """What this role may do to a visit now (the patient page draws these). A missed visit
     keeps its stored state `open`, but no dose goes to a visit whose successor's window has
-    begun."""
+    begun. A dose goes only to the patient's next visit (next_action.next_visit): a dose
+    allocated months ahead would sit reserved, and may expire, while others wait."""
     actions: set[str] = set()
     if (dose_status is None and arm == "msc" and patient_status == "active" and state in WAITING_STATES
-            and VISIT_LIFECYCLE.allowed("allocate", recorded, role)):
+            and is_next_visit and VISIT_LIFECYCLE.allowed("allocate", recorded, role)):
         actions.add("allocate")
     if dose_status is not None and dose_status in reversible_dose_states and role in VISIT_LIFECYCLE.roles("allocate"):
         actions.add("deallocate")

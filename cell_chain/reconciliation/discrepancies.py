@@ -160,7 +160,8 @@ def _shipments_short(scope: Scope, now: datetime) -> list[Discrepancy]:
     short = select(ShipmentItem.shipment_id).where(ShipmentItem.receipt == "missing")
     stmt = (select(Shipment.id, Shipment.code, Shipment.received_at, Site.code.label("site_code"),
                    Dose.code.label("dose_code"), ShipmentItem.receipt)
-            .join(Site, Site.id == Shipment.site_id).join(ShipmentItem, ShipmentItem.shipment_id == Shipment.id)
+            .join(Site, Site.id == Shipment.site_id)
+            .join(ShipmentItem, and_(ShipmentItem.shipment_id == Shipment.id, ShipmentItem.removed_at.is_(None)))
             .join(Dose, Dose.id == ShipmentItem.dose_id).where(Shipment.id.in_(short))
             .order_by(Shipment.code, Dose.code))
     if scope.site_id is not None:

@@ -94,7 +94,7 @@ def reconcile_sites(scope: Scope, *, now: datetime, with_signatures: bool = True
                func.count(case((ShipmentItem.receipt == "missing", 1))),
                func.count(distinct(case((and_(Shipment.status.in_(UNDER_WAY), ShipmentItem.receipt.is_(None)),
                                          ShipmentItem.dose_id)))))
-        .join(ShipmentItem, ShipmentItem.shipment_id == Shipment.id)
+        .join(ShipmentItem, and_(ShipmentItem.shipment_id == Shipment.id, ShipmentItem.removed_at.is_(None)))
         .where(Shipment.site_id.in_(select(sites.c.id))).group_by(Shipment.site_id))
     administered = _by_site(
         select(Patient.site_id, func.count(Infusion.id)).join(Infusion, Infusion.patient_id == Patient.id)

@@ -16,6 +16,10 @@ class ShipmentState(DomainError):
     status, code, title = 409, "SHIPMENT_STATE", "Not allowed in the shipment's current state"
 
 
+class NotInShipment(DomainError):
+    status, code, title = 409, "DOSE_NOT_IN_SHIPMENT", "The dose is not in this shipment"
+
+
 class NotInCustody(DomainError):
     status, code, title = 409, "NOT_IN_SITE_CUSTODY", "The dose is not in this pharmacy's custody"
 

@@ -28,4 +28,4 @@ def _shipment_items(target: str, actor: User, now: datetime) -> list[LabelItem]:
     return [LabelItem(shipment.code, data, (shipment.code,))]
 
 
-register_label_source("shipment", LabelSource("shipment", (Role.LAB,), _shipment_items))
+BOX_LABEL_SOURCE = register_label_source("shipment", LabelSource("shipment", (Role.LAB,), _shipment_items))

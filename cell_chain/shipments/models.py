@@ -1,7 +1,7 @@
 """Custody events, shipments and their items, temperature records and excursions."""
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cell_chain.accounts.models import Site
@@ -54,8 +54,10 @@ class Shipment(db.Model):
     version: Mapped[int] = mapped_column(default=1)
 
     site: Mapped[Site] = relationship(lazy="joined", innerjoin=True)
-    items: Mapped[list["ShipmentItem"]] = relationship(back_populates="shipment", order_by="ShipmentItem.id",
-                                                       lazy="selectin")
+    # The doses in the box now: an item taken out before dispatch keeps its row, marked removed.
+    items: Mapped[list["ShipmentItem"]] = relationship(
+        back_populates="shipment", order_by="ShipmentItem.id", lazy="selectin",
+        primaryjoin="and_(ShipmentItem.shipment_id == Shipment.id, ShipmentItem.removed_at.is_(None))")
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
@@ -78,11 +80,17 @@ class ShipmentItem(db.Model):
     packed_at: Mapped[datetime] = mapped_column(UtcDateTime())
     packed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     receipt: Mapped[str | None] = mapped_column(String(16))  # accepted | missing | quarantined
+    # Taken out of the box before dispatch (a mis-packed dose): who, when and why.
+    removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    removed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    removal_reason: Mapped[str | None] = mapped_column(Text)
 
     shipment: Mapped[Shipment] = relationship(back_populates="items")
     dose: Mapped[Dose] = relationship(lazy="joined", innerjoin=True)
 
-    __table_args__ = (UniqueConstraint("shipment_id", "dose_id"),)
+    # A dose is in a box once at a time; taken out, it may be packed into it again.
+    __table_args__ = (Index("uq_shipment_items_packed_dose", "shipment_id", "dose_id", unique=True,
+                            sqlite_where=text("removed_at IS NULL"), postgresql_where=text("removed_at IS NULL")),)
 
 
 class UnexpectedItem(db.Model):

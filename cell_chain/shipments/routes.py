@@ -114,6 +114,22 @@ class PackScanResource(MethodView):
         return packing.scan_answer(shipment_or_404(shipment_id), result, now=now)
 
 
+@blp.route("/shipments/<int:shipment_id>/unpack")
+class UnpackResource(MethodView):
+    @roles_required(*SHIPMENT_LIFECYCLE.roles("unpack"))
+    @blp.arguments(s.UnpackIn)
+    @blp.response(200, s.ShipmentOut)
+    @problems(blp, 401, 403, 404, 409, 422)
+    def post(self, args: dict[str, Any], shipment_id: int) -> Shipment:
+        """Take a mis-packed dose out of a box not yet dispatched (reason required); the dose is
+        allocated again. 409 SHIPMENT_STATE once the box is dispatched."""
+        shipment = shipment_or_404(shipment_id)
+        services.unpack_dose(shipment, dose_code=args["dose_code"], reason=args["reason"], actor=require_actor(),
+                             now=utcnow())
+        db.session.commit()
+        return shipment
+
+
 @blp.route("/shipments/<int:shipment_id>/dispatch")
 class DispatchResource(MethodView):
     @roles_required(*SHIPMENT_LIFECYCLE.roles("dispatch"))

@@ -41,6 +41,11 @@ class PackIn(StrictSchema):
     scan = ma.fields.String(required=True, validate=validate.Length(min=1, max=512))
 
 
+class UnpackIn(StrictSchema):
+    dose_code = ma.fields.String(required=True, validate=validate.Length(min=1, max=24))
+    reason = ma.fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
 class DispatchIn(StrictSchema):
     courier = ma.fields.String(required=True, validate=_TEXT)
     logger_id = ma.fields.String(required=True, validate=validate.Length(min=1, max=64))

@@ -24,7 +24,7 @@ from cell_chain.core.scanning import UnrecognizedBarcode, read_scan
 from cell_chain.labels.services import labels_verified
 from cell_chain.patients.allocation import active_allocation_of_dose
 from cell_chain.shipments import custody
-from cell_chain.shipments.errors import NoExcursion, PackRefused, ShipmentState, UnknownDose
+from cell_chain.shipments.errors import NoExcursion, NotInShipment, PackRefused, ShipmentState, UnknownDose
 from cell_chain.shipments.excursions import CRYO, FRESH, find_excursions
 from cell_chain.shipments.loggers import LoggerFileError, LoggerTrace, parse_logger_file
 from cell_chain.shipments.models import Excursion, Shipment, ShipmentItem, TemperatureRecord, UnexpectedItem
@@ -102,6 +102,39 @@ def pack_dose(shipment: Shipment, *, scan: str, actor: User, now: datetime) -> S
     if shipment.status == "draft":
         SHIPMENT_LIFECYCLE.apply(shipment, "pack")
         audit.record_change(shipment, "shipment.packed", actor=actor, at=now)
+    return item
+
+
+def unpack_dose(shipment: Shipment, *, dose_code: str, reason: str | None, actor: User,
+                now: datetime) -> ShipmentItem:
+    """Take a mis-packed dose out of a box that has not left the lab: the item is marked
+    removed (never deleted), the dose goes back to allocated, and the last dose out leaves a
+    draft box. Refused (409) once the box is dispatched."""
+    require_role(actor, SHIPMENT_LIFECYCLE.roles("unpack"))
+    why = _require_reason(reason)
+    lock_row(shipment)
+    if not SHIPMENT_LIFECYCLE.can("unpack", shipment.status):
+        raise ShipmentState(f"Shipment {shipment.code} is {shipment.status.replace('_', ' ')}: a dose can be "
+                            "taken out only before the box is dispatched.")
+    code = (dose_code or "").strip().upper()
+    item = next((i for i in shipment.items if i.dose.code == code), None)
+    if item is None:
+        raise NotInShipment(f"Dose {code or '(none)'} is not in shipment {shipment.code}.")
+    dose = item.dose
+    lock_row(dose)
+    item.removed_at, item.removed_by_id, item.removal_reason = now, actor.id, why
+    audit.record_change(item, "shipment.dose_removed", actor=actor, at=now, reason=why)
+    if dose.status == "quarantined":  # recalled while in the box: it stays quarantined
+        DOSE_LIFECYCLE.apply_aside(dose, "unpack")
+    else:
+        DOSE_LIFECYCLE.apply(dose, "unpack")
+    audit.record_change(dose, "dose.unpacked", actor=actor, at=now, reason=why)
+    db.session.flush()
+    db.session.expire(shipment, ["items"])  # the box's contents reload without the removed item
+    if not shipment.items:
+        SHIPMENT_LIFECYCLE.apply(shipment, "empty")
+        audit.record_change(shipment, "shipment.emptied", actor=actor, at=now, reason=why)
+    db.session.flush()
     return item
 
 

@@ -49,7 +49,8 @@ def journeys_of(dose_ids: Iterable[int]) -> dict[int, DoseJourney]:
     if not ids:
         return {}
     latest = (select(ShipmentItem.dose_id, func.max(ShipmentItem.id).label("item_id"))
-              .where(ShipmentItem.dose_id.in_(ids)).group_by(ShipmentItem.dose_id).subquery())
+              .where(ShipmentItem.dose_id.in_(ids), ShipmentItem.removed_at.is_(None))
+              .group_by(ShipmentItem.dose_id).subquery())
     recorded = exists().where(TemperatureRecord.shipment_id == Shipment.id)
     waived = exists().where(TemperatureWaiver.shipment_id == Shipment.id)
     open_excursion = exists().where(Excursion.shipment_id == Shipment.id, Excursion.status == "open")

@@ -29,9 +29,10 @@ from cell_chain.batches.models import Dose
 from cell_chain.batches.workflow import DOSE_LIFECYCLE
 from cell_chain.core.clock import LocalTimeError, from_local, utcnow
 from cell_chain.core.db import db
-from cell_chain.core.errors import AccountLocked, AuthFailure, DomainError, NotFound
+from cell_chain.core.errors import AccountLocked, AuthFailure, DomainError, NotFound, ReasonRequired
 from cell_chain.core.scanning import MAX_PAYLOAD, UnrecognizedBarcode, read_scan
 from cell_chain.labels.payloads import bag_payloads
+from cell_chain.labels.services import print_counts, print_labels
 from cell_chain.patients.labels import assignment_payload
 from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.shipments import custody, packing, pharmacy, services
@@ -39,6 +40,7 @@ from cell_chain.shipments.errors import BagMismatch
 from cell_chain.shipments.packing import REFUSAL_WORDS
 from cell_chain.shipments.vocabulary import VOCABULARY
 from cell_chain.shipments.excursions import CRYO, FRESH, TemperatureRange, worst_first
+from cell_chain.shipments.labels import BOX_LABEL_SOURCE
 from cell_chain.shipments.loaders import shipment_or_404
 from cell_chain.shipments.loggers import LoggerFileError
 from cell_chain.shipments.models import (
@@ -80,6 +82,8 @@ STORAGE_WORDS = {"2-8C": _l('2–8 °C (fresh)'), "cryo": _l('≤ −150 °C (cr
 # Who sees which form; the services check the same roles.
 PACKERS = SHIPMENT_LIFECYCLE.roles("pack")
 SCAN_FIELD = "scan-input"  # the packing scan field's id, where its errors point
+UNPACKERS = SHIPMENT_LIFECYCLE.roles("unpack")
+BOX_LABEL_PRINTERS = frozenset(BOX_LABEL_SOURCE.roles)
 CREATORS = services.CREATORS
 HANDOFF_ROLES = SHIPMENT_LIFECYCLE.roles("handoff")
 UPLOADERS = SHIPMENT_LIFECYCLE.roles("record_temperature")
@@ -182,6 +186,8 @@ class ShipmentActions:
     """Which forms the page offers; the services decide again when one is used."""
 
     pack: bool = False
+    unpack: bool = False
+    box_label: bool = False
     dispatch: bool = False
     handoff: bool = False
     upload: bool = False
@@ -198,6 +204,8 @@ def _shipment_actions(shipment: Shipment, actor: User, open_excursions: Sequence
     state = shipment.status
     return ShipmentActions(
         pack=SHIPMENT_LIFECYCLE.allowed("pack", state, actor.role),
+        unpack=SHIPMENT_LIFECYCLE.allowed("unpack", state, actor.role) and bool(shipment.items),
+        box_label=actor.role in BOX_LABEL_PRINTERS and bool(shipment.items),
         dispatch=SHIPMENT_LIFECYCLE.allowed("dispatch", state, actor.role) and bool(shipment.items),
         handoff=SHIPMENT_LIFECYCLE.allowed("handoff", state, actor.role),
         upload=SHIPMENT_LIFECYCLE.allowed("record_temperature", state, actor.role),
@@ -228,6 +236,7 @@ def _render_shipment(shipment: Shipment, *, errors: Errors | None = None, status
     names = _names([shipment.created_by_id, shipment.received_by_id, waiver.waived_by_id if waiver else None,
                     record.uploaded_by_id if record else None, *(e.decided_by_id for e in excursions)])
     evidence = _excursion_evidence(shipment, record, open_ones) if open_ones else None
+    box_labels_printed = print_counts("shipment", [shipment.code]).get(shipment.code, 0)
     packed = request.args.get("packed")
     if pack_result is None and packed:
         item = next((r.item for r in rows if r.item.dose.code == packed), None)
@@ -240,6 +249,7 @@ def _render_shipment(shipment: Shipment, *, errors: Errors | None = None, status
         actions=_shipment_actions(shipment, actor, open_ones, temperature), errors=errors or {}, waiver=waiver,
         form=request.form if request.method == "POST" else {}, pack_result=pack_result, now=now,
         evidence=evidence, dispatch_after_pack=_dispatch_after_pack(shipment, actor),
+        box_labels_printed=box_labels_printed,
     ), status
 
 
@@ -278,7 +288,7 @@ def _excursion_evidence(shipment: Shipment, record: TemperatureRecord | None,
 def _render_list(*, errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
     actor = require_actor()
     counts = (select(ShipmentItem.shipment_id, func.count().label("doses"))
-              .group_by(ShipmentItem.shipment_id).subquery())
+              .where(ShipmentItem.removed_at.is_(None)).group_by(ShipmentItem.shipment_id).subquery())
     open_excursions = (select(Excursion.shipment_id, func.count().label("open"))
                        .where(Excursion.status == "open").group_by(Excursion.shipment_id).subquery())
     # Doses are counted in SQL: the list does not load the boxes' contents.
@@ -352,6 +362,73 @@ def pack(shipment_id: int) -> Page:
         return _render_shipment(shipment, status=result.status, pack_result=result)
     # No fragment: a page opened at a fragment does not autofocus, and the scan field must.
     return redirect(url_for(".shipment_page", shipment_id=shipment_id, packed=result.item.dose.code))
+
+
+@bp.route("/shipments/<int:shipment_id>/doses/<code>/remove", methods=["GET", "POST"])
+@roles_required(*UNPACKERS)
+def remove_dose(shipment_id: int, code: str) -> Page:
+    """GET: confirm taking a mis-packed dose out of the box, with the reason. POST: do it."""
+    shipment = shipment_or_404(shipment_id)
+    item = next((i for i in shipment.items if i.dose.code == code.upper()), None)
+    if item is None or not SHIPMENT_LIFECYCLE.can("unpack", shipment.status):
+        why = (_("it is not in this box") if item is None else
+               _("the box is %(state)s: a dose comes out only before dispatch", state=words(shipment.status).lower()))
+        flash(_("Dose %(code)s cannot be taken out of shipment %(shipment)s: %(why)s.", code=code.upper(),
+                shipment=shipment.code, why=why), "warn")
+        return redirect(url_for(".shipment_page", shipment_id=shipment.id, _anchor="doses"))
+    patient = _patients_of([item.dose_id]).get(item.dose_id)
+
+    def render(errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
+        return render_template("shipments/remove_dose.html", shipment=shipment, item=item, patient=patient,
+                               errors=errors or {}, form=request.form if request.method == "POST" else {}), status
+
+    if request.method == "GET":
+        return render()
+    form = FormReader(request.form)
+    reason = form.text("reason", required=_("Say why the dose comes out of the box, for example: packed into the wrong box."),
+                       max_length=2000)
+    if form.errors:
+        return render(form.errors, 422)
+    outcome = commit_or_refuse(lambda: services.unpack_dose(shipment, dose_code=item.dose.code, reason=reason,
+                                                            actor=require_actor(), now=utcnow()),
+                               fields=("reason",), anchor="reason")
+    if isinstance(outcome, Refused):
+        db.session.expire_all()
+        return render(outcome.errors, outcome.status)
+    flash(_("Dose %(code)s taken out of shipment %(shipment)s: it is allocated again and can be packed into the right box.",
+            code=outcome.dose.code, shipment=shipment.code), "ok")
+    return redirect(url_for(".shipment_page", shipment_id=shipment.id, _anchor="doses"))
+
+
+@bp.post("/shipments/<int:shipment_id>/box-label")
+@roles_required(*BOX_LABEL_PRINTERS)
+def print_box_label(shipment_id: int) -> Page:
+    """The box label as PDF or ZPL, recorded as a print job like every label (a reprint needs a reason)."""
+    shipment = shipment_or_404(shipment_id)
+    form = FormReader(request.form)
+    fmt = form.choice("format", ("pdf", "zpl"), _("Choose PDF or ZPL."))
+    reason = form.text("reason", max_length=2000)
+    if form.errors:
+        return _render_shipment(shipment, errors=_rekey(form.errors, {"reason": "box-label-reason"}), status=422)
+    assert fmt is not None
+
+    def explain(error: DomainError) -> Errors | None:
+        if isinstance(error, ReasonRequired):
+            return {"box-label-reason": [_("The box label was printed before: give the reason for the reprint, "
+                                           "for example: label torn.")]}
+        return {"box-label-reason": [error.detail]}
+
+    outcome = commit_or_refuse(lambda: print_labels(kind="shipment", target=str(shipment.id), fmt=fmt, reason=reason,
+                                                    override=None, actor=require_actor(), now=utcnow()),
+                               fields=("box-label-reason",), anchor="box-label-reason", explain=explain)
+    if isinstance(outcome, Refused):
+        db.session.expire_all()
+        return _render_shipment(shipment_or_404(shipment_id), errors=outcome.errors, status=outcome.status)
+    response = Response(outcome.content, mimetype=outcome.mimetype)
+    disposition = "inline" if fmt == "pdf" else "attachment"
+    response.headers["Content-Disposition"] = f'{disposition}; filename="{outcome.filename}"'
+    response.headers["X-Print-Job-Id"] = str(outcome.job.id)
+    return response
 
 
 @bp.post("/shipments/<int:shipment_id>/dispatch")

@@ -8,6 +8,9 @@ LAB, QA, PHARMACIST = Role.LAB, Role.QA, Role.PHARMACIST
 # → received | partially received.
 SHIPMENT_LIFECYCLE = lifecycle("shipment", [
     ("pack", {"draft", "packed"}, "packed", {LAB}),
+    # A mis-packed dose comes out again before dispatch; the last one out leaves a draft box.
+    ("unpack", {"packed"}, SAME, {LAB}),
+    ("empty", {"packed"}, "draft", set()),
     ("dispatch", {"packed"}, "dispatched", {LAB}),
     ("handoff", {"dispatched", "in_transit"}, "in_transit", {LAB, PHARMACIST}),
     ("receive", {"dispatched", "in_transit"}, "received", {PHARMACIST}),

@@ -422,7 +422,9 @@ def test_anonymous_visitor_is_sent_to_login(client):
 
 def test_home_page_links_lab_jobs_to_the_board(staff, as_user):
     page = html(as_user("lab").get("/"))
-    assert 'href="/lots">Donors and lots</a>' in page
+    # Two jobs, two places: the donor register and the lot board.
+    assert 'href="/donors">Donors</a>' in page
+    assert 'href="/lots">Lots, doses and labels</a>' in page
 
 
 # ---- bag labels: printing and scanning them back on the lot page ---------------------------------
@@ -481,9 +483,9 @@ def test_lab_scans_printed_bag_labels_back_and_the_doses_become_available(staff,
     assert re.search(r'id="count-verified">1<.*id="count-to-verify">1<', station, re.S)
     assert f"1 of 2 bag labels verified; still to verify: {second.code} ." in text(station)
     assert 'data-scan-field' in station and "autofocus" in station and "/static/js/scan-station.js" in page
-    row = row_of(page, f'<th scope="row" class="dose-code">{first.code}')
+    row = row_of(page, f'href="/doses/{first.code}"')
     assert "available" in row and "Verified" in row
-    assert "Verified" not in row_of(page, f'<th scope="row" class="dose-code">{second.code}')
+    assert "Verified" not in row_of(page, f'href="/doses/{second.code}"')
     [record] = verifications()
     assert (record.dose_id, record.label_kind, record.matched, record.code) == (first.id, "bag", True, None)
     db.session.expire_all()

@@ -95,7 +95,7 @@ def lab_registers_donor_lot_and_doses(j: Journey, chain: Chain) -> None:
     with j.person("lab") as page:
         expect(page.get_by_role("heading", name="GMP laboratory")).to_be_visible()
         j.shot(page, "lab-home")
-        page.get_by_role("link", name="Donors and lots").click()
+        page.get_by_role("link", name="Donors", exact=True).click()
         page.get_by_role("link", name="Register a donor").click()
         page.get_by_label("Donor code").fill(chain.donor)
         page.get_by_label("Date the cord was collected").fill(collected.isoformat())
@@ -195,7 +195,7 @@ def qa_determines_eligibility_and_releases(j: Journey, chain: Chain) -> None:
 
 def lab_prints_and_verifies_bag_labels(j: Journey, chain: Chain) -> None:
     with j.person("lab") as page:
-        page.get_by_role("link", name="Doses and labels").click()
+        page.get_by_role("link", name="Lots, doses and labels").click()
         page.locator("#released").get_by_role("link", name=chain.lot).click()
         labels = page.locator("#labels")
         expect(labels).not_to_contain_text("Reason for reprinting")  # a first print needs no reason

@@ -59,7 +59,7 @@ def lots(live_server):
 def test_lab_enters_a_result_and_qa_releases_the_lot(lots, page: Page):
     page.set_viewport_size({"width": 1280, "height": 900})
     log_in(page, lots.url, "lab", DEMO_PASSWORD)
-    page.get_by_role("link", name="Donors and lots").click()
+    page.get_by_role("link", name="Lots, doses and labels").click()
     expect(page.get_by_role("heading", name="Lot board")).to_be_visible()
     quarantine = page.locator("#quarantine")
     expect(quarantine.get_by_role("row", name=LOT)).to_contain_text("Not entered Karyotype")

@@ -544,3 +544,43 @@ def test_coordinator_home_links_patients_and_the_allocation_queue(as_user, staff
                               now=utcnow())
     db.session.commit()
     assert "LZ-0001" not in html(client.get("/visits/waiting-for-a-dose"))
+
+
+# ---- one primary next action ------------------------------------------------------------------
+
+def primary_buttons(page) -> list[str]:
+    """The text of every green (primary) button or button-styled link on the page."""
+    found = []
+    for match in re.finditer(r'<(a|button)\b[^>]*class="([^"]*)"[^>]*>(.*?)</\1>', html(page), re.S):
+        classes = set(match.group(2).split())
+        if "button" in classes and not classes & {"secondary", "warning"}:
+            found.append(text(match.group(3)))
+    return found
+
+
+def test_patient_page_has_one_primary_action_and_allocate_only_for_the_next_due_visit(as_user):
+    enrol(enrolled_on=days_ago(100))                      # LZ-0001: visit 1 missed, visit 2 due
+    client = as_user("lz-coordinator")
+    page = html(client.get("/patients/LZ-0001"))
+    assert primary_buttons(page) == ["Print wristband (PDF)"]
+    assert "Next: print the wristband." in text(section(page, "next-action"))
+    assert "Allocate a dose" in section(page, "visit-2")
+    for number in (1, 3, 4):
+        assert "Allocate a dose" not in section(page, f"visit-{number}")
+    # A later visit's allocation page is refused in words, not offered.
+    later = client.get("/patients/LZ-0001/visits/3/allocate", follow_redirects=True)
+    assert "the next dose goes to visit 2 first" in text(html(later))
+
+    assert post(client, "/patients/LZ-0001/wristband", {}, token_from="/patients/LZ-0001").status_code == 200
+    page = html(client.get("/patients/LZ-0001"))
+    assert primary_buttons(page) == ["Allocate a dose to visit 2"]
+    assert "Next: allocate a dose to visit 2." in text(section(page, "next-action"))
+
+
+def test_a_reader_who_cannot_take_the_next_step_gets_no_primary_button_for_it(as_user):
+    enrol()
+    client = as_user("lz-coordinator")
+    post(client, "/patients/LZ-0001/wristband", {}, token_from="/patients/LZ-0001")
+    nurse_page = html(as_user("lz-nurse").get("/patients/LZ-0001"))
+    assert "Next: allocate a dose to visit 1." in text(section(nurse_page, "next-action"))
+    assert primary_buttons(nurse_page) == []

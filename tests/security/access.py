@@ -102,6 +102,7 @@ EXPECTED: dict[str, frozenset[str] | None] = {
     "POST /lots/<int:lot_id>/label-scans": roles("lab"),  # print-then-scan, as the API's verification
     "POST /patients/<subject_id>/assignment-label-scans": roles("lab coordinator"),
     "GET /doses/<code>/label.png": CENTRAL,
+    "GET /doses/<code>": EVERYONE,
     # patients and schedule (coordinator; lab allocates too)
     "GET /api/patients": EVERYONE,
     "POST /api/patients": roles("coordinator"),
@@ -129,6 +130,7 @@ EXPECTED: dict[str, frozenset[str] | None] = {
     "GET /api/shipments/<int:shipment_id>": SHIPMENT_READERS,
     "POST /api/shipments/<int:shipment_id>/pack": roles("lab"),
     "POST /api/shipments/<int:shipment_id>/pack-scans": roles("lab"),  # the packing page scanning in place
+    "POST /api/shipments/<int:shipment_id>/unpack": roles("lab"),
     "POST /api/shipments/<int:shipment_id>/dispatch": roles("lab"),
     "POST /api/shipments/<int:shipment_id>/handoffs": roles("lab pharmacist"),
     "POST /api/shipments/<int:shipment_id>/temperature": roles("lab pharmacist"),
@@ -140,6 +142,9 @@ EXPECTED: dict[str, frozenset[str] | None] = {
     "POST /shipments": roles("lab"),
     "GET /shipments/<int:shipment_id>": SHIPMENT_READERS,
     "POST /shipments/<int:shipment_id>/pack": roles("lab"),
+    "GET /shipments/<int:shipment_id>/doses/<code>/remove": roles("lab"),
+    "POST /shipments/<int:shipment_id>/doses/<code>/remove": roles("lab"),
+    "POST /shipments/<int:shipment_id>/box-label": roles("lab"),
     "POST /shipments/<int:shipment_id>/dispatch": roles("lab"),
     "POST /shipments/<int:shipment_id>/handoff": roles("lab pharmacist"),
     "POST /shipments/<int:shipment_id>/temperature": roles("lab pharmacist"),
