@@ -14,8 +14,8 @@ from cell_chain.patients.routes import PATIENT_READERS
 from cell_chain.reconciliation.dose_record import ACTION_WORDS, dose_record
 from cell_chain.shipments.parties import Party
 from cell_chain.shipments.routes import SHIPMENT_READERS
-from cell_chain.shipments.views import TONES as SHIPMENT_TONES
-from cell_chain.shipments.views import WORDS as SHIPMENT_WORDS
+from cell_chain.shipments.vocabulary import TONES as SHIPMENT_TONES
+from cell_chain.shipments.vocabulary import WORDS as SHIPMENT_WORDS
 
 bp = Blueprint("dose_pages", __name__, template_folder="templates")
 
