@@ -25,6 +25,7 @@ PDF_STYLESHEET: Final = TEMPLATES / "reconciliation" / "report_pdf.css"
 # A spreadsheet runs a cell starting with one of these as a formula (or DDE command); tab and
 # carriage return are on OWASP's list too, as some spreadsheets strip them first.
 _FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_FIRST: Final = frozenset(_FORMULA_STARTS)
 # A plain number typed as text ("-5", "+1.5e3") is a number to a spreadsheet, not a formula.
 _PLAIN_NUMBER: Final = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
@@ -148,6 +149,20 @@ def csv_chunks(report: Report) -> Iterator[str]:
     def write(cells: Sequence[Any]) -> None:
         writer.writerow([safe_cell(c) for c in cells])
 
+    def write_row(row: dict[str, Any], keys: list[str]) -> None:
+        # A whole-trial report writes over a million cells: the common ones inline. A whole
+        # number or nothing is written by the csv module exactly as safe_cell writes it, and
+        # text is left alone unless its first character could start a formula.
+        cells = []
+        for key in keys:
+            value = row.get(key)
+            kind = value.__class__
+            if value is None or kind is int or (kind is str and value[:1] not in _FORMULA_FIRST):
+                cells.append(value)
+            else:
+                cells.append(safe_cell(value))
+        writer.writerow(cells)
+
     def taken() -> str:
         text = out.getvalue()
         out.seek(0)
@@ -167,7 +182,7 @@ def csv_chunks(report: Report) -> Iterator[str]:
         keys = [c.key for c in table.columns]
         write([c.title for c in table.columns])
         for count, row in enumerate(table.rows, 1):
-            write([row.get(k) for k in keys])
+            write_row(row, keys)
             if count % CSV_CHUNK_ROWS == 0:
                 yield taken()
         if (totals := _totals_row(table)) is not None:

@@ -30,7 +30,11 @@ class CustodyEvent(db.Model):
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
     recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
-    __table_args__ = (Index("ix_custody_events_dose", "dose_id", "occurred_at", "id"),)
+    # The ledger in chain order per dose, covering what the custody rules read (kind and both
+    # parties): the current custodian and the chain check over every dose are read from the
+    # index alone, without a visit to the table per event.
+    __table_args__ = (Index("ix_custody_events_dose", "dose_id", "occurred_at", "id", "kind", "from_party",
+                            "to_party"),)
 
 
 class Shipment(db.Model):
