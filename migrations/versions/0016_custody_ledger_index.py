@@ -10,8 +10,8 @@ from alembic import op
 
 
 # revision identifiers, used by Alembic.
-revision = '0015'
-down_revision = '0014_local_time_language'
+revision = '0016'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
