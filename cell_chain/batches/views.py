@@ -286,7 +286,7 @@ def enter_result(lot_id: int) -> Page:
     test = request.values.get("test", "")
     if test not in wf.TESTS:
         chose = "test" in request.values
-        errors = {"test": ["Choose the test whose result you are entering."]} if chose else {}
+        errors = {"test": [_("Choose the test whose result you are entering.")]} if chose else {}
         return _render_result_form(lot, None, errors=errors, status=422 if errors else 200)
     if request.method == "GET":
         return _render_result_form(lot, test)
@@ -677,12 +677,12 @@ def determine_eligibility(donor_id: int) -> Page:
             if marker in entered:
                 days = abs((entered[marker].tested_on - donor.collected_on).days)
                 errors[f"marker-{marker}"] = [
-                    f"{label}: tested {days} days from collection, outside the 7-day window. The lab "
-                    "must enter a result from a specimen tested within 7 days."]
+                    _("%(marker)s: tested %(days)s days from collection, outside the 7-day window. The lab "
+                      "must enter a result from a specimen tested within 7 days.", marker=label, days=days)]
             else:
                 errors[f"marker-{marker}"] = [
-                    f"{label}: no result entered. The lab must enter it before eligibility can be "
-                    "determined."]
+                    _("%(marker)s: no result entered. The lab must enter it before eligibility can be "
+                      "determined.", marker=label)]
         return errors
 
     outcome = commit_or_refuse(lambda: services.determine_eligibility(

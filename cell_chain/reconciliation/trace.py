@@ -26,6 +26,7 @@ from cell_chain.reconciliation.rules import allocation_active
 from cell_chain.shipments import custody
 from cell_chain.shipments.parties import WORDS as PARTY_WORDS
 from cell_chain.shipments.parties import Party
+from cell_chain.core.messages import _l
 
 # Recall and lookback are QA's; monitors audit them; the lab runs the physical side of a
 # recall (it may already read every lot, dose and patient, so the trace shows it nothing
@@ -46,26 +47,26 @@ def parse_din(text: Any) -> str:
     """The 13-character DIN in `text`. A check character given after it must match (it is
     there to catch typing errors). Raises ValidationFailed."""
     if not isinstance(text, str) or len(text) > _MAX_ENTRY:
-        raise ValidationFailed({"din": ["Give a DIN: 13 characters, e.g. A9999 26 000123."]})
+        raise ValidationFailed({"din": [_l("Give a DIN: 13 characters, e.g. A9999 26 000123.")]})
     compact = re.sub(r"[\s\u00a0]+", "", text).upper()
     if (match := _DIN_WITH_CHECK.fullmatch(compact)) and not compact.startswith("="):
         din = match["din"]
         if mod37_2_check(din) != match["check"]:
-            raise ValidationFailed({"din": [f"The check character {match['check']} does not belong to DIN "
-                                            f"{din}: look at the label again."]})
+            raise ValidationFailed({"din": [_l("The check character %(check)s does not belong to DIN %(din)s: look "
+                                               "at the label again.", check=match["check"], din=din)]})
         return din
     if match := _DIN_ENTRY.fullmatch(compact):
         if compact.startswith("=") != (match["flags"] is not None):
-            raise ValidationFailed({"din": ["Give a DIN: 13 characters, e.g. A9999 26 000123."]})
+            raise ValidationFailed({"din": [_l("Give a DIN: 13 characters, e.g. A9999 26 000123.")]})
         return match["din"]
-    raise ValidationFailed({"din": ["Give a DIN: 13 characters, e.g. A9999 26 000123."]})
+    raise ValidationFailed({"din": [_l("Give a DIN: 13 characters, e.g. A9999 26 000123.")]})
 
 
 def parse_subject_id(text: Any) -> str:
     """A subject ID: site code and four digits, e.g. LZ-0042. Raises ValidationFailed."""
     if isinstance(text, str) and len(text) <= _MAX_ENTRY and SUBJECT_ID.fullmatch(clean := text.strip().upper()):
         return clean
-    raise ValidationFailed({"subject_id": ["Give a subject ID: the site code and four digits, e.g. LZ-0042."]})
+    raise ValidationFailed({"subject_id": [_l("Give a subject ID: the site code and four digits, e.g. LZ-0042.")]})
 
 
 def din_check(din: str) -> str:
@@ -329,12 +330,12 @@ def trace_donor(din: str, *, actor: User) -> DonorTrace:
         donor = db.session.scalar(select(Donor).join(Lot, Lot.donor_id == Donor.id).where(Lot.din == code))
         matched = "lot"
     if donor is None:
-        raise NotFound(f"No donor or lot has DIN {code}.")
+        raise NotFound(_l("No donor or lot has DIN %(code)s.", code=code))
     lots = list(db.session.scalars(select(Lot).where(Lot.donor_id == donor.id).order_by(Lot.lot_number)))
     stmt = donor_doses_statement([lot.id for lot in lots], site_id=actor.site_id)
     rows = db.session.execute(stmt).all() if lots else []
     if actor.site_id is not None and not rows:
-        raise NotFound(f"No donor or lot has DIN {code} among your site's doses.")
+        raise NotFound(_l("No donor or lot has DIN %(code)s among your site's doses.", code=code))
     holders = _custody([r.id for r in rows])
     signatures = _signatures({"donors": [donor.id], "lots": [lot.id for lot in lots],
                               "doses": [r.id for r in rows], "infusions": [r.infusion_id for r in rows if r.infusion_id]})
@@ -360,7 +361,7 @@ def trace_patient(subject_id: str, *, actor: User) -> PatientTrace:
     patient = db.session.scalar(scope_to_site(select(Patient).options(lazyload(Patient.visits))
                                               .where(Patient.subject_id == code), Patient, actor))
     if patient is None:
-        raise NotFound(f"No patient {code}.")
+        raise NotFound(_l("No patient %(code)s.", code=code))
     stmt = patient_doses_statement(patient_dose_ids(patient.id))
     rows = db.session.execute(stmt).all()
     holders = _custody([r.id for r in rows])
@@ -386,28 +387,28 @@ def resolve_entry(text: str) -> tuple[str, str]:
     ValidationFailed with a message for the form."""
     entry = (text or "").strip()
     if not entry:
-        raise ValidationFailed({"q": ["Enter or scan a DIN, a dose label or a subject ID."]})
+        raise ValidationFailed({"q": [_l("Enter or scan a DIN, a dose label or a subject ID.")]})
     if SUBJECT_ID.fullmatch(entry.upper()):
         return "patient", entry.upper()
     if entry.startswith(("=+", "&")) or (entry.startswith("=") and len(entry) > 16):
         try:
             scan = read_scan(entry)
         except UnrecognizedBarcode:
-            raise ValidationFailed({"q": ["That scan is not one of our dose labels. Scan the bag label's "
-                                          "Data Matrix or its DIN barcode, or type the DIN."]}) from None
+            raise ValidationFailed({"q": [_l("That scan is not one of our dose labels. Scan the bag label's "
+                                          "Data Matrix or its DIN barcode, or type the DIN.")]}) from None
         if scan.kind == "dose" and scan.obj is not None:
             return "donor", scan.obj.lot.din
         if scan.kind == "lot" and scan.obj is not None:
             return "donor", scan.obj.din
-        raise ValidationFailed({"q": ["No dose in cell-chain carries that label."]})
+        raise ValidationFailed({"q": [_l("No dose in cell-chain carries that label.")]})
     try:
         return "donor", parse_din(entry)
     except ValidationFailed as error:
         messages = error.extra["errors"]["din"]
         if "check character" in messages[0]:
             raise ValidationFailed({"q": messages}) from None
-        raise ValidationFailed({"q": ["Enter a DIN (e.g. A9999 26 000123) or a subject ID (e.g. LZ-0042), "
-                                      "or scan a dose label or wristband."]}) from None
+        raise ValidationFailed({"q": [_l("Enter a DIN (e.g. A9999 26 000123) or a subject ID (e.g. LZ-0042), "
+                                      "or scan a dose label or wristband.")]}) from None
 
 
 def _dose_record(code: str, signature: SignatureView, patient: Administration | None) -> str:
