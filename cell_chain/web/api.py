@@ -96,7 +96,7 @@ def http_problem(error: HTTPException) -> Response:
     if status == 422 and "messages" in data:
         errors = _flatten_messages(data["messages"])
         return problem(422, "VALIDATION_ERROR", "The request has invalid fields",
-                       "Correct the fields listed in errors.", errors=errors)
+                       translated("Correct the fields listed in errors."), errors=errors)
     phrase = http.HTTPStatus(status).phrase if status in http.HTTPStatus._value2member_map_ else "Error"
     detail = data.get("message") or error.description
     response = problem(status, _HTTP_CODES.get(status, phrase.upper().replace(" ", "_")), phrase,
