@@ -435,12 +435,12 @@ def allocate(subject_id: str, number: int) -> Page:
     if isinstance(outcome, Refused):
         return render(outcome.errors, outcome.status)
     coi = allocations.coi_from_code(outcome.coi)
-    message = (f"Dose {outcome.dose.code} allocated to visit {visit.number} of {patient.subject_id}. "
-               f"Chain of Identity {coi.eye_readable} [{coi.check}]. Print the assignment label and "
-               "attach it beside the bag label.")
+    message = _("Dose %(code)s allocated to visit %(number)s of %(subject)s. Chain of Identity %(coi)s [%(check)s]. "
+                "Print the assignment label and attach it beside the bag label.", code=outcome.dose.code,
+                number=visit.number, subject=patient.subject_id, coi=coi.eye_readable, check=coi.check)
     previewed = FormReader(request.form).raw("previewed")
     if dose is None and previewed and previewed != outcome.dose.code:
-        message += f" (Dose {previewed}, shown before, went to another visit meanwhile.)"
+        message += " " + _("(Dose %(code)s, shown before, went to another visit meanwhile.)", code=previewed)
     flash(message, "ok")
     return redirect(url_for(".patient_page", subject_id=patient.subject_id, _anchor=f"visit-{visit.number}"))
 

@@ -477,6 +477,11 @@ def csv_response(report: Report) -> Any:
     report yields them, never the whole file in memory. UTF-8 with a byte-order mark so
     spreadsheets read × and ⁷."""
     from flask import Response, stream_with_context
+    from flask_babel import get_translations
+
+    # The reader's language is settled now, while the request runs its own statements: the
+    # streamed header then translates from the cached catalogue without asking the database.
+    get_translations()
 
     def body() -> Iterator[bytes]:
         yield "\ufeff".encode()
