@@ -8,6 +8,7 @@ from werkzeug.routing import UnicodeConverter
 from cell_chain.accounts.sessions import load_actor
 from cell_chain.core.errors import DomainError, ValidationFailed
 from cell_chain.web.extensions import csrf
+from cell_chain.core.messages import _l
 
 _CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
@@ -92,7 +93,7 @@ def _before_request() -> Response | None:
     actor = g.get("actor")
     if actor is not None and actor.must_change_password and request.endpoint not in _BEFORE_PASSWORD_CHANGE:
         if request.path.startswith("/api/"):
-            raise PasswordChangeRequired("Change your password first: POST /api/me/password.")
+            raise PasswordChangeRequired(_l("Change your password first: POST /api/me/password."))
         return redirect(url_for("accounts.password_form"))
     # PostgreSQL text cannot hold NUL: such input is refused as invalid here, once for every
     # endpoint (documented as a 422 on each), rather than failing in the database.

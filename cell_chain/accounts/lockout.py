@@ -22,6 +22,7 @@ from cell_chain.accounts.permissions import require_admin
 from cell_chain.core import audit
 from cell_chain.core.db import UtcDateTime, db
 from cell_chain.core.errors import DomainError
+from cell_chain.core.messages import _l
 
 SIGN_IN, SIGNATURE, WITNESS = "sign_in", "signature", "witness"
 # Signature throttles do not depend on where the attempt came from: the signer is logged in.
@@ -73,7 +74,7 @@ def check_throttle(scope: str, name: str, client: str | None, *, now: datetime) 
     row = _row(scope, name, client)
     if row is not None and row.blocked_until is not None and row.blocked_until > now:
         wait = max(1, int((row.blocked_until - now).total_seconds() + 0.999))
-        raise TooManyAttempts(f"Too many wrong passwords. Wait {wait} seconds before trying again.",
+        raise TooManyAttempts(_l("Too many wrong passwords. Wait %(seconds)s seconds before trying again.", seconds=wait),
                               retry_after=wait)
 
 

@@ -11,6 +11,7 @@ from cell_chain.accounts.models import User
 from cell_chain.accounts.roles import Role
 from cell_chain.core.db import db
 from cell_chain.core.errors import Forbidden, NotFound, Unauthenticated
+from cell_chain.core.messages import _l, state
 
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M")
@@ -29,7 +30,7 @@ def require_actor() -> User:
 
 def require_role(actor: User, roles: Iterable[str]) -> None:
     if actor.role not in set(roles):
-        raise Forbidden(f"A {actor.role} cannot do this.")
+        raise Forbidden(_l("A %(role)s cannot do this.", role=state(actor.role)))
 
 
 def roles_required(*roles: Role) -> Callable[[F], F]:
@@ -60,11 +61,11 @@ def scoped_get_or_404(model: type[M], actor: User, *criteria: Any) -> M:
     existence is not revealed."""
     obj = db.session.scalar(scope_to_site(select(model).where(*criteria), model, actor))
     if obj is None:
-        raise NotFound(f"No such {model.__name__.lower()}.")
+        raise NotFound(_l("No such %(record)s.", record=state(model.__name__.lower())))
     return obj
 
 
 def require_admin(actor: User | None) -> None:
     # `None` is the CLI acting as the system operator on the server itself.
     if actor is not None and actor.role != Role.ADMIN:
-        raise Forbidden("Only an administrator manages sites and users.")
+        raise Forbidden(_l("Only an administrator manages sites and users."))

@@ -31,6 +31,7 @@ from cell_chain.core.db import db
 from cell_chain.core.errors import Unauthenticated
 from cell_chain.core.schemas import PageArgs
 from cell_chain.web.api import problems
+from cell_chain.core.messages import _l
 
 blp = Blueprint("accounts_api", __name__, url_prefix="/api", description="Authentication, sites and users")
 
@@ -62,7 +63,7 @@ class LogoutResource(MethodView):
         raw = bearer_token()
         token = services.token_for(raw) if raw else None
         if token is None:
-            raise Unauthenticated("Log out with the bearer token to revoke.")
+            raise Unauthenticated(_l("Log out with the bearer token to revoke."))
         services.revoke_token(token, now=utcnow())
         db.session.commit()
 

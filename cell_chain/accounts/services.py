@@ -25,6 +25,7 @@ from cell_chain.core import audit
 from cell_chain.core.clock import is_zone_name
 from cell_chain.core.db import db, refuse_duplicate
 from cell_chain.core.errors import AuthFailure, Forbidden, ReasonRequired, SignatureInvalid, ValidationFailed
+from cell_chain.core.messages import _l
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _SITE_CODE = re.compile(r"^[A-Z]{2,8}$")
@@ -48,19 +49,19 @@ def create_site(*, code: str, name: str, city: str, actor: User | None, now: dat
     _require_admin(actor)
     errors: dict[str, list[str]] = {}
     if not _SITE_CODE.match(code or ""):
-        errors["code"] = ["Use 2 to 8 capital letters, e.g. LZ."]
+        errors["code"] = [_l("Use 2 to 8 capital letters, e.g. LZ.")]
     elif site_by_code(code):
-        errors["code"] = [f"Site {code} already exists."]
+        errors["code"] = [_l("Site %(code)s already exists.", code=code)]
     if not (name or "").strip():
-        errors["name"] = ["Give the hospital's name."]
+        errors["name"] = [_l("Give the hospital's name.")]
     if not (city or "").strip():
-        errors["city"] = ["Give the city."]
+        errors["city"] = [_l("Give the city.")]
     errors.update(_preference_problems(language, time_zone))
     if errors:
         raise ValidationFailed(errors)
     site = Site(code=code, name=name.strip(), city=city.strip(), time_zone=time_zone, language=language,
                 created_at=now)
-    with refuse_duplicate(Site.code, ValidationFailed({"code": [f"Site {code} already exists."]})):
+    with refuse_duplicate(Site.code, ValidationFailed({"code": [_l("Site %(code)s already exists.", code=code)]})):
         db.session.add(site)
     audit.record_created(site, "site.created", actor=actor, at=now)
     return site
@@ -75,23 +76,23 @@ def create_user(
     _require_admin(actor)
     errors: dict[str, list[str]] = {}
     if not _USERNAME.match(username or ""):
-        errors["username"] = ["Use 2 to 64 lower-case letters, digits, dots, dashes or underscores."]
+        errors["username"] = [_l("Use 2 to 64 lower-case letters, digits, dots, dashes or underscores.")]
     elif user_by_username(username):
-        errors["username"] = [f"User {username} already exists."]
+        errors["username"] = [_l("User %(username)s already exists.", username=username)]
     if not (display_name or "").strip():
-        errors["display_name"] = ["Give the printed name used on signatures."]
+        errors["display_name"] = [_l("Give the printed name used on signatures.")]
     if role not in {r.value for r in Role}:
-        errors["role"] = [f"Role must be one of: {', '.join(r.value for r in Role)}."]
+        errors["role"] = [_l("Role must be one of: %(roles)s.", roles=", ".join(r.value for r in Role))]
     site = None
     if site_code:
         site = site_by_code(site_code)
         if site is None:
-            errors["site_code"] = [f"No site {site_code}."]
+            errors["site_code"] = [_l("No site %(site)s.", site=site_code)]
     if role in {r.value for r in Role} and "site_code" not in errors:
         if is_site_role(role) and not site_code:
-            errors["site_code"] = [f"A {role} works at a site: give site_code."]
+            errors["site_code"] = [_l("A %(role)s works at a site: give site_code.", role=role)]
         elif not is_site_role(role) and site_code:
-            errors["site_code"] = [f"A {role} is not tied to one site: leave site_code out."]
+            errors["site_code"] = [_l("A %(role)s is not tied to one site: leave site_code out.", role=role)]
     if problems := password_problems(password or ""):
         errors["password"] = problems
     errors.update(_preference_problems(language, time_zone))
@@ -104,7 +105,7 @@ def create_user(
         # A password an administrator chose is known to two people until its owner changes it.
         must_change_password=actor is not None,
     )
-    with refuse_duplicate(User.username, ValidationFailed({"username": [f"User {username} already exists."]})):
+    with refuse_duplicate(User.username, ValidationFailed({"username": [_l("User %(username)s already exists.", username=username)]})):
         db.session.add(user)
     audit.record_created(user, "user.created", actor=actor, at=now)
     return user
@@ -113,9 +114,9 @@ def create_user(
 def _preference_problems(language: str | None, time_zone: str | None) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if language is not None and language not in LANGUAGES:
-        errors["language"] = [f"Language must be one of: {', '.join(LANGUAGES)}."]
+        errors["language"] = [_l("Language must be one of: %(languages)s.", languages=", ".join(LANGUAGES))]
     if time_zone is not None and not is_zone_name(time_zone):
-        errors["time_zone"] = ["Not an IANA time zone; use a name such as Asia/Shanghai."]
+        errors["time_zone"] = [_l("Not an IANA time zone; use a name such as Asia/Shanghai.")]
     return errors
 
 
@@ -124,7 +125,7 @@ def set_preferences(user: User, *, language: str | None, time_zone: str | None, 
     """A user's own language and time zone (None: follow the site). Only the user sets them.
     Raises Forbidden, ValidationFailed."""
     if actor.id != user.id:
-        raise Forbidden("Only the user chooses their own language and time zone.")
+        raise Forbidden(_l("Only the user chooses their own language and time zone."))
     if errors := _preference_problems(language, time_zone):
         raise ValidationFailed(errors)
     if (user.language, user.time_zone) != (language, time_zone):
@@ -174,7 +175,7 @@ def change_password(user: User, *, old_password: str, new_password: str, now: da
     if problems := password_problems(new_password or "", username=user.username):
         raise ValidationFailed({"new_password": problems})
     if password_matches(user.password_hash, new_password):
-        raise ValidationFailed({"new_password": ["Choose a password different from the current one."]})
+        raise ValidationFailed({"new_password": [_l("Choose a password different from the current one.")]})
     user.password_hash = hash_password(new_password)
     user.must_change_password = False
     ended = revoke_credentials(user, now=now, keep_token=keep_token, keep_session=keep_session)
@@ -190,7 +191,7 @@ def set_password(user: User, *, password: str, reason: str | None, actor: User |
     ValidationFailed, ReasonRequired."""
     require_admin(actor)
     if not (reason or "").strip():
-        raise ReasonRequired("Give the reason for setting this password.")
+        raise ReasonRequired(_l("Give the reason for setting this password."))
     if problems := password_problems(password or "", username=user.username):
         raise ValidationFailed({"password": problems})
     user.password_hash = hash_password(password)

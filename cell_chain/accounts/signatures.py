@@ -18,6 +18,7 @@ from cell_chain.core.db import UtcDateTime, db
 from cell_chain.core.errors import DomainError, SignatureInvalid, ValidationFailed
 from cell_chain.core.records import content_hash, entity_id, entity_type
 from cell_chain.web.words import N_
+from cell_chain.core.messages import _l, state
 
 
 class Meaning(StrEnum):
@@ -102,7 +103,7 @@ def sign(record: Any, *, signer: User, given: SignatureInput, meaning: Meaning,
     """Sign `record` with the signer's re-entered password. Raises SignatureInvalid (counts
     toward lock-out), AccountLocked, ValidationFailed (a meaning other than the action's)."""
     if given.meaning and given.meaning != meaning.value:
-        raise ValidationFailed({"signature.meaning": [f"This action is signed as '{meaning.value}'."]})
+        raise ValidationFailed({"signature.meaning": [_l("This action is signed as '%(meaning)s'.", meaning=meaning.value)]})
     confirm_password(signer, given.password, now=at)
     return _create(record, signer, meaning.value, at)
 
@@ -118,7 +119,7 @@ def witness(record: Any, *, given: WitnessInput, signer_signature: Signature,
     if user.id == signer_signature.signer_id:
         raise WitnessInvalid(N_("The witness must be a different person from the signer."))
     if user.role not in set(allowed_roles):
-        raise WitnessInvalid(f"A {user.role} cannot witness this record.")
+        raise WitnessInvalid(_l("A %(role)s cannot witness this record.", role=state(user.role)))
     signer = db.session.get(User, signer_signature.signer_id)
     if user.site_id is not None and signer is not None and signer.site_id not in (None, user.site_id):
         raise WitnessInvalid(N_("The witness must work at the same site."))

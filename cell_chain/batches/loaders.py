@@ -7,6 +7,7 @@ from cell_chain.batches.models import Dose
 from cell_chain.core.db import MAX_ID, db
 from cell_chain.core.errors import NotFound
 from cell_chain.web.words import N_
+from cell_chain.core.messages import _l, state
 
 T = TypeVar("T")
 
@@ -14,7 +15,7 @@ T = TypeVar("T")
 def get_or_404(model: type[T], ident: int) -> T:
     obj = db.session.get(model, ident) if 0 < ident <= MAX_ID else None
     if obj is None:
-        raise NotFound(f"There is no {model.__name__.lower()} number {ident}.")
+        raise NotFound(_l("There is no %(record)s number %(number)s.", record=state(model.__name__.lower()), number=ident))
     return obj
 
 

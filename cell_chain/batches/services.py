@@ -36,6 +36,7 @@ from cell_chain.core.errors import InvalidTransition, ReasonRequired, Validation
 from cell_chain.core.isbt128 import Din
 from cell_chain.core.records import canonical_json
 from cell_chain.web.words import N_
+from cell_chain.core.messages import Joined, _l, state
 
 LAB = (Role.LAB,)
 QA = (Role.QA,)
@@ -72,12 +73,12 @@ def register_donor(*, donor_code: str, collected_on: date, actor: User, now: dat
     if not code:
         raise ValidationFailed({"donor_code": [N_("Give the donor code.")]})
     if db.session.scalar(select(Donor.id).where(Donor.donor_code == code)):
-        raise ValidationFailed({"donor_code": [f"Donor {code} is already registered."]})
+        raise ValidationFailed({"donor_code": [_l("Donor %(code)s is already registered.", code=code)]})
     if collected_on > now.date():
         raise ValidationFailed({"collected_on": [N_("The collection date cannot be in the future.")]})
     donor = Donor(donor_code=code, din=issue_din(now), collected_on=collected_on,
                   status="registered", registered_by_id=actor.id, registered_at=now)
-    with refuse_duplicate(Donor.donor_code, ValidationFailed({"donor_code": [f"Donor {code} is already registered."]})):
+    with refuse_duplicate(Donor.donor_code, ValidationFailed({"donor_code": [_l("Donor %(code)s is already registered.", code=code)]})):
         db.session.add(donor)
     audit.record_created(donor, "donor.registered", actor=actor, at=now)
     return donor
@@ -89,13 +90,13 @@ def record_screening(donor: Donor, *, marker: str, result: str, tested_on: date,
     require_role(actor, wf.DONOR_LIFECYCLE.roles("enter_screening"))
     errors = {}
     if marker not in MARKERS:
-        errors["marker"] = [f"Markers are: {', '.join(MARKERS)}."]
+        errors["marker"] = [_l("Markers are: %(markers)s.", markers=", ".join(MARKERS))]
     if result not in SCREENING_RESULTS:
-        errors["result"] = [f"Results are: {', '.join(SCREENING_RESULTS)}."]
+        errors["result"] = [_l("Results are: %(results)s.", results=", ".join(SCREENING_RESULTS))]
     if errors:
         raise ValidationFailed(errors)
     if not wf.DONOR_LIFECYCLE.can("enter_screening", donor.status):
-        raise InvalidTransition(f"The donor is already {donor.status}: screening results are locked.")
+        raise InvalidTransition(_l("The donor is already %(status)s: screening results are locked.", status=state(donor.status)))
     if tested_on > now.date():
         raise ValidationFailed({"tested_on": [N_("The test date cannot be in the future.")]})
     existing = next((r for r in donor.results if r.marker == marker), None)
@@ -120,8 +121,8 @@ def determine_eligibility(donor: Donor, *, signature: SignatureInput, actor: Use
     outcome, missing = wf.eligibility_outcome(facts, donor.collected_on, MARKERS)
     if outcome is None:
         raise ScreeningIncomplete(
-            "Results are missing, or were tested more than 7 days from collection, for: "
-            + ", ".join(missing) + ".", missing=missing)
+            _l("Results are missing, or were tested more than 7 days from collection, for: %(tests)s.",
+               tests=", ".join(missing)), missing=missing)
     wf.DONOR_LIFECYCLE.apply(donor, f"determine_{outcome}")
     donor.determined_at = now
     audit.record_change(donor, f"donor.{outcome}", actor=actor, at=now)
@@ -150,9 +151,9 @@ def publish_spec(limits: dict[str, dict[str, Any]], *, reason: str | None, actor
     errors = {}
     for test, limit in limits.items():
         if test not in wf.DEFAULT_SPEC:
-            errors[test] = [f"Unknown test; tests are: {', '.join(wf.TESTS)}."]
+            errors[test] = [_l("Unknown test; tests are: %(tests)s.", tests=", ".join(wf.TESTS))]
         elif not limit or set(limit) - {"equals", "min", "max"}:
-            errors[test] = ["Give 'equals', or 'min' and/or 'max'."]
+            errors[test] = [_l("Give 'equals', or 'min' and/or 'max'.")]
     if errors:
         raise ValidationFailed(errors)
     version = current_spec(now=now, persist=True).version + 1
@@ -170,21 +171,21 @@ def create_lot(*, donor: Donor, lot_number: str, manufactured_on: date, passage:
     ValidationFailed."""
     require_role(actor, wf.DONOR_LIFECYCLE.roles("start_lot"))
     if not wf.DONOR_LIFECYCLE.can("start_lot", donor.status):
-        raise DonorIneligible(f"Donor {donor.donor_code} is ineligible: no lot can be made from it.")
+        raise DonorIneligible(_l("Donor %(donor)s is ineligible: no lot can be made from it.", donor=donor.donor_code))
     number = (lot_number or "").strip()
     errors: dict[str, list[str]] = {}
     if presentation not in PRESENTATIONS:
-        errors["presentation"] = [f"Presentation is one of: {', '.join(PRESENTATIONS)}."]
+        errors["presentation"] = [_l("Presentation is one of: %(presentations)s.", presentations=", ".join(PRESENTATIONS))]
     if not 0 <= passage <= 50:
-        errors["passage"] = ["Passage is a whole number from 0 to 50."]
+        errors["passage"] = [_l("Passage is a whole number from 0 to 50.")]
     if not number:
-        errors["lot_number"] = ["Give the lot number."]
+        errors["lot_number"] = [_l("Give the lot number.")]
     elif db.session.scalar(select(Lot.id).where(Lot.lot_number == number)):
-        errors["lot_number"] = [f"Lot {number} already exists."]
+        errors["lot_number"] = [_l("Lot %(number)s already exists.", number=number)]
     if manufactured_on < donor.collected_on:
-        errors["manufactured_on"] = ["Manufacture cannot precede the cord's collection."]
+        errors["manufactured_on"] = [_l("Manufacture cannot precede the cord's collection.")]
     if manufactured_on > now.date():
-        errors["manufactured_on"] = ["The manufacturing date cannot be in the future."]
+        errors["manufactured_on"] = [_l("The manufacturing date cannot be in the future.")]
     if errors:
         raise ValidationFailed(errors)
     cfg = current_app.config
@@ -197,7 +198,7 @@ def create_lot(*, donor: Donor, lot_number: str, manufactured_on: date, passage:
         post_thaw_hours=None if fresh else cfg["POST_THAW_HOURS"],
         status="in_process", created_by_id=actor.id, created_at=now,
     )
-    with refuse_duplicate(Lot.lot_number, ValidationFailed({"lot_number": [f"Lot {number} already exists."]})):
+    with refuse_duplicate(Lot.lot_number, ValidationFailed({"lot_number": [_l("Lot %(number)s already exists.", number=number)]})):
         db.session.add(lot)
     audit.record_created(lot, "lot.created", actor=actor, at=now)
     return lot
@@ -217,9 +218,9 @@ def record_result(lot: Lot, *, test: str, value: Any, performed_on: date, method
     Changing an entered result is a correction and needs a reason."""
     require_role(actor, wf.LOT_LIFECYCLE.roles("enter_result"))
     if test not in wf.TESTS:
-        raise ValidationFailed({"test": [f"Unknown test; tests are: {', '.join(wf.TESTS)}."]})
+        raise ValidationFailed({"test": [_l("Unknown test; tests are: %(tests)s.", tests=", ".join(wf.TESTS))]})
     if not wf.LOT_LIFECYCLE.can("enter_result", lot.status):
-        raise InvalidTransition(f"The lot is {lot.status}: results are locked.")
+        raise InvalidTransition(_l("The lot is %(status)s: results are locked.", status=state(lot.status)))
     try:
         parsed = wf.parse_result_value(test, value)
     except ValueError as error:
@@ -262,7 +263,7 @@ def release_lot(lot: Lot, *, signature: SignatureInput, actor: User, now: dateti
     if any(r.entered_by_id == actor.id for r in lot.results):
         raise SegregationOfDuties(N_("You entered results for this lot; another QA person must release it."))
     if blockers := release_readiness(lot, now=now):
-        raise ReleaseBlocked("; ".join(b.message for b in blockers),
+        raise ReleaseBlocked(Joined(b.message for b in blockers),
                              blocking=[b.key for b in blockers])
     wf.LOT_LIFECYCLE.apply(lot, "release")
     audit.record_change(lot, "lot.released", actor=actor, at=now)
@@ -298,9 +299,10 @@ def quarantine_dose(dose: Dose, *, cause: str, reason: str, actor: User, now: da
 def lift_quarantine(dose: Dose, *, reason: str, actor: User, now: datetime) -> None:
     """QA accepted what quarantined the dose: it goes back to where it was."""
     if dose.status != "quarantined" or dose.status_before_quarantine is None:
-        raise InvalidTransition(f"Dose {dose.code} is not in quarantine.")
+        raise InvalidTransition(_l("Dose %(code)s is not in quarantine.", code=dose.code))
     if dose.lot.status != "released":
-        raise InvalidTransition(f"Dose {dose.code}'s lot is {dose.lot.status}: it stays in quarantine.")
+        raise InvalidTransition(_l("Dose %(code)s's lot is %(status)s: it stays in quarantine.", code=dose.code,
+                                       status=state(dose.lot.status)))
     wf.DOSE_LIFECYCLE.apply(dose, "lift_quarantine")
     dose.quarantine_cause = dose.quarantine_reason = dose.quarantined_at = None
     audit.record_change(dose, "dose.quarantine_lifted", actor=actor, at=now, reason=reason)
@@ -396,7 +398,8 @@ def prepare_dose(lot: Lot, *, cells: float, volume_ml: float, viability_pct: flo
     require_role(actor, wf.LOT_LIFECYCLE.roles("prepare_dose"))
     lock_row(lot)
     if not wf.LOT_LIFECYCLE.can("prepare_dose", lot.status):
-        raise InvalidTransition(f"The lot is {lot.status}: doses are filled only while it is in process or quarantine.")
+        raise InvalidTransition(_l("The lot is %(status)s: doses are filled only while it is in process or quarantine.",
+                                   status=state(lot.status)))
     number = (db.session.scalar(select(func.max(Dose.number)).where(Dose.lot_id == lot.id)) or 0) + 1
     reasons = wf.dose_rejection_reasons(cells, volume_ml, viability_pct, _tolerance())
     dose = Dose(

@@ -106,7 +106,7 @@ bp.context_processor(page_helpers)
 
 
 def _doses(count: int) -> str:
-    return f"{count} dose{'' if count == 1 else 's'}"
+    return _("%(count)s dose", count=count) if count == 1 else _("%(count)s doses", count=count)
 
 
 def _signature(password: str, meaning: Meaning) -> SignatureInput:
@@ -297,7 +297,7 @@ def enter_result(lot_id: int) -> Page:
     test = request.values.get("test", "")
     if test not in wf.TESTS:
         chose = "test" in request.values
-        errors = {"test": ["Choose the test whose result you are entering."]} if chose else {}
+        errors = {"test": [_("Choose the test whose result you are entering.")]} if chose else {}
         return _render_result_form(lot, None, errors=errors, status=422 if errors else 200)
     if request.method == "GET":
         return _render_result_form(lot, test)
@@ -423,13 +423,14 @@ def release_lot(lot_id: int) -> Page:
     if isinstance(outcome, Refused):
         return _render_decision(lot, "release", errors=outcome.errors, status=outcome.status)
     statuses = Counter(d.status for d in lot.doses)
-    message = f"Lot {lot.lot_number} released."
+    message = _("Lot %(number)s released.", number=lot.lot_number)
     if statuses["available"]:
-        message += f" {_doses(statuses['available'])} available for allocation."
+        message += " " + _("%(doses)s available for allocation.", doses=_doses(statuses["available"]))
     if statuses["prepared"]:
-        message += (f" {_doses(statuses['prepared'])} will become available once "
-                    f"{'its bag label is' if statuses['prepared'] == 1 else 'their bag labels are'} "
-                    "printed and verified.")
+        message += " " + (_("%(doses)s will become available once its bag label is printed and verified.",
+                            doses=_doses(statuses["prepared"])) if statuses["prepared"] == 1 else
+                          _("%(doses)s will become available once their bag labels are printed and verified.",
+                            doses=_doses(statuses["prepared"])))
     flash(message, "ok")
     return redirect(url_for(".lot_page", lot_id=lot.id))
 
@@ -471,13 +472,14 @@ def recall_lot(lot_id: int) -> Page:
     if isinstance(outcome, Refused):
         return _render_decision(lot, "recall", errors=outcome.errors, status=outcome.status)
     quarantined, given = outcome.quarantined_doses, outcome.administered_doses
-    message = f"Lot {lot.lot_number} recalled. {len(quarantined)} dose(s) quarantined"
-    message += f": {', '.join(quarantined)}." if quarantined else "."
+    message = (_("Lot %(number)s recalled. %(count)s dose(s) quarantined: %(doses)s.", number=lot.lot_number,
+                 count=len(quarantined), doses=", ".join(quarantined)) if quarantined else
+               _("Lot %(number)s recalled. %(count)s dose(s) quarantined.", number=lot.lot_number, count=0))
     if given:
-        message += (f" {len(given)} dose(s) were already administered: "
-                    f"{', '.join(d['code'] for d in given)}. Start the lookback.")
+        message += " " + _("%(count)s dose(s) were already administered: %(doses)s. Start the lookback.",
+                           count=len(given), doses=", ".join(d["code"] for d in given))
     else:
-        message += " No dose of this lot has been administered."
+        message += " " + _("No dose of this lot has been administered.")
     flash(message, "warn" if given else "ok")
     return redirect(url_for(".lot_page", lot_id=lot.id, _anchor="recall"))
 
@@ -688,12 +690,12 @@ def determine_eligibility(donor_id: int) -> Page:
             if marker in entered:
                 days = abs((entered[marker].tested_on - donor.collected_on).days)
                 errors[f"marker-{marker}"] = [
-                    f"{label}: tested {days} days from collection, outside the 7-day window. The lab "
-                    "must enter a result from a specimen tested within 7 days."]
+                    _("%(marker)s: tested %(days)s days from collection, outside the 7-day window. The lab "
+                      "must enter a result from a specimen tested within 7 days.", marker=label, days=days)]
             else:
                 errors[f"marker-{marker}"] = [
-                    f"{label}: no result entered. The lab must enter it before eligibility can be "
-                    "determined."]
+                    _("%(marker)s: no result entered. The lab must enter it before eligibility can be "
+                      "determined.", marker=label)]
         return errors
 
     outcome = commit_or_refuse(lambda: services.determine_eligibility(

@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from cell_chain.accounts.roles import Role
+from cell_chain.core.messages import Message, _l, state
 from cell_chain.core.workflow import PREVIOUS, SAME, lifecycle
 
 LAB, QA = Role.LAB, Role.QA
@@ -186,7 +187,7 @@ def describe_limit(limit: Mapping[str, Any]) -> str:
 @dataclass(frozen=True)
 class Blocker:
     code: str
-    message: str
+    message: Message
     test: str | None = None
 
     @property
@@ -200,20 +201,22 @@ def release_blockers(*, lot_status: str, donor_status: str, spec: Mapping[str, M
     blockers: list[Blocker] = []
     if lot_status != "quarantine":
         blockers.append(Blocker("LOT_NOT_IN_QUARANTINE",
-                                f"The lot is {lot_status.replace('_', ' ')}; only a lot in quarantine is released."))
+                                _l("The lot is %(status)s; only a lot in quarantine is released.",
+                                   status=state(lot_status))))
     if donor_status == "ineligible":
-        blockers.append(Blocker("DONOR_INELIGIBLE", "The donor is ineligible: this lot can never be released."))
+        blockers.append(Blocker("DONOR_INELIGIBLE", _l("The donor is ineligible: this lot can never be released.")))
     elif donor_status != "eligible":
-        blockers.append(Blocker("DONOR_NOT_DETERMINED", "QA has not determined the donor eligible."))
+        blockers.append(Blocker("DONOR_NOT_DETERMINED", _l("QA has not determined the donor eligible.")))
     for test, limit in spec.items():
         if test not in results:
-            blockers.append(Blocker("TEST_MISSING", f"No {test} result.", test))
+            blockers.append(Blocker("TEST_MISSING", _l("No %(test)s result.", test=test), test))
         elif not result_passes(limit, results[test]):
             blockers.append(Blocker("TEST_FAILED",
-                                    f"{test} {results[test]} fails the specification ({describe_limit(limit)}).",
+                                    _l("%(test)s %(result)s fails the specification (%(limit)s).", test=test,
+                                       result=results[test], limit=describe_limit(limit)),
                                     test))
     if accepted_doses == 0:
-        blockers.append(Blocker("NO_DOSES", "No accepted doses have been prepared from this lot."))
+        blockers.append(Blocker("NO_DOSES", _l("No accepted doses have been prepared from this lot.")))
     return blockers
 
 

@@ -20,6 +20,7 @@ from cell_chain.core.records import (
     sha256_hex,
     snapshot,
 )
+from cell_chain.core.messages import _l
 
 GENESIS_HASH = "0" * 64
 # Any constant works; it names the transaction-scoped lock that keeps the chain linear.
@@ -138,7 +139,7 @@ def record_change(
     data needs a reason (REASON_REQUIRED); a workflow transition carries its own."""
     changes = pending_changes(obj)
     if correction and not (reason and reason.strip()):
-        raise ReasonRequired("Say why the existing data is being corrected (field 'reason').")
+        raise ReasonRequired(_l("Say why the existing data is being corrected (field 'reason')."))
     if not changes and correction:
         return None
     audit_event = _append(action=action, etype=entity_type(obj), eid=entity_id(obj),

@@ -2,7 +2,7 @@
 move the app's clock forward with `travel`, a 35-minute infusion without waiting for it), and
 the one rule for reading a local wall-clock time as a UTC moment."""
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}")
@@ -73,6 +73,12 @@ def from_local(value: datetime, zone: ZoneInfo) -> datetime:
             raise LocalTimeError("nonexistent", value, zone)
         raise LocalTimeError("ambiguous", value, zone)
     return first.astimezone(UTC)
+
+
+def local_date(now: datetime, zone: tzinfo) -> date:
+    """The calendar day a wall clock in `zone` shows at `now`. Visit windows are days of the
+    site's calendar: at 01:00 on 4 Dec in Lanzhou it is 4 Dec there, though UTC is still 3 Dec."""
+    return now.astimezone(zone).date()
 
 
 def zone_label(moment: datetime) -> str:

@@ -1,6 +1,8 @@
 """Domain exceptions: each carries the stable `code` and HTTP status the API reports."""
 from typing import Any
 
+from cell_chain.core.messages import _l
+
 
 class DomainError(Exception):
     """A refusal the user can act on. Routes turn it into problem+json; pages into a message."""
@@ -19,7 +21,7 @@ class ValidationFailed(DomainError):
     status, code, title = 422, "VALIDATION_ERROR", "The request has invalid fields"
 
     def __init__(self, errors: dict[str, list[str]], detail: str | None = None) -> None:
-        super().__init__(detail or "Correct the fields listed in errors.", errors=errors)
+        super().__init__(detail or _l("Correct the fields listed in errors."), errors=errors)
 
 
 class ReasonRequired(DomainError):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cell_chain.core.errors import DomainError
+from cell_chain.core.messages import _l
 
 MAX_PAYLOAD = 512
 
@@ -55,10 +56,10 @@ def register_recogniser(identify: Identify, find: Find) -> None:
 def normalise(payload: Any) -> str:
     """Wedge scanners add CR/LF, cameras whitespace; anything inside is kept as sent."""
     if not isinstance(payload, str):
-        raise UnrecognizedBarcode("The scan is not text.")
+        raise UnrecognizedBarcode(_l("The scan is not text."))
     text = payload.strip()
     if not text or len(text) > MAX_PAYLOAD:
-        raise UnrecognizedBarcode("The scan is empty or too long to be one of our labels.")
+        raise UnrecognizedBarcode(_l("The scan is empty or too long to be one of our labels."))
     return text
 
 
@@ -67,7 +68,7 @@ def _identify(payload: Any) -> tuple[Identified, Find]:
     for identify, find in _RECOGNISERS:
         if (identified := identify(text)) is not None:
             return identified, find
-    raise UnrecognizedBarcode("This barcode is not a dose, wristband or shipment label.")
+    raise UnrecognizedBarcode(_l("This barcode is not a dose, wristband or shipment label."))
 
 
 def identify_scan(payload: Any) -> Identified:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cell_chain.core.errors import InvalidTransition
+from cell_chain.core.messages import _l, state
 
 # Targets with a meaning of their own: the action keeps the state (a thaw, a result entered),
 # or returns the thing to the state it had before it was set aside (quarantine lifted).
@@ -34,14 +35,15 @@ class Lifecycle:
         transition = self.transitions[action]
         if current not in transition.sources:
             raise InvalidTransition(
-                f"Cannot {action.replace('_', ' ')} a {self.name} that is {current.replace('_', ' ')}.",
+                _l("Cannot %(action)s a %(record)s that is %(state)s.", action=state(action),
+                   record=state(self.name), state=state(current)),
                 state=current, action=action,
             )
         if transition.target == SAME:
             return current
         if transition.target == PREVIOUS:
             if previous is None:
-                raise InvalidTransition(f"The {self.name} has no earlier state to return to.",
+                raise InvalidTransition(_l("The %(record)s has no earlier state to return to.", record=state(self.name)),
                                         state=current, action=action)
             return previous
         return transition.target

@@ -26,6 +26,7 @@ from cell_chain.exchange.fhir import (
 from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.infusions.models import Infusion
 from cell_chain.shipments.models import CustodyEvent, ShipmentItem
+from cell_chain.core.messages import _l
 
 
 def facility() -> Facility:
@@ -52,7 +53,7 @@ def product(code: str, actor: User) -> ProductRecord:
     """A dose the actor may see. Raises NotFound (unknown, or another site's)."""
     found = _with_subjects(select(Dose).where(Dose.code == code), actor)
     if not found:
-        raise NotFound(f"No BiologicallyDerivedProduct {code}.")
+        raise NotFound(_l("No BiologicallyDerivedProduct %(code)s.", code=code))
     return found[0]
 
 
@@ -82,7 +83,7 @@ def infusion(infusion_id: int, actor: User) -> tuple[Infusion, Dose, Visit, User
     found = db.session.get(Infusion, infusion_id) if 0 < infusion_id <= MAX_ID else None
     patient = db.session.get(Patient, found.patient_id) if found is not None else None
     if found is None or patient is None or (actor.site_id is not None and patient.site_id != actor.site_id):
-        raise NotFound(f"No Procedure {infusion_id}.")
+        raise NotFound(_l("No Procedure %(id)s.", id=infusion_id))
     return (found, db.session.get(Dose, found.dose_id), db.session.get(Visit, found.visit_id),
             db.session.get(User, found.nurse_id), db.session.get(User, found.witness_id), patient)
 
@@ -154,7 +155,7 @@ def returned_doses(dose_ids: list[int]) -> set[int]:
 def site_of(patient: Patient) -> Site:
     site = db.session.get(Site, patient.site_id)
     if site is None:  # the foreign key makes this impossible; kept for the type checker
-        raise NotFound("No site.")
+        raise NotFound(_l("No site."))
     return site
 
 

@@ -14,6 +14,7 @@ from cell_chain.web.api import problems
 from cell_chain.core.clock import utcnow
 from cell_chain.core.errors import ValidationFailed
 from cell_chain.exchange import sdtm
+from cell_chain.core.messages import _l
 
 blp = Blueprint("sdtm_api", __name__, url_prefix="/api/exports/sdtm",
                 description="CDISC SDTM datasets (EX, DA, DV) for the trial's submission")
@@ -34,7 +35,7 @@ def export(name: str, fmt: str, *, site_code: str | None, cut: datetime | None, 
     scope = sdtm.scope_for(actor, site_code)
     cut = now if cut is None else cut
     if cut > now:
-        raise ValidationFailed({"cut": ["The data cut cannot be in the future."]})
+        raise ValidationFailed({"cut": [_l("The data cut cannot be in the future.")]})
     dataset = sdtm.build(name, scope, cut=cut, study_id=current_app.config.get("SDTM_STUDYID", sdtm.STUDY_ID))
     body = sdtm.to_xpt(dataset) if fmt == "xpt" else sdtm.to_csv(dataset)
     response = Response(body, mimetype=MIMETYPES[fmt])

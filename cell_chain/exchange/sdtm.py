@@ -25,6 +25,7 @@ from cell_chain.infusions.models import Infusion
 from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.reconciliation.scope import Scope, scope_of
 from cell_chain.shipments.models import CustodyEvent
+from cell_chain.core.messages import _l
 
 IG_VERSION = "SDTMIG v3.4"
 STUDY_ID = "NCT01573923"
@@ -226,7 +227,7 @@ def build(name: str, scope: Scope, *, cut: datetime, study_id: str = STUDY_ID) -
     """The dataset `name` ("ex", "da" or "dv"). Raises NotFound for another name."""
     builders = {"ex": exposure, "da": accountability, "dv": deviations}
     if name not in builders:
-        raise NotFound(f"No SDTM dataset {name}.")
+        raise NotFound(_l("No SDTM dataset %(name)s.", name=name))
     dataset = builders[name](scope, cut=through_second(cut), study_id=study_id)
     dataset.cut = cut
     return dataset

@@ -2,7 +2,7 @@
 loaded facts, every stop by its stable code in a fixed order, re-run under the dose's row
 lock when the infusion is recorded."""
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import cache
 from typing import Any
 
@@ -18,8 +18,10 @@ from cell_chain.accounts.signatures import Meaning, SignatureInput, WitnessInput
 from cell_chain.batches.models import Dose, Lot
 from cell_chain.batches.workflow import DOSE_LIFECYCLE
 from cell_chain.core import audit
+from cell_chain.core.clock import local_date, zone_named
 from cell_chain.core.db import db, is_postgres, lock_row
 from cell_chain.core.errors import DomainError, ValidationFailed
+from cell_chain.core.messages import Message, _l
 from cell_chain.core.scanning import Identified, UnrecognizedBarcode, identify_scan
 from cell_chain.infusions.models import BedsideCheck, Infusion, InfusionDraft
 from cell_chain.labels.scans import LabelDose, LabelLot, bag_label_matches
@@ -148,7 +150,7 @@ class Decision:
         return not self.stops
 
 
-def decide(facts: Facts, *, now: datetime, min_interval: timedelta) -> Decision:
+def decide(facts: Facts, *, now: datetime, min_interval: timedelta, zone: tzinfo = UTC) -> Decision:
     """Pure: the stops and warnings for these facts at the moment of giving, `now` (the
     bedside check's time, or the infusion's start when it is recorded), in STOP_ORDER. What
     became true only after that moment is listed in `later`, never a stop."""
@@ -198,10 +200,19 @@ def decide(facts: Facts, *, now: datetime, min_interval: timedelta) -> Decision:
             (found.add if facts.excursion_known_at <= now else later.append)("TEMPERATURE_EXCURSION")
     if facts.last_infusion_at is not None and now - facts.last_infusion_at < min_interval:
         found.add("TOO_SOON")
-    if allocation is not None and not schedule.in_window(now.date(), allocation.window_start,
+    # The window is days of the hospital's calendar (`zone`), not of UTC.
+    if allocation is not None and not schedule.in_window(local_date(now, zone), allocation.window_start,
                                                          allocation.window_end):
         warnings.append("OUT_OF_WINDOW")
     return Decision([code for code in STOP_ORDER if code in found], warnings, later)
+
+
+def site_zone(actor: User) -> tzinfo:
+    """The zone of the nurse's hospital, whose calendar the visit windows are counted in."""
+    try:
+        return zone_named(actor.site.time_zone) if actor.site is not None else UTC
+    except ValueError:
+        return UTC
 
 
 def _at_site(facts: Facts) -> bool:
@@ -360,7 +371,7 @@ def verify_infusion(patient_scan: Any, dose_scan: Any, *, actor: User, now: date
     # nurse scans again, so on PostgreSQL its commit does not wait for the disk (the setting
     # rides on the facts statement; an unreadable pair, which loads nothing, commits as usual).
     facts = load_facts(patient_scan, dose_scan, nurse=actor, log_only=True)
-    decision = decide(facts, now=now, min_interval=_min_interval())
+    decision = decide(facts, now=now, min_interval=_min_interval(), zone=site_zone(actor))
     # A plain insert: the log row is never read back in this request, so it needs no entity.
     db.session.connection().execute(_check_log_statement(), {
         "nurse_id": actor.id, "site_id": actor.site_id, "patient_id": facts.patient.id if facts.patient else None,
@@ -417,33 +428,36 @@ def _validate(given: InfusionInput, now: datetime) -> None:
     errors: dict[str, list[str]] = {}
     full = current_app.config["DOSE_VOLUME_ML"]
     if given.ended_at < given.started_at:
-        errors["ended_at"] = ["The infusion cannot end before it started."]
+        errors["ended_at"] = [_l("The infusion cannot end before it started.")]
     if given.ended_at > now + timedelta(minutes=1):
-        errors["ended_at"] = ["The end time is in the future."]
+        errors["ended_at"] = [_l("The end time is in the future.")]
     if given.started_at < now - timedelta(hours=24):
-        errors["started_at"] = ["Record the infusion on the day it is given."]
+        errors["started_at"] = [_l("Record the infusion on the day it is given.")]
     if not 0 < given.volume_ml <= 45:
-        errors["volume_ml"] = ["Give the volume infused in ml (up to 45)."]
+        errors["volume_ml"] = [_l("Give the volume infused in ml (up to 45).")]
     if given.tolerance_grade not in range(5):
-        errors["tolerance_grade"] = ["Tolerance grade is 0 (no discomfort) to 4 (life-threatening)."]
+        errors["tolerance_grade"] = [_l("Tolerance grade is 0 (no discomfort) to 4 (life-threatening).")]
     if given.serious and not (given.adverse_events or "").strip():
-        errors["adverse_events"] = ["Describe the serious adverse event."]
+        errors["adverse_events"] = [_l("Describe the serious adverse event.")]
     if 0 < given.volume_ml < full and not (given.partial_reason or "").strip():
-        errors["partial_reason"] = [f"Less than {full:g} ml was given: say why (partial infusion)."]
+        errors["partial_reason"] = [_l("Less than %(volume)s ml was given: say why (partial infusion).", volume=f"{full:g}")]
     if (given.ended_at >= given.started_at and unusual_duration(given.started_at, given.ended_at)
             and not given.confirm_duration):
         config = current_app.config
         errors["confirm_duration"] = [
-            f"The infusion lasted {_minutes(given.ended_at - given.started_at)}, outside the usual "
-            f"{config['INFUSION_MIN_MINUTES']} minutes to {config['INFUSION_MAX_MINUTES'] / 60:g} hours: "
-            "check the start and end times, and confirm them if they are right."]
+            _l("The infusion lasted %(lasted)s, outside the usual %(minimum)s minutes to %(maximum)s hours: check "
+               "the start and end times, and confirm them if they are right.",
+               lasted=_minutes(given.ended_at - given.started_at), minimum=config["INFUSION_MIN_MINUTES"],
+               maximum=f"{config['INFUSION_MAX_MINUTES'] / 60:g}")]
     if errors:
         raise ValidationFailed(errors)
 
 
-def _minutes(length: timedelta) -> str:
+def _minutes(length: timedelta) -> Message:
     minutes = length.total_seconds() / 60
-    return f"{minutes:.0f} minutes" if minutes >= 1 else f"{length.total_seconds():.0f} seconds"
+    if minutes >= 1:
+        return _l("%(count)s minutes", count=f"{minutes:.0f}")
+    return _l("%(count)s seconds", count=f"{length.total_seconds():.0f}")
 
 
 def _at(moment: datetime) -> str:
@@ -489,18 +503,19 @@ def record_infusion(patient_scan: Any, dose_scan: Any, *, given: InfusionInput, 
     if facts.dose is not None:
         lock_row(db.session.get(Dose, facts.dose.id))
         facts = load_facts(patient_scan, dose_scan, nurse=actor)
-    decision = decide(facts, now=given.started_at, min_interval=_min_interval())
+    decision = decide(facts, now=given.started_at, min_interval=_min_interval(), zone=site_zone(actor))
     if not decision.ok:
         raise InfusionStopped(decision)
     assert facts.patient is not None and facts.dose is not None and facts.allocation is not None
     if not verified_before_start(nurse_id=actor.id, patient_id=facts.patient.id, dose_id=facts.dose.id,
                                  started_at=given.started_at, now=now):
         minutes = current_app.config["VERIFICATION_VALID_MINUTES"]
-        raise VerificationRequired(f"Scan {facts.patient.subject_id}'s wristband and the dose bag at the bedside "
-                                   f"(within {minutes} minutes before the infusion starts) first.")
+        raise VerificationRequired(_l("Scan %(subject)s's wristband and the dose bag at the bedside (within "
+                                      "%(minutes)s minutes before the infusion starts) first.",
+                                      subject=facts.patient.subject_id, minutes=minutes))
     missing = [w for w in decision.warnings if not (given.acknowledged_warnings.get(w) or "").strip()]
     if missing:
-        raise WarningNotAcknowledged("Give a reason for: " + ", ".join(missing) + ".", warnings=missing)
+        raise WarningNotAcknowledged(_l("Give a reason for: %(warnings)s.", warnings=", ".join(missing)), warnings=missing)
     # No stop, so the dose is allocated to the scanned patient: its records, to change.
     dose, allocation = db.session.get(Dose, facts.dose.id), db.session.get(Allocation, facts.allocation.id)
     visit = allocation.visit

@@ -27,6 +27,7 @@ from cell_chain.accounts.signatures import (
 from cell_chain.batches.models import Dose
 from cell_chain.core.clock import from_local, utcnow
 from cell_chain.core.db import MAX_ID, db
+from cell_chain.core.messages import translated
 from cell_chain.core.errors import (
     AccountLocked,
     AuthFailure,
@@ -46,7 +47,7 @@ from cell_chain.patients.enrolment import visit_state
 from cell_chain.patients.models import Patient, Visit
 from cell_chain.web.errors import count_auth_failure
 from cell_chain.web.forms import WRONG_PASSWORD, FormReader
-from cell_chain.web.locale import reader_language, reader_zone
+from cell_chain.web.locale import reader_language, reader_today, reader_zone
 from cell_chain.web.words import N_
 
 bp = Blueprint("bedside_pages", __name__)
@@ -65,7 +66,7 @@ TOLERANCE_GRADES = (
     ("4", _l('4 — Life-threatening'), _l('Urgent intervention was needed.')),
 )
 GRADE_WORDS = {value: text for value, text, _ in TOLERANCE_GRADES}
-SERIOUS_WORDS = "death, life-threatening, disabling, or a tumour (particularly hepatocellular carcinoma)"
+SERIOUS_WORDS = _l("death, life-threatening, disabling, or a tumour (particularly hepatocellular carcinoma)")
 WARNING_REASON_LABELS = {
     "OUT_OF_WINDOW": _l('Why is the dose given outside this visit’s window?'),
 }
@@ -74,6 +75,17 @@ WITNESS_WRONG = ("The witness’s username or password is wrong. The witness typ
 _CLOCK = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 # The bedside script's words (static/js/bedside.js calls t(...) with these English texts).
 SCRIPT_WORDS = (
+    # time units of the countdowns and the infusion timer
+    N_('%(hours)s h'),
+    N_('%(minutes)s min'),
+    N_('%(seconds)s s'),
+    # the camera's refusals (bedside-camera.js), shown by bedside.js
+    N_('The barcode reader did not load.'),
+    N_('The camera is not allowed. Allow the camera for this site in the browser, or use the handheld scanner.'),
+    N_('No camera was found on this device. Use the handheld scanner.'),
+    N_('The camera is busy in another app. Close it, or use the handheld scanner.'),
+    N_('The camera could not be started. Use the handheld scanner.'),
+    N_('Infusion running since %(time)s: %(lasted)s.'),
     N_(' and '),
     N_('(camera)'),
     N_('(dose not known)'),
@@ -83,7 +95,6 @@ SCRIPT_WORDS = (
     N_('First scan received — now scan the other label'),
     N_('Hold the wristband or the dose bag’s square code inside the frame.'),
     N_('Infusion ended at %(ended)s after %(lasted)s (started %(started)s).'),
-    N_('Infusion running since %(time)s.'),
     N_('Log in again to continue'),
     N_('Not started. Press Start infusion when the drip runs.'),
     N_('Press End infusion when the infusion is finished, then record it.'),
@@ -137,8 +148,8 @@ def duration(length: timedelta) -> str:
     seconds = max(0, int(length.total_seconds()))
     hours, minutes = seconds // 3600, seconds % 3600 // 60
     if not hours and not minutes:
-        return f"{seconds} s"
-    return (f"{hours} h " if hours else "") + f"{minutes} min"
+        return _("%(seconds)s s", seconds=seconds)
+    return " ".join(([_("%(hours)s h", hours=hours)] if hours else []) + [_("%(minutes)s min", minutes=minutes)])
 
 
 def time_left(expires_at: str | None) -> str:
@@ -328,7 +339,7 @@ def _current_check(scans: Mapping[str, str], actor: User, now: datetime) -> dict
     logging a new bedside check (showing the form again must not count as scanning at the
     bedside)."""
     facts = bedside.load_facts(scans["patient_scan"], scans["dose_scan"], nurse=actor)
-    decision = bedside.decide(facts, now=now,
+    decision = bedside.decide(facts, now=now, zone=bedside.site_zone(actor),
                               min_interval=timedelta(days=current_app.config["MIN_DOSE_INTERVAL_DAYS"]))
     return verification_body(bedside.Verification(decision, facts))
 
@@ -347,7 +358,7 @@ def record() -> Page:
     form = FormReader(request.form)
     scans = {"patient_scan": form.raw("patient_scan"), "dose_scan": form.raw("dose_scan")}
     if not (scans["patient_scan"] and scans["dose_scan"]):
-        return _render("scan", errors={"patient_scan": ["Scan the wristband and the dose bag before recording."]},
+        return _render("scan", errors={"patient_scan": [_("Scan the wristband and the dose bag before recording.")]},
                        status=409)
     # Judged at the infusion's start, as the record will be.
     started = _clock_time(form.raw("started_at"), now) if form.raw("started_at") else None
@@ -394,17 +405,17 @@ def record() -> Page:
 def _explain(error: DomainError, actor_id: int, now: datetime) -> Errors:
     """Where each refusal goes on the form, in words that say how to fix it."""
     if isinstance(error, bedside.VerificationRequired):
-        return {"scan-again": [f"{error.detail} Press Start again and scan both labels at the bedside."]}
+        return {"scan-again": [_("%(refusal)s Press Start again and scan both labels at the bedside.", refusal=translated(error.detail))]}
     if isinstance(error, bedside.WarningNotAcknowledged):
-        return {f"reason_{code}": ["Give the reason: it is recorded as a protocol deviation."]
+        return {f"reason_{code}": [_("Give the reason: it is recorded as a protocol deviation.")]
                 for code in error.extra.get("warnings", [])}
     if isinstance(error, WitnessInvalid):
-        return {"witness_username": [f"{error.detail} Ask another nurse or a pharmacist of this hospital."]}
+        return {"witness_username": [_("%(refusal)s Ask another nurse or a pharmacist of this hospital.", refusal=translated(error.detail))]}
     if isinstance(error, AccountLocked):
         mine = db.session.get(User, actor_id)
         field = "password" if mine is not None and mine.is_locked(now) else "witness_password"
-        whose = "Your account" if field == "password" else "The witness’s account"
-        return {field: [f"{whose} is locked: {error.detail} Ask an administrator if this is urgent."]}
+        whose = _("Your account") if field == "password" else _("The witness’s account")
+        return {field: [_("%(whose)s is locked: %(refusal)s Ask an administrator if this is urgent.", whose=whose, refusal=translated(error.detail))]}
     if isinstance(error, ValidationFailed):
         errors: Errors = {}
         for name, messages in error.extra.get("errors", {}).items():
@@ -424,7 +435,7 @@ def recorded(infusion_id: int) -> str:
     patient = db.session.get(Patient, infusion.patient_id) if infusion else None
     if infusion is None or patient is None or patient.site_id != actor.site_id:
         raise NotFound(_('There is no such infusion record at your hospital.'))
-    today = utcnow().date()
+    today = reader_today()
     visits = list(db.session.scalars(select(Visit).where(Visit.patient_id == patient.id).order_by(Visit.number)))
     marks = [timeline.Mark(v.number, v.target_date, v.window_start, v.window_end, visit_state(v, today))
              for v in visits]

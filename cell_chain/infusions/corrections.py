@@ -16,6 +16,7 @@ from cell_chain.core.db import MAX_ID, db, lock_row
 from cell_chain.core.errors import Forbidden, NotFound, ReasonRequired, ValidationFailed
 from cell_chain.infusions.models import Infusion
 from cell_chain.patients.models import Patient
+from cell_chain.core.messages import _l
 
 CORRECTORS = frozenset({Role.NURSE, Role.COORDINATOR})
 FIELDS = ("started_at", "ended_at", "volume_ml", "tolerance_grade", "adverse_events", "serious", "partial_reason")
@@ -33,7 +34,7 @@ def infusion_at_site(infusion_id: int, actor: User) -> Infusion:
     infusion = db.session.get(Infusion, infusion_id) if 0 < infusion_id <= MAX_ID else None
     patient = db.session.get(Patient, infusion.patient_id) if infusion else None
     if infusion is None or patient is None or (actor.site_id is not None and patient.site_id != actor.site_id):
-        raise NotFound("There is no such infusion record at your hospital.")
+        raise NotFound(_l("There is no such infusion record at your hospital."))
     return infusion
 
 
@@ -43,14 +44,14 @@ def correct_infusion(infusion: Infusion, *, correction: Correction, reason: str 
     coordinator), ReasonRequired, ValidationFailed, SignatureInvalid."""
     require_role(actor, CORRECTORS)
     if actor.role == Role.NURSE and actor.id != infusion.nurse_id:
-        raise Forbidden("Only the nurse who recorded the infusion, or a study coordinator, corrects it.")
+        raise Forbidden(_l("Only the nurse who recorded the infusion, or a study coordinator, corrects it."))
     why = (reason or "").strip()
     if not why:
-        raise ReasonRequired("Give the reason for the correction (field 'reason').")
+        raise ReasonRequired(_l("Give the reason for the correction (field 'reason')."))
     lock_row(infusion)
     values = {name: correction.values[name] for name in FIELDS if name in correction.values}
     if not values:
-        raise ValidationFailed({"_schema": ["Give at least one field to correct."]})
+        raise ValidationFailed({"_schema": [_l("Give at least one field to correct.")]})
     started, ended = values.get("started_at", infusion.started_at), values.get("ended_at", infusion.ended_at)
     volume = values.get("volume_ml", infusion.volume_ml)
     full = current_app.config["DOSE_VOLUME_ML"]
@@ -59,15 +60,15 @@ def correct_infusion(infusion: Infusion, *, correction: Correction, reason: str 
     serious = values.get("serious", infusion.serious)
     errors: dict[str, list[str]] = {}
     if ended < started:
-        errors["ended_at"] = ["The infusion cannot end before it started."]
+        errors["ended_at"] = [_l("The infusion cannot end before it started.")]
     if ended > now + timedelta(minutes=1):
-        errors["ended_at"] = ["The end time is in the future."]
+        errors["ended_at"] = [_l("The end time is in the future.")]
     if not 0 < volume <= 45:
-        errors["volume_ml"] = ["Give the volume infused in ml (up to 45)."]
+        errors["volume_ml"] = [_l("Give the volume infused in ml (up to 45).")]
     if volume < full and not (partial_reason or "").strip():
-        errors["partial_reason"] = [f"Less than {full:g} ml was given: say why (partial infusion)."]
+        errors["partial_reason"] = [_l("Less than %(volume)s ml was given: say why (partial infusion).", volume=f"{full:g}")]
     if serious and not (adverse_events or "").strip():
-        errors["adverse_events"] = ["Describe the serious adverse event."]
+        errors["adverse_events"] = [_l("Describe the serious adverse event.")]
     if errors:
         raise ValidationFailed(errors)
     for name, value in values.items():

@@ -16,6 +16,7 @@ from cell_chain.core.errors import ValidationFailed
 from cell_chain.infusions import bedside
 from cell_chain.infusions.models import InfusionDraft
 from cell_chain.patients.models import Allocation, Patient, Visit
+from cell_chain.core.messages import _l
 
 # What the form holds besides the passwords (never kept).
 FIELDS = ("started_at", "ended_at", "volume_ml", "tolerance_grade", "adverse_events", "serious",
@@ -37,14 +38,14 @@ class Draft:
 
 def _clean(fields: Any) -> dict[str, str]:
     if not isinstance(fields, dict):
-        raise ValidationFailed({"fields": ["Send the form's fields as an object."]})
+        raise ValidationFailed({"fields": [_l("Send the form's fields as an object.")]})
     clean: dict[str, str] = {}
     for name in FIELDS:
         value = fields.get(name)
         if value is None:
             continue
         if not isinstance(value, str) or len(value) > MAX_LENGTH:
-            raise ValidationFailed({name: [f"Text of up to {MAX_LENGTH} characters."]})
+            raise ValidationFailed({name: [_l("Text of up to %(length)s characters.", length=MAX_LENGTH)]})
         clean[name] = value
     return clean
 
@@ -56,7 +57,7 @@ def save_draft(patient_scan: Any, dose_scan: Any, fields: Any, *, actor: User, n
     clean = _clean(fields)
     facts = bedside.load_facts(patient_scan, dose_scan, nurse=actor)
     if facts.dose is None or facts.patient is None or facts.patient.site_id != actor.site_id:
-        raise ValidationFailed({"dose_scan": ["These scans name no dose for a patient of your hospital."]})
+        raise ValidationFailed({"dose_scan": [_l("These scans name no dose for a patient of your hospital.")]})
     draft = db.session.scalar(select(InfusionDraft).where(InfusionDraft.nurse_id == actor.id,
                                                           InfusionDraft.dose_id == facts.dose.id))
     if draft is None:

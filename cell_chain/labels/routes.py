@@ -20,6 +20,7 @@ from cell_chain.labels.answers import lot_scan_answer
 from cell_chain.labels.dose_view import dose_detail, dose_site_id
 from cell_chain.labels.models import PrintJob
 from cell_chain.web.api import domain_problem, problems
+from cell_chain.core.messages import _l
 
 blp = Blueprint("labels_api", __name__, url_prefix="/api", description="Labels and doses")
 
@@ -45,7 +46,7 @@ def _dose(code: str) -> Dose:
     dose = db.session.scalar(select(Dose).where(Dose.code == code))
     actor = require_actor()
     if dose is None or (actor.site_id is not None and dose_site_id(dose) != actor.site_id):
-        raise NotFound("No such dose.")
+        raise NotFound(_l("No such dose."))
     return dose
 
 
@@ -96,12 +97,12 @@ class LabelVerificationResource(MethodView):
                                              now=utcnow())
         db.session.commit()  # a mismatch is recorded too
         if verification.code == "LABEL_MISMATCH":
-            return domain_problem(LabelMismatch("The scanned label is not this dose's current label."))
+            return domain_problem(LabelMismatch(_l("The scanned label is not this dose's current label.")))
         if verification.code == "LABEL_NOT_PRINTED":
-            return domain_problem(LabelNotPrinted("No label with this content was printed for this dose: "
-                                                  "print it, apply it, then scan the printed label."))
+            return domain_problem(LabelNotPrinted(_l("No label with this content was printed for this dose: "
+                                                     "print it, apply it, then scan the printed label.")))
         if verification.code == "UNRECOGNIZED_BARCODE":
-            return domain_problem(UnrecognizedBarcode("Scan the label's Data Matrix."))
+            return domain_problem(UnrecognizedBarcode(_l("Scan the label's Data Matrix.")))
         return verification
 
 

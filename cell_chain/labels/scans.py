@@ -11,6 +11,7 @@ from cell_chain.core.db import db
 from cell_chain.core.isbt128 import Isbt128Error, parse
 from cell_chain.core.scanning import Identified, Scan, UnrecognizedBarcode, register_recogniser
 from cell_chain.labels.payloads import bag_payloads, printed_bag_compound
+from cell_chain.core.messages import _l
 
 
 def _identify(text: str) -> Identified | None:
@@ -19,7 +20,7 @@ def _identify(text: str) -> Identified | None:
     try:
         parsed = parse(text)
     except Isbt128Error as error:
-        raise UnrecognizedBarcode(f"Not a label we print: {error}.") from None
+        raise UnrecognizedBarcode(_l("Not a label we print: %(error)s.", error=error)) from None
     if parsed.label == "bag":
         return Identified("dose", parsed.payload, (parsed.din.code, parsed.dose_number.number), "bag", parsed)
     if parsed.kind == "din":

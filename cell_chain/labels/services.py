@@ -24,6 +24,7 @@ from cell_chain.labels import rendering
 from cell_chain.labels.models import LabelVerification, PrintedLabel, PrintJob
 from cell_chain.labels.payloads import bag_payloads
 from cell_chain.web.words import N_
+from cell_chain.core.messages import _l
 
 
 class ReprintLimitReached(DomainError):
@@ -146,7 +147,7 @@ def send_to_printer(address: str, zpl: str, *, timeout: float = 5.0) -> None:
         with socket.create_connection((host or address, int(port or 9100)), timeout=timeout) as conn:
             conn.sendall(zpl.encode("utf-8"))
     except (OSError, ValueError) as error:
-        raise PrinterUnavailable(f"Printer {address} did not accept the job: {error}.") from None
+        raise PrinterUnavailable(_l("Printer %(address)s did not accept the job: %(error)s.", address=address, error=error)) from None
 
 
 def print_labels(*, kind: str, target: str, fmt: str, reason: str | None,
@@ -155,7 +156,7 @@ def print_labels(*, kind: str, target: str, fmt: str, reason: str | None,
     is marked REPRINT on the label, and past the limit needs a QA override."""
     source = _SOURCES.get(kind)
     if source is None:
-        raise ValidationFailed({"kind": [f"Printing {kind} labels is not available."]})
+        raise ValidationFailed({"kind": [_l("Printing %(kind)s labels is not available.", kind=kind)]})
     require_role(actor, source.roles)
     items = source.resolve(target, actor, now)
     previous = _previous_prints(source.label_kind, [i.subject_key for i in items])
@@ -291,7 +292,7 @@ def read_label(scan: str) -> ScannedLabel:
     try:
         parsed = parse(text)
     except Isbt128Error as error:
-        raise UnrecognizedBarcode(f"This is not one of our dose labels ({error}).") from None
+        raise UnrecognizedBarcode(_l("This is not one of our dose labels (%(error)s).", error=error)) from None
     named = _NAMED_DOSE.get(parsed.label or "")
     if named is None:
         raise UnrecognizedBarcode(N_("This barcode alone does not name a dose."))

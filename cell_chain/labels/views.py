@@ -17,9 +17,11 @@ from cell_chain.batches.loaders import dose_by_code_or_404, get_or_404
 from cell_chain.batches.models import Lot
 from cell_chain.batches.views import page_helpers, register_lot_panel, render_lot
 from cell_chain.core.clock import utcnow
+from cell_chain.core.messages import translated
 from cell_chain.core.errors import DomainError, ReasonRequired
 from cell_chain.labels import rendering, scan_back, services
 from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse
+from cell_chain.core.messages import _l
 
 bp = Blueprint("label_pages", __name__)
 # The lot's print form shows the lot's words and status tags, as the lot page does.
@@ -67,7 +69,7 @@ def bag_label_preview(code: str) -> Response:
     """The dose's bag label as it would print, for the screen; no print job is recorded."""
     dose = dose_by_code_or_404(code)
     if dose.status == "rejected":
-        raise services.NothingToPrint("A dose rejected at fill gets no bag label.")
+        raise services.NothingToPrint(_l("A dose rejected at fill gets no bag label."))
     png = rendering.render_png("bag", services.bag_label_item(dose).data, dpi=PREVIEW_DPI)
     response = Response(_mark_preview(png), mimetype="image/png")
     response.headers["Content-Disposition"] = f'inline; filename="bag-label-preview-{dose.code}.png"'
@@ -95,10 +97,10 @@ def print_lot_labels(lot_id: int) -> Response | tuple[str, int]:
 
     def explain(error: DomainError) -> Errors | None:
         if isinstance(error, ReasonRequired):
-            return {"label-reason": [f"{error.detail} For example: labels damaged, printer jam."]}
+            return {"label-reason": [_("%(refusal)s For example: labels damaged, printer jam.", refusal=translated(error.detail))]}
         if isinstance(error, services.ReprintLimitReached):
-            return {"label-reason": ["These labels have reached their reprint limit: another print "
-                                     "needs a QA person's approval. Ask QA."]}
+            return {"label-reason": [_("These labels have reached their reprint limit: another print "
+                                     "needs a QA person's approval. Ask QA.")]}
         return None
 
     outcome = commit_or_refuse(lambda: services.print_labels(

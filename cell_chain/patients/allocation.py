@@ -24,6 +24,7 @@ from cell_chain.patients.errors import (
 from cell_chain.patients.models import Allocation, CoiSequence, Visit
 from cell_chain.patients.workflow import VISIT_LIFECYCLE
 from cell_chain.web.words import N_
+from cell_chain.core.messages import Joined, _l, state
 
 ALLOCATORS = DOSE_LIFECYCLE.roles("allocate")
 # Doses that have left the lab cannot be re-allocated from here (custody decides).
@@ -114,23 +115,26 @@ def allocate_dose(visit: Visit, *, dose: Dose | None, actor: User, now: datetime
     require_role(actor, ALLOCATORS)
     patient = visit.patient
     if patient.arm != "msc" or patient.status != "active":
-        raise PatientNotInMscArm(f"{patient.subject_id} is {'withdrawn' if patient.status != 'active' else 'in the control arm'}.")
+        raise PatientNotInMscArm(_l("%(subject)s is withdrawn.", subject=patient.subject_id) if patient.status != "active"
+                                 else _l("%(subject)s is in the control arm.", subject=patient.subject_id))
     lock_row(visit)
     if not VISIT_LIFECYCLE.can("allocate", visit.recorded):
-        raise VisitClosed(f"Visit {visit.number} is {visit.recorded.replace('_', ' ')}.")
+        raise VisitClosed(_l("Visit %(number)s is %(status)s.", number=visit.number, status=state(visit.recorded)))
     if active_allocation_of_visit(visit) is not None:
-        raise VisitAlreadyAllocated(f"Visit {visit.number} of {patient.subject_id} already has a dose.")
+        raise VisitAlreadyAllocated(_l("Visit %(number)s of %(subject)s already has a dose.", number=visit.number,
+                                                 subject=patient.subject_id))
     if dose is not None:
         lock_row(dose)
         if problems := dose_problems(dose, visit, now):
-            raise DoseNotSuitable(f"Dose {dose.code} cannot be allocated: " + "; ".join(problems) + ".",
+            raise DoseNotSuitable(_l("Dose %(code)s cannot be allocated: %(problems)s.", code=dose.code,
+                                     problems=Joined(problems)),
                                   reasons=problems)
     else:
         candidates = _candidates(visit, now)
         if not candidates:
             raise NoSuitableDose(
-                f"No released, label-verified dose will still be in date for visit {visit.number} "
-                f"({visit.target_date:%Y-%m-%d}).")
+                _l("No released, label-verified dose will still be in date for visit %(number)s (%(day)s).",
+                   number=visit.number, day=visit.target_date))
         dose = candidates[0]
     allocation = Allocation(dose_id=dose.id, visit_id=visit.id, coi=_issue_coi(now).code,
                             active=True, allocated_by_id=actor.id, allocated_at=now)
@@ -144,7 +148,8 @@ def _end(allocation: Allocation, *, reason: str, actor: User, now: datetime) -> 
     dose = allocation.dose
     lock_row(dose)
     if dose.status not in REVERSIBLE_DOSE_STATES:
-        raise InvalidTransition(f"Dose {dose.code} is {dose.status}: an allocation is reversible only before dispatch.")
+        raise InvalidTransition(_l("Dose %(code)s is %(status)s: an allocation is reversible only before dispatch.",
+                                   code=dose.code, status=state(dose.status)))
     allocation.active, allocation.ended_at, allocation.end_reason = False, now, reason
     audit.record_change(allocation, "dose.deallocated", actor=actor, at=now, reason=reason)
     DOSE_LIFECYCLE.apply(dose, "deallocate")
@@ -158,7 +163,7 @@ def deallocate(visit: Visit, *, reason: str | None, actor: User, now: datetime) 
         raise ReasonRequired(N_("Give the reason for taking the dose back."))
     allocation = active_allocation_of_visit(visit)
     if allocation is None:
-        raise NotAllocated(f"Visit {visit.number} has no dose allocated.")
+        raise NotAllocated(_l("Visit %(number)s has no dose allocated.", number=visit.number))
     _end(allocation, reason=reason.strip(), actor=actor, now=now)
     return allocation
 

@@ -9,6 +9,7 @@ from cell_chain.accounts.permissions import require_role
 from cell_chain.accounts.roles import Role
 from cell_chain.accounts.signatures import Meaning, SignatureInput, sign
 from cell_chain.core import audit
+from cell_chain.core.clock import local_date, zone_named
 from cell_chain.core.db import db, is_postgres
 from cell_chain.core.errors import Forbidden, InvalidTransition, NotFound, ReasonRequired, ValidationFailed
 from cell_chain.patients import schedule
@@ -16,6 +17,7 @@ from cell_chain.patients.allocation import end_allocation_of_visit
 from cell_chain.patients.models import ARMS, Patient, SubjectSequence, Visit
 from cell_chain.patients.workflow import PATIENT_LIFECYCLE, VISIT_LIFECYCLE
 from cell_chain.web.words import N_
+from cell_chain.core.messages import _l
 
 ENROLLERS = (Role.COORDINATOR,)
 WITHDRAWERS = PATIENT_LIFECYCLE.roles("withdraw")
@@ -37,6 +39,14 @@ def _next_subject_id(site: Site) -> str:
     return f"{site.code}-{number:04d}"
 
 
+def _site_today(site: Site, now: datetime) -> date:
+    """The site's calendar day: a Lanzhou patient enrolled at 01:00 on 4 Dec is enrolled on 4 Dec."""
+    try:
+        return local_date(now, zone_named(site.time_zone))
+    except ValueError:
+        return now.date()
+
+
 def enrol_patient(*, site_code: str, arm: str, enrolled_on: date, initials: str, birth_year: int,
                   actor: User, now: datetime) -> Patient:
     """Enrol at the coordinator's own site; the MSC arm gets its four visits. Raises
@@ -44,15 +54,15 @@ def enrol_patient(*, site_code: str, arm: str, enrolled_on: date, initials: str,
     require_role(actor, ENROLLERS)
     site = db.session.scalar(select(Site).where(Site.code == site_code))
     if site is None or site.id != actor.site_id:
-        raise NotFound(f"No site {site_code} among yours.")
+        raise NotFound(_l("No site %(site)s among yours.", site=site_code))
     errors: dict[str, list[str]] = {}
     if arm not in ARMS:
-        errors["arm"] = ["Arm is msc or control, as the randomisation assigned."]
+        errors["arm"] = [_l("Arm is msc or control, as the randomisation assigned.")]
     clean = (initials or "").strip().upper()
     if not (2 <= len(clean) <= 4 and clean.isascii() and clean.isalpha()):
-        errors["initials"] = ["Give 2 to 4 letters (initials only: no names are stored)."]
-    if enrolled_on > now.date():
-        errors["enrolled_on"] = ["The enrolment date cannot be in the future."]
+        errors["initials"] = [_l("Give 2 to 4 letters (initials only: no names are stored).")]
+    if enrolled_on > _site_today(site, now):
+        errors["enrolled_on"] = [_l("The enrolment date cannot be in the future.")]
     if problem := schedule.age_problem(birth_year, enrolled_on):
         errors["birth_year"] = [problem]
     if errors:

@@ -28,6 +28,7 @@ from cell_chain.patients.allocation import active_allocation_of_dose, coi_from_c
 from cell_chain.patients.errors import NotAllocated
 from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.web.words import N_
+from cell_chain.core.messages import _l
 
 
 def wristband_payload(patient: Patient) -> str:
@@ -65,7 +66,7 @@ def _assignment_items(target: str, actor: User, now: datetime) -> list[LabelItem
     if allocation is not None and actor.site_id not in (None, allocation.visit.patient.site_id):
         raise NotFound(N_("No such dose."))  # another site's patient: not revealed
     if allocation is None:
-        raise NotAllocated(f"Dose {dose.code} is not allocated to a patient: no assignment label.")
+        raise NotAllocated(_l("Dose %(code)s is not allocated to a patient: no assignment label.", code=dose.code))
     visit, bag = allocation.visit, bag_payloads(dose)
     data = rendering.AssignmentLabel(
         subject_id=visit.patient.subject_id, initials=visit.patient.initials,

@@ -2,6 +2,7 @@
 from cell_chain.accounts.permissions import require_actor, scoped_get_or_404
 from cell_chain.core.errors import NotFound
 from cell_chain.patients.models import Patient, Visit
+from cell_chain.core.messages import _l
 
 
 def patient_or_404(subject_id: str) -> Patient:
@@ -12,5 +13,5 @@ def patient_or_404(subject_id: str) -> Patient:
 def visit_or_404(patient: Patient, number: int) -> Visit:
     visit = next((v for v in patient.visits if v.number == number), None)
     if visit is None:
-        raise NotFound(f"{patient.subject_id} has no visit {number}.")
+        raise NotFound(_l("%(subject)s has no visit %(number)s.", subject=patient.subject_id, number=number))
     return visit

@@ -19,6 +19,7 @@ from cell_chain.patients import schemas as s
 from cell_chain.patients.loaders import patient_or_404, visit_or_404
 from cell_chain.patients.models import Patient
 from cell_chain.web.api import problems
+from cell_chain.core.messages import _l
 
 blp = Blueprint("patients_api", __name__, url_prefix="/api/patients", description="Patients and schedule")
 
@@ -89,7 +90,7 @@ class AllocateResource(MethodView):
         if code := args.get("dose_code"):
             dose = db.session.scalar(select(Dose).where(Dose.code == code))
             if dose is None:
-                raise NotFound(f"No dose {code}.")
+                raise NotFound(_l("No dose %(code)s.", code=code))
         allocation = allocations.allocate_dose(visit, dose=dose, actor=require_actor(), now=utcnow())
         db.session.commit()
         return allocation

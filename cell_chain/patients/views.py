@@ -19,6 +19,7 @@ from cell_chain.accounts.signatures import Meaning, SignatureInput
 from cell_chain.batches.models import Dose
 from cell_chain.core.clock import utcnow
 from cell_chain.core.db import db
+from cell_chain.core.messages import translated
 from cell_chain.core.errors import DomainError, ReasonRequired
 from cell_chain.labels import scan_back
 from cell_chain.labels import services as labels
@@ -43,6 +44,7 @@ from cell_chain.patients.next_action import (
 from cell_chain.patients.routes import PATIENT_READERS
 from cell_chain.patients.workflow import PATIENT_LIFECYCLE, VISIT_LIFECYCLE, WAITING_STATES, visit_actions
 from cell_chain.web.forms import Errors, FormReader, Refused, commit_or_refuse, signed_action
+from cell_chain.web.locale import reader_today
 from cell_chain.web.words import Vocabulary
 
 bp = Blueprint("patient_pages", __name__)
@@ -179,7 +181,7 @@ def _listed_patients(actor: User) -> list[Patient]:
 @roles_required(*PATIENT_READERS)
 def patient_list() -> str:
     actor = require_actor()
-    today = utcnow().date()
+    today = reader_today()
     rows = _rows(_listed_patients(actor), actor, today)
     return render_template("patients/list.html", rows=rows, today=today)
 
@@ -189,7 +191,7 @@ def patient_list() -> str:
 def waiting_for_dose() -> str:
     """Each active MSC patient's next open visit that has no dose yet, soonest window first."""
     actor = require_actor()
-    today = utcnow().date()
+    today = reader_today()
     waiting = []
     for row in _rows(_listed_patients(actor), actor, today):
         if row.patient.arm != "msc" or row.patient.status != "active":
@@ -239,7 +241,7 @@ def _render_patient(patient: Patient, *, errors: Errors | None = None, status: i
                     open_form: str | None = None,
                     scan_result: scan_back.ScanBack | None = None) -> tuple[str, int]:
     actor = require_actor()
-    today = utcnow().date()
+    today = reader_today()
     row = _rows([patient], actor, today, size="large")[0]
     printed = _print_counts("assignment", [v.allocation.dose.code for v in row.visits if v.allocation])
     for visit_row in row.visits:
@@ -314,10 +316,10 @@ def _print_refusal(field: str) -> Callable[[DomainError], Errors | None]:
     """Say on the page what a refused print needs, next to its reason field."""
     def explain(error: DomainError) -> Errors | None:
         if isinstance(error, ReasonRequired):
-            return {field: [f"{error.detail} For example: label damaged, printer jam."]}
+            return {field: [_("%(refusal)s For example: label damaged, printer jam.", refusal=translated(error.detail))]}
         if isinstance(error, labels.ReprintLimitReached):
-            return {field: ["This label has reached its reprint limit: another print needs a QA "
-                            "person's approval. Ask QA."]}
+            return {field: [_("This label has reached its reprint limit: another print needs a QA "
+                            "person's approval. Ask QA.")]}
         return None
     return explain
 
@@ -376,7 +378,7 @@ def print_assignment(subject_id: str, number: int) -> Page:
 # ---- enrolment ----------------------------------------------------------------------------------
 
 def _render_enrol(*, errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
-    today = utcnow().date()
+    today = reader_today()
     form = request.form if request.method == "POST" else {"enrolled_on": today.isoformat()}
     return render_template("patients/enrol.html", errors=errors or {}, form=form, today=today,
                            window=current_app.config["VISIT_WINDOW_DAYS"]), status
@@ -442,7 +444,7 @@ def allocate(subject_id: str, number: int) -> Page:
     patient = patient_or_404(subject_id)
     visit = visit_or_404(patient, number)
     now = utcnow()
-    state = patient_services.visit_state(visit, now.date())
+    state = patient_services.visit_state(visit, reader_today(now))
     if refused := _refuse_allocation(patient, visit, state,
                                      _active_allocations([visit.id]).get(visit.id)):
         return refused
@@ -468,13 +470,12 @@ def allocate(subject_id: str, number: int) -> Page:
 
     def explain(error: DomainError) -> Errors | None:
         if isinstance(error, DoseNotSuitable) and dose is not None:
-            return {"dose_code": [f"Dose {dose.code} cannot go to visit {visit.number}: {reason}."
+            return {"dose_code": [_("Dose %(code)s cannot go to visit %(number)s: %(reason)s.", code=dose.code, number=visit.number, reason=translated(reason))
                                   for reason in error.extra.get("reasons", [])] +
-                    ["Choose another dose, or leave the field empty to allocate the "
-                     "earliest-expiring suitable dose."]}
+                    [_("Choose another dose, or leave the field empty to allocate the "
+                     "earliest-expiring suitable dose.")]}
         if isinstance(error, NoSuitableDose):
-            return {"allocate": [f"{error.detail} A dose becomes available when its lot is "
-                                 "released and its bag label verified: ask the GMP lab."]}
+            return {"allocate": [_("%(refusal)s A dose becomes available when its lot is released and its bag label verified: ask the GMP lab.", refusal=translated(error.detail))]}
         return None
 
     outcome = commit_or_refuse(lambda: allocations.allocate_dose(visit, dose=dose, actor=require_actor(),
@@ -483,12 +484,12 @@ def allocate(subject_id: str, number: int) -> Page:
     if isinstance(outcome, Refused):
         return render(outcome.errors, outcome.status)
     coi = allocations.coi_from_code(outcome.coi)
-    message = (f"Dose {outcome.dose.code} allocated to visit {visit.number} of {patient.subject_id}. "
-               f"Chain of Identity {coi.eye_readable} [{coi.check}]. Print the assignment label and "
-               "attach it beside the bag label.")
+    message = _("Dose %(code)s allocated to visit %(number)s of %(subject)s. Chain of Identity %(coi)s [%(check)s]. "
+                "Print the assignment label and attach it beside the bag label.", code=outcome.dose.code,
+                number=visit.number, subject=patient.subject_id, coi=coi.eye_readable, check=coi.check)
     previewed = FormReader(request.form).raw("previewed")
     if dose is None and previewed and previewed != outcome.dose.code:
-        message += f" (Dose {previewed}, shown before, went to another visit meanwhile.)"
+        message += " " + _("(Dose %(code)s, shown before, went to another visit meanwhile.)", code=previewed)
     flash(message, "ok")
     return redirect(url_for(".patient_page", subject_id=patient.subject_id, _anchor=f"visit-{visit.number}"))
 
@@ -539,7 +540,7 @@ def withdraw(subject_id: str) -> Page:
         return redirect(url_for(".patient_page", subject_id=patient.subject_id))
 
     def render(errors: Errors | None = None, status: int = 200) -> tuple[str, int]:
-        today = utcnow().date()
+        today = reader_today()
         row = _rows([patient], require_actor(), today)[0]
         open_rows = [v for v in row.visits if VISIT_LIFECYCLE.can("skip", v.visit.recorded)]
         return render_template("patients/withdraw.html", patient=patient, open_rows=open_rows,

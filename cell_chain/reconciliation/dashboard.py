@@ -3,7 +3,7 @@ visits overdue and due soon, and the open discrepancies. Set-based: a fixed numb
 statements whatever the size of the trial; it reads and changes nothing."""
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from sqlalchemy import and_, func, or_, select
 
@@ -11,6 +11,7 @@ from cell_chain.accounts.models import Site, User
 from cell_chain.accounts.permissions import require_role
 from cell_chain.accounts.roles import Role
 from cell_chain.batches.models import Dose
+from cell_chain.core.clock import local_date
 from cell_chain.core.db import db
 from cell_chain.infusions.models import Infusion
 from cell_chain.patients.models import Allocation, Patient, Visit
@@ -126,10 +127,11 @@ def visits_needing_doses(actor: User, today: date) -> tuple[list[VisitLine], lis
     return [v for v in lines if v.state == "overdue"], [v for v in lines if v.state != "overdue"]
 
 
-def build_dashboard(actor: User, now: datetime) -> Dashboard:
-    """Everything the dashboard shows, for the actor's scope. Raises Forbidden."""
+def build_dashboard(actor: User, now: datetime, zone: tzinfo = UTC) -> Dashboard:
+    """Everything the dashboard shows, for the actor's scope; "today" (due and overdue visits)
+    is the day on the reader's clock in `zone`. Raises Forbidden."""
     require_role(actor, DASHBOARD_READERS)
-    today = now.date()
+    today = local_date(now, zone)
     overdue, due_soon = visits_needing_doses(actor, today)
     found = list_discrepancies(actor, now)
     counts = Counter(d.code for d in found)

@@ -13,6 +13,7 @@ from cell_chain.reconciliation import dashboard
 from cell_chain.reconciliation.discrepancies import Involved
 from cell_chain.reconciliation.progress_chart import Group, progress_svg
 from cell_chain.reconciliation.scope import READERS as REPORT_READERS
+from cell_chain.web.locale import reader_zone
 
 bp = Blueprint("monitor_pages", __name__, template_folder="templates")
 
@@ -50,7 +51,7 @@ def involved_link(item: Involved, actor: User) -> str | None:
 @roles_required(*dashboard.DASHBOARD_READERS)
 def index() -> str:
     actor, now = require_actor(), utcnow()
-    board = dashboard.build_dashboard(actor, now)
+    board = dashboard.build_dashboard(actor, now, reader_zone())
     chart = progress_svg([Group(s.site_code, [s.given[n] for n in dashboard.VISIT_NUMBERS], s.msc_patients)
                           for s in board.sites])
     reports = [(name, title) for name, title in REPORT_TITLES.items() if actor.role in REPORT_READERS[name]]

@@ -14,6 +14,7 @@ from sqlalchemy import Select, and_, func, literal, or_, select, union
 from cell_chain.accounts.models import Site, User
 from cell_chain.batches.models import Dose, Lot
 from cell_chain.core.db import db
+from cell_chain.core.messages import Joined, Message, _l, state
 from cell_chain.infusions.models import Infusion
 from cell_chain.labels.models import PrintedLabel, PrintJob
 from cell_chain.patients.models import Allocation, Patient, Visit
@@ -45,19 +46,19 @@ class Code(StrEnum):
 
 
 TITLES = {
-    Code.CUSTODY_CHAIN_BROKEN: "Broken custody chain",
-    Code.SHIPMENT_SHORT: "Shipment short: doses missing at receipt",
-    Code.SHIPMENT_OVER: "Shipment over: a dose arrived that was not packed in it",
-    Code.SHIPMENT_UNEXPECTED_ITEM: "Unexpected item scanned at receipt",
-    Code.RECALLED_DOSE_ADMINISTERED: "Dose given from a lot recalled later (lookback)",
-    Code.VISIT_MISSED: "Missed visit",
-    Code.OUT_OF_WINDOW: "Dose given outside the visit window",
-    Code.PARTIAL_INFUSION: "Partial infusion",
-    Code.CONTROL_ARM_EXPOSURE: "Control-arm patient exposed to MSC",
-    Code.DISPENSED_NOT_ADMINISTERED: "Dispensed but not given (overdue)",
-    Code.LABEL_NOT_VERIFIED: "Label never verified",
-    Code.SITE_IMBALANCE: "Site accountability does not balance",
-    Code.LOT_IMBALANCE: "Lot accountability does not balance",
+    Code.CUSTODY_CHAIN_BROKEN: _l("Broken custody chain"),
+    Code.SHIPMENT_SHORT: _l("Shipment short: doses missing at receipt"),
+    Code.SHIPMENT_OVER: _l("Shipment over: a dose arrived that was not packed in it"),
+    Code.SHIPMENT_UNEXPECTED_ITEM: _l("Unexpected item scanned at receipt"),
+    Code.RECALLED_DOSE_ADMINISTERED: _l("Dose given from a lot recalled later (lookback)"),
+    Code.VISIT_MISSED: _l("Missed visit"),
+    Code.OUT_OF_WINDOW: _l("Dose given outside the visit window"),
+    Code.PARTIAL_INFUSION: _l("Partial infusion"),
+    Code.CONTROL_ARM_EXPOSURE: _l("Control-arm patient exposed to MSC"),
+    Code.DISPENSED_NOT_ADMINISTERED: _l("Dispensed but not given (overdue)"),
+    Code.LABEL_NOT_VERIFIED: _l("Label never verified"),
+    Code.SITE_IMBALANCE: _l("Site accountability does not balance"),
+    Code.LOT_IMBALANCE: _l("Lot accountability does not balance"),
 }
 
 
@@ -68,19 +69,19 @@ class Involved:
 
     type: str
     id: str
-    label: str
+    label: str | Message
 
 
 @dataclass(slots=True)
 class Discrepancy:
     code: Code
-    explanation: str
+    explanation: Message  # read in the reader's words, its times on the reader's clock
     objects: list[Involved] = field(default_factory=list)
     site_code: str | None = None  # None: the manufacturer's side (central roles only)
     occurred_at: datetime | None = None
 
     @property
-    def title(self) -> str:
+    def title(self) -> Message:
         return TITLES[self.code]
 
 
@@ -93,7 +94,8 @@ def _patient(subject_id: str) -> Involved:
 
 
 def _visit(subject_id: str, number: int) -> Involved:
-    return Involved("visit", f"{subject_id}/{number}", f"{subject_id} visit {number}")
+    return Involved("visit", f"{subject_id}/{number}", _l("%(subject)s visit %(number)s", subject=subject_id,
+                                                          number=number))
 
 
 def _lot(lot_id: int, lot_number: str) -> Involved:
@@ -102,10 +104,6 @@ def _lot(lot_id: int, lot_number: str) -> Involved:
 
 def _shipment(shipment_id: int, code: str) -> Involved:
     return Involved("shipment", str(shipment_id), code)
-
-
-def _day(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
 # ---- scoping -----------------------------------------------------------------------------------
@@ -144,14 +142,16 @@ def _custody_breaks(scope: Scope, now: datetime) -> list[Discrepancy]:
     for dose_code, rows in found.items():
         events = [event for event, _, _ in rows]
         _, subject_id, site_code = rows[0]
-        reasons = "; ".join(f"{e.kind} at {_day(e.occurred_at)}: "
-                            f"{rules.break_reason(e.from_party, e.holder, e.after_end)}" for e in events)
-        objects = [_dose(dose_code), *(Involved("custody_event", str(e.id), f"{e.kind} {_day(e.occurred_at)}")
+        reasons = Joined(_l("%(event)s at %(time)s: %(reason)s", event=state(e.kind), time=e.occurred_at,
+                            reason=rules.break_reason(e.from_party, e.holder, e.after_end)) for e in events)
+        objects = [_dose(dose_code), *(Involved("custody_event", str(e.id),
+                                                _l("%(event)s %(time)s", event=state(e.kind), time=e.occurred_at))
                                        for e in events)]
         if subject_id:
             objects.append(_patient(subject_id))
         result.append(Discrepancy(Code.CUSTODY_CHAIN_BROKEN,
-                                  f"The custody chain of dose {dose_code} is broken — {reasons}.",
+                                  _l("The custody chain of dose %(code)s is broken — %(reasons)s.",
+                                     code=dose_code, reasons=reasons),
                                   objects, site_code, events[0].occurred_at))
     return result
 
@@ -174,8 +174,9 @@ def _shipments_short(scope: Scope, now: datetime) -> list[Discrepancy]:
         first, missing = rows[0], [r.dose_code for r in rows if r.receipt == "missing"]
         result.append(Discrepancy(
             Code.SHIPMENT_SHORT,
-            f"Shipment {first.code} to {first.site_code} was received without {len(missing)} of its "
-            f"{len(rows)} packed doses: {', '.join(missing)}. Find them or account for their loss.",
+            _l("Shipment %(shipment)s to %(site)s was received without %(missing)s of its %(packed)s packed doses: "
+               "%(doses)s. Find them or account for their loss.", shipment=first.code, site=first.site_code,
+               missing=len(missing), packed=len(rows), doses=", ".join(missing)),
             [_shipment(first.id, first.code), *(_dose(c) for c in missing)], first.site_code, first.received_at))
     return result
 
@@ -193,15 +194,16 @@ def _unexpected_items(scope: Scope, now: datetime) -> list[Discrepancy]:
         if row.dose_code:
             result.append(Discrepancy(
                 Code.SHIPMENT_OVER,
-                f"Dose {row.dose_code} was scanned at receipt of shipment {row.code} at {row.site_code}, but it "
-                "was not packed in that shipment. Quarantine it and tell the GMP lab.",
+                _l("Dose %(code)s was scanned at receipt of shipment %(shipment)s at %(site)s, but it was not "
+                   "packed in that shipment. Quarantine it and tell the GMP lab.", code=row.dose_code,
+                   shipment=row.code, site=row.site_code),
                 [shipment, _dose(row.dose_code)], row.site_code, row.recorded_at))
         else:
             payload = row.payload if len(row.payload) <= 60 else row.payload[:57] + "…"
             result.append(Discrepancy(
                 Code.SHIPMENT_UNEXPECTED_ITEM,
-                f"At receipt of shipment {row.code} at {row.site_code} a scan named no dose of this trial: "
-                f"“{payload}”. Identify the item.",
+                _l("At receipt of shipment %(shipment)s at %(site)s a scan named no dose of this trial: "
+                   "“%(scan)s”. Identify the item.", shipment=row.code, site=row.site_code, scan=payload),
                 [shipment, Involved("scan", payload, payload)], row.site_code, row.recorded_at))
     return result
 
@@ -220,8 +222,9 @@ def _infusions(scope: Scope, *where: Any) -> Any:
 def _recalled_given(scope: Scope, now: datetime) -> list[Discrepancy]:
     return [Discrepancy(
         Code.RECALLED_DOSE_ADMINISTERED,
-        f"Dose {r.dose_code} of lot {r.lot_number} was given to {r.subject_id} on {_day(r.started_at)}; the lot "
-        f"was recalled afterwards ({r.status_reason or 'no reason recorded'}). Follow the patient up (lookback).",
+        _l("Dose %(code)s of lot %(lot)s was given to %(subject)s on %(time)s; the lot was recalled afterwards "
+           "(%(reason)s). Follow the patient up (lookback).", code=r.dose_code, lot=r.lot_number,
+           subject=r.subject_id, time=r.started_at, reason=r.status_reason or _l("no reason recorded")),
         [_lot(r.lot_id, r.lot_number), _dose(r.dose_code), _patient(r.subject_id)], r.site_code, r.started_at)
         for r in _infusions(scope, Lot.status == "recalled")]
 
@@ -229,9 +232,10 @@ def _recalled_given(scope: Scope, now: datetime) -> list[Discrepancy]:
 def _out_of_window(scope: Scope, now: datetime) -> list[Discrepancy]:
     return [Discrepancy(
         Code.OUT_OF_WINDOW,
-        f"{r.subject_id} visit {r.number} was given dose {r.dose_code} on {r.started_at:%Y-%m-%d}, outside its "
-        f"window {r.window_start:%Y-%m-%d} to {r.window_end:%Y-%m-%d} (protocol deviation; reason given: "
-        f"{r.deviation_reason or 'none'}).",
+        _l("%(subject)s visit %(number)s was given dose %(code)s on %(time)s, outside its window %(start)s to "
+           "%(end)s (protocol deviation; reason given: %(reason)s).", subject=r.subject_id, number=r.number,
+           code=r.dose_code, time=r.started_at, start=r.window_start, end=r.window_end,
+           reason=r.deviation_reason or _l("none")),
         [_patient(r.subject_id), _visit(r.subject_id, r.number), _dose(r.dose_code)], r.site_code, r.started_at)
         for r in _infusions(scope, Infusion.out_of_window)]
 
@@ -239,8 +243,9 @@ def _out_of_window(scope: Scope, now: datetime) -> list[Discrepancy]:
 def _partial(scope: Scope, now: datetime) -> list[Discrepancy]:
     return [Discrepancy(
         Code.PARTIAL_INFUSION,
-        f"{r.subject_id} visit {r.number} received {r.volume_ml:g} ml of dose {r.dose_code} "
-        f"({r.dose_volume_ml:g} ml in the bag) on {r.started_at:%Y-%m-%d}.",
+        _l("%(subject)s visit %(number)s received %(volume)s ml of dose %(code)s (%(bag)s ml in the bag) on "
+           "%(time)s.", subject=r.subject_id, number=r.number, volume=f"{r.volume_ml:g}", code=r.dose_code,
+           bag=f"{r.dose_volume_ml:g}", time=r.started_at),
         [_patient(r.subject_id), _visit(r.subject_id, r.number), _dose(r.dose_code)], r.site_code, r.started_at)
         for r in _infusions(scope, Infusion.partial)]
 
@@ -263,13 +268,15 @@ def _missed(scope: Scope, now: datetime) -> list[Discrepancy]:
     for subject, site_code, number, start, end, dose_code, dose_status in db.session.execute(
             _patient_scope(stmt, scope)):
         objects = [_patient(subject), _visit(subject, number)]
-        held = ""
         if dose_code:
             objects.append(_dose(dose_code))
-            held = f" Its dose {dose_code} is {dose_status.replace('_', ' ')}: give it to another visit or dispose of it."
-        result.append(Discrepancy(
-            Code.VISIT_MISSED, f"{subject} visit {number} (window {start.isoformat()} to {end.isoformat()}) "
-            f"passed without a dose.{held}", objects, site_code))
+            what = _l("%(subject)s visit %(number)s (window %(start)s to %(end)s) passed without a dose. Its dose "
+                      "%(code)s is %(status)s: give it to another visit or dispose of it.", subject=subject,
+                      number=number, start=start, end=end, code=dose_code, status=state(dose_status))
+        else:
+            what = _l("%(subject)s visit %(number)s (window %(start)s to %(end)s) passed without a dose.",
+                      subject=subject, number=number, start=start, end=end)
+        result.append(Discrepancy(Code.VISIT_MISSED, what, objects, site_code))
     return result
 
 
@@ -285,8 +292,8 @@ def _control_exposure(scope: Scope, now: datetime) -> list[Discrepancy]:
             .group_by(Patient.subject_id, Site.code, Dose.code).order_by(Patient.subject_id, Dose.code))
     return [Discrepancy(
         Code.CONTROL_ARM_EXPOSURE,
-        f"{r.subject_id} is in the control arm but is recorded as given dose {r.code}. Report it as a "
-        "protocol deviation and follow the patient up.",
+        _l("%(subject)s is in the control arm but is recorded as given dose %(code)s. Report it as a protocol "
+           "deviation and follow the patient up.", subject=r.subject_id, code=r.code),
         [_patient(r.subject_id), _dose(r.code)], r.site_code, _as_utc(r.at))
         for r in db.session.execute(_patient_scope(stmt, scope))]
 
@@ -317,9 +324,14 @@ def _dispensed_overdue(scope: Scope, now: datetime) -> list[Discrepancy]:
         objects = [_dose(r.code)] + ([_patient(r.subject_id)] if r.subject_id else [])
         result.append(Discrepancy(
             Code.DISPENSED_NOT_ADMINISTERED,
-            f"Dose {r.code} was dispensed to the ward at {_day(at)} ({hours:.1f} h ago) and is not recorded "
-            "as given, destroyed or returned.", objects, r.site_code, at))
+            _l("Dose %(code)s was dispensed to the ward at %(time)s (%(hours)s h ago) and is not recorded as "
+               "given, destroyed or returned.", code=r.code, time=at, hours=f"{hours:.1f}"),
+            objects, r.site_code, at))
     return result
+
+
+_LABEL_WORDS = {(True, True): _l("bag and assignment"), (True, False): _l("bag"),
+                (False, True): _l("assignment"), (False, False): _l("assignment")}
 
 
 def _labels_not_verified(scope: Scope, now: datetime) -> list[Discrepancy]:
@@ -357,12 +369,13 @@ def _labels_not_verified(scope: Scope, now: datetime) -> list[Discrepancy]:
             entry["printed_at"] = min(filter(None, (entry["printed_at"], printed_at)))
     result = []
     for code, e in sorted(labels.items()):
-        which = " and ".join(k for k in ("bag", "assignment") if e[k]) or "assignment"
+        which = _LABEL_WORDS[(e["bag"], e["assignment"])]
         if e["shipped"]:
-            what = f"Dose {code} left the lab without its {which} label scanned back and matched (print-then-scan)."
+            what = _l("Dose %(code)s left the lab without its %(which)s label scanned back and matched "
+                      "(print-then-scan).", code=code, which=which)
         else:
-            what = (f"The {which} label of dose {code} was printed at {_day(e['printed_at'])} and never scanned "
-                    "back: verify it or destroy the printed label.")
+            what = _l("The %(which)s label of dose %(code)s was printed at %(time)s and never scanned back: verify "
+                      "it or destroy the printed label.", which=which, code=code, time=e["printed_at"])
         objects = [_dose(code)] + ([_patient(e["subject"])] if e["subject"] else [])
         result.append(Discrepancy(Code.LABEL_NOT_VERIFIED, what, objects, e["site"], e["printed_at"]))
     return result
@@ -373,13 +386,15 @@ def _site_imbalances(scope: Scope, now: datetime) -> list[Discrepancy]:
     for line in reconcile_sites(scope, now=now, with_signatures=False).sites:
         if line.balanced:
             continue
-        gap = (f"{line.imbalance} dose(s) unaccounted for" if line.imbalance > 0
-               else f"{-line.imbalance} dose(s) more accounted for than received")
+        gap = (_l("%(count)s dose(s) unaccounted for", count=line.imbalance) if line.imbalance > 0
+               else _l("%(count)s dose(s) more accounted for than received", count=-line.imbalance))
         result.append(Discrepancy(
             Code.SITE_IMBALANCE,
-            f"Site {line.site_code} received {line.received} dose(s) but accounts for {line.accounted} "
-            f"(administered {line.administered}, destroyed {line.destroyed}, returned {line.returned}, "
-            f"on hand {line.on_hand}): {gap}.",
+            _l("Site %(site)s received %(received)s dose(s) but accounts for %(accounted)s (administered "
+               "%(administered)s, destroyed %(destroyed)s, returned %(returned)s, on hand %(on_hand)s): %(gap)s.",
+               site=line.site_code, received=line.received, accounted=line.accounted,
+               administered=line.administered, destroyed=line.destroyed, returned=line.returned,
+               on_hand=line.on_hand, gap=gap),
             [Involved("site", line.site_code or "", line.site_name)], line.site_code))
     return result
 
@@ -391,13 +406,15 @@ def _lot_imbalances(scope: Scope, now: datetime) -> list[Discrepancy]:
     for line in lot_accounts():
         if line.balanced:
             continue
-        gap = (f"{line.imbalance} dose(s) unaccounted for" if line.imbalance > 0
-               else f"{-line.imbalance} dose(s) counted twice")
+        gap = (_l("%(count)s dose(s) unaccounted for", count=line.imbalance) if line.imbalance > 0
+               else _l("%(count)s dose(s) counted twice", count=-line.imbalance))
         result.append(Discrepancy(
             Code.LOT_IMBALANCE,
-            f"Lot {line.lot_number} prepared {line.prepared} dose(s) but accounts for {line.accounted} (rejected at "
-            f"fill {line.rejected_at_fill}, administered {line.administered}, destroyed {line.destroyed}, returned "
-            f"{line.returned}, in stock {line.in_stock}): {gap}.",
+            _l("Lot %(lot)s prepared %(prepared)s dose(s) but accounts for %(accounted)s (rejected at fill "
+               "%(rejected)s, administered %(administered)s, destroyed %(destroyed)s, returned %(returned)s, in "
+               "stock %(in_stock)s): %(gap)s.", lot=line.lot_number, prepared=line.prepared,
+               accounted=line.accounted, rejected=line.rejected_at_fill, administered=line.administered,
+               destroyed=line.destroyed, returned=line.returned, in_stock=line.in_stock, gap=gap),
             [_lot(line.lot_id or 0, line.lot_number)]))
     return result
 

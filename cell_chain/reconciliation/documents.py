@@ -7,6 +7,7 @@ from typing import Any
 
 from cell_chain.accounts.models import User
 from cell_chain.batches.models import din_from_code
+from cell_chain.core.messages import _l
 from cell_chain.reconciliation.discrepancies import TITLES as DISCREPANCY_TITLES
 from cell_chain.reconciliation.discrepancies import Code, Discrepancy
 from cell_chain.reconciliation.export import Column, Report, SignatureLine, Table
@@ -19,17 +20,17 @@ from cell_chain.reconciliation.sites import COUNTS as SITE_COUNTS
 from cell_chain.reconciliation.sites import SiteLine, reconcile_sites
 
 TITLES = {
-    "patients": "Patients", "msc_patients": "MSC arm", "control_patients": "Control arm", "withdrawn": "Withdrawn",
-    "planned": "Planned doses", "administered": "Administered", "administered_in_window": "Given in window",
-    "administered_out_of_window": "Given out of window", "partial": "Partial", "missed": "Missed",
-    "skipped": "Skipped", "pending": "Pending", "allocated": "Allocated", "in_transit": "In transit",
-    "at_site": "At site", "quarantined": "Quarantined", "serious_adverse_events": "SAEs",
-    **{f"grade_{g}": f"Grade {g}" for g in range(5)},
-    "received": "Received", "destroyed": "Destroyed", "returned": "Returned", "on_hand": "On hand",
-    "at_ward": "On hand: at ward", "expired_awaiting_destruction": "On hand: expired, awaiting destruction",
-    "missing_at_receipt": "Missing at receipt", "accounted": "Accounted for", "imbalance": "Imbalance",
-    "balanced": "Balanced", "prepared": "Prepared", "rejected_at_fill": "Rejected at fill",
-    "in_stock": "In stock",
+    "patients": _l("Patients"), "msc_patients": _l("MSC arm"), "control_patients": _l("Control arm"), "withdrawn": _l("Withdrawn"),
+    "planned": _l("Planned doses"), "administered": _l("Administered"), "administered_in_window": _l("Given in window"),
+    "administered_out_of_window": _l("Given out of window"), "partial": _l("Partial"), "missed": _l("Missed"),
+    "skipped": _l("Skipped"), "pending": _l("Pending"), "allocated": _l("Allocated"), "in_transit": _l("In transit"),
+    "at_site": _l("At site"), "quarantined": _l("Quarantined"), "serious_adverse_events": _l("SAEs"),
+    **{f"grade_{g}": _l("Grade %(grade)s", grade=g) for g in range(5)},
+    "received": _l("Received"), "destroyed": _l("Destroyed"), "returned": _l("Returned"), "on_hand": _l("On hand"),
+    "at_ward": _l("On hand: at ward"), "expired_awaiting_destruction": _l("On hand: expired, awaiting destruction"),
+    "missing_at_receipt": _l("Missing at receipt"), "accounted": _l("Accounted for"), "imbalance": _l("Imbalance"),
+    "balanced": _l("Balanced"), "prepared": _l("Prepared"), "rejected_at_fill": _l("Rejected at fill"),
+    "in_stock": _l("In stock"),
 }
 
 
@@ -48,10 +49,10 @@ def _signature(signed: Any, record: str) -> SignatureLine:
 # ---- per patient -------------------------------------------------------------------------------
 
 VISIT_COLUMNS = [
-    Column("subject_id", "Subject"), Column("visit", "Visit", numeric=True), Column("window", "Window"),
-    Column("schedule_state", "Schedule"), Column("outcome", "Outcome"), Column("dose_code", "Dose"),
-    Column("lot_number", "Lot"), Column("volume_ml", "Given (ml)", numeric=True),
-    Column("tolerance_grade", "Grade", numeric=True), Column("serious", "SAE"), Column("notes", "Notes"),
+    Column("subject_id", _l("Subject")), Column("visit", _l("Visit"), numeric=True), Column("window", _l("Window")),
+    Column("schedule_state", _l("Schedule")), Column("outcome", _l("Outcome")), Column("dose_code", _l("Dose")),
+    Column("lot_number", _l("Lot")), Column("volume_ml", _l("Given (ml)"), numeric=True),
+    Column("tolerance_grade", _l("Grade"), numeric=True), Column("serious", "SAE"), Column("notes", _l("Notes")),
 ]
 
 
@@ -108,9 +109,9 @@ def _visit_rows(patients: Iterable[PatientLine], signatures: list[SignatureLine]
 
 def _patient_totals(result: PatientsReconciliation) -> Table:
     # One column per site (six at most) and one row per measure: it fits a page.
-    return Table("Totals per site", [Column("measure", "Measure"),
+    return Table(_l("Totals per site"), [Column("measure", _l("Measure")),
                                      *(Column(site.site_code or "", site.site_code or "", numeric=True)
-                                       for site in result.sites), Column("total", "Total", numeric=True)],
+                                       for site in result.sites), Column("total", _l("Total"), numeric=True)],
                  [{"measure": TITLES[k], **{site.site_code or "": site[k] for site in result.sites},
                    "total": result.total[k]} for k in TOTAL_FIELDS])
 
@@ -122,10 +123,10 @@ def patients_report(scope: Scope, actor: User, now: datetime) -> Report:
 
     def tables() -> Iterator[Table]:
         result = reconcile_patients(scope, now=now, streamed=True)
-        yield Table("Planned doses per patient", VISIT_COLUMNS, _visit_rows(result.patients, signatures))
+        yield Table(_l("Planned doses per patient"), VISIT_COLUMNS, _visit_rows(result.patients, signatures))
         yield _patient_totals(result)
 
-    return Report("reconciliation-patients", "Reconciliation per patient: planned doses against what happened",
+    return Report("reconciliation-patients", _l("Reconciliation per patient: planned doses against what happened"),
                   scope.description, now, printed_by(actor), tables(), signatures, PATIENT_NOTES)
 
 
@@ -150,19 +151,19 @@ def sites_report(scope: Scope, actor: User, now: datetime) -> Report:
     """Drug accountability of `scope`, computed when the report is read."""
     keys = ("received", "administered", "destroyed", "returned", "on_hand", *BALANCE, "at_ward", "quarantined",
             "expired_awaiting_destruction", "in_transit", "missing_at_receipt")
-    columns = [Column("site_code", "Site"), *(Column(k, TITLES[k], numeric=k != "balanced") for k in keys)]
+    columns = [Column("site_code", _l("Site")), *(Column(k, TITLES[k], numeric=k != "balanced") for k in keys)]
     signatures: list[SignatureLine] = []
 
     def tables() -> Iterator[Table]:
         result = reconcile_sites(scope, now=now)
         signatures.extend(_signature(s, _site_record(s)) for s in result.signatures)
-        yield Table("Drug accountability per site", columns, [_site_row(line) for line in result.sites],
+        yield Table(_l("Drug accountability per site"), columns, [_site_row(line) for line in result.sites],
                     _site_row(result.total))
 
     notes = ["Received = administered + destroyed + returned + on hand; any imbalance is a discrepancy.",
              "At ward, quarantined and expired are parts of on hand (a dose can be both quarantined and expired). "
              "In transit and missing at receipt are not yet the site's."]
-    return Report("reconciliation-sites", "Reconciliation per site: drug accountability", scope.description,
+    return Report("reconciliation-sites", _l("Reconciliation per site: drug accountability"), scope.description,
                   now, printed_by(actor), tables(), signatures, notes)
 
 
@@ -181,26 +182,26 @@ def _lot_row(line: LotLine) -> dict[str, Any]:
 
 def lots_report(scope: Scope, actor: User, now: datetime) -> Report:
     """Dose accounting for every lot, computed when the report is read."""
-    columns = [Column("lot_number", "Lot"), Column("din", "DIN"), Column("status", "Status"), *_columns(LOT_COUNTS),
-               Column("locations", "In stock by location"), Column("imbalance", TITLES["imbalance"], numeric=True)]
+    columns = [Column("lot_number", _l("Lot")), Column("din", "DIN"), Column("status", _l("Status")), *_columns(LOT_COUNTS),
+               Column("locations", _l("In stock by location")), Column("imbalance", TITLES["imbalance"], numeric=True)]
     signatures: list[SignatureLine] = []
 
     def tables() -> Iterator[Table]:
         result = reconcile_lots(scope, now=now)
         signatures.extend(_signature(s, f"Lot {s.record}") for line in result.lots for s in line.signatures)
-        yield Table("Dose accounting per lot", columns, [_lot_row(line) for line in result.lots],
+        yield Table(_l("Dose accounting per lot"), columns, [_lot_row(line) for line in result.lots],
                     _lot_row(result.total) | {"lot_number": "Total"})
 
     notes = ["Prepared = rejected at fill + administered + destroyed + returned + in stock; any imbalance is a "
              "discrepancy (0 when the lot balances). Quarantined is part of in stock."]
-    return Report("reconciliation-lots", "Reconciliation per lot: dose accounting", "Whole trial (all lots)", now,
+    return Report("reconciliation-lots", _l("Reconciliation per lot: dose accounting"), _l("Whole trial (all lots)"), now,
                   printed_by(actor), tables(), signatures, notes)
 
 
 # ---- discrepancies -----------------------------------------------------------------------------
 
-DISCREPANCY_COLUMNS = [Column("code", "Code"), Column("site_code", "Site"), Column("occurred_at", "When"),
-                       Column("objects", "Involved"), Column("explanation", "Explanation")]
+DISCREPANCY_COLUMNS = [Column("code", _l("Code")), Column("site_code", _l("Site")), Column("occurred_at", _l("When")),
+                       Column("objects", _l("Involved")), Column("explanation", _l("Explanation"))]
 
 
 def discrepancies_report(found: Iterable[Discrepancy], scope: Scope, actor: User, now: datetime, *,
@@ -218,19 +219,19 @@ def discrepancies_report(found: Iterable[Discrepancy], scope: Scope, actor: User
                    "explanation": d.explanation}
 
     def summary() -> Table:
-        columns = [Column("code", "Code"), Column("title", "What"), Column("count", "Count", numeric=True)]
+        columns = [Column("code", _l("Code")), Column("title", _l("What")), Column("count", _l("Count"), numeric=True)]
         rows = [{"code": c.value, "title": DISCREPANCY_TITLES[c], "count": counts[c]}
                 for c in Code if counts[c]]
-        return Table("Discrepancies by code", columns, rows, {"code": "Total", "count": sum(counts.values())})
+        return Table(_l("Discrepancies by code"), columns, rows, {"code": "Total", "count": sum(counts.values())})
 
     def listing_then_summary() -> Iterator[Table]:
-        yield Table("Discrepancies", DISCREPANCY_COLUMNS, listed())
+        yield Table(_l("Discrepancies"), DISCREPANCY_COLUMNS, listed())
         yield summary()
 
     if streamed:
-        return Report("reconciliation-discrepancies", "Reconciliation: discrepancies", scope.description, now,
+        return Report("reconciliation-discrepancies", _l("Reconciliation: discrepancies"), scope.description, now,
                       printed_by(actor), listing_then_summary())
     rows = list(listed())
-    return Report("reconciliation-discrepancies", "Reconciliation: discrepancies", scope.description, now,
-                  printed_by(actor), [summary(), Table("Discrepancies", DISCREPANCY_COLUMNS, rows)], (),
+    return Report("reconciliation-discrepancies", _l("Reconciliation: discrepancies"), scope.description, now,
+                  printed_by(actor), [summary(), Table(_l("Discrepancies"), DISCREPANCY_COLUMNS, rows)], (),
                   ["No discrepancies: every record agrees."] if not rows else [])

@@ -18,6 +18,8 @@ import jinja2
 from flask_babel import gettext
 from markupsafe import Markup
 
+from cell_chain.core.messages import Message, translated
+
 TEMPLATES: Final = Path(__file__).resolve().parent / "templates"
 PDF_TEMPLATE: Final = "reconciliation/report_pdf.html"
 PDF_STYLESHEET: Final = TEMPLATES / "reconciliation" / "report_pdf.css"
@@ -94,6 +96,8 @@ def cell_text(value: Any) -> str:
         return _utc(value).isoformat()
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, Message):
+        return value.text(UTC)  # in the reader's words, its times in the report's zone
     return str(value)
 
 
@@ -414,7 +418,7 @@ def _printed_table(table: Table) -> _PrintedTable:
     rows = [[_clean(_printed(row.get(c.key))) for c in columns] for row in table.rows]
     totals_row = _totals_row(table)
     totals = [_clean(_printed(v)) for v in totals_row] if totals_row is not None else None
-    titles = [_clean(c.title) for c in columns]
+    titles = [_clean(translated(c.title, UTC)) for c in columns]
     natural, minimum = [], []
     for index, title in enumerate(titles):
         values = [r[index] for r in rows] + ([totals[index]] if totals else [])
@@ -437,16 +441,21 @@ def _printed_table(table: Table) -> _PrintedTable:
     for width in snapped:
         starts.append(starts[-1] + width)
     grid = _Grid(starts, numeric)
-    return _PrintedTable(table.title, starts[-1] + _CELL_PADDING_PX, grid.block(titles, bold), [grid.block(r, regular) for r in rows],
+    return _PrintedTable(translated(table.title, UTC), starts[-1] + _CELL_PADDING_PX, grid.block(titles, bold), [grid.block(r, regular) for r in rows],
                          grid.block(totals, bold) if totals is not None else None)
+
+
+def _words(text: Any, **params: Any) -> str:
+    return text.text(UTC) if isinstance(text, Message) else gettext(text, **params)
 
 
 def report_html(report: Report) -> str:
     """The HTML WeasyPrint lays out (also handy to look at in a browser)."""
     template = _env.get_template(PDF_TEMPLATE)
     return template.render(
-        _=gettext,  # headings in the reader's language; the figures and times stay as stored
+        _=_words,  # headings in the reader's language; the figures and times stay as stored
         report=report,
+        notes=[translated(note, UTC) for note in report.notes],
         generated=_stamp(report.generated_at),
         generated_iso=_utc(report.generated_at).isoformat(timespec="seconds"),
         tables=[_printed_table(t) for t in report.tables],
@@ -483,6 +492,11 @@ def csv_response(report: Report) -> Any:
     report yields them, never the whole file in memory. UTF-8 with a byte-order mark so
     spreadsheets read × and ⁷."""
     from flask import Response, stream_with_context
+    from flask_babel import get_translations
+
+    # The reader's language is settled now, while the request runs its own statements: the
+    # streamed header then translates from the cached catalogue without asking the database.
+    get_translations()
 
     def body() -> Iterator[bytes]:
         yield "\ufeff".encode()

@@ -6,6 +6,7 @@ from flask import Blueprint, request
 from flask_babel import gettext as _
 
 from cell_chain.accounts.permissions import require_actor, roles_required
+from cell_chain.core.messages import _l
 from cell_chain.core.clock import utcnow
 from cell_chain.core.errors import NotFound, ValidationFailed
 from cell_chain.reconciliation import documents
@@ -27,7 +28,7 @@ ANY_READER = tuple(dict.fromkeys(role for roles in READERS.values() for role in 
 def _argument(name: str, max_length: int) -> str | None:
     value = request.args.get(name, "").strip()
     if len(value) > max_length:
-        raise ValidationFailed({name: [f"At most {max_length} characters."]})
+        raise ValidationFailed({name: [_l("At most %(length)s characters.", length=max_length)]})
     return value or None
 
 
@@ -47,7 +48,7 @@ def build_report(name: str, *, streamed: bool = False) -> Report:
         return documents.lots_report(scope, actor, now)
     code = _argument("code", 40)
     if code is not None and code not in Code.__members__:
-        raise ValidationFailed({"code": [f"One of: {', '.join(Code)}."]})
+        raise ValidationFailed({"code": [_l("One of: %(codes)s.", codes=", ".join(Code))]})
     found = iter_discrepancies(scope, now=now)
     if code is not None:
         found = (d for d in found if d.code == code)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import aliased
 from cell_chain.accounts.models import Site
 from cell_chain.batches.models import Dose
 from cell_chain.core.db import db
+from cell_chain.core.messages import Message, _l
 from cell_chain.patients.models import Allocation, Visit
 from cell_chain.patients.schedule import LAST_VISIT_GRACE
 from cell_chain.shipments import custody
@@ -104,11 +105,11 @@ def chain_breaks(*where: Any) -> Select[Any]:
     return select(events).where(or_(events.c.after_end, events.c.from_party != events.c.holder))
 
 
-def break_reason(from_party: str, holder: str, after_end: int) -> str:
+def break_reason(from_party: str, holder: str, after_end: int) -> Message:
     """check_chain's words for a flagged event."""
     if after_end:
-        return "event after the dose's final event"
-    return f"handed over by {from_party} but held by {holder}"
+        return _l("event after the dose's final event")
+    return _l("handed over by %(sender)s but held by %(holder)s", sender=from_party, holder=holder)
 
 
 def held_at_site(party: Any, site: Any = Site) -> ColumnElement[bool]:

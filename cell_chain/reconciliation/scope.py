@@ -9,6 +9,7 @@ from cell_chain.accounts.permissions import require_role, scope_to_site
 from cell_chain.accounts.roles import Role
 from cell_chain.core.db import db
 from cell_chain.core.errors import NotFound
+from cell_chain.core.messages import Message, _l
 
 CENTRAL = (Role.ADMIN, Role.QA, Role.MONITOR)
 # Site roles see their own site's rows; lots are the manufacturer's, read centrally only.
@@ -28,8 +29,8 @@ class Scope:
     site_code: str | None = None
 
     @property
-    def description(self) -> str:
-        return f"Site {self.site_code}" if self.site_code else "Whole trial (all sites)"
+    def description(self) -> Message:
+        return _l("Site %(site)s", site=self.site_code) if self.site_code else _l("Whole trial (all sites)")
 
 
 def scope_for(actor: User, report: str, site_code: str | None = None) -> Scope:
@@ -46,5 +47,5 @@ def scope_of(actor: User, site_code: str | None = None) -> Scope:
         return Scope(actor.site_id, actor.site_code) if actor.site_id is not None else Scope()
     site = db.session.scalar(scope_to_site(select(Site).where(Site.code == site_code), Site, actor))
     if site is None:
-        raise NotFound(f"No site {site_code} among yours.")
+        raise NotFound(_l("No site %(site)s among yours.", site=site_code))
     return Scope(site.id, site.code)

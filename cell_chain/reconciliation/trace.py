@@ -32,6 +32,7 @@ from cell_chain.reconciliation.trace_identifiers import (
 from cell_chain.shipments import custody
 from cell_chain.shipments.parties import WORDS as PARTY_WORDS
 from cell_chain.shipments.parties import Party
+from cell_chain.core.messages import _l
 
 # Recall and lookback are QA's; monitors audit them; the lab runs the physical side of a
 # recall (it may already read every lot, dose and patient, so the trace shows it nothing
@@ -300,12 +301,12 @@ def trace_donor(din: str, *, actor: User) -> DonorTrace:
         donor = db.session.scalar(select(Donor).join(Lot, Lot.donor_id == Donor.id).where(Lot.din == code))
         matched = "lot"
     if donor is None:
-        raise NotFound(f"No donor or lot has DIN {code}.")
+        raise NotFound(_l("No donor or lot has DIN %(code)s.", code=code))
     lots = list(db.session.scalars(select(Lot).where(Lot.donor_id == donor.id).order_by(Lot.lot_number)))
     stmt = donor_doses_statement([lot.id for lot in lots], site_id=actor.site_id)
     rows = db.session.execute(stmt).all() if lots else []
     if actor.site_id is not None and not rows:
-        raise NotFound(f"No donor or lot has DIN {code} among your site's doses.")
+        raise NotFound(_l("No donor or lot has DIN %(code)s among your site's doses.", code=code))
     holders = _custody([r.id for r in rows])
     signatures = _signatures({"donors": [donor.id], "lots": [lot.id for lot in lots],
                               "doses": [r.id for r in rows], "infusions": [r.infusion_id for r in rows if r.infusion_id]})
@@ -331,7 +332,7 @@ def trace_patient(subject_id: str, *, actor: User) -> PatientTrace:
     patient = db.session.scalar(scope_to_site(select(Patient).options(lazyload(Patient.visits))
                                               .where(Patient.subject_id == code), Patient, actor))
     if patient is None:
-        raise NotFound(f"No patient {code}.")
+        raise NotFound(_l("No patient %(code)s.", code=code))
     stmt = patient_doses_statement(patient_dose_ids(patient.id))
     rows = db.session.execute(stmt).all()
     holders = _custody([r.id for r in rows])

@@ -11,6 +11,7 @@ from cell_chain.labels import rendering
 from cell_chain.labels.services import LabelItem, LabelSource, NothingToPrint, register_label_source
 from cell_chain.shipments.models import Shipment
 from cell_chain.web.words import N_
+from cell_chain.core.messages import _l
 
 STORAGE_TEXT = {"2-8C": "Keep at 2–8 °C. Do not freeze.", "cryo": "Keep at ≤ −150 °C (dry shipper)."}
 
@@ -21,7 +22,8 @@ def _shipment_items(target: str, actor: User, now: datetime) -> list[LabelItem]:
     if shipment is None:
         raise NotFound(N_("No such shipment."))
     if not shipment.items:
-        raise NothingToPrint(f"Shipment {shipment.code} is empty: pack its doses before printing the box label.")
+        raise NothingToPrint(_l("Shipment %(code)s is empty: pack its doses before printing the box label.",
+                                 code=shipment.code))
     data = rendering.ShipmentLabel(shipment_code=shipment.code, site_name=shipment.site.name,
                                    site_code=shipment.site.code, storage=STORAGE_TEXT[shipment.storage],
                                    dose_count=len(shipment.items), payload=shipment.code)

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import PurePath
 from typing import Final
 
+from cell_chain.core.messages import Message, _l
+
 MAX_FILE_BYTES: Final = 5 * 1024 * 1024
 MAX_READINGS: Final = 200_000
 NOT_READABLE: Final = "This is not a temperature logger file we can read"
@@ -111,7 +113,7 @@ class LoggerTrace:
     device: str | None
     serial: str | None
     unit_in_file: str
-    notes: tuple[str, ...]
+    notes: tuple[Message, ...]
 
 
 def parse_logger_file(data: bytes, filename: str | None = None, *, tz_offset_minutes: int = 0) -> LoggerTrace:
@@ -160,10 +162,11 @@ def parse_logger_file(data: bytes, filename: str | None = None, *, tz_offset_min
     if abs(tz_offset_minutes) > _MAX_TZ_OFFSET_MINUTES:
         raise ValueError("tz_offset_minutes must be within ±14 hours")
     if len(data) > MAX_FILE_BYTES:
-        raise LoggerFileError(f"This file is too large ({len(data) / 1_000_000:.1f} MB). Logger files we accept "
-                              f"are at most {MAX_FILE_BYTES // (1024 * 1024)} MB; export only the shipment's period.")
+        raise LoggerFileError(_l("This file is too large (%(size)s MB). Logger files we accept are at most %(limit)s MB; "
+                                 "export only the shipment's period.", size=f"{len(data) / 1_000_000:.1f}",
+                                 limit=MAX_FILE_BYTES // (1024 * 1024)))
     if not data.strip():
-        raise _refuse("the file is empty.")
+        raise _refuse(_l("the file is empty."))
     for magic, what in _MAGIC:
         if data.startswith(magic):
             raise _refuse(what + ".")
@@ -172,7 +175,7 @@ def parse_logger_file(data: bytes, filename: str | None = None, *, tz_offset_min
     context = _Context(tz_offset_minutes)
     lines = _LINE_BREAK_RE.split(text.lstrip("\ufeff"))
     if not any(line.strip() for line in lines):
-        raise _refuse("the file is empty.")
+        raise _refuse(_l("the file is empty."))
     if sum(1 for line in lines if line.strip()) > 2 * MAX_READINGS:
         raise _too_many()
     first = next(line for line in lines if line.strip())
@@ -208,7 +211,7 @@ class _Context:
         self.tz_offset_minutes = tz_offset_minutes
         self.rows: list[tuple[datetime, float]] = []
         self.lines: list[int | None] = []
-        self.notes: list[str] = []
+        self.notes: list[Message] = []
         self.missing = 0
         self.used_local_clock = False
         self.stated_zone: str | None = None
@@ -223,16 +226,17 @@ class _Context:
                serial: str | None) -> LoggerTrace:
         notes = list(self.notes)
         if self.missing:
-            plural = "s" if self.missing != 1 else ""
-            notes.append(f"{self.missing} missing reading{plural} (blank or --.-) skipped")
+            notes.append(_l("%(count)s missing reading (blank or --.-) skipped", count=self.missing) if self.missing == 1
+                         else _l("%(count)s missing readings (blank or --.-) skipped", count=self.missing))
         readings = []
         lines = self.lines + [None] * (len(self.rows) - len(self.lines))
         for (at, value), line in zip(self.rows, lines, strict=True):
             celsius = round((value - 32.0) * 5.0 / 9.0, 6) if unit == "°F" else value
             if not _ABSOLUTE_ZERO <= celsius <= _HOTTEST_PLAUSIBLE:
-                raise LoggerFileError(
-                    f"This {kind} file cannot be used: it contains {_format_value(value, unit)}, which is not a "
-                    f"plausible temperature for a storage or shipping logger. The file may be damaged.")
+                raise LoggerFileError(_l(
+                    "This %(kind)s file cannot be used: it contains %(value)s, which is not a plausible temperature "
+                    "for a storage or shipping logger. The file may be damaged.", kind=kind,
+                    value=_format_value(value, unit)))
             if at.tzinfo is None:
                 self.used_local_clock = True
                 at = at.replace(tzinfo=self.offset)
@@ -240,38 +244,45 @@ class _Context:
                 utc = at.astimezone(UTC)
             except OverflowError:
                 # 0001-01-01 00:30+01:00 or 9999-12-31 23:59-01:00: no UTC time exists for it.
-                where = f"line {line}: " if line is not None else ""
-                raise LoggerFileError(
-                    f"This {kind} file cannot be used: {where}the time {at.isoformat()} lies outside the "
-                    f"calendar once converted to UTC. The file may be damaged.") from None
+                if line is not None:
+                    raise LoggerFileError(_l(
+                        "This %(kind)s file cannot be used: line %(line)s: the time %(time)s lies outside the calendar "
+                        "once converted to UTC. The file may be damaged.", kind=kind, line=line,
+                        time=at.isoformat())) from None
+                raise LoggerFileError(_l(
+                    "This %(kind)s file cannot be used: the time %(time)s lies outside the calendar once converted "
+                    "to UTC. The file may be damaged.", kind=kind, time=at.isoformat())) from None
             readings.append(Reading(utc, celsius))
         if not readings:
-            raise LoggerFileError(f"This {kind} file holds no temperature readings"
-                                  + (" (every reading is missing)." if self.missing else "."))
+            raise LoggerFileError(
+                _l("This %(kind)s file holds no temperature readings (every reading is missing).", kind=kind)
+                if self.missing else _l("This %(kind)s file holds no temperature readings.", kind=kind))
         if unit == "°F":
-            notes.append("temperatures converted from °F to °C")
+            notes.append(_l("temperatures converted from °F to °C"))
         if self.used_local_clock:
-            notes.append(f"the file's times carry no time zone; they were read as {_utc_label(self.tz_offset_minutes)}"
-                         f" (tz_offset_minutes={self.tz_offset_minutes})")
+            notes.append(_l("the file's times carry no time zone; they were read as %(zone)s "
+                            "(tz_offset_minutes=%(minutes)s)", zone=_utc_label(self.tz_offset_minutes),
+                            minutes=self.tz_offset_minutes))
         elif self.stated_zone and self.tz_offset_minutes:
-            notes.append(f"tz_offset_minutes={self.tz_offset_minutes} was not used: the file states its times are "
-                         f"in {self.stated_zone}")
+            notes.append(_l("tz_offset_minutes=%(minutes)s was not used: the file states its times are in %(zone)s",
+                            minutes=self.tz_offset_minutes, zone=self.stated_zone))
         readings.sort(key=lambda reading: reading.at)
         return LoggerTrace(tuple(readings), source_format, device or None, serial or None, unit, tuple(notes))
 
 
-def _refuse(reason: str) -> LoggerFileError:
-    return LoggerFileError(f"{NOT_READABLE}: {reason}")
+def _refuse(reason: str | Message) -> LoggerFileError:
+    return LoggerFileError(_l("This is not a temperature logger file we can read: %(reason)s", reason=reason))
 
 
-def _damaged(kind: str, line: int, problem: str) -> LoggerFileError:
-    return LoggerFileError(f"This {kind} file cannot be used: line {line}: {problem}. The file may be damaged or "
-                           f"cut short; copy it from the logger again and do not edit it.")
+def _damaged(kind: str, line: int, problem: str | Message) -> LoggerFileError:
+    return LoggerFileError(_l("This %(kind)s file cannot be used: line %(line)s: %(problem)s. The file may be damaged "
+                              "or cut short; copy it from the logger again and do not edit it.", kind=kind,
+                              line=line, problem=problem))
 
 
 def _too_many() -> LoggerFileError:
-    return LoggerFileError(f"This file has more than {MAX_READINGS:,} readings, more than we accept for one "
-                           f"shipment; export only the shipment's period.")
+    return LoggerFileError(_l("This file has more than %(limit)s readings, more than we accept for one shipment; "
+                              "export only the shipment's period.", limit=f"{MAX_READINGS:,}"))
 
 
 def _utc_label(minutes: int) -> str:
@@ -292,12 +303,12 @@ def _decode(data: bytes) -> str:
         try:
             return data.decode("utf-32")
         except UnicodeDecodeError:
-            raise _refuse("its text encoding is damaged.") from None
+            raise _refuse(_l("its text encoding is damaged.")) from None
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError:
-            raise _refuse("its text encoding is damaged.") from None
+            raise _refuse(_l("its text encoding is damaged.")) from None
     sample = data[:4096]
     # UTF-16 without a BOM: every other byte of ASCII text is zero.
     if len(sample) >= 8 and sample[1::2].count(0) > 0.9 * len(sample[1::2]) and 0 not in sample[0::2]:
@@ -305,7 +316,7 @@ def _decode(data: bytes) -> str:
     elif len(sample) >= 8 and sample[0::2].count(0) > 0.9 * len(sample[0::2]) and 0 not in sample[1::2]:
         text = data.decode("utf-16-be", errors="replace")
     elif b"\x00" in data:
-        raise _refuse("it is a binary file, not text.")
+        raise _refuse(_l("it is a binary file, not text."))
     else:
         body = data[3:] if data.startswith(codecs.BOM_UTF8) else data
         try:
@@ -314,7 +325,7 @@ def _decode(data: bytes) -> str:
             text = _decode_8bit(body)
     controls = sum(1 for char in text[:65536] if ord(char) < 32 and char not in "\t\r\n\f")
     if controls > max(2, len(text[:65536]) // 200) or "\x00" in text:
-        raise _refuse("it is a binary file, not text.")
+        raise _refuse(_l("it is a binary file, not text."))
     return text
 
 
@@ -331,22 +342,22 @@ def _decode_8bit(body: bytes) -> str:
 def _refuse_other_documents(text: str) -> None:
     start = text.lstrip("\ufeff \t\r\n")[:1024].lower()
     if start.startswith(("<!doctype html", "<html")) or "<html" in start or "<body" in start:
-        raise _refuse("it is a web page (HTML). Save the logger's own export file instead of the page.")
+        raise _refuse(_l("it is a web page (HTML). Save the logger's own export file instead of the page."))
     if start.startswith("<?xml") or start.startswith("<svg"):
-        raise _refuse("it is an XML document.")
+        raise _refuse(_l("it is an XML document."))
     if start.startswith(("{", "[{")):
-        raise _refuse("it is a JSON document.")
+        raise _refuse(_l("it is a JSON document."))
 
 
-def _unknown_layout(head: list[list[str]], filename: str | None) -> str:
+def _unknown_layout(head: list[list[str]], filename: str | None) -> Message:
     advice = _EXTENSION_ADVICE.get(PurePath(filename).suffix.lower()) if filename else None
     if advice:
-        return f"we do not recognise its layout; {advice}."
+        return _l("we do not recognise its layout; %(advice)s.", advice=advice)
     if any(re.search(r"temp", cell, re.IGNORECASE) for row in head for cell in row):
-        return ("it has a temperature column but a layout we do not recognise. We read Berlinger, Onset HOBO, "
-                "Tinytag, T&D and Rotronic exports, and CSV files with the columns timestamp,celsius.")
-    return ("it has no temperature readings we recognise. We read Berlinger, Onset HOBO, Tinytag, T&D and "
-            "Rotronic exports, and CSV files with the columns timestamp,celsius.")
+        return _l("it has a temperature column but a layout we do not recognise. We read Berlinger, Onset HOBO, "
+                  "Tinytag, T&D and Rotronic exports, and CSV files with the columns timestamp,celsius.")
+    return _l("it has no temperature readings we recognise. We read Berlinger, Onset HOBO, Tinytag, T&D and "
+              "Rotronic exports, and CSV files with the columns timestamp,celsius.")
 
 
 def _csv_rows(lines: Sequence[str], kind: str) -> list[tuple[int, list[str]]]:
@@ -470,10 +481,10 @@ def _datetimes(items: Iterable[tuple[int, str]], *, kind: str, context: _Context
         examples.setdefault(stamp.family, stamp)
     if len(examples) > 1:
         shown = "; ".join(f'line {stamp.line}: "{stamp.text}"' for stamp in list(examples.values())[:3])
-        raise LoggerFileError(
-            f"This {kind} file mixes different date formats ({shown}). That happens when a file is opened and "
-            f"saved again in a spreadsheet program, which can silently change dates. Export the file again from "
-            f"the logger software and upload it without opening it in a spreadsheet.")
+        raise LoggerFileError(_l(
+            "This %(kind)s file mixes different date formats (%(shown)s). That happens when a file is opened and "
+            "saved again in a spreadsheet program, which can silently change dates. Export the file again from "
+            "the logger software and upload it without opening it in a spreadsheet.", kind=kind, shown=shown))
     if stamps and stamps[0].family[0] == "xxy":
         return _settle_day_month(stamps, kind=kind, context=context)
     return [_built(stamp, False, kind) for stamp in stamps]
@@ -511,12 +522,13 @@ def _settle_day_month(stamps: list[_Stamp], *, kind: str, context: _Context) -> 
     if day_ok != month_ok or (day_ok and day_step != month_step):
         day_first = day_ok and (not month_ok or day_step < month_step)
         order = "day/month" if day_first else "month/day"
-        context.notes.append(f'dates such as "{example.text}" were read as {order}, the only order that keeps '
-                             f"the readings in time order without jumps")
+        context.notes.append(_l('dates such as "%(example)s" were read as %(order)s, the only order that keeps '
+                                "the readings in time order without jumps", example=example.text, order=order))
         return [value for value in possible[day_first] if value is not None]
-    raise LoggerFileError(
-        f'This {kind} file writes dates such as "{example.text}", which could be day/month or month/day, and '
-        f"nothing in the file settles which. Export it again with dates written year-month-day.")
+    raise LoggerFileError(_l(
+        'This %(kind)s file writes dates such as "%(example)s", which could be day/month or month/day, and '
+        "nothing in the file settles which. Export it again with dates written year-month-day.", kind=kind,
+        example=example.text))
 
 
 def _excel_datetime(text: str) -> datetime | None:
@@ -542,7 +554,7 @@ def _parse_plain_csv(rows: list[tuple[int, list[str]]], context: _Context) -> Lo
         value = _value(_cell(cells, value_col), kind=kind, line=line, unit="°C")
         stamp = _cell(cells, time_col)
         if not stamp:
-            raise _damaged(kind, line, "the timestamp is empty")
+            raise _damaged(kind, line, _l("the timestamp is empty"))
         if value is None:
             context.missing += 1
             continue
@@ -607,12 +619,12 @@ def _parse_berlinger(lines: Sequence[str], context: _Context) -> LoggerTrace:
             if section == "Data":
                 if pattern is None:
                     if len(cells) < 2 or cells[1] != "T":
-                        raise _damaged(kind, line, "the data table has no header")
+                        raise _damaged(kind, line, _l("the data table has no header"))
                     pattern = _berlinger_pattern(cells[0], kind, line)
                 else:
                     table.append((line, cells))
             elif section != "Marker":
-                raise _damaged(kind, line, "a table row appears outside the Data section")
+                raise _damaged(kind, line, _l("a table row appears outside the Data section"))
             continue
         depth = len(text) - len(text.lstrip(" "))
         pairs = _pairs(text.strip(), kind, line)
@@ -636,7 +648,8 @@ def _parse_berlinger(lines: Sequence[str], context: _Context) -> LoggerTrace:
                 day.setdefault(key, (value, line))
     unit = {"C": "°C", "F": "°F"}.get(conf.get("Temp unit", "C"))
     if unit is None:
-        raise LoggerFileError(f"This {kind} states the temperature unit \"{conf['Temp unit']}\", which we do not know.")
+        raise LoggerFileError(_l('This %(kind)s states the temperature unit "%(unit)s", which we do not know.', kind=kind,
+                                 unit=conf["Temp unit"]))
     # Every summary is checked even when the Data table is what we return: a damaged value anywhere
     # means the report is not as the logger wrote it.
     daily, daily_missing = _berlinger_days(days, kind)
@@ -647,18 +660,19 @@ def _parse_berlinger(lines: Sequence[str], context: _Context) -> LoggerTrace:
     elif days:
         context.rows.extend(daily)
         context.missing += daily_missing
-        context.notes.append(f"daily summary only: the report has no Data section, so each of its {len(days)} "
-                             f"days gives just its minimum and maximum, at the times the logger recorded them")
+        context.notes.append(_l("daily summary only: the report has no Data section, so each of its %(days)s days "
+                                "gives just its minimum and maximum, at the times the logger recorded them",
+                                days=len(days)))
     elif res:
         context.rows.extend(run)
         context.missing += run_missing
-        context.notes.append("run summary only: the report has no Data section, so it gives just the run's "
-                             "minimum and maximum, at the times the logger recorded them")
+        context.notes.append(_l("run summary only: the report has no Data section, so it gives just the run's "
+                                "minimum and maximum, at the times the logger recorded them"))
     if not context.rows and not context.missing:
-        raise _refuse("the Berlinger report holds no temperature readings (no Data table and no daily history).")
+        raise _refuse(_l("the Berlinger report holds no temperature readings (no Data table and no daily history)."))
     if "Sig" not in top:
-        context.notes.append("the report has no signature block (Sig:), so it may be incomplete or not "
-                             "straight from the logger")
+        context.notes.append(_l("the report has no signature block (Sig:), so it may be incomplete or not "
+                                "straight from the logger"))
     return context.finish("berlinger", kind=kind, unit=unit, device=top.get("Device"), serial=conf.get("Serial"))
 
 
@@ -717,7 +731,7 @@ def _berlinger_table(table: list[tuple[int, list[str]]], pattern: re.Pattern[str
                      context: _Context) -> None:
     for line, cells in table:
         if len(cells) not in (2, 3) or (len(cells) == 3 and cells[2] not in ("", "x")):
-            raise _damaged(kind, line, "a data row does not have a time, a temperature and an out-of-limits mark")
+            raise _damaged(kind, line, _l("a data row does not have a time, a temperature and an out-of-limits mark"))
         stamp = pattern.fullmatch(cells[0])
         if stamp is None:
             raise _damaged(kind, line, f'"{cells[0]}" is not a date and time in the table\'s layout')
@@ -737,21 +751,21 @@ def _parse_hobo(rows: list[tuple[int, list[str]]], context: _Context) -> LoggerT
     kind = "HOBO"
     start = 1 if rows[0][1][0].strip().startswith("Plot Title") else 0
     if start >= len(rows):
-        raise _refuse("the HOBO file has a title but no column header.")
+        raise _refuse(_l("the HOBO file has a title but no column header."))
     header_line, header = rows[start]
     date_col = next((j for j, cell in enumerate(header) if re.match(r"\s*Date\s*Time\b", cell, re.IGNORECASE)), None)
     if date_col is None:
-        raise _damaged(kind, header_line, 'there is no "Date Time" column')
+        raise _damaged(kind, header_line, _l('there is no "Date Time" column'))
     temp_cols = [j for j, cell in enumerate(header) if _is_hobo_temperature(cell)]
     if not temp_cols:
-        raise _refuse("the HOBO file has no temperature column.")
+        raise _refuse(_l("the HOBO file has no temperature column."))
     temp_col = temp_cols[0]
     unit = _unit_of(header[temp_col])
     if unit is None:
         raise _damaged(kind, header_line, f'the temperature column "{header[temp_col].strip()}" states no unit')
     if len(temp_cols) > 1:
-        context.notes.append(f'the file has {len(temp_cols)} temperature columns; "{header[temp_col].strip()}" '
-                             f"was read")
+        context.notes.append(_l('the file has %(count)s temperature columns; "%(column)s" was read',
+                                count=len(temp_cols), column=header[temp_col].strip()))
     zone = _GMT_OFFSET_RE.search(header[date_col])
     serial_match = re.search(r"LGR S/N:\s*([0-9A-Za-z-]+)", header[temp_col])
     serial, device = (serial_match[1] if serial_match else None), None
@@ -771,7 +785,7 @@ def _parse_hobo(rows: list[tuple[int, list[str]]], context: _Context) -> LoggerT
         date_text, temp_text = _cell(cells, date_col), _cell(cells, temp_col)
         if not date_text:
             if temp_text:
-                raise _damaged(kind, line, "a temperature has no date and time")
+                raise _damaged(kind, line, _l("a temperature has no date and time"))
             continue
         value = _value(temp_text, kind=kind, line=line, unit=unit)
         if value is None:
@@ -795,7 +809,8 @@ def _parse_hobo(rows: list[tuple[int, list[str]]], context: _Context) -> LoggerT
     for (line, _), at, value in zip(times, _datetimes(times, kind=kind, context=context), values, strict=True):
         context.add(at.replace(tzinfo=stated) if stated and at.tzinfo is None else at, value, line)
     if events:
-        context.notes.append(f"{events} event-only row{'s' if events != 1 else ''} (no temperature) skipped")
+        context.notes.append(_l("%(count)s event-only row (no temperature) skipped", count=events) if events == 1
+                             else _l("%(count)s event-only rows (no temperature) skipped", count=events))
     return context.finish("onset-hobo", kind=kind, unit=unit, device=device, serial=serial)
 
 
@@ -815,23 +830,23 @@ def _parse_tinytag(rows: list[tuple[int, list[str]]], context: _Context) -> Logg
         if _INT_RE.fullmatch(cells[0].strip()) and _cell(cells, 1):
             data.append((line, cells))
         elif data:
-            raise _damaged(kind, line, "a row among the readings is not a numbered reading")
+            raise _damaged(kind, line, _l("a row among the readings is not a numbered reading"))
         else:
             header.append([cell.strip() for cell in cells])
     labels = {row[0]: row for row in header}
     if "Property" not in labels:
-        raise _refuse("the Tinytag file has no Property row naming its channels.")
+        raise _refuse(_l("the Tinytag file has no Property row naming its channels."))
     temp_col = next((j for j, cell in enumerate(labels["Property"]) if "temperature" in cell.lower()), None)
     if temp_col is None:
-        raise _refuse("the Tinytag file has no temperature channel.")
+        raise _refuse(_l("the Tinytag file has no temperature channel."))
     time_col = next((j for j, cell in enumerate(header[0]) if cell.lower() in ("time", "date/time")), 1)
     units = {_unit_of(row[temp_col]) for row in header if temp_col < len(row)} - {None}
     if len(units) > 1:
-        raise _refuse("the Tinytag file states two different units for its temperature.")
+        raise _refuse(_l("the Tinytag file states two different units for its temperature."))
     unit = units.pop() if units else None
     if unit is None:
         unit = "°C"
-        context.notes.append("the file states no temperature unit; it was read as °C, Tinytag Explorer's default")
+        context.notes.append(_l("the file states no temperature unit; it was read as °C, Tinytag Explorer's default"))
     times: list[tuple[int, str]] = []
     values: list[float] = []
     for line, cells in data:
@@ -854,19 +869,19 @@ def _parse_tandd(rows: list[tuple[int, list[str]]], context: _Context) -> Logger
     kind = "T&D"
     unit_row = next((i for i, (_, cells) in enumerate(rows[:6]) if any(_unit_of(cell) for cell in cells)), None)
     if unit_row is None:
-        raise _refuse("the T&D file has no temperature channel (no °C or °F in its unit row).")
+        raise _refuse(_l("the T&D file has no temperature channel (no °C or °F in its unit row)."))
     units = rows[unit_row][1]
     temp_col = next(j for j, cell in enumerate(units) if _unit_of(cell))
     unit = _unit_of(units[temp_col])
     assert unit is not None
     data = rows[unit_row + 1:]
     if not data:
-        raise _refuse("the T&D file holds no readings.")
+        raise _refuse(_l("the T&D file holds no readings."))
     first = data[0][1]
     serial_col = next((j for j in range(temp_col) if _excel_datetime(_cell(first, j))), None)
     text_col = next((j for j in range(temp_col) if _stamp(0, _cell(first, j))), None)
     if serial_col is None and text_col is None:
-        raise _damaged(kind, data[0][0], "the reading has no date and time")
+        raise _damaged(kind, data[0][0], _l("the reading has no date and time"))
     kept: list[tuple[int, list[str]]] = []
     values: list[float] = []
     for line, cells in data:
@@ -926,15 +941,15 @@ def _parse_rotronic(rows: list[tuple[int, list[str]]], context: _Context) -> Log
         elif section == "D":
             data.append((line, cells))
     if header is None:
-        raise _refuse("the Rotronic file has no column header ([#H]).")
+        raise _refuse(_l("the Rotronic file has no column header ([#H])."))
     temp_col = next((j for j, name in enumerate(header) if _unit_of(channels.get(name, ""))), None)
     if temp_col is None:
-        raise _refuse("the Rotronic file has no temperature channel.")
+        raise _refuse(_l("the Rotronic file has no temperature channel."))
     unit = _unit_of(channels[header[temp_col]])
     assert unit is not None
     lower = [name.lower() for name in header]
     if "date" not in lower or "time" not in lower:
-        raise _damaged(kind, header_line, "the header has no Date and Time columns")
+        raise _damaged(kind, header_line, _l("the header has no Date and Time columns"))
     date_col, time_col = lower.index("date"), lower.index("time")
     times: list[tuple[int, str]] = []
     values: list[float] = []

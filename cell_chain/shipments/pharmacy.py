@@ -20,6 +20,7 @@ from cell_chain.shipments.errors import AwaitingQaDecision, BagMismatch, NotInCu
 from cell_chain.shipments.parties import Party
 from cell_chain.shipments.temperature_data import DoseJourney, journey_of, require_temperature_data
 from cell_chain.web.words import N_
+from cell_chain.core.messages import _l, state
 
 LIFE = batch_rules.DOSE_LIFECYCLE
 # The dose's next step on its way to the patient: the page's main action.
@@ -97,13 +98,13 @@ def _in_my_custody(dose: Dose, actor: User) -> str:
     site_code = actor.site.code if actor.site else None
     held_by = custody.current_custodian(dose)
     if not Party.parse(held_by).held_at_site(site_code):
-        raise NotInCustody(f"Dose {dose.code} is held by {held_by}, not by your pharmacy.")
+        raise NotInCustody(_l("Dose %(code)s is held by %(holder)s, not by your pharmacy.", code=dose.code, holder=held_by))
     return site_code
 
 
 def _reason(reason: str | None) -> str:
     if not reason or not reason.strip():
-        raise ReasonRequired("Give the reason (field 'reason').")
+        raise ReasonRequired(_l("Give the reason (field 'reason')."))
     return reason.strip()
 
 
@@ -116,11 +117,12 @@ def thaw(dose: Dose, *, thawed_at: datetime, actor: User, now: datetime) -> Dose
     lock_row(dose)
     _in_my_custody(dose, actor)
     if dose.lot.presentation != "cryopreserved" or dose.lot.post_thaw_hours is None:
-        raise InvalidTransition(f"Dose {dose.code} is fresh product: there is nothing to thaw.")
+        raise InvalidTransition(_l("Dose %(code)s is fresh product: there is nothing to thaw.", code=dose.code))
     if dose.thawed_at is not None:
-        raise InvalidTransition(f"Dose {dose.code} was already thawed at {dose.thawed_at:%Y-%m-%d %H:%M} UTC.")
+        raise InvalidTransition(_l("Dose %(code)s was already thawed at %(time)s.", code=dose.code, time=dose.thawed_at))
     if not LIFE.can("thaw", dose.status):
-        raise InvalidTransition(f"Dose {dose.code} is {dose.status}: only a dose in the pharmacy is thawed.")
+        raise InvalidTransition(_l("Dose %(code)s is %(status)s: only a dose in the pharmacy is thawed.", code=dose.code,
+                                   status=state(dose.status)))
     if thawed_at > now:
         raise ValidationFailed({"thawed_at": [N_("The thaw time is in the future: give the time the thaw ended.")]})
     if thawed_at < datetime.combine(dose.lot.manufactured_on, time(), UTC):
@@ -141,8 +143,8 @@ def confirm_bag(dose: Dose, scan: str) -> None:
     found = read_scan(scan)
     if found.kind != "dose" or found.obj is None or found.obj.id != dose.id:
         named = f"dose {found.obj.code}" if found.kind == "dose" and found.obj is not None else f"a {found.kind} label"
-        raise BagMismatch(f"The label scanned is {named}, not dose {dose.code}. Take the bag of dose {dose.code} "
-                          "and scan it again.")
+        raise BagMismatch(_l("The label scanned is %(named)s, not dose %(code)s. Take the bag of dose %(code)s "
+                             "and scan it again.", named=named, code=dose.code))
 
 
 def dispense(dose: Dose, *, to: str, actor: User, now: datetime, bag_scan: str | None = None) -> Dose:
@@ -153,10 +155,11 @@ def dispense(dose: Dose, *, to: str, actor: User, now: datetime, bag_scan: str |
     lock_row(dose)
     site_code = _in_my_custody(dose, actor)
     if not LIFE.can("dispense", dose.status):
-        raise InvalidTransition(f"Dose {dose.code} is {dose.status}: only a received dose is dispensed.")
+        raise InvalidTransition(_l("Dose %(code)s is %(status)s: only a received dose is dispensed.", code=dose.code,
+                                   status=state(dose.status)))
     if batch_rules.is_expired(dose.expires_at, now):
-        raise InvalidTransition(f"Dose {dose.code} expired at {dose.expires_at:%Y-%m-%d %H:%M} UTC: destroy or "
-                                "return it.")
+        raise InvalidTransition(_l("Dose %(code)s expired at %(time)s: destroy or return it.", code=dose.code,
+                                   time=dose.expires_at))
     require_temperature_data(journey_of(dose.id), dose.code)
     if bag_scan is not None:
         confirm_bag(dose, bag_scan)
@@ -178,7 +181,8 @@ def destroy(dose: Dose, *, reason: str | None, signature: SignatureInput, witnes
     lock_row(dose)
     site_code = _in_my_custody(dose, actor)
     if not LIFE.can("destroy", dose.status):
-        raise InvalidTransition(f"Dose {dose.code} is {dose.status}: it cannot be destroyed here.")
+        raise InvalidTransition(_l("Dose %(code)s is %(status)s: it cannot be destroyed here.", code=dose.code,
+                                   status=state(dose.status)))
     _settled(dose, now)
     LIFE.apply(dose, "destroy")
     audit.record_change(dose, "dose.destroyed", actor=actor, at=now, reason=why)
@@ -198,7 +202,8 @@ def return_to_manufacturer(dose: Dose, *, reason: str | None, signature: Signatu
     lock_row(dose)
     _in_my_custody(dose, actor)
     if not LIFE.can("return", dose.status):
-        raise InvalidTransition(f"Dose {dose.code} is {dose.status}: it cannot be returned.")
+        raise InvalidTransition(_l("Dose %(code)s is %(status)s: it cannot be returned.", code=dose.code,
+                                   status=state(dose.status)))
     _settled(dose, now)
     LIFE.apply(dose, "return")
     audit.record_change(dose, "dose.returned", actor=actor, at=now, reason=why)
@@ -210,8 +215,8 @@ def return_to_manufacturer(dose: Dose, *, reason: str | None, signature: Signatu
 
 def _settled(dose: Dose, now: datetime) -> None:
     if facts_of(dose, now).awaiting_qa:
-        raise AwaitingQaDecision(f"Dose {dose.code} is quarantined until QA decides on the temperature excursion: "
-                                 "it is destroyed or returned only after QA's decision.")
+        raise AwaitingQaDecision(_l("Dose %(code)s is quarantined until QA decides on the temperature excursion: "
+                                    "it is destroyed or returned only after QA's decision.", code=dose.code))
 
 
 def can_thaw(dose: Dose) -> bool:

@@ -30,6 +30,7 @@ from cell_chain.shipments.trace_svg import temperature_svg
 from cell_chain.shipments.uploads import prepare_upload
 from cell_chain.shipments.workflow import SHIPMENT_LIFECYCLE
 from cell_chain.web.api import problems
+from cell_chain.core.messages import _l, state
 
 blp = Blueprint("shipments_api", __name__, url_prefix="/api", description="Shipments, custody and pharmacy")
 
@@ -45,7 +46,7 @@ def site_dose(code: str) -> Dose:
     actor = require_actor()
     dose = db.session.scalar(select(Dose).where(Dose.code == code))
     if dose is None or (actor.site_id is not None and dose_site_id(dose) != actor.site_id):
-        raise NotFound("No such dose.")
+        raise NotFound(_l("No such dose."))
     return dose
 
 
@@ -194,7 +195,7 @@ class TemperatureSvgResource(MethodView):
         record = db.session.scalar(select(TemperatureRecord).where(TemperatureRecord.shipment_id == shipment.id)
                                    .order_by(TemperatureRecord.id.desc()).limit(1))
         if record is None:
-            raise NotFound("No temperature file has been uploaded for this shipment.")
+            raise NotFound(_l("No temperature file has been uploaded for this shipment."))
         readings = [Reading(datetime.fromisoformat(at), celsius) for at, celsius in json.loads(record.readings_json)]
         allowed = FRESH if shipment.storage == "2-8C" else CRYO
         from flask import current_app
@@ -323,7 +324,7 @@ class ScanResource(MethodView):
         body: dict[str, Any] = {"type": scan.kind, "payload": scan.payload, "label": scan.label}
         obj = scan.obj
         if obj is None:
-            raise NotFound(f"This {scan.kind} label names nothing known here.")
+            raise NotFound(_l("This %(kind)s label names nothing known here.", kind=state(scan.kind)))
         if scan.kind == "dose":
             site_dose(obj.code)
             where = dose_whereabouts(obj, site_id=actor.site_id)
@@ -332,12 +333,12 @@ class ScanResource(MethodView):
                         at_this_site=where.at_this_site)
         elif scan.kind == "patient":
             if actor.site_id is not None and obj.site_id != actor.site_id:
-                raise NotFound("This patient label names nothing known here.")
+                raise NotFound(_l("This patient label names nothing known here."))
             body["subject_id"] = obj.subject_id
         elif scan.kind == "shipment":
             body["shipment_id"] = shipment_or_404(obj.id).id
         elif scan.kind == "lot":
             if actor.site_id is not None:
-                raise NotFound("This lot label names nothing known here.")
+                raise NotFound(_l("This lot label names nothing known here."))
             body["lot_id"] = obj.id
         return body

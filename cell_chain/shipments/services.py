@@ -30,6 +30,7 @@ from cell_chain.shipments.loggers import LoggerFileError, LoggerTrace, parse_log
 from cell_chain.shipments.models import Excursion, Shipment, ShipmentItem, TemperatureRecord, UnexpectedItem
 from cell_chain.shipments.workflow import EXCURSION_LIFECYCLE, RECEIVED_STATES, SHIPMENT_LIFECYCLE
 from cell_chain.web.words import N_
+from cell_chain.core.messages import _l, state
 
 STORAGE_OF_PRESENTATION = {"fresh": "2-8C", "cryopreserved": "cryo"}
 # Creating a draft box is the packers' work.
@@ -49,7 +50,7 @@ def create_shipment(*, site_code: str, storage: str, actor: User, now: datetime)
     require_role(actor, CREATORS)
     site = db.session.scalar(select(Site).where(Site.code == site_code))
     if site is None:
-        raise ValidationFailed({"site_code": [f"No site {site_code}."]})
+        raise ValidationFailed({"site_code": [_l("No site %(site)s.", site=site_code)]})
     if storage not in STORAGE_OF_PRESENTATION.values():
         raise ValidationFailed({"storage": [N_("Storage is 2-8C or cryo.")]})
     shipment = Shipment(code=f"SHP-{site.code}-{secrets.token_hex(3).upper()}", site_id=site.id,
@@ -61,7 +62,7 @@ def create_shipment(*, site_code: str, storage: str, actor: User, now: datetime)
 def dose_from_scan(payload: str) -> Dose:
     scan = read_scan(payload)
     if scan.kind != "dose":
-        raise UnrecognizedBarcode(f"This is a {scan.kind} barcode, not a dose label.")
+        raise UnrecognizedBarcode(_l("This is a %(kind)s barcode, not a dose label.", kind=state(scan.kind)))
     if scan.obj is None:
         raise UnknownDose(N_("No dose with this label is known. Check that this is one of our bag labels."))
     return scan.obj
@@ -73,28 +74,33 @@ def pack_dose(shipment: Shipment, *, scan: str, actor: User, now: datetime) -> S
     require_role(actor, SHIPMENT_LIFECYCLE.roles("pack"))
     lock_row(shipment)
     if not SHIPMENT_LIFECYCLE.can("pack", shipment.status):
-        raise ShipmentState(f"Shipment {shipment.code} is {shipment.status}: nothing more can be packed.")
+        raise ShipmentState(_l("Shipment %(code)s is %(status)s: nothing more can be packed.", code=shipment.code,
+                               status=state(shipment.status)))
     dose = dose_from_scan(scan)
     lock_row(dose)
     if any(item.dose_id == dose.id for item in shipment.items):
-        raise PackRefused("PACK_DUPLICATE", f"Dose {dose.code} is already in this shipment.")
+        raise PackRefused("PACK_DUPLICATE", _l("Dose %(code)s is already in this shipment.", code=dose.code))
     allocation = active_allocation_of_dose(dose)
     if dose.status != "allocated" or allocation is None:
-        raise PackRefused("PACK_WRONG_STATE", f"Dose {dose.code} is {dose.status}: only doses allocated "
-                          "to a patient are shipped.", dose_status=dose.status)
+        raise PackRefused("PACK_WRONG_STATE", _l("Dose %(code)s is %(status)s: only doses allocated to a patient "
+                                                 "are shipped.", code=dose.code, status=state(dose.status)),
+                          dose_status=dose.status)
     if allocation.visit.patient.site_id != shipment.site_id:
-        raise PackRefused("PACK_WRONG_SITE", f"Dose {dose.code} is for {allocation.visit.patient.subject_id} "
-                          f"at another site, not {shipment.site.code}.")
+        raise PackRefused("PACK_WRONG_SITE", _l("Dose %(code)s is for %(subject)s at another site, not %(site)s.",
+                                                code=dose.code, subject=allocation.visit.patient.subject_id,
+                                                site=shipment.site.code))
     if dose.lot.status != "released":
-        raise PackRefused("PACK_WRONG_STATE", f"Dose {dose.code}'s lot is {dose.lot.status}.")
+        raise PackRefused("PACK_WRONG_STATE", _l("Dose %(code)s's lot is %(status)s.", code=dose.code,
+                                                 status=state(dose.lot.status)))
     if batch_rules.is_expired(dose.expires_at, now):
-        raise PackRefused("PACK_EXPIRED", f"Dose {dose.code} expired at {dose.expires_at:%Y-%m-%d %H:%M} UTC.")
+        raise PackRefused("PACK_EXPIRED", _l("Dose %(code)s expired at %(time)s.", code=dose.code, time=dose.expires_at))
     if STORAGE_OF_PRESENTATION[dose.lot.presentation] != shipment.storage:
-        raise PackRefused("PACK_WRONG_STORAGE", f"Dose {dose.code} is {dose.lot.presentation}; this box "
-                          f"travels at {shipment.storage}.")
+        raise PackRefused("PACK_WRONG_STORAGE", _l("Dose %(code)s is %(presentation)s; this box travels at %(storage)s.",
+                                                   code=dose.code, presentation=state(dose.lot.presentation),
+                                                   storage=shipment.storage))
     if not labels_verified(dose):
-        raise PackRefused("PACK_LABELS_NOT_VERIFIED", f"Dose {dose.code}'s bag and assignment labels must "
-                          "both be scanned back before packing.")
+        raise PackRefused("PACK_LABELS_NOT_VERIFIED", _l("Dose %(code)s's bag and assignment labels must both be "
+                                                         "scanned back before packing.", code=dose.code))
     item = ShipmentItem(shipment=shipment, dose_id=dose.id, packed_at=now, packed_by_id=actor.id)
     audit.record_created(item, "shipment.dose_packed", actor=actor, at=now)
     DOSE_LIFECYCLE.apply(dose, "pack")
@@ -144,12 +150,13 @@ def dispatch(shipment: Shipment, *, courier: str, logger_id: str, signature: Sig
     require_role(actor, SHIPMENT_LIFECYCLE.roles("dispatch"))
     lock_row(shipment)
     if not SHIPMENT_LIFECYCLE.can("dispatch", shipment.status) or not shipment.items:
-        raise ShipmentState(f"Shipment {shipment.code} is {shipment.status}: only a packed box is dispatched.")
+        raise ShipmentState(_l("Shipment %(code)s is %(status)s: only a packed box is dispatched.", code=shipment.code,
+                               status=state(shipment.status)))
     errors = {}
     if not courier.strip():
-        errors["courier"] = ["Name the courier company or person."]
+        errors["courier"] = [_l("Name the courier company or person.")]
     if not logger_id.strip():
-        errors["logger_id"] = ["Give the temperature logger's serial number."]
+        errors["logger_id"] = [_l("Give the temperature logger's serial number.")]
     if errors:
         raise ValidationFailed(errors)
     SHIPMENT_LIFECYCLE.apply(shipment, "dispatch")
@@ -172,7 +179,8 @@ def handoff(shipment: Shipment, *, from_party: str, to_party: str, place: str, a
     require_role(actor, SHIPMENT_LIFECYCLE.roles("handoff"))
     lock_row(shipment)
     if not SHIPMENT_LIFECYCLE.can("handoff", shipment.status):
-        raise ShipmentState(f"Shipment {shipment.code} is {shipment.status}: no hand-off to record.")
+        raise ShipmentState(_l("Shipment %(code)s is %(status)s: no hand-off to record.", code=shipment.code,
+                               status=state(shipment.status)))
     if not (from_party.strip() and to_party.strip() and place.strip()):
         raise ValidationFailed({"to_party": [N_("Give who handed over, who took the box and where.")]})
     for item in shipment.items:
@@ -223,7 +231,8 @@ def receive(shipment: Shipment, *, scans: list[str], seal_intact: bool, signatur
     if shipment.status in RECEIVED_STATES:
         return receipt_result(shipment)
     if not SHIPMENT_LIFECYCLE.can("receive", shipment.status):
-        raise ShipmentState(f"Shipment {shipment.code} is {shipment.status}: it has not been dispatched.")
+        raise ShipmentState(_l("Shipment %(code)s is %(status)s: it has not been dispatched.", code=shipment.code,
+                               status=state(shipment.status)))
     expected = {item.dose_id: item for item in shipment.items}
     scanned: set[int] = set()
     unexpected: list[tuple[str, int | None]] = []
@@ -364,7 +373,7 @@ def dispose_excursion(shipment: Shipment, *, decision: str, reason: str | None,
     lock_row(shipment)
     excursions = open_excursions(shipment)
     if not excursions:
-        raise NoExcursion(f"Shipment {shipment.code} has no excursion awaiting a decision.")
+        raise NoExcursion(_l("Shipment %(code)s has no excursion awaiting a decision.", code=shipment.code))
     for excursion in excursions:
         EXCURSION_LIFECYCLE.apply(excursion, decision)
         excursion.decision_reason, excursion.decided_by_id, excursion.decided_at = why, actor.id, now

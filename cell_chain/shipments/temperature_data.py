@@ -16,6 +16,7 @@ from cell_chain.core.errors import ReasonRequired
 from cell_chain.shipments.errors import ShipmentState, TemperatureDataMissing, TemperatureDataPresent
 from cell_chain.shipments.models import Excursion, Shipment, ShipmentItem, TemperatureRecord, TemperatureWaiver
 from cell_chain.shipments.workflow import SHIPMENT_LIFECYCLE
+from cell_chain.core.messages import _l, state
 
 RECORDED, WAIVED, MISSING = "recorded", "waived", "missing"
 
@@ -81,10 +82,12 @@ def require_temperature_data(journey: DoseJourney, dose_code: str) -> None:
     if journey.temperature_known:
         return
     if journey.shipment_code is None:
-        raise TemperatureDataMissing(f"Dose {dose_code} came in no recorded shipment: its temperature is unknown.")
+        raise TemperatureDataMissing(_l("Dose %(code)s came in no recorded shipment: its temperature is unknown.",
+                                         code=dose_code))
     raise TemperatureDataMissing(
-        f"Shipment {journey.shipment_code} has no temperature data: upload its logger file, or ask QA to "
-        f"waive it, before dose {dose_code} is dispensed.", shipment_id=journey.shipment_id)
+        _l("Shipment %(shipment)s has no temperature data: upload its logger file, or ask QA to waive it, "
+           "before dose %(code)s is dispensed.", shipment=journey.shipment_code, code=dose_code),
+        shipment_id=journey.shipment_id)
 
 
 def waive_temperature_data(shipment: Shipment, *, reason: str | None, signature: SignatureInput, actor: User,
@@ -94,13 +97,14 @@ def waive_temperature_data(shipment: Shipment, *, reason: str | None, signature:
     SignatureInvalid."""
     require_role(actor, SHIPMENT_LIFECYCLE.roles("waive_temperature_data"))
     if not reason or not reason.strip():
-        raise ReasonRequired("Give the reason the temperature data is waived (field 'reason').")
+        raise ReasonRequired(_l("Give the reason the temperature data is waived (field 'reason')."))
     lock_row(shipment)
     if not SHIPMENT_LIFECYCLE.can("waive_temperature_data", shipment.status):
-        raise ShipmentState(f"Shipment {shipment.code} has not left the lab: there is no journey to waive.")
+        raise ShipmentState(_l("Shipment %(code)s has not left the lab: there is no journey to waive.", code=shipment.code))
     status = shipment_temperature(shipment)
     if status != MISSING:
-        raise TemperatureDataPresent(f"Shipment {shipment.code}'s temperature data is already {status}.")
+        raise TemperatureDataPresent(_l("Shipment %(code)s's temperature data is already %(status)s.", code=shipment.code,
+                                         status=state(status)))
     waiver = TemperatureWaiver(shipment_id=shipment.id, reason=reason.strip(), waived_by_id=actor.id, waived_at=now)
     audit.record_created(waiver, "shipment.temperature_waived", actor=actor, at=now, reason=waiver.reason)
     sign(waiver, signer=actor, given=signature, meaning=Meaning.WAIVED, at=now)

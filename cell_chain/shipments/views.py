@@ -29,6 +29,7 @@ from cell_chain.batches.models import Dose
 from cell_chain.batches.workflow import DOSE_LIFECYCLE
 from cell_chain.core.clock import LocalTimeError, from_local, utcnow
 from cell_chain.core.db import db
+from cell_chain.core.messages import translated
 from cell_chain.core.errors import AccountLocked, AuthFailure, DomainError, NotFound, ReasonRequired
 from cell_chain.core.scanning import MAX_PAYLOAD, UnrecognizedBarcode, read_scan
 from cell_chain.labels.payloads import bag_payloads
@@ -482,7 +483,7 @@ def upload_temperature(shipment_id: int) -> Page:
     upload = request.files.get("logger_file")
     if upload is None or not upload.filename:
         return _render_shipment(shipment, errors={"logger_file": [
-            "Choose the file exported from the temperature logger."]}, status=422)
+            _("Choose the file exported from the temperature logger.")]}, status=422)
     try:
         prepared = prepare_upload(shipment, upload.read(), upload.filename)
         outcome = commit_or_refuse(lambda: services.record_temperature(
@@ -959,7 +960,7 @@ def dispense(code: str) -> Page:
 
     def explain(error: DomainError) -> Errors | None:
         if isinstance(error, BagMismatch | UnrecognizedBarcode):
-            return {"bag_scan": [f"{error.detail} Code {error.code}."]}
+            return {"bag_scan": [_("%(refusal)s Code %(code)s.", refusal=translated(error.detail), code=error.code)]}
         return None
 
     outcome = commit_or_refuse(lambda: pharmacy.dispense(row.dose, to=nurse, bag_scan=bag_scan, actor=require_actor(),
@@ -1003,10 +1004,9 @@ def destroy(code: str) -> Page:
 
     def explain(error: DomainError) -> Errors | None:
         if isinstance(error, WitnessInvalid):
-            return {"witness_username": [f"{error.detail} Ask a pharmacist or nurse of your site to witness."]}
+            return {"witness_username": [_("%(refusal)s Ask a pharmacist or nurse of your site to witness.", refusal=translated(error.detail))]}
         if isinstance(error, AccountLocked) and not actor.is_locked(utcnow()):
-            return {"witness_username": [f"The witness's account is locked: {error.detail} Ask another "
-                                         "colleague to witness."]}
+            return {"witness_username": [_("The witness's account is locked: %(refusal)s Ask another colleague to witness.", refusal=translated(error.detail))]}
         return None
 
     outcome = commit_or_refuse(operation, fields=("reason", "password", "witness_username", "witness_password"),
@@ -1014,8 +1014,8 @@ def destroy(code: str) -> Page:
     if isinstance(outcome, Refused):
         errors = outcome.errors
         if failed and failed[-1] != actor.id:
-            errors = {"witness_password": ["The witness's username or password is wrong. The witness enters "
-                                           "their own username and password."]}
+            errors = {"witness_password": [_("The witness's username or password is wrong. The witness enters "
+                                           "their own username and password.")]}
         return _render_action(row, "destroy", errors=errors, status=outcome.status)
     return _done(row, _("Dose %(code)s destroyed (%(reason)s). Your signature and the witness's are recorded.", code=outcome.code, reason=reason))
 

@@ -11,6 +11,7 @@ from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
 from cell_chain.core.errors import DomainError
+from cell_chain.core.messages import Message, translated
 from cell_chain.web.error_page import html_error_page
 
 PROBLEM_JSON = "application/problem+json"
@@ -51,8 +52,20 @@ def problem(status: int, code: str, title: str, detail: str | None = None,
     return response
 
 
+def _for_reader(value: Any) -> Any:
+    """Messages inside a refusal's members (field errors, stops) in the reader's language."""
+    if isinstance(value, Message):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _for_reader(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_for_reader(item) for item in value]
+    return value
+
+
 def domain_problem(error: DomainError) -> Response:
-    return problem(error.status, error.code, error.title, error.detail, **error.extra)
+    # The code and title stay English; the explanation follows Accept-Language.
+    return problem(error.status, error.code, error.title, translated(error.detail), **_for_reader(error.extra))
 
 
 def _flatten_messages(messages: Any) -> dict[str, list[str]]:
@@ -83,7 +96,7 @@ def http_problem(error: HTTPException) -> Response:
     if status == 422 and "messages" in data:
         errors = _flatten_messages(data["messages"])
         return problem(422, "VALIDATION_ERROR", "The request has invalid fields",
-                       "Correct the fields listed in errors.", errors=errors)
+                       translated("Correct the fields listed in errors."), errors=errors)
     phrase = http.HTTPStatus(status).phrase if status in http.HTTPStatus._value2member_map_ else "Error"
     detail = data.get("message") or error.description
     response = problem(status, _HTTP_CODES.get(status, phrase.upper().replace(" ", "_")), phrase,

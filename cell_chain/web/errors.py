@@ -13,6 +13,7 @@ from werkzeug.exceptions import InternalServerError, ServiceUnavailable
 
 from cell_chain.core.db import db
 from cell_chain.core.errors import AuthFailure, DomainError, Unauthenticated
+from cell_chain.core.messages import translated
 from cell_chain.web.api import domain_problem, error_renderer, problem, wants_problem_json
 from cell_chain.web.error_page import html_error_page
 
@@ -57,7 +58,7 @@ def render_domain_error(error: DomainError) -> Response | tuple[str, int]:
         return response
     if isinstance(error, Unauthenticated):
         return login_redirect()
-    return html_error_page(error.status, _(error.detail))
+    return html_error_page(error.status, translated(error.detail))
 
 
 def _csrf_error(error: CSRFError) -> Response | tuple[str, int]:

@@ -20,6 +20,7 @@ from cell_chain.core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from cell_chain.core.messages import translated
 from cell_chain.web.errors import count_auth_failure
 
 T = TypeVar("T")
@@ -136,18 +137,19 @@ def commit_or_refuse(operation: Callable[[], T], *, fields: Iterable[str], ancho
         if explain and (explained := explain(error)):
             errors = explained
         elif isinstance(error, AccountLocked):
-            errors = {"password": [f"{error.detail} Ask an administrator if this is urgent."]}
+            errors = {"password": [_("%(refusal)s Ask an administrator if this is urgent.",
+                                      refusal=translated(error.detail))]}
         elif isinstance(error, ValidationFailed):
             for name, messages in error.extra.get("errors", {}).items():
                 target = name if name in known else ("password" if name.startswith("signature")
                                                       and "password" in known else anchor)
                 # a service's constant message is in the catalogue (marked N_): the reader's words
-                errors.setdefault(target, []).extend(_(message) for message in messages)
+                errors.setdefault(target, []).extend(translated(message) for message in messages)
         elif isinstance(error, ReasonRequired) and "reason" in known:
-            errors = {"reason": ["Give the reason for the change: existing data is corrected, "
-                                 "never silently overwritten."]}
+            errors = {"reason": [_("Give the reason for the change: existing data is corrected, "
+                                   "never silently overwritten.")]}
         else:
-            errors = {anchor: [_(error.detail)]}
+            errors = {anchor: [translated(error.detail)]}
         return Refused(errors, error.status)
 
 

@@ -1,13 +1,17 @@
 """The reader's language and time zone. Pages follow the signed-in user's choice (else their
 site's, else English and the facility's zone); the API stays in UTC and explains its codes in
 the language of `Accept-Language`."""
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from typing import Any
+
 from flask import Flask, current_app, g, has_request_context, request, session
+from flask.json.provider import DefaultJSONProvider
 from flask_babel import Babel, get_locale
 
-from cell_chain.core.clock import zone_named
+from cell_chain.core import messages
+from cell_chain.core.clock import local_date, utcnow, zone_named
 
 LANGUAGES = ("en", "zh_Hans")
 LANGUAGE_NAMES = {"en": "English", "zh_Hans": "中文"}
@@ -66,6 +70,11 @@ def reader_zone() -> ZoneInfo:
     return g.reader_zone
 
 
+def reader_today(now: datetime | None = None) -> date:
+    """Today on the reader's clock (the day their visit windows are read against)."""
+    return local_date(now or utcnow(), reader_zone())
+
+
 def reader_language() -> str:
     return str(get_locale() or "en") if has_request_context() else "en"
 
@@ -78,7 +87,20 @@ def local(moment: datetime) -> datetime:
     return moment.astimezone(reader_zone())
 
 
+class _JsonProvider(DefaultJSONProvider):
+    """JSON that writes a domain message as text in the reader's language."""
+
+    @staticmethod
+    def default(o: Any) -> Any:
+        if isinstance(o, messages.Message):
+            return str(o)
+        return DefaultJSONProvider.default(o)
+
+
 def init_app(app: Flask) -> None:
+    app.json_provider_class = _JsonProvider
+    app.json = _JsonProvider(app)
+    messages.read_times_in(reader_zone)
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "en")
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "UTC")
     babel.init_app(app, locale_selector=select_language, timezone_selector=select_zone_name)

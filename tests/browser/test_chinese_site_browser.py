@@ -65,7 +65,8 @@ def test_the_lanzhou_nurse_sees_matched_and_stop_in_chinese_on_local_time(live_s
         thawed = db.session.scalar(select(Dose.thawed_at).where(Dose.code == ward.codes[0]))
     ward_clock = thawed.replace(tzinfo=UTC).astimezone(SHANGHAI)
     expect(matched.locator(".thaw-when")).to_contain_text(f"解冻于 {ward_clock:%H:%M} CST")
-    expect(matched.locator(".countdown")).to_have_text(re.compile(r"^3 h 3\d min \d+ s$"))
+    # the post-thaw countdown in the reader's units (小时 分 秒), not the script's English h/min/s
+    expect(matched.locator(".countdown")).to_have_text(re.compile(r"^3 小时 3\d 分 \d+ 秒$"))
     no_english_left(page)
     live_server.screenshot(page, "zh-bedside-matched-tablet")
     page.set_viewport_size(DESKTOP)
@@ -86,6 +87,20 @@ def test_the_lanzhou_nurse_sees_matched_and_stop_in_chinese_on_local_time(live_s
     live_server.screenshot(page, "zh-bedside-stop-tablet")
     page.set_viewport_size(DESKTOP)
     live_server.screenshot(page, "zh-bedside-stop-desktop")
+
+    # the running infusion's timer speaks Chinese units too
+    page.set_viewport_size(TABLET)
+    page.goto(live_server.url + "/bedside")
+    scanner_ready(page)
+    wedge_scan(page, ward.wristbands[0])
+    wedge_scan(page, ward.bags[0])
+    expect(matched.get_by_role("heading", name="匹配")).to_be_visible()
+    page.locator("#continue").click()
+    page.locator("#start-infusion").click()
+    expect(page.locator("#timer-clock")).to_have_text(re.compile(r"^00:0[1-9]$"), timeout=3000)
+    expect(page.locator("#timer-state")).to_have_text(re.compile(r"^输注自 \d\d:\d\d:\d\d CST 开始：已 \d+ 秒。$"))
+    no_english_left(page)
+    live_server.screenshot(page, "zh-bedside-infusion-running-tablet")
 
 
 def test_the_lanzhou_pharmacist_thaws_on_the_ward_clock_and_receives_in_chinese(live_server, page: Page):

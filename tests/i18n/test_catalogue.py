@@ -43,7 +43,7 @@ def untranslated(used: dict[str, str], catalogue) -> list[str]:  # noqa: ANN001
 
 def test_every_message_used_in_templates_and_code_is_translated_into_chinese():
     missing = untranslated(used_messages(), chinese_catalogue())
-    assert not missing, f"{len(untranslated)} messages have no zh_Hans translation (run `make messages` " \
+    assert not missing, f"{len(missing)} messages have no zh_Hans translation (run `make messages` " \
                              "and translate them):\n" + "\n".join(missing)
 
 

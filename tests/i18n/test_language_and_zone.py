@@ -135,3 +135,33 @@ def test_a_visitor_switches_the_login_page_to_chinese(client):
     assert switched.status_code == 302 and switched.headers["Location"] == "/login"
     assert "登录 cell-chain" in page_text(client.get("/login"))
     assert "登录 cell-chain" in page_text(client.get("/login", headers={"Accept-Language": "en"}))  # the choice wins
+
+
+def test_a_refusal_once_built_as_an_f_string_follows_accept_language(client):
+    headers = admin_headers(client)
+    site = {"code": "WH", "name": "Tongji Hospital", "city": "Wuhan"}
+    assert client.post("/api/sites", headers=headers, json=site).status_code == 201
+    english = client.post("/api/sites", headers=headers, json=site).get_json()
+    chinese = client.post("/api/sites", headers=headers | {"Accept-Language": "zh-CN"}, json=site).get_json()
+    assert english["code"] == chinese["code"] == "VALIDATION_ERROR"
+    assert english["errors"] == {"code": ["Site WH already exists."]}
+    assert chinese["errors"] == {"code": ["中心 WH 已存在。"]}
+    assert chinese["detail"] != english["detail"]
+
+
+def test_a_moment_inside_a_message_is_read_on_the_readers_clock_with_its_zone_named(app):
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from flask import g
+
+    from cell_chain.core.messages import _l
+
+    expired = _l("Dose %(code)s expired at %(time)s.", code="X-1", time=datetime(2026, 12, 3, 11, 7, tzinfo=UTC))
+    assert str(expired) == "Dose X-1 expired at 2026-12-03 11:07 UTC."  # no reader: UTC, named
+    with app.test_request_context("/bedside"):
+        g.reader_zone = ZoneInfo("Asia/Shanghai")
+        assert str(expired) == "Dose X-1 expired at 2026-12-03 19:07 CST."
+        g.reader_zone = ZoneInfo("Europe/Berlin")
+        assert str(expired) == "Dose X-1 expired at 2026-12-03 12:07 CET."
+        assert expired.text(UTC) == "Dose X-1 expired at 2026-12-03 11:07 UTC."  # a report that states UTC

@@ -92,3 +92,21 @@ def test_a_time_the_berlin_clock_showed_twice_needs_its_offset(staff, as_user, m
     assert response.status_code == 302, page_text(response)
     db.session.expire_all()
     assert db.session.get(Dose, dose.id).thawed_at == datetime(2027, 10, 31, 1, 30, tzinfo=UTC)
+
+
+def test_a_refusal_once_built_as_an_f_string_reads_in_the_readers_language(staff, as_user, client):
+    from tests.conftest import api_token
+
+    dose = received_dose(staff, as_user("lz-pharmacist"))
+    headers = api_token(client, "lz-pharmacist")
+    thawed = (utcnow() - timedelta(minutes=20)).replace(second=0, microsecond=0)
+    first = client.post(f"/api/doses/{dose.code}/thaw", headers=headers, json={"thawed_at": thawed.isoformat()})
+    assert first.status_code == 200, first.get_json()
+    again = {"thawed_at": (thawed + timedelta(minutes=5)).isoformat()}
+    english = client.post(f"/api/doses/{dose.code}/thaw", headers=headers, json=again).get_json()
+    chinese = client.post(f"/api/doses/{dose.code}/thaw", headers=headers | {"Accept-Language": "zh-CN"},
+                          json=again).get_json()
+    assert english["code"] == chinese["code"] == "INVALID_TRANSITION"  # the code stays English
+    # the API stays in UTC, and says so inside the sentence too
+    assert english["detail"] == f"Dose {dose.code} was already thawed at {thawed:%Y-%m-%d %H:%M} UTC."
+    assert chinese["detail"] == f"剂量 {dose.code} 已于 {thawed:%Y-%m-%d %H:%M} UTC 解冻。"

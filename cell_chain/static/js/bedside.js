@@ -61,7 +61,12 @@
   function spoken(ms) {
     var s = Math.max(0, Math.floor(ms / 1000));
     var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
-    return (h ? h + " h " : "") + (h || m ? m + " min " : "") + (s % 60) + " s";
+    // the units in the reader's language (小时 分 秒 on a Chinese page)
+    var words = [];
+    if (h) { words.push(t("%(hours)s h", { hours: h })); }
+    if (h || m) { words.push(t("%(minutes)s min", { minutes: m })); }
+    words.push(t("%(seconds)s s", { seconds: s % 60 }));
+    return words.join(" ");
   }
 
   // ---- sounds: the colour and the words say the same ------------------------------------------
@@ -363,7 +368,7 @@
       onError: function (message) {
         camera = null;
         showScreen("scan-step");
-        say(message, "warn");
+        say(t(message), "warn");  // the camera's words, in the reader's language
         input.focus();
       }
     });
@@ -430,7 +435,8 @@
         stateEl.textContent = t("Not started. Press Start infusion when the drip runs.");
       } else if (!endedAt) {
         clockEl.textContent = clock(serverNow() - startedAt);
-        stateEl.textContent = t("Infusion running since %(time)s.", { time: hhmmss(startedAt) });
+        stateEl.textContent = t("Infusion running since %(time)s: %(lasted)s.",
+          { time: hhmmss(startedAt), lasted: spoken(serverNow() - startedAt) });
       } else {
         clockEl.textContent = clock(endedAt - startedAt);
         stateEl.textContent = t("Infusion ended at %(ended)s after %(lasted)s (started %(started)s).",
