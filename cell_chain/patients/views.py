@@ -139,12 +139,15 @@ def _next_step(patient: Patient, rows: list[VisitRow]) -> str:
         return "No open visits"
     v = row.visit
     if row.state == "upcoming":
-        text = f"Next: visit {v.number}, window opens {v.window_start.isoformat()}"
+        text = _("Next: visit %(number)s, window opens %(day)s", number=v.number, day=v.window_start.isoformat())
     elif row.state == "due":
-        text = f"Visit {v.number} due now, window closes {v.window_end.isoformat()}"
+        text = _("Visit %(number)s due now, window closes %(day)s", number=v.number, day=v.window_end.isoformat())
     else:
-        text = f"Visit {v.number} overdue since {(v.window_end + timedelta(days=1)).isoformat()}"
-    return text + (f" · dose {row.allocation.dose.code} allocated" if row.allocation else " · no dose allocated")
+        text = _("Visit %(number)s overdue since %(day)s", number=v.number,
+                 day=(v.window_end + timedelta(days=1)).isoformat())
+    allocated = (_("dose %(code)s allocated", code=row.allocation.dose.code) if row.allocation
+                 else _("no dose allocated"))
+    return f"{text} · {allocated}"
 
 
 def _rows(patients: Iterable[Patient], actor: User, today: date, *,
@@ -501,9 +504,9 @@ def deallocate(subject_id: str, number: int) -> Page:
     visit = visit_or_404(patient, number)
     allocation = _active_allocations([visit.id]).get(visit.id)
     if allocation is None or allocation.dose.status not in allocations.REVERSIBLE_DOSE_STATES:
-        why = ("it has no dose allocated" if allocation is None else
-               f"dose {allocation.dose.code} is {allocation.dose.status.replace('_', ' ')}: only a "
-               "dose that has not left the lab can be taken back")
+        why = (_("it has no dose allocated") if allocation is None else
+               _("dose %(code)s is %(state)s: only a dose that has not left the lab can be taken back",
+                 code=allocation.dose.code, state=_(allocation.dose.status.replace("_", " "))))
         flash(_('Visit %(number)s of %(subject_id)s: %(why)s.', number=number, subject_id=patient.subject_id, why=why), "warn")
         return redirect(url_for(".patient_page", subject_id=patient.subject_id))
 

@@ -9,6 +9,7 @@ from flask_babel import gettext
 
 from cell_chain.core.errors import ValidationFailed
 from cell_chain.core.isbt128 import mod37_2_check
+from cell_chain.core.messages import _l
 
 MAX_ENTRY = 200
 # A subject ID as typed: "lz-0001", " LZ 0001 ", "LZ_0001", "LZ0001".
@@ -29,19 +30,19 @@ def parse_din(text: Any) -> str:
     """The 13-character DIN in `text`. A check character given after it must match (it is
     there to catch typing errors). Raises ValidationFailed."""
     if not isinstance(text, str) or len(text) > _MAX_ENTRY:
-        raise ValidationFailed({"din": ["Give a DIN: 13 characters, e.g. A9999 26 000123."]})
+        raise ValidationFailed({"din": [_l("Give a DIN: 13 characters, e.g. A9999 26 000123.")]})
     compact = re.sub(r"[\s\u00a0]+", "", text).upper()
     if (match := _DIN_WITH_CHECK.fullmatch(compact)) and not compact.startswith("="):
         din = match["din"]
         if mod37_2_check(din) != match["check"]:
-            raise ValidationFailed({"din": [f"The check character {match['check']} does not belong to DIN "
-                                            f"{din}: look at the label again."]})
+            raise ValidationFailed({"din": [_l("The check character %(check)s does not belong to DIN %(din)s: look "
+                                               "at the label again.", check=match["check"], din=din)]})
         return din
     if match := _DIN_ENTRY.fullmatch(compact):
         if compact.startswith("=") != (match["flags"] is not None):
-            raise ValidationFailed({"din": ["Give a DIN: 13 characters, e.g. A9999 26 000123."]})
+            raise ValidationFailed({"din": [_l("Give a DIN: 13 characters, e.g. A9999 26 000123.")]})
         return match["din"]
-    raise ValidationFailed({"din": ["Give a DIN: 13 characters, e.g. A9999 26 000123."]})
+    raise ValidationFailed({"din": [_l("Give a DIN: 13 characters, e.g. A9999 26 000123.")]})
 
 
 def parse_subject_id(text: Any) -> str:
@@ -49,7 +50,7 @@ def parse_subject_id(text: Any) -> str:
     if isinstance(text, str) and len(text) <= _MAX_ENTRY:
         if subject := _SUBJECT.fullmatch(_SPACES.sub(" ", text.strip().upper())):
             return f"{subject['site']}-{subject['number']}"
-    raise ValidationFailed({"subject_id": ["Give a subject ID: the site code and four digits, e.g. LZ-0042."]})
+    raise ValidationFailed({"subject_id": [_l("Give a subject ID: the site code and four digits, e.g. LZ-0042.")]})
 
 
 @dataclass(frozen=True)

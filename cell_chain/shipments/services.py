@@ -120,12 +120,13 @@ def unpack_dose(shipment: Shipment, *, dose_code: str, reason: str | None, actor
     why = _require_reason(reason)
     lock_row(shipment)
     if not SHIPMENT_LIFECYCLE.can("unpack", shipment.status):
-        raise ShipmentState(f"Shipment {shipment.code} is {shipment.status.replace('_', ' ')}: a dose can be "
-                            "taken out only before the box is dispatched.")
+        raise ShipmentState(_l("Shipment %(code)s is %(state)s: a dose can be taken out only before the box "
+                                "is dispatched.", code=shipment.code, state=state(shipment.status)))
     code = (dose_code or "").strip().upper()
     item = next((i for i in shipment.items if i.dose.code == code), None)
     if item is None:
-        raise NotInShipment(f"Dose {code or '(none)'} is not in shipment {shipment.code}.")
+        raise NotInShipment(_l("Dose %(code)s is not in shipment %(shipment)s.", code=code or "(none)",
+                               shipment=shipment.code))
     dose = item.dose
     lock_row(dose)
     item.removed_at, item.removed_by_id, item.removal_reason = now, actor.id, why
