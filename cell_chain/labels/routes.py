@@ -4,6 +4,7 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from cell_chain.accounts.permissions import require_actor, roles_required
@@ -119,7 +120,7 @@ class LotLabelScanResource(MethodView):
         the lot is recorded, in one transaction per scan."""
         lot = get_or_404(Lot, lot_id)
         outcome = scan_back.scan_label_back(args["scan"], label_kind="bag", doses=list(lot.doses),
-                                            here=f"lot {lot.lot_number}", actor=require_actor(), now=utcnow())
+                                            here=_("lot %(number)s", number=lot.lot_number), actor=require_actor(), now=utcnow())
         db.session.commit()  # a mismatch is recorded too
         return lot_scan_answer(lot, outcome)
 

@@ -11,12 +11,10 @@ from flask_babel import gettext as _
 
 from cell_chain.accounts.models import User
 from cell_chain.batches.models import Dose
+from cell_chain.core.messages import translated
 from cell_chain.core.scanning import UnrecognizedBarcode
 from cell_chain.labels import services
 
-KIND_WORDS = {"bag": "bag label", "assignment": "assignment label"}
-# Where each kind of label is scanned back, for a label brought to the wrong page.
-SCANNED_ON = {"bag": "on its lot's page", "assignment": "on its patient's page"}
 
 
 @dataclass(frozen=True)
@@ -61,13 +59,17 @@ def count_labels(doses: Collection[Dose], verified: Collection[Dose]) -> LabelCo
 
 
 def _named(dose: Dose | None) -> str:
-    return f"dose {dose.code}" if dose is not None else "no dose held in cell-chain"
+    return _("dose %(code)s", code=dose.code) if dose is not None else _("no dose held in cell-chain")
 
 
 def verified(dose: Dose, label_kind: str) -> ScanBack:
-    words = KIND_WORDS[label_kind]
-    return ScanBack(True, f"VERIFIED: {words} of dose {dose.code}",
-                    f"The printed {words} matches dose {dose.code}: it counts as applied.", 200, None, dose)
+    if label_kind == "bag":
+        title = _("VERIFIED: bag label of dose %(code)s", code=dose.code)
+        detail = _("The printed bag label matches dose %(code)s: it counts as applied.", code=dose.code)
+    else:
+        title = _("VERIFIED: assignment label of dose %(code)s", code=dose.code)
+        detail = _("The printed assignment label matches dose %(code)s: it counts as applied.", code=dose.code)
+    return ScanBack(True, title, detail, 200, None, dose)
 
 
 def already_verified(dose: Dose, label_kind: str) -> ScanBack:
@@ -97,25 +99,38 @@ def scan_label_back(scan: str, *, label_kind: str, doses: Collection[Dose], here
                     now: datetime) -> ScanBack:
     """Verify the scanned label if it names one of `doses` (the page's: `here` says whose);
     the caller commits, so that a recorded mismatch is kept."""
-    words = KIND_WORDS[label_kind]
+    bag = label_kind == "bag"
     try:
         label = services.read_label(scan)
     except UnrecognizedBarcode as error:
-        return ScanBack(False, "NOT A DOSE LABEL",
-                        f"{error.detail} Scan the square Data Matrix on the printed {words}. "
-                        "Nothing was recorded.", 422, error.code)
+        detail = (_("%(why)s Scan the square Data Matrix on the printed bag label. Nothing was recorded.",
+                    why=translated(error.detail)) if bag else
+                  _("%(why)s Scan the square Data Matrix on the printed assignment label. Nothing was recorded.",
+                    why=translated(error.detail)))
+        return ScanBack(False, _("NOT A DOSE LABEL"), detail, 422, error.code)
     if label.label_kind != label_kind:
-        other = KIND_WORDS[label.label_kind]
-        return ScanBack(False, f"NOT A{'N' if words[0] in 'aeiou' else ''} {words.upper()}",
-                        f"This is the {other} of {_named(label.dose)}: {other}s are scanned back "
-                        f"{SCANNED_ON[label.label_kind]}. Here, scan the {words}. Nothing was recorded.",
-                        409, "LABEL_MISMATCH", label.dose)
+        if bag:
+            title = _("NOT A BAG LABEL")
+            detail = _("This is the assignment label of %(dose)s: assignment labels are scanned back on its "
+                       "patient's page. Here, scan the bag label. Nothing was recorded.", dose=_named(label.dose))
+        else:
+            title = _("NOT AN ASSIGNMENT LABEL")
+            detail = _("This is the bag label of %(dose)s: bag labels are scanned back on its lot's page. Here, "
+                       "scan the assignment label. Nothing was recorded.", dose=_named(label.dose))
+        return ScanBack(False, title, detail, 409, "LABEL_MISMATCH", label.dose)
     dose = label.dose
     if dose is None or dose not in doses:
-        where = f" of lot {dose.lot.lot_number}" if dose is not None and label_kind == "bag" else ""
-        return ScanBack(False, f"NOT A LABEL OF {here.upper()}",
-                        f"This {words} names {_named(dose)}{where}, not a dose of {here}. Put it aside "
-                        "and check which bag it belongs to. Nothing was recorded.",
+        if dose is not None and bag:
+            detail = _("This bag label names %(dose)s of lot %(lot)s, not a dose of %(here)s. Put it aside and "
+                       "check which bag it belongs to. Nothing was recorded.", dose=_named(dose),
+                       lot=dose.lot.lot_number, here=here)
+        elif bag:
+            detail = _("This bag label names %(dose)s, not a dose of %(here)s. Put it aside and check which bag "
+                       "it belongs to. Nothing was recorded.", dose=_named(dose), here=here)
+        else:
+            detail = _("This assignment label names %(dose)s, not a dose of %(here)s. Put it aside and check "
+                       "which bag it belongs to. Nothing was recorded.", dose=_named(dose), here=here)
+        return ScanBack(False, _("NOT A LABEL OF %(here)s", here=here.upper()), detail,
                         409, "LABEL_MISMATCH", dose)
     verification = services.verify_label(dose, scan=scan, actor=actor, now=now)
     if isinstance(verification, services.AlreadyVerified):
@@ -123,13 +138,21 @@ def scan_label_back(scan: str, *, label_kind: str, doses: Collection[Dose], here
     if verification.matched:
         return verified(dose, label_kind)
     if verification.code == "LABEL_NOT_PRINTED":
-        return ScanBack(False, f"NOT VERIFIED: this {words} was not printed",
-                        f"No printed {words} of dose {dose.code} carries this content: a preview on a "
-                        "screen or a label printed elsewhere does not count. Print the label, attach "
-                        "it, then scan the printed label. The attempt is recorded.",
-                        409, "LABEL_NOT_PRINTED", dose)
-    return ScanBack(False, f"NOT VERIFIED: wrong {words} for dose {dose.code}",
-                    f"The label names dose {dose.code} but is not its current {words}: it was printed "
-                    "from other data (for example before the dose was allocated again). Destroy it, "
-                    "print the label again and scan the new one. The mismatch is recorded.",
-                    409, verification.code or "LABEL_MISMATCH", dose)
+        title = (_("NOT VERIFIED: this bag label was not printed") if bag else
+                 _("NOT VERIFIED: this assignment label was not printed"))
+        detail = (_("No printed bag label of dose %(code)s carries this content: a preview on a screen or a "
+                    "label printed elsewhere does not count. Print the label, attach it, then scan the printed "
+                    "label. The attempt is recorded.", code=dose.code) if bag else
+                  _("No printed assignment label of dose %(code)s carries this content: a preview on a screen "
+                    "or a label printed elsewhere does not count. Print the label, attach it, then scan the "
+                    "printed label. The attempt is recorded.", code=dose.code))
+        return ScanBack(False, title, detail, 409, "LABEL_NOT_PRINTED", dose)
+    title = (_("NOT VERIFIED: wrong bag label for dose %(code)s", code=dose.code) if bag else
+             _("NOT VERIFIED: wrong assignment label for dose %(code)s", code=dose.code))
+    detail = (_("The label names dose %(code)s but is not its current bag label: it was printed from other data "
+                "(for example before the dose was allocated again). Destroy it, print the label again and scan "
+                "the new one. The mismatch is recorded.", code=dose.code) if bag else
+              _("The label names dose %(code)s but is not its current assignment label: it was printed from "
+                "other data (for example before the dose was allocated again). Destroy it, print the label again "
+                "and scan the new one. The mismatch is recorded.", code=dose.code))
+    return ScanBack(False, title, detail, 409, verification.code or "LABEL_MISMATCH", dose)

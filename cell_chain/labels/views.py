@@ -151,7 +151,7 @@ def scan_bag_label(lot_id: int) -> Response | tuple[str, int]:
         form.add(SCAN_FIELD, _('Scan the square Data Matrix on a printed bag label.'))
         return render_lot(lot, errors=form.errors, status=422)
     outcome = commit_or_refuse(lambda: scan_back.scan_label_back(
-        scan, label_kind="bag", doses=list(lot.doses), here=f"lot {lot.lot_number}",
+        scan, label_kind="bag", doses=list(lot.doses), here=_("lot %(number)s", number=lot.lot_number),
         actor=require_actor(), now=utcnow()), fields=(SCAN_FIELD,), anchor=SCAN_FIELD)
     if isinstance(outcome, Refused):
         return render_lot(lot, errors=outcome.errors, status=outcome.status)

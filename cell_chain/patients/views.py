@@ -298,7 +298,7 @@ def scan_assignment_label(subject_id: str) -> Page:
     allocated = _active_allocations([v.id for v in patient.visits])
     outcome = commit_or_refuse(lambda: scan_back.scan_label_back(
         scan, label_kind="assignment", doses=[a.dose for a in allocated.values()],
-        here=f"patient {patient.subject_id}", actor=require_actor(), now=utcnow()),
+        here=_("patient %(subject_id)s", subject_id=patient.subject_id), actor=require_actor(), now=utcnow()),
         fields=("scan",), anchor="scan")
     if isinstance(outcome, Refused):
         return _render_patient(patient, errors=outcome.errors, status=outcome.status)
