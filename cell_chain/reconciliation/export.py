@@ -174,11 +174,11 @@ def csv_chunks(report: Report) -> Iterator[str]:
         return text
 
     write([report.title])
-    write(["Scope", report.scope])
-    write(["Generated at (UTC)", _utc(report.generated_at).isoformat()])
-    write(["Printed by", report.printed_by])
+    write([gettext("Scope"), report.scope])
+    write([gettext("Generated at (UTC)"), _utc(report.generated_at).isoformat()])
+    write([gettext("Printed by"), report.printed_by])
     for note in report.notes:
-        write(["Note", note])
+        write([gettext("Note"), note])
     yield taken()
     for table in report.tables:
         write([])
@@ -194,8 +194,8 @@ def csv_chunks(report: Report) -> Iterator[str]:
         yield taken()
     if report.signatures:
         write([])
-        write(["Signatures"])
-        write(["Printed name", "Meaning", "Signed at (UTC)", "Record"])
+        write([gettext("Signatures")])
+        write([gettext("Printed name"), gettext("Meaning"), gettext("Signed at (UTC)"), gettext("Record")])
         for count, line in enumerate(report.signatures, 1):
             write([line.printed_name, line.meaning, _utc(line.signed_at).isoformat(), line.record])
             if count % CSV_CHUNK_ROWS == 0:

@@ -127,6 +127,22 @@ def test_a_chinese_readers_pdf_report_has_its_heading_in_chinese_and_states_utc(
     assert "按中心核对：药品计数" in text and "所有时间均为 UTC" in text and "UTC" in text.split("生成时间")[1][:40]
 
 
+def test_a_chinese_readers_csv_report_labels_its_header_in_chinese_and_states_utc(app):
+    import csv
+    import io
+
+    make_site("LZ")
+    make_user("monitor", "monitor")
+    db.session.execute(update(User).where(User.username == "monitor").values(language="zh_Hans"))
+    db.session.commit()
+    response = logged_in(app, "monitor").get("/reports/reconciliation/sites.csv")
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    labels = [row[0] for row in rows[1:5] if row]
+    assert labels[:3] == ["范围", "生成时间（UTC）", "打印人"]
+    assert "Scope" not in labels and "Printed by" not in labels
+
+
 def test_a_visitor_switches_the_login_page_to_chinese(client):
     assert "Log in to cell-chain" in page_text(client.get("/login"))
     login_page = client.get("/login").get_data(as_text=True)
