@@ -6,6 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 from xml.sax.saxutils import escape, quoteattr
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from cell_chain.shipments.excursions import Excursion, Gap, TemperatureRange, TimedReading, find_gaps
 
 MAX_POINTS: Final = 2000
@@ -14,7 +17,8 @@ _FONT: Final = "DejaVu Sans, Verdana, Arial, sans-serif"
 _INK, _MUTED, _GRID = "#1f2933", "#52606d", "#dde1e6"
 _TRACE, _BAND, _BAND_EDGE = "#1d4e89", "#d9f0e3", "#2f855a"
 _RED, _GAP = "#c53030", "#7b8794"
-_MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS: Final = (_l("Jan"), _l("Feb"), _l("Mar"), _l("Apr"), _l("May"), _l("Jun"), _l("Jul"), _l("Aug"), _l("Sep"),
+                   _l("Oct"), _l("Nov"), _l("Dec"))
 # Candidate steps for the time axis, in seconds.
 _TIME_STEPS: Final = (60, 120, 300, 600, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400,
                       2 * 86400, 7 * 86400, 14 * 86400, 28 * 86400, 56 * 86400, 91 * 86400, 182 * 86400,
@@ -53,7 +57,7 @@ def temperature_svg(readings: Sequence[TimedReading], allowed: TemperatureRange,
     plot = _Plot(ordered, allowed, width, height)
     parts += _legend(allowed, excursions, gaps, width, uid)
     if not ordered:
-        parts.append(_text(width / 2, height / 2, "No readings", anchor="middle", size=13, fill=_MUTED))
+        parts.append(_text(width / 2, height / 2, _("No readings"), anchor="middle", size=13, fill=_MUTED))
         parts.append("</svg>")
         return "\n".join(parts) + "\n"
     # The band is drawn over the excursions' red, which so only tints what lies outside the range.
@@ -61,7 +65,8 @@ def temperature_svg(readings: Sequence[TimedReading], allowed: TemperatureRange,
               for excursion in excursions]
     parts += plot.band(allowed)
     parts += [plot.span(gap.start, gap.end, f"url(#gap-{uid})", 1.0,
-                        f"No readings for {_duration(gap.minutes)}, {_when(gap.start)} to {_when(gap.end)} UTC")
+                        _("No readings for %(duration)s, %(start)s to %(end)s UTC", duration=_duration(gap.minutes),
+                          start=_when(gap.start), end=_when(gap.end)))
               for gap in gaps]
     parts += plot.grid()
     parts += plot.limit_lines(allowed)
@@ -203,7 +208,7 @@ class _Plot:
         for at in ticks:
             x = self.x(at)
             parts.append(f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" stroke="{_INK}"/>')
-            date = f"{at.day} {_MONTHS[at.month - 1]}"
+            date = _("%(day)s %(month)s", day=at.day, month=_MONTHS[at.month - 1])
             if step < 86400:
                 parts.append(_text(x, bottom + 15, f"{at:%H:%M}", anchor="middle", fill=_INK))
                 if previous is None or previous.date() != at.date():
@@ -231,48 +236,55 @@ class _Plot:
 
 def _legend(allowed: TemperatureRange, excursions: Sequence[Excursion], gaps: Sequence[Gap], width: int,
             uid: str) -> list[str]:
-    items = [(f'fill="{_BAND}" stroke="{_BAND_EDGE}"', f"Allowed {allowed}")]
+    items = [(f'fill="{_BAND}" stroke="{_BAND_EDGE}"', _("Allowed %(range)s", range=allowed))]
     if excursions:
         count = len(excursions)
-        items.append((f'fill="{_RED}" fill-opacity="0.35"', f"{count} excursion{'s' if count != 1 else ''}"))
+        label = _("%(num)d excursion", num=count) if count == 1 else _("%(num)d excursions", num=count)
+        items.append((f'fill="{_RED}" fill-opacity="0.35"', label))
     if gaps:
-        items.append((f'fill="url(#gap-{uid})" stroke="{_GAP}" stroke-opacity="0.6"', "No readings"))
+        items.append((f'fill="url(#gap-{uid})" stroke="{_GAP}" stroke-opacity="0.6"', _("No readings")))
     parts, x = [], float(_LEFT)
     for style, label in items:
         parts.append(f'<rect x="{x:.1f}" y="8" width="14" height="10" {style}/>')
         parts.append(_text(x + 19, 17, label, fill=_INK))
-        x += 19 + 6.6 * len(label) + 16
-    parts.append(_text(width - _RIGHT, 17, "Times in UTC", anchor="end", fill=_MUTED))
+        # Chinese characters are about as wide as the font is high.
+        x += 19 + sum(11 if ord(c) > 0x2E80 else 6.6 for c in label) + 16
+    parts.append(_text(width - _RIGHT, 17, _("Times in UTC"), anchor="end", fill=_MUTED))
     return parts
 
 
 def _summary(readings: Sequence[TimedReading], allowed: TemperatureRange, excursions: Sequence[Excursion],
              gaps: Sequence[Gap]) -> str:
     if not readings:
-        return f"No readings. Allowed range {allowed}."
+        return _("No readings. Allowed range %(range)s.", range=allowed)
     coldest = min(reading.celsius for reading in readings)
     warmest = max(reading.celsius for reading in readings)
-    text = (f"{len(readings)} reading{'s' if len(readings) != 1 else ''} from {_when(readings[0].at)} to "
-            f"{_when(readings[-1].at)} UTC. Lowest {_degrees(coldest)}, highest {_degrees(warmest)}. "
-            f"Allowed range {allowed}. ")
+    span = {"num": len(readings), "start": _when(readings[0].at), "end": _when(readings[-1].at)}
+    text = (_("%(num)d reading from %(start)s to %(end)s UTC.", **span) if len(readings) == 1 else
+            _("%(num)d readings from %(start)s to %(end)s UTC.", **span))
+    text += " " + _("Lowest %(lowest)s, highest %(highest)s. Allowed range %(range)s.", lowest=_degrees(coldest),
+                    highest=_degrees(warmest), range=allowed) + " "
     if not excursions:
-        text += "No excursions."
+        text += _("No excursions.")
     else:
         count = len(excursions)
         total = sum(excursion.minutes for excursion in excursions)
         listed = "; ".join(_excursion_title(excursion, allowed) for excursion in excursions[:5])
-        more = f"; and {count - 5} more" if count > 5 else ""
-        text += (f"{count} excursion{'s' if count != 1 else ''} outside the range, {_duration(total)} in all: "
-                 f"{listed}{more}.")
+        more = _("; and %(more)s more", more=count - 5) if count > 5 else ""
+        found = {"num": count, "total": _duration(total), "listed": listed, "more": more}
+        text += (_("%(num)d excursion outside the range, %(total)s in all: %(listed)s%(more)s.", **found)
+                 if count == 1 else
+                 _("%(num)d excursions outside the range, %(total)s in all: %(listed)s%(more)s.", **found))
     if gaps:
-        text += f" {len(gaps)} gap{'s' if len(gaps) != 1 else ''} in the readings."
+        text += " " + (_("%(num)d gap in the readings.", num=1) if len(gaps) == 1 else
+                       _("%(num)d gaps in the readings.", num=len(gaps)))
     return text
 
 
 def _excursion_title(excursion: Excursion, allowed: TemperatureRange) -> str:
-    end = "end of record" if excursion.to_trace_end else _when(excursion.end)
-    return (f"excursion {_when(excursion.start)} to {end} UTC, {_duration(excursion.minutes)}, "
-            f"extreme {_degrees(excursion.extreme_celsius)}")
+    end = _("end of record") if excursion.to_trace_end else _when(excursion.end)
+    return _("excursion %(start)s to %(end)s UTC, %(duration)s, extreme %(extreme)s", start=_when(excursion.start),
+             end=end, duration=_duration(excursion.minutes), extreme=_degrees(excursion.extreme_celsius))
 
 
 def _downsample(readings: Sequence[TimedReading], limit: int) -> list[TimedReading]:
@@ -317,9 +329,9 @@ def _when(at: datetime) -> str:
 
 def _duration(minutes: float) -> str:
     if minutes < 90:
-        return f"{minutes:.0f} min"
+        return _("%(value)s min", value=f"{minutes:.0f}")
     hours = minutes / 60
-    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
+    return _("%(value)s h", value=f"{hours:.1f}") if hours < 48 else _("%(value)s days", value=f"{hours / 24:.1f}")
 
 
 def _text(x: float, y: float, content: str, *, anchor: str = "start", fill: str = _INK, size: int = 11,
