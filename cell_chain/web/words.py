@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from flask_babel import gettext as _
 
-from cell_chain.core.clock import zone_label
+from cell_chain.core.clock import utcnow, zone_label
 from cell_chain.web.locale import is_chinese, local, reader_zone
 
 
@@ -90,7 +90,7 @@ def clock(moment: datetime | None, today: date | None = None) -> str:
     if not moment:
         return ""
     shown = local(moment)
-    day = today or datetime.now(reader_zone()).date()
+    day = today or utcnow().astimezone(reader_zone()).date()
     return f"{shown:%H:%M} {zone_label(shown)}" if shown.date() == day else when(moment)
 
 

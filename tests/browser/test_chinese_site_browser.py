@@ -64,7 +64,11 @@ def test_the_lanzhou_nurse_sees_matched_and_stop_in_chinese_on_local_time(live_s
     with live_server.app.app_context():
         thawed = db.session.scalar(select(Dose.thawed_at).where(Dose.code == ward.codes[0]))
     ward_clock = thawed.replace(tzinfo=UTC).astimezone(SHANGHAI)
-    expect(matched.locator(".thaw-when")).to_contain_text(f"解冻于 {ward_clock:%H:%M} CST")
+    # The clock alone on the ward's today, date and clock for a thaw on an earlier local day
+    # (after midnight in Lanzhou, 16:00 UTC)
+    same_day = ward_clock.date() == utcnow().astimezone(SHANGHAI).date()
+    shown = ward_clock.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M")
+    expect(matched.locator(".thaw-when")).to_contain_text(f"解冻于 {shown} CST")
     # the post-thaw countdown in the reader's units (小时 分 秒), not the script's English h/min/s
     expect(matched.locator(".countdown")).to_have_text(re.compile(r"^3 小时 3\d 分 \d+ 秒$"))
     no_english_left(page)
