@@ -254,3 +254,29 @@ def test_lab_packs_a_box_by_scanning(live_server, page: Page):
     expect(page.locator("#scan-input")).to_be_focused()
     expect(page.locator("#doses")).to_contain_text(codes[1])
     live_server.screenshot(page, "shipment-packing")
+
+
+@pytest.mark.parametrize("size", [DESKTOP, {"width": 800, "height": 1280}], ids=["landscape", "portrait"])
+def test_the_receive_action_of_a_box_on_its_way_is_whole_on_either_tablet(box, page: Page, size):
+    """Issue 18: at 1280 px the shipments list squeezed "Receive shipment" into a 7-pixel sliver."""
+    server, data = box
+    page.set_viewport_size(size)
+    log_in(page, server.url, "lz-pharmacist")
+    page.get_by_role("link", name="Receive shipments").click()
+    action = page.get_by_role("link", name=f"Receive shipment {data['code']}")
+    expect(action).to_be_visible()
+    action.scroll_into_view_if_needed()
+    fits = action.evaluate("""a => {
+        const box = a.getBoundingClientRect();
+        return {width: box.width, needed: a.scrollWidth, clipped: a.scrollWidth > a.clientWidth + 1,
+                inside: box.left >= 0 && box.right <= innerWidth,
+                page: document.documentElement.scrollWidth <= innerWidth,
+                top: a.contains(document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2)),
+                // not cut by a container that scrolls or hides what overflows it
+                unclipped: (() => { for (let e = a.parentElement; e; e = e.parentElement) {
+                    if (getComputedStyle(e).overflowX === "visible") continue;
+                    const c = e.getBoundingClientRect();
+                    if (box.left < c.left - 1 || box.right > c.right + 1) return false; } return true; })()};
+    }""")
+    assert fits["width"] >= 40 and not fits["clipped"] and fits["inside"] and fits["page"] and fits["top"] and fits["unclipped"], fits
+    server.screenshot(page, f"receive-action-{size['width']}x{size['height']}")
