@@ -178,3 +178,19 @@ def test_an_assignment_label_printed_and_never_scanned(clinic):
     assert label.code == Code.LABEL_NOT_VERIFIED and label.site_code == "BJ"
     assert refs(label) == {("dose", dose.code), ("patient", patient.subject_id)}
     assert "assignment label" in label.explanation
+
+
+def test_a_missed_visit_with_its_dose_still_allocated_says_what_to_do_with_the_dose(clinic):
+    """The missed-visit words name the dose left allocated and its state (found at 100× the
+    trial: the state's words were looked up through a name the query had taken)."""
+    from tests.factories import released_lot
+
+    now = utcnow()
+    dose = released_lot(clinic, "L-MISS", doses=1).doses[0]
+    # missed once the next visit's window has opened (about 76 days after enrolment)
+    patient = enrol("LZ", now=now - timedelta(days=100))
+    allocate(patient, dose, now=now - timedelta(days=100))
+    db.session.commit()
+    [missed] = [d for d in find_discrepancies(Scope(), now=now) if d.code == Code.VISIT_MISSED]
+    assert ("dose", dose.code) in refs(missed)
+    assert f"passed without a dose. Its dose {dose.code} is allocated: give it to another visit" in missed.explanation
