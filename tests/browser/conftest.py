@@ -3,13 +3,14 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from cell_chain import create_app
 from cell_chain.core.db import db
@@ -40,13 +41,39 @@ class LiveServer:
         return path
 
 
-@pytest.fixture
-def live_server(sqlite_template: Path, tmp_path: Path) -> Iterator[LiveServer]:
-    path = tmp_path / "browser.sqlite3"
-    shutil.copy(sqlite_template, path)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "SECRET_KEY": "browser-test",
+_RESPONSE = "cell_chain.tests.response"
+
+
+class _ClosingRequestHandler(WSGIRequestHandler):
+    """Closes the response when the browser drops the connection.
+
+    Werkzeug's development server drains the socket before closing the response; a browser
+    that resets the connection (leaving a page while a script loads) makes that drain raise,
+    the close is skipped and the static file stays open: a ResourceWarning in whichever
+    test the garbage collector next runs in.
+    """
+
+    def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
+        response = (environ or {}).get(_RESPONSE)
+        if response is not None and hasattr(response, "close"):
+            response.close()
+
+
+def _remembering_response(app: Flask) -> Any:
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        response = app(environ, start_response)
+        environ[_RESPONSE] = response
+        return response
+    return wsgi
+
+
+@contextmanager
+def serve(database: Path) -> Iterator[LiveServer]:
+    """The app over `database` (an SQLite file), served from a thread until the block ends."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}", "SECRET_KEY": "browser-test",
                       "ARGON2_PARAMS": FAST_ARGON2})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _remembering_response(app), threaded=True,
+                         request_handler=_ClosingRequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -56,3 +83,11 @@ def live_server(sqlite_template: Path, tmp_path: Path) -> Iterator[LiveServer]:
         thread.join(timeout=5)
         with app.app_context():
             db.engine.dispose()
+
+
+@pytest.fixture
+def live_server(sqlite_template: Path, tmp_path: Path) -> Iterator[LiveServer]:
+    path = tmp_path / "browser.sqlite3"
+    shutil.copy(sqlite_template, path)
+    with serve(path) as server:
+        yield server

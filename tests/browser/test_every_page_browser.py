@@ -8,7 +8,6 @@ pages behind actions that are not links: a refused sign-in, a form sent empty, a
 bedside the scan page, MATCHED and STOP."""
 import re
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,7 +16,6 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select, update
-from werkzeug.serving import make_server
 
 from cell_chain import create_app
 from cell_chain.accounts.models import User
@@ -27,7 +25,7 @@ from cell_chain.core.db import db
 from cell_chain.demo import DEMO_PASSWORD, seed_demo
 from cell_chain.labels.payloads import bag_payloads
 from cell_chain.patients.models import Allocation, Patient, Visit
-from tests.browser.conftest import SCREENSHOTS, LiveServer
+from tests.browser.conftest import SCREENSHOTS, LiveServer, serve
 from tests.conftest import FAST_ARGON2
 
 pytestmark = pytest.mark.browser
@@ -122,18 +120,8 @@ def demo_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactor
 def demo_server(demo_template: Path, tmp_path: Path) -> Iterator[LiveServer]:
     path = tmp_path / "demo.sqlite3"
     shutil.copy(demo_template, path)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "SECRET_KEY": "browser-test",
-                      "ARGON2_PARAMS": FAST_ARGON2})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(app, f"http://127.0.0.1:{server.server_port}")
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        with app.app_context():
-            db.engine.dispose()
+    with serve(path) as server:
+        yield server
 
 
 def seen_pages(inspector: "Inspector") -> list[str]:
