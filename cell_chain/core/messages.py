@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
-from flask_babel import gettext
+from flask_babel import get_translations
 
 from cell_chain.core.clock import zone_label
 
@@ -33,14 +33,31 @@ def reader_time(moment: datetime, zone: tzinfo | None = None) -> str:
     return f"{shown:%Y-%m-%d %H:%M} {zone_label(shown)}"
 
 
-def _shown(value: Any, zone: tzinfo | None) -> Any:
+# Most parameters are codes and counts, shown as they are: tested first, inline, because a
+# whole-trial report builds and reads ~10⁵ messages.
+_AS_IS = frozenset((str, int))
+
+
+def _shown(value: Any, zone: tzinfo | None, words: Any = None) -> Any:
     if isinstance(value, datetime):
         return reader_time(value, zone)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Message):
-        return value.text(zone)
+        return value.text(zone, words)
     return value
+
+
+def _english(value: Any) -> Any:
+    if isinstance(value, Message):
+        return str.__str__(value)  # already English: no catalogue to ask
+    return _shown(value, UTC)
+
+
+def catalogue() -> Any:
+    """The current reader's catalogue, for `Message.text(zone, words)` over many messages:
+    looked up once instead of once per message (a whole-trial report reads ~10⁵ of them)."""
+    return get_translations()
 
 
 class Message(str):
@@ -52,15 +69,20 @@ class Message(str):
     params: dict[str, Any]
 
     def __new__(cls, msgid: str, params: dict[str, Any]) -> "Message":
-        english = msgid % {k: _shown(v, UTC) for k, v in params.items()} if params else msgid
+        english = msgid % {k: v if v.__class__ in _AS_IS else _english(v) for k, v in params.items()} if params \
+            else msgid
         made = super().__new__(cls, english)
         made.msgid, made.params = msgid, params
         return made
 
-    def text(self, zone: tzinfo | None = None) -> str:
+    def text(self, zone: tzinfo | None = None, words: Any = None) -> str:
         """In the reader's language, times on the reader's clock or, for a document that
-        states the zone it uses, on `zone`'s."""
-        return gettext(self.msgid, **{k: _shown(v, zone) for k, v in self.params.items()})
+        states the zone it uses, on `zone`'s; `words`: the reader's `catalogue()`, when the
+        caller reads many messages."""
+        said = (get_translations() if words is None else words).ugettext(self.msgid)
+        if not self.params:
+            return said
+        return said % {k: v if v.__class__ in _AS_IS else _shown(v, zone, words) for k, v in self.params.items()}
 
     def __str__(self) -> str:
         return self.text()
@@ -106,8 +128,8 @@ class Joined(Message):
         made.msgid, made.params, made.parts, made.separator = "", {}, listed, separator
         return made
 
-    def text(self, zone: tzinfo | None = None) -> str:
-        return self.separator.join(translated(part, zone) for part in self.parts)
+    def text(self, zone: tzinfo | None = None, words: Any = None) -> str:
+        return self.separator.join(translated(part, zone, words) for part in self.parts)
 
 
 def _l(msgid: str, **params: Any) -> Message:
@@ -116,12 +138,14 @@ def _l(msgid: str, **params: Any) -> Message:
     return Message(msgid, params)
 
 
-def translated(text: Any, zone: tzinfo | None = None) -> str:
+def translated(text: Any, zone: tzinfo | None = None, words: Any = None) -> str:
     """Text for the current reader: a Message reads itself; a plain string marked elsewhere with
     `N_` is looked up in the catalogue now."""
     if isinstance(text, Message):
-        return text.text(zone)
-    return gettext(text) if isinstance(text, str) and text else str(text or "")
+        return text.text(zone, words)
+    if isinstance(text, str) and text:
+        return (get_translations() if words is None else words).ugettext(text)
+    return str(text or "")
 
 
 def state(code: str | None) -> Message:

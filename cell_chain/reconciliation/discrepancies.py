@@ -263,10 +263,11 @@ def _missed(scope: Scope, now: datetime) -> list[Discrepancy]:
             .where(Visit.recorded == "open", Visit.window_end < now.date(), visit_state == "missed")
             .order_by(Patient.subject_id, Visit.number))
     result = []
-    # The most numerous discrepancy (tens of thousands at 100× the trial): positional rows and
-    # isoformat rather than strftime.
+    # The most numerous discrepancy (tens of thousands at 100× the trial): positional rows, and
+    # parameters a message shows as they are.
     for subject, site_code, number, start, end, dose_code, dose_status in db.session.execute(
             _patient_scope(stmt, scope)):
+        start, end = start.isoformat(), end.isoformat()  # (as a message shows a day, done once)
         objects = [_patient(subject), _visit(subject, number)]
         if dose_code:
             objects.append(_dose(dose_code))

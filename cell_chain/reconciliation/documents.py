@@ -2,12 +2,12 @@
 the JSON, with the e-signatures behind them, when and by whom the copy was printed."""
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from cell_chain.accounts.models import User
 from cell_chain.batches.models import din_from_code
-from cell_chain.core.messages import _l
+from cell_chain.core.messages import Message, _l, catalogue
 from cell_chain.reconciliation.discrepancies import TITLES as DISCREPANCY_TITLES
 from cell_chain.reconciliation.discrepancies import Code, Discrepancy
 from cell_chain.reconciliation.export import Column, Report, SignatureLine, Table
@@ -212,10 +212,12 @@ def discrepancies_report(found: Iterable[Discrepancy], scope: Scope, actor: User
     counts: Counter[Code] = Counter()
 
     def listed() -> Iterator[dict[str, Any]]:
+        words = catalogue()
         for d in found:
             counts[d.code] += 1
             yield {"code": d.code.value, "site_code": d.site_code, "occurred_at": d.occurred_at,
-                   "objects": ", ".join(f"{o.type} {o.label}" for o in d.objects),
+                   "objects": ", ".join(f"{o.type} {o.label.text(UTC, words) if isinstance(o.label, Message) else o.label}"
+                                        for o in d.objects),
                    "explanation": d.explanation}
 
     def summary() -> Table:

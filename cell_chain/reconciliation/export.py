@@ -18,7 +18,7 @@ import jinja2
 from flask_babel import gettext
 from markupsafe import Markup
 
-from cell_chain.core.messages import Message, translated
+from cell_chain.core.messages import Message, catalogue, translated
 
 TEMPLATES: Final = Path(__file__).resolve().parent / "templates"
 PDF_TEMPLATE: Final = "reconciliation/report_pdf.html"
@@ -149,6 +149,7 @@ def csv_chunks(report: Report) -> Iterator[str]:
     table's rows as the report's tables and rows yield them (see `report_csv`)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
+    words = catalogue()
 
     def write(cells: Sequence[Any]) -> None:
         writer.writerow([safe_cell(c) for c in cells])
@@ -163,6 +164,8 @@ def csv_chunks(report: Report) -> Iterator[str]:
             kind = value.__class__
             if value is None or kind is int or (kind is str and value[:1] not in _FORMULA_FIRST):
                 cells.append(value)
+            elif isinstance(value, Message):
+                cells.append(safe_cell(value.text(UTC, words)))
             else:
                 cells.append(safe_cell(value))
         writer.writerow(cells)
