@@ -14,6 +14,7 @@ PostgreSQL databases are cc_recon_bench_<scale> on 127.0.0.1 (dropped and rebuil
 --reuse; `--name` picks another prefix); SQLite files live in the system's temporary folder.
 """
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -204,6 +205,7 @@ def measure(url: str) -> dict[str, tuple[float, float, int]]:
     from cell_chain.reconciliation.sites import reconcile_sites
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
+    gc.freeze()  # as wsgi.py does once the app is built
     client = app.test_client()
     with app.app_context():
         donor_din = db.session.scalar(select(Donor.din).order_by(Donor.id).limit(1))

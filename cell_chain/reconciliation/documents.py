@@ -83,28 +83,29 @@ PATIENT_NOTES = (
     "A dose code is its lot's DIN followed by the dose number.")
 
 
-def _visit_rows(patients: Iterable[PatientLine], signatures: list[SignatureLine]) -> Iterator[dict[str, Any]]:
-    """One row per planned dose (one for a patient without any), as the patients arrive; the
-    signatures behind them are gathered into `signatures` on the way."""
+def _visit_rows(patients: Iterable[PatientLine], signatures: list[SignatureLine]) -> Iterator[tuple[Any, ...]]:
+    """One row per planned dose (one for a patient without any), in VISIT_COLUMNS' order, as
+    the patients arrive; the signatures behind them are gathered into `signatures` on the way."""
     for patient in patients:
+        subject = patient.subject_id
         if not patient.visits:
-            yield {"subject_id": patient.subject_id, "outcome": "no doses planned (control arm)"
-                   if patient.arm == "control" else "no visits"}
+            yield (subject, None, None, None, "no doses planned (control arm)" if patient.arm == "control"
+                   else "no visits", None, None, None, None, None, None)
         for visit in patient.visits:
             infusion = visit.infusion
-            yield {
-                "subject_id": patient.subject_id, "visit": visit.number,
-                "window": f"{visit.window_start.isoformat()} – {visit.window_end.isoformat()}",
-                "schedule_state": words(visit.schedule_state), "outcome": words(visit.outcome),
-                "dose_code": visit.dose_code, "lot_number": visit.lot_number,
-                "volume_ml": infusion.volume_ml if infusion else None,
-                "tolerance_grade": infusion.tolerance_grade if infusion else None,
-                "serious": infusion.serious if infusion else None, "notes": _visit_notes(visit)}
-            for signed in infusion.signatures if infusion else []:
-                signatures.append(_signature(signed, f"Infusion of dose {visit.dose_code} to {patient.subject_id}, "
-                                                     f"visit {visit.number}"))
+            yield (subject, visit.number, f"{visit.window_start.isoformat()} – {visit.window_end.isoformat()}",
+                   words(visit.schedule_state), words(visit.outcome), visit.dose_code, visit.lot_number,
+                   *((infusion.volume_ml, infusion.tolerance_grade, infusion.serious) if infusion else _NO_INFUSION),
+                   _visit_notes(visit))
+            if infusion is not None:
+                for signed in infusion.signatures:
+                    signatures.append(_signature(signed, f"Infusion of dose {visit.dose_code} to {subject}, "
+                                                         f"visit {visit.number}"))
         for signed in patient.withdrawal_signatures:
-            signatures.append(_signature(signed, f"Withdrawal of {patient.subject_id}"))
+            signatures.append(_signature(signed, f"Withdrawal of {subject}"))
+
+
+_NO_INFUSION = (None, None, None)
 
 
 def _patient_totals(result: PatientsReconciliation) -> Table:

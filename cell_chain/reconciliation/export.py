@@ -41,7 +41,9 @@ class Column:
 
 @dataclass(frozen=True)
 class Table:
-    """`rows` may be an iterator (read once, as a download writes them)."""
+    """`rows` may be an iterator (read once, as a download writes them). A row is a dict by
+    column key, or a tuple of the values in the columns' order (a long table's rows: no dict
+    to build per row)."""
 
     title: str
     columns: list[Column]
@@ -154,21 +156,16 @@ def csv_chunks(report: Report) -> Iterator[str]:
     def write(cells: Sequence[Any]) -> None:
         writer.writerow([safe_cell(c) for c in cells])
 
-    def write_row(row: dict[str, Any], keys: list[str]) -> None:
-        # A whole-trial report writes over a million cells: the common ones inline. A whole
+    def write_row(row: dict[str, Any] | tuple[Any, ...], keys: list[str]) -> None:
+        # A whole-trial report writes over a million cells: the common ones as they are. A whole
         # number or nothing is written by the csv module exactly as safe_cell writes it, and
         # text is left alone unless its first character could start a formula.
-        cells = []
-        for key in keys:
-            value = row.get(key)
-            kind = value.__class__
-            if value is None or kind is int or (kind is str and value[:1] not in _FORMULA_FIRST):
-                cells.append(value)
-            elif isinstance(value, Message):
-                cells.append(safe_cell(value.text(UTC, words)))
-            else:
-                cells.append(safe_cell(value))
-        writer.writerow(cells)
+        values = row if row.__class__ is tuple else [row.get(key) for key in keys]  # type: ignore[union-attr]
+        writer.writerow([value if value is None or (kind := value.__class__) is int
+                         or (kind is str and value[:1] not in _FORMULA_FIRST) else _cell(value) for value in values])
+
+    def _cell(value: Any) -> str:
+        return safe_cell(value.text(UTC, words) if isinstance(value, Message) else value)
 
     def taken() -> str:
         text = out.getvalue()
@@ -418,7 +415,8 @@ def _printed_table(table: Table) -> _PrintedTable:
     regular, bold = _fonts()
     columns = table.columns
     numeric = [c.numeric for c in columns]
-    rows = [[_clean(_printed(row.get(c.key))) for c in columns] for row in table.rows]
+    rows = [[_clean(_printed(value)) for value in (row if isinstance(row, tuple) else [row.get(c.key) for c in columns])]
+            for row in table.rows]
     totals_row = _totals_row(table)
     totals = [_clean(_printed(v)) for v in totals_row] if totals_row is not None else None
     titles = [_clean(translated(c.title, UTC)) for c in columns]

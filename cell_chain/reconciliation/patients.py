@@ -137,11 +137,22 @@ def _in_scope(stmt: Select[Any], scope: Scope, site_id: Any) -> Select[Any]:
     return stmt if scope.site_id is None else stmt.where(site_id == scope.site_id)
 
 
-def _totals(scope: Scope, today: date) -> list[PatientTotals]:
-    """Counts per site: patients counted over the patients alone, and visits grouped by site
-    and by what decides their counts (outcome, grade, SAE) and added up here. Each visit's
-    outcome is then worked out once, not once per count (a conditional count per outcome
-    repeats the whole outcome rule for every visit); the groups are a few hundred rows."""
+def _add_visits(counts: dict[str, int], outcome: str, grade: int | None, serious: bool | None, visits: int,
+                given: int) -> None:
+    """Adds `visits` visits with this outcome (`given` of them infused, with this grade and SAE
+    flag) to a site's counts: the one rule for what each visit counts towards."""
+    counts["planned"] += visits
+    counts["administered"] += given
+    counts[outcome] += visits
+    if serious:
+        counts["serious_adverse_events"] += given
+    if grade in GRADES:
+        counts[f"grade_{grade}"] += given
+
+
+def _people(scope: Scope) -> list[tuple[int, PatientTotals]]:
+    """Each site of the scope (by site code) with its patients counted and its visit counts at
+    zero, to be added up by `_add_visits`."""
 
     def count(condition: ColumnElement[bool]) -> Any:
         return func.count(case((condition, 1)))
@@ -154,25 +165,31 @@ def _totals(scope: Scope, today: date) -> list[PatientTotals]:
     }
     sites_stmt = (select(Site.id, Site.code, *(c for c in people.values())).select_from(Site)
                   .outerjoin(Patient, Patient.site_id == Site.id).group_by(Site.id, Site.code).order_by(Site.code))
-    sites = db.session.execute(_in_scope(sites_stmt, scope, Site.id)).all()
+    return [(site_id, PatientTotals(code, {**dict(zip(people, map(int, head), strict=True)),
+                                           **dict.fromkeys(VISIT_FIELDS, 0)}))
+            for site_id, code, *head in db.session.execute(_in_scope(sites_stmt, scope, Site.id))]
+
+
+def _totals(scope: Scope, today: date) -> list[PatientTotals]:
+    """Counts per site: patients counted over the patients alone, and visits grouped by site
+    and by what decides their counts (outcome, grade, SAE) and added up here. Each visit's
+    outcome is then worked out once, not once per count (a conditional count per outcome
+    repeats the whole outcome rule for every visit); the groups are a few hundred rows."""
+    sites = _people(scope)
+    by_site = dict(sites)
     outcome = outcome_sql(today).label("outcome")
     grade, serious = Infusion.tolerance_grade.label("grade"), Infusion.serious.label("serious")
     groups = _in_scope(_visit_joins(select(Patient.site_id, outcome, grade, serious, func.count(Visit.id),
                                            func.count(Infusion.id)).select_from(Patient)), scope, Patient.site_id)
-    by_site: dict[int, dict[str, int]] = {}
     for site_id, what, graded, sae, visits, given in db.session.execute(
             groups.group_by(Patient.site_id, outcome, grade, serious)):
-        counts = by_site.setdefault(site_id, dict.fromkeys(VISIT_FIELDS, 0))
-        counts["planned"] += visits
-        counts["administered"] += given
-        counts[what] += visits  # (a patient without visits counts nothing)
-        if sae:
-            counts["serious_adverse_events"] += given
-        if graded in GRADES:
-            counts[f"grade_{graded}"] += given
-    empty = dict.fromkeys(VISIT_FIELDS, 0)
-    return [PatientTotals(code, {**dict(zip(people, map(int, head), strict=True)), **by_site.get(site_id, empty)})
-            for site_id, code, *head in sites]
+        if visits:  # (a patient without visits counts nothing)
+            _add_visits(by_site[site_id].counts, what, graded, sae, visits, given)
+    return [totals for _, totals in sites]
+
+
+def _whole(sites: list[PatientTotals]) -> PatientTotals:
+    return PatientTotals(None, {k: sum(s.counts[k] for s in sites) for k in TOTAL_FIELDS})
 
 
 def reconcile_patients(scope: Scope, *, now: datetime, limit: int | None = None, offset: int = 0,
@@ -180,10 +197,18 @@ def reconcile_patients(scope: Scope, *, now: datetime, limit: int | None = None,
     """The per-patient reconciliation of `scope` (patients in subject ID order, a page of
     them when `limit` is given; totals always over the whole scope). `streamed`: the patients
     come as an iterator over a server-side cursor, each built as its rows arrive (a download
-    writes them as they come instead of holding the whole trial)."""
+    writes them as they come instead of holding the whole trial).
+
+    Without `limit` every visit of the scope passes by anyway, so the visit counts of the
+    totals are added up from those rows rather than by a statement of their own; streamed,
+    `sites` and `total` are complete once the patients have been read."""
     today = now.date()
-    sites = _totals(scope, today)
-    total = PatientTotals(None, {k: sum(s.counts[k] for s in sites) for k in TOTAL_FIELDS})
+    if limit is None:
+        sites = [totals for _, totals in _people(scope)]
+        tally: dict[str, dict[str, int]] | None = {totals.site_code or "": totals.counts for totals in sites}
+    else:
+        sites, tally = _totals(scope, today), None
+    total = _whole(sites)
     page_query = _in_scope(select(Patient.id, Patient.subject_id), scope, Patient.site_id).order_by(Patient.subject_id)
     if limit is not None:
         page_query = page_query.limit(limit).offset(offset)
@@ -206,22 +231,30 @@ def reconcile_patients(scope: Scope, *, now: datetime, limit: int | None = None,
                              select(Dose.code).join(given, given.dose_id == Dose.id), given.id),
         "patients": Records(select(as_ids(page.c.id)), select(Patient.subject_id), Patient.id),
     }))
+
+    def tallied(lines: Iterator[PatientLine]) -> Iterator[PatientLine]:
+        yield from lines
+        total.counts.update(_whole(sites).counts)
+
     if streamed:
         streaming = stmt.execution_options(stream_results=True, yield_per=STREAM_ROWS)
         rows = db.session.connection().execute(streaming)
-        return PatientsReconciliation(now, scope, total.counts["patients"], _patient_lines(rows, signed),
-                                      sites, total)
+        return PatientsReconciliation(now, scope, total.counts["patients"],
+                                      tallied(_patient_lines(rows, signed, tally)), sites, total)
     with without_gc():
-        patients = list(_patient_lines(db.session.connection().execute(stmt), signed))
+        patients = list(tallied(_patient_lines(db.session.connection().execute(stmt), signed, tally)))
     return PatientsReconciliation(now, scope, total.counts["patients"], patients, sites, total)
 
 
-def _patient_lines(rows: Any, signed: dict[tuple[str, str], list[SignedBy]]) -> Iterator[PatientLine]:
+def _patient_lines(rows: Any, signed: dict[tuple[str, str], list[SignedBy]],
+                   tally: dict[str, dict[str, int]] | None = None) -> Iterator[PatientLine]:
     """Patients with their visits from the joined rows, in the rows' order (a patient's rows
     are consecutive), each as soon as its last row is read. The rows come positionally through
-    the connection: tens of thousands of them, no ORM loading."""
+    the connection: tens of thousands of them, no ORM loading. `tally`: counts by site code,
+    to which each visit is added."""
     current: PatientLine | None = None
     current_id = None
+    counts: dict[str, int] = {}
     for (patient_id, *head, number, target, start, end, skip, state, outcome, dose_code, dose_status, cells,
          dose_ml, lot_number, din, infusion_id, started, ended, infused_ml, partial, late, deviation, grade,
          events, serious) in rows:
@@ -230,8 +263,12 @@ def _patient_lines(rows: Any, signed: dict[tuple[str, str], list[SignedBy]]) -> 
                 yield current
             current_id = patient_id
             current = PatientLine(*head, 0, 0, [], signed.get(("patients", str(patient_id)), []))
+            if tally is not None:
+                counts = tally[current.site_code]
         if number is None:
             continue  # control arm: no visits
+        if tally is not None:
+            _add_visits(counts, outcome, grade, serious, 1, 0 if infusion_id is None else 1)
         infusion = None
         if infusion_id is not None:
             infusion = InfusionFacts(started, ended, infused_ml, bool(partial), bool(late), deviation, grade, events,

@@ -61,6 +61,19 @@ def test_patients_report_by_hand(trial):
     assert control.arm == "control" and control.visits == [] and control.planned == 0
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+def test_whole_report_totals_added_from_its_rows_equal_the_grouped_statement(trial, streamed):
+    """The whole report adds its totals up from the visits it reads; a page has them counted
+    by a statement of their own. Both say the same, for every measure and site."""
+    page = reconcile_patients(Scope(), now=trial["as_of"], limit=1)
+    whole = reconcile_patients(Scope(), now=trial["as_of"], streamed=streamed)
+    read = list(whole.patients)
+    assert len(read) == 7
+    assert [(s.site_code, s.counts) for s in whole.sites] == [(s.site_code, s.counts) for s in page.sites]
+    assert whole.total.counts == page.total.counts
+    assert whole.total.counts["planned"] == 24 and whole.total.counts["skipped"] == 4
+
+
 def test_patients_report_page_and_site(trial):
     page = reconcile_patients(Scope(), now=trial["as_of"], limit=2, offset=3)
     assert [p.subject_id for p in page.patients] == ["LZ-0001", "LZ-0002"]
