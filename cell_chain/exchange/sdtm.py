@@ -9,10 +9,8 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import pyreadstat
 from sqlalchemy import Select, select
 
 from cell_chain.accounts.models import User
@@ -26,6 +24,9 @@ from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.reconciliation.scope import Scope, scope_of
 from cell_chain.shipments.models import CustodyEvent
 from cell_chain.core.messages import _l
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 IG_VERSION = "SDTMIG v3.4"
 STUDY_ID = "NCT01573923"
@@ -260,7 +261,9 @@ def check(dataset: Dataset) -> None:
         raise DatasetInvalid(f"{dataset.name}: " + ", ".join(problems))
 
 
-def _frame(dataset: Dataset) -> pd.DataFrame:
+def _frame(dataset: Dataset) -> "pd.DataFrame":
+    import pandas as pd  # (here: pandas takes a third of a second to import, for every start of the app)
+
     columns = {}
     for variable in dataset.variables:
         values = [record[variable.name] for record in dataset.records]
@@ -274,6 +277,8 @@ def _frame(dataset: Dataset) -> pd.DataFrame:
 
 def to_xpt(dataset: Dataset) -> bytes:
     """SAS transport version 5, as the FDA accepts it, written by pyreadstat."""
+    import pyreadstat  # (imports pandas)
+
     check(dataset)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"{dataset.name.lower()}.xpt"

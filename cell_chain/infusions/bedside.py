@@ -424,15 +424,17 @@ def unusual_duration(started_at: datetime, ended_at: datetime) -> bool:
                 <= timedelta(minutes=config["INFUSION_MAX_MINUTES"]))
 
 
-def _validate(given: InfusionInput, now: datetime) -> None:
-    errors: dict[str, list[str]] = {}
+def record_problems(given: InfusionInput, now: datetime, *, duration_changed: bool = True) -> dict[str, list[Any]]:
+    """What is wrong with an infusion's facts as recorded or corrected, by field: times in
+    order and not in the future, the volume, grade and serious event described, a partial
+    infusion explained, an unusual duration confirmed (`duration_changed`: when the times
+    are new; a correction that leaves them keeps the confirmation given with them)."""
+    errors: dict[str, list[Any]] = {}
     full = current_app.config["DOSE_VOLUME_ML"]
     if given.ended_at < given.started_at:
         errors["ended_at"] = [_l("The infusion cannot end before it started.")]
     if given.ended_at > now + timedelta(minutes=1):
         errors["ended_at"] = [_l("The end time is in the future.")]
-    if given.started_at < now - timedelta(hours=24):
-        errors["started_at"] = [_l("Record the infusion on the day it is given.")]
     if not 0 < given.volume_ml <= 45:
         errors["volume_ml"] = [_l("Give the volume infused in ml (up to 45).")]
     if given.tolerance_grade not in range(5):
@@ -441,14 +443,21 @@ def _validate(given: InfusionInput, now: datetime) -> None:
         errors["adverse_events"] = [_l("Describe the serious adverse event.")]
     if 0 < given.volume_ml < full and not (given.partial_reason or "").strip():
         errors["partial_reason"] = [_l("Less than %(volume)s ml was given: say why (partial infusion).", volume=f"{full:g}")]
-    if (given.ended_at >= given.started_at and unusual_duration(given.started_at, given.ended_at)
-            and not given.confirm_duration):
+    if (duration_changed and given.ended_at >= given.started_at
+            and unusual_duration(given.started_at, given.ended_at) and not given.confirm_duration):
         config = current_app.config
         errors["confirm_duration"] = [
             _l("The infusion lasted %(lasted)s, outside the usual %(minimum)s minutes to %(maximum)s hours: check "
                "the start and end times, and confirm them if they are right.",
                lasted=_minutes(given.ended_at - given.started_at), minimum=config["INFUSION_MIN_MINUTES"],
                maximum=f"{config['INFUSION_MAX_MINUTES'] / 60:g}")]
+    return errors
+
+
+def _validate(given: InfusionInput, now: datetime) -> None:
+    errors = record_problems(given, now)
+    if given.started_at < now - timedelta(hours=24):
+        errors["started_at"] = [_l("Record the infusion on the day it is given.")]
     if errors:
         raise ValidationFailed(errors)
 

@@ -154,6 +154,9 @@ class CorrectionIn(StrictSchema):
     adverse_events = ma.fields.String(allow_none=True, validate=validate.Length(max=4000))
     serious = ma.fields.Boolean()
     partial_reason = ma.fields.String(allow_none=True, validate=validate.Length(max=2000))
+    confirm_duration = ma.fields.Boolean(load_default=False, metadata={
+        "description": "Confirms corrected times that make the infusion shorter or longer than usual "
+                       "(else 422 with errors.confirm_duration)."})
     signature = ma.fields.Nested(SignatureIn, required=True)
 
 
@@ -170,7 +173,7 @@ class InfusionCorrectionResource(MethodView):
         infusion = corrections.infusion_at_site(infusion_id, actor)
         values = {k: v for k, v in args.items() if k in corrections.FIELDS}
         corrections.correct_infusion(
-            infusion, correction=corrections.Correction(values), reason=args["reason"],
+            infusion, correction=corrections.Correction(values, args["confirm_duration"]), reason=args["reason"],
             signature=SignatureInput(args["signature"]["password"], args["signature"].get("meaning", "")),
             actor=actor, now=utcnow())
         db.session.commit()

@@ -2,7 +2,7 @@
 hospital changes times, volume, grade or adverse events with a reason and an e-signature.
 The record keeps its id; the original values stay in the audit trail (old → new)."""
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
@@ -14,6 +14,7 @@ from cell_chain.accounts.signatures import Meaning, SignatureInput, sign
 from cell_chain.core import audit
 from cell_chain.core.db import MAX_ID, db, lock_row
 from cell_chain.core.errors import Forbidden, NotFound, ReasonRequired, ValidationFailed
+from cell_chain.infusions.bedside import InfusionInput, record_problems, unusual_duration
 from cell_chain.infusions.models import Infusion
 from cell_chain.patients.models import Patient
 from cell_chain.core.messages import _l
@@ -24,9 +25,11 @@ FIELDS = ("started_at", "ended_at", "volume_ml", "tolerance_grade", "adverse_eve
 
 @dataclass(frozen=True)
 class Correction:
-    """Only the fields given change."""
+    """Only the fields given change. New times outside the usual duration need
+    `confirm_duration`, as when the infusion was recorded."""
 
     values: dict[str, Any]
+    confirm_duration: bool = False
 
 
 def infusion_at_site(infusion_id: int, actor: User) -> Infusion:
@@ -52,30 +55,26 @@ def correct_infusion(infusion: Infusion, *, correction: Correction, reason: str 
     values = {name: correction.values[name] for name in FIELDS if name in correction.values}
     if not values:
         raise ValidationFailed({"_schema": [_l("Give at least one field to correct.")]})
-    started, ended = values.get("started_at", infusion.started_at), values.get("ended_at", infusion.ended_at)
-    volume = values.get("volume_ml", infusion.volume_ml)
-    full = current_app.config["DOSE_VOLUME_ML"]
-    partial_reason = values.get("partial_reason", infusion.partial_reason)
-    adverse_events = values.get("adverse_events", infusion.adverse_events)
-    serious = values.get("serious", infusion.serious)
-    errors: dict[str, list[str]] = {}
-    if ended < started:
-        errors["ended_at"] = [_l("The infusion cannot end before it started.")]
-    if ended > now + timedelta(minutes=1):
-        errors["ended_at"] = [_l("The end time is in the future.")]
-    if not 0 < volume <= 45:
-        errors["volume_ml"] = [_l("Give the volume infused in ml (up to 45).")]
-    if volume < full and not (partial_reason or "").strip():
-        errors["partial_reason"] = [_l("Less than %(volume)s ml was given: say why (partial infusion).", volume=f"{full:g}")]
-    if serious and not (adverse_events or "").strip():
-        errors["adverse_events"] = [_l("Describe the serious adverse event.")]
-    if errors:
+    times_changed = "started_at" in values or "ended_at" in values
+    corrected = InfusionInput(
+        started_at=values.get("started_at", infusion.started_at), ended_at=values.get("ended_at", infusion.ended_at),
+        volume_ml=values.get("volume_ml", infusion.volume_ml),
+        tolerance_grade=values.get("tolerance_grade", infusion.tolerance_grade),
+        adverse_events=values.get("adverse_events", infusion.adverse_events),
+        serious=values.get("serious", infusion.serious), acknowledged_warnings={},
+        partial_reason=values.get("partial_reason", infusion.partial_reason), confirm_duration=correction.confirm_duration)
+    if errors := record_problems(corrected, now, duration_changed=times_changed):
         raise ValidationFailed(errors)
+    full = current_app.config["DOSE_VOLUME_ML"]
+    volume = corrected.volume_ml
     for name, value in values.items():
         setattr(infusion, name, value.strip() or None if isinstance(value, str) else value)
     infusion.partial = volume < full
     if not infusion.partial:
         infusion.partial_reason = None
+    if times_changed:
+        infusion.duration_confirmed = correction.confirm_duration and unusual_duration(corrected.started_at,
+                                                                                       corrected.ended_at)
     infusion.corrected_at = now
     audit.record_change(infusion, "infusion.corrected", actor=actor, at=now, reason=why, correction=True)
     sign(infusion, signer=actor, given=signature, meaning=Meaning.CORRECTED, at=now)

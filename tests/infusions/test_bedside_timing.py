@@ -268,3 +268,34 @@ def test_api_a_recorded_infusion_is_corrected_with_a_reason_and_the_original_sta
     login(client, "lz-nurse")
     page = html(client.get(f"/bedside/infusions/{infusion_id}"))
     assert "Corrected" in page and "audit trail" in page
+
+
+def test_api_corrected_times_outside_the_usual_duration_are_confirmed_as_when_recorded(ward, staff, client, clock):
+    from cell_chain.infusions.models import Infusion
+
+    [dose] = doses_on_ward(staff)
+    headers = api_token(client, "lz-nurse")
+    checked = utcnow()
+    assert verify(client, headers, dose)["ok"] is True
+    clock.travel(timedelta(minutes=40))
+    infusion_id = client.post("/api/infusions", headers=headers, json=infusion_body(dose, checked)).get_json()["id"]
+    path = f"/api/infusions/{infusion_id}/correction"
+    three_minutes = {"ended_at": (checked + timedelta(minutes=5)).isoformat(), "reason": "End time misread",
+                     "signature": {"password": PASSWORD}}
+    refused = client.post(path, headers=headers, json=three_minutes)
+    assert refused.status_code == 422 and "confirm_duration" in refused.get_json()["errors"]
+    db.session.expire_all()
+    assert db.session.get(Infusion, infusion_id).ended_at == checked + timedelta(minutes=38)  # unchanged
+    reversed_times = client.post(path, headers=headers, json=three_minutes | {
+        "ended_at": checked.isoformat(), "confirm_duration": True})
+    assert reversed_times.status_code == 422 and "ended_at" in reversed_times.get_json()["errors"]
+    confirmed = client.post(path, headers=headers, json=three_minutes | {"confirm_duration": True})
+    assert confirmed.status_code == 200 and confirmed.get_json()["duration_confirmed"] is True
+    # A correction that leaves the times alone keeps the confirmation given with them.
+    grade = client.post(path, headers=headers, json={"tolerance_grade": 1, "reason": "Mild chills reported",
+                                                      "signature": {"password": PASSWORD}})
+    assert grade.status_code == 200 and grade.get_json()["duration_confirmed"] is True
+    # Times put back within the usual duration need no confirmation, and say none was given.
+    usual = client.post(path, headers=headers, json={"ended_at": (checked + timedelta(minutes=38)).isoformat(),
+                                                      "reason": "Paper record found", "signature": {"password": PASSWORD}})
+    assert usual.status_code == 200 and usual.get_json()["duration_confirmed"] is False
