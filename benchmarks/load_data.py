@@ -159,6 +159,9 @@ def build_work(now: datetime, *, nurses: int, scanners: int, doses_per_nurse: in
     for index, work in enumerate(nurse_work):
         for _ in range(doses_per_nurse):
             dose = new_dose("dispensed")
+            # thawed in the pharmacy before it went to the ward (pharmacy.thaw), as a frozen dose must be
+            thawed = (now - timedelta(minutes=40)).replace(second=0, microsecond=0)
+            dose.update(thawed_at=thawed, expires_at=thawed + timedelta(hours=4))  # lot's post_thaw_hours
             subject = new_patient(work.site, dose)
             shipped(work.site, [dose], received=True)
             rows[CustodyEvent].append({"id": ids.take(CustodyEvent), "dose_id": dose["id"], "kind": "dispense",
