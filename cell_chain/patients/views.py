@@ -424,7 +424,7 @@ def enrol() -> Page:
 
 def _refuse_allocation(patient: Patient, visit: Visit, state: str,
                        allocation: Allocation | None) -> Response | None:
-    next_number = _next_visit_number(patient, utcnow().date())
+    next_number = _next_visit_number(patient, reader_today())
     if "allocate" in _visit_actions(patient, visit, state, allocation, require_actor(), next_number):
         return None
     if patient.arm != "msc":
