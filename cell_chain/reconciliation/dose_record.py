@@ -77,6 +77,22 @@ def _status_change(changes: str) -> tuple[Any, Any] | None:
     return (moved[0], moved[1]) if isinstance(moved, list) and len(moved) == 2 else None
 
 
+def _one_entry_per_act(entries: list[HistoryEntry]) -> list[HistoryEntry]:
+    """One act writes an event for each record it changes (allocating: the allocation and the
+    dose; packing: the box's item and the dose): the history shows it once, with the dose's
+    status change and whichever reason was given."""
+    shown: list[HistoryEntry] = []
+    for entry in entries:
+        last = shown[-1] if shown else None
+        if last is not None and (last.at, last.who, ACTION_WORDS.get(last.action, last.action)) == (
+                entry.at, entry.who, ACTION_WORDS.get(entry.action, entry.action)):
+            last.status = last.status or entry.status
+            last.reason = last.reason or entry.reason
+            continue
+        shown.append(entry)
+    return shown
+
+
 def dose_record(code: str, *, actor: User) -> DoseRecord:
     """The dose with this code (any case), or 404 — also for site staff asking about a dose
     that is not their site's, as every site page answers."""
@@ -105,9 +121,9 @@ def dose_record(code: str, *, actor: User) -> DoseRecord:
         if ids:
             related.append(and_(AuditEvent.entity_type == entity, AuditEvent.entity_id.in_([str(i) for i in ids])))
     events = db.session.scalars(select(AuditEvent).where(or_(*related)).order_by(AuditEvent.seq)).all()
-    record.history = [HistoryEntry(e.occurred_at, e.action, e.actor_username,
-                                   _status_change(e.changes) if e.entity_type == "doses" else None, e.reason)
-                      for e in events]
+    record.history = _one_entry_per_act([
+        HistoryEntry(e.occurred_at, e.action, e.actor_username,
+                     _status_change(e.changes) if e.entity_type == "doses" else None, e.reason) for e in events])
     user_ids = {e.recorded_by_id for e in chain} | {job.printed_by_id for _, job in printed}
     if infusion is not None:
         user_ids |= {infusion.nurse_id, infusion.witness_id}

@@ -35,6 +35,11 @@ def test_the_dose_page_shows_state_lot_custody_labels_patient_and_history_in_wor
                   "Reason: Packed into the wrong box", "Dispatched"):
         assert words in history, words
     assert "dose.unpacked" not in history and "shipment.dose_removed" not in history
+    # One act, one line: allocating writes an event for the allocation and one for the dose,
+    # packing one for the box's item and one for the dose.
+    assert history.count("Allocated to a patient's visit") == 1
+    assert history.count("Packed into a shipment") == 2  # the first box, then the box it left in
+    assert history.count("Taken out of a shipment before dispatch") == 1
 
 
 def section_text_of(page, ident):
