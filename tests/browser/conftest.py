@@ -85,9 +85,16 @@ def serve(database: Path) -> Iterator[LiveServer]:
             db.engine.dispose()
 
 
+@contextmanager
+def serve_copy(database: Path, folder: Path) -> Iterator[LiveServer]:
+    """`serve` over a copy of `database` (a template built once), so the test may change it."""
+    path = folder / database.name
+    shutil.copy(database, path)
+    with serve(path) as server:
+        yield server
+
+
 @pytest.fixture
 def live_server(sqlite_template: Path, tmp_path: Path) -> Iterator[LiveServer]:
-    path = tmp_path / "browser.sqlite3"
-    shutil.copy(sqlite_template, path)
-    with serve(path) as server:
+    with serve_copy(sqlite_template, tmp_path) as server:
         yield server

@@ -25,7 +25,7 @@ from cell_chain.core.db import db
 from cell_chain.demo import DEMO_PASSWORD, seed_demo
 from cell_chain.labels.payloads import bag_payloads
 from cell_chain.patients.models import Allocation, Patient, Visit
-from tests.browser.conftest import SCREENSHOTS, LiveServer, serve
+from tests.browser.conftest import SCREENSHOTS, LiveServer, serve_copy
 from tests.conftest import FAST_ARGON2
 
 pytestmark = pytest.mark.browser
@@ -118,9 +118,7 @@ def demo_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactor
 
 @pytest.fixture
 def demo_server(demo_template: Path, tmp_path: Path) -> Iterator[LiveServer]:
-    path = tmp_path / "demo.sqlite3"
-    shutil.copy(demo_template, path)
-    with serve(path) as server:
+    with serve_copy(demo_template, tmp_path) as server:
         yield server
 
 

@@ -230,16 +230,23 @@ def test_api_an_unusual_duration_needs_a_confirmation(ward, staff, client, clock
     assert r.status_code == 201 and r.get_json()["duration_confirmed"] is True
 
 
-def test_api_a_recorded_infusion_is_corrected_with_a_reason_and_the_original_stays(ward, staff, client, clock):
-    from cell_chain.infusions.models import Infusion
-    from tests.pages import html
-
+def recorded_infusion(staff, client, clock):
+    """The LZ nurse's 36-minute infusion of a ward dose, recorded 40 minutes after her
+    bedside check: her API headers, the check's time and the infusion's id."""
     [dose] = doses_on_ward(staff)
     headers = api_token(client, "lz-nurse")
     checked = utcnow()
     assert verify(client, headers, dose)["ok"] is True
     clock.travel(timedelta(minutes=40))
     infusion_id = client.post("/api/infusions", headers=headers, json=infusion_body(dose, checked)).get_json()["id"]
+    return headers, checked, infusion_id
+
+
+def test_api_a_recorded_infusion_is_corrected_with_a_reason_and_the_original_stays(ward, staff, client, clock):
+    from cell_chain.infusions.models import Infusion
+    from tests.pages import html
+
+    headers, checked, infusion_id = recorded_infusion(staff, client, clock)
     path = f"/api/infusions/{infusion_id}/correction"
     fix = {"tolerance_grade": 2, "adverse_events": "Chills at 25 minutes", "signature": {"password": PASSWORD}}
     unexplained = client.post(path, headers=headers, json=fix)
@@ -273,12 +280,7 @@ def test_api_a_recorded_infusion_is_corrected_with_a_reason_and_the_original_sta
 def test_api_corrected_times_outside_the_usual_duration_are_confirmed_as_when_recorded(ward, staff, client, clock):
     from cell_chain.infusions.models import Infusion
 
-    [dose] = doses_on_ward(staff)
-    headers = api_token(client, "lz-nurse")
-    checked = utcnow()
-    assert verify(client, headers, dose)["ok"] is True
-    clock.travel(timedelta(minutes=40))
-    infusion_id = client.post("/api/infusions", headers=headers, json=infusion_body(dose, checked)).get_json()["id"]
+    headers, checked, infusion_id = recorded_infusion(staff, client, clock)
     path = f"/api/infusions/{infusion_id}/correction"
     three_minutes = {"ended_at": (checked + timedelta(minutes=5)).isoformat(), "reason": "End time misread",
                      "signature": {"password": PASSWORD}}
