@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import PurePath
 from typing import Final
 
-from cell_chain.core.messages import Message, _l
+from cell_chain.core.messages import Joined, Message, _l
 
 MAX_FILE_BYTES: Final = 5 * 1024 * 1024
 MAX_READINGS: Final = 200_000
@@ -60,23 +60,23 @@ _GMT_OFFSET_RE: Final = re.compile(r"GMT\s*(?P<sign>[+-])(?P<h>[0-9]{1,2}):?(?P<
 _INT_RE: Final = re.compile(r"[0-9]+")
 
 _MAGIC: Final = (
-    (b"\x89PNG\r\n\x1a\n", "it is a PNG image"),
-    (b"\xff\xd8\xff", "it is a JPEG image"),
-    (b"GIF8", "it is a GIF image"),
-    (b"%PDF", "it is a PDF document. For a Berlinger logger, upload the .txt file that sits next to the PDF "
-              "on the logger's USB drive"),
-    (b"PK\x03\x04", "it is a zipped file such as an Excel workbook (.xlsx). Export the readings as CSV from "
-                    "the logger software"),
-    (b"\xd0\xcf\x11\xe0", "it is an old Excel workbook (.xls). Export the readings as CSV from the logger "
-                          "software"),
-    (b"\x1f\x8b", "it is a compressed (gzip) file"),
+    (b"\x89PNG\r\n\x1a\n", _l("it is a PNG image.")),
+    (b"\xff\xd8\xff", _l("it is a JPEG image.")),
+    (b"GIF8", _l("it is a GIF image.")),
+    (b"%PDF", _l("it is a PDF document. For a Berlinger logger, upload the .txt file that sits next to the PDF "
+                 "on the logger's USB drive.")),
+    (b"PK\x03\x04", _l("it is a zipped file such as an Excel workbook (.xlsx). Export the readings as CSV from "
+                       "the logger software.")),
+    (b"\xd0\xcf\x11\xe0", _l("it is an old Excel workbook (.xls). Export the readings as CSV from the logger "
+                             "software.")),
+    (b"\x1f\x8b", _l("it is a compressed (gzip) file.")),
 )
 # Extensions of the vendors' own binary files, for a more useful message than "unknown layout".
 _EXTENSION_ADVICE: Final = {
-    ".ltd": "LogTag's own .ltd files cannot be read; export CSV from LogTag Analyzer",
-    ".hobo": "HOBOware's own .hobo files cannot be read; export CSV from HOBOware",
-    ".xlsx": "export the readings as CSV",
-    ".xls": "export the readings as CSV",
+    ".ltd": _l("LogTag's own .ltd files cannot be read; export CSV from LogTag Analyzer"),
+    ".hobo": _l("HOBOware's own .hobo files cannot be read; export CSV from HOBOware"),
+    ".xlsx": _l("export the readings as CSV"),
+    ".xls": _l("export the readings as CSV"),
 }
 
 
@@ -169,7 +169,7 @@ def parse_logger_file(data: bytes, filename: str | None = None, *, tz_offset_min
         raise _refuse(_l("the file is empty."))
     for magic, what in _MAGIC:
         if data.startswith(magic):
-            raise _refuse(what + ".")
+            raise _refuse(what)
     text = _decode(data)
     _refuse_other_documents(text)
     context = _Context(tz_offset_minutes)
@@ -364,7 +364,7 @@ def _csv_rows(lines: Sequence[str], kind: str) -> list[tuple[int, list[str]]]:
     try:
         return [(number, cells) for number, cells in enumerate(csv.reader(lines, strict=True), start=1)]
     except csv.Error as error:
-        raise _refuse(f"it is not a well-formed {kind} file ({error}).") from None
+        raise _refuse(_l("it is not a well-formed %(kind)s file (%(error)s).", kind=kind, error=str(error))) from None
 
 
 def _cell(cells: Sequence[str], index: int) -> str:
@@ -387,7 +387,7 @@ def _value(text: str, *, kind: str, line: int, unit: str | None = None) -> float
     match = _VALUE_RE.fullmatch(text)
     if match is None or (match["unit"] is not None and (_unit_of(match["unit"]) is None
                                                         or (unit and _unit_of(match["unit"]) != unit))):
-        raise _damaged(kind, line, f'the temperature "{text}" is not a number')
+        raise _damaged(kind, line, _l('the temperature "%(text)s" is not a number', text=text))
     return float(match["number"])
 
 
@@ -474,13 +474,14 @@ def _datetimes(items: Iterable[tuple[int, str]], *, kind: str, context: _Context
     for line, text in items:
         stamp = _stamp(line, text)
         if stamp is None:
-            raise _damaged(kind, line, f'"{text.strip()}" is not a date and time we recognise')
+            raise _damaged(kind, line, _l('"%(text)s" is not a date and time we recognise', text=text.strip()))
         stamps.append(stamp)
     examples: dict[tuple[str, str, bool, int], _Stamp] = {}
     for stamp in stamps:
         examples.setdefault(stamp.family, stamp)
     if len(examples) > 1:
-        shown = "; ".join(f'line {stamp.line}: "{stamp.text}"' for stamp in list(examples.values())[:3])
+        shown = Joined(_l('line %(line)s: "%(text)s"', line=stamp.line, text=stamp.text)
+                       for stamp in list(examples.values())[:3])
         raise LoggerFileError(_l(
             "This %(kind)s file mixes different date formats (%(shown)s). That happens when a file is opened and "
             "saved again in a spreadsheet program, which can silently change dates. Export the file again from "
@@ -493,7 +494,7 @@ def _datetimes(items: Iterable[tuple[int, str]], *, kind: str, context: _Context
 def _built(stamp: _Stamp, day_first: bool, kind: str) -> datetime:
     built = _build(stamp, day_first)
     if built is None:
-        raise _damaged(kind, stamp.line, f'"{stamp.text}" is not a real date and time')
+        raise _damaged(kind, stamp.line, _l('"%(text)s" is not a real date and time', text=stamp.text))
     return built
 
 
@@ -503,8 +504,8 @@ def _settle_day_month(stamps: list[_Stamp], *, kind: str, context: _Context) -> 
     if not possible:
         bad = next((stamp for stamp, day, month in zip(stamps, both[True], both[False]) if day is month is None),
                    next(stamp for stamp, value in zip(stamps, both[True]) if value is None))
-        raise _damaged(kind, bad.line, f'"{bad.text}" is not a real date and time, read either day/month or '
-                                       f"month/day")
+        raise _damaged(kind, bad.line, _l('"%(text)s" is not a real date and time, read either day/month or month/day',
+                                           text=bad.text))
     if len(possible) == 1 or possible[True] == possible[False]:
         day_first = next(iter(possible))
         return [value for value in possible[day_first] if value is not None]
@@ -564,7 +565,8 @@ def _parse_plain_csv(rows: list[tuple[int, list[str]]], context: _Context) -> Lo
         values.append(value)
     for line, text in times:
         if not _YMD_RE.fullmatch(text.strip()) or "/" in text:
-            raise _damaged(kind, line, f'the timestamp "{text}" is not ISO 8601 (for example 2024-05-01T14:30:00Z)')
+            raise _damaged(kind, line, _l('the timestamp "%(text)s" is not ISO 8601 (for example 2024-05-01T14:30:00Z)',
+                                           text=text))
     for (line, _), at, value in zip(times, _datetimes(times, kind=kind, context=context), values, strict=True):
         context.add(at, value, line)
     return context.finish("csv", kind=kind, unit="°C", device=None, serial=None)
@@ -578,27 +580,27 @@ def _pairs(content: str, kind: str, line: int) -> list[tuple[str, str]]:
     for part in content.split(", "):
         key, colon, value = part.partition(":")
         if not colon or not key.strip():
-            raise _damaged(kind, line, f'"{content}" is not a "Key: value" line')
+            raise _damaged(kind, line, _l('"%(text)s" is not a "Key: value" line', text=content))
         pairs.append((key.strip(), value.strip()))
     return pairs
 
 
-def _berlinger_value(text: str, *, kind: str, line: int, what: str) -> float | None:
+def _berlinger_value(text: str, *, kind: str, line: int, what: Message) -> float | None:
     if _MISSING_RE.fullmatch(text):
         return None
     if not _BERLINGER_VALUE_RE.fullmatch(text):
-        raise _damaged(kind, line, f'the {what} "{text}" is not a number')
+        raise _damaged(kind, line, _l('the %(what)s "%(text)s" is not a number', what=what, text=text))
     return float(text)
 
 
 def _berlinger_pattern(header: str, kind: str, line: int) -> re.Pattern[str]:
     tokens = re.findall(r"yyyy|MM|dd|hh|HH|mm|ss|[A-Za-z]+|[^A-Za-z]+", header)
     if not {"yyyy", "MM", "dd", "mm"} <= set(tokens) or not {"hh", "HH"} & set(tokens):
-        raise _damaged(kind, line, f'the data table header "{header}" has a date layout we do not know')
+        raise _damaged(kind, line, _l('the data table header "%(header)s" has a date layout we do not know', header=header))
     try:
         return re.compile("".join(_BERLINGER_PATTERN_TOKENS.get(token) or re.escape(token) for token in tokens))
     except re.error:
-        raise _damaged(kind, line, f'the data table header "{header}" has a date layout we do not know') from None
+        raise _damaged(kind, line, _l('the data table header "%(header)s" has a date layout we do not know', header=header)) from None
 
 
 def _parse_berlinger(lines: Sequence[str], context: _Context) -> LoggerTrace:
@@ -684,15 +686,16 @@ def _berlinger_days(days: list[dict[str, tuple[str, int]]], kind: str) -> tuple[
         date_text, date_line = day.get("Date", ("", line))
         date = _BERLINGER_DATE_RE.fullmatch(date_text)
         if date is None:
-            raise _damaged(kind, date_line, f"day record {number} has no valid date")
-        for what, key in (("minimum", "Min T"), ("maximum", "Max T")):
+            raise _damaged(kind, date_line, _l("day record %(number)s has no valid date", number=number))
+        for what, key in ((_l("minimum temperature"), "Min T"), (_l("maximum temperature"), "Max T")):
             if key not in day or f"TS {key}" not in day:
-                raise _damaged(kind, date_line, f"the record for {date_text} stops before its {what} temperature")
+                raise _damaged(kind, date_line, _l("the record for %(date)s stops before its %(what)s", date=date_text,
+                                                   what=what))
             (value_text, value_line), (time_text, _) = day[key], day[f"TS {key}"]
-            value = _berlinger_value(value_text, kind=kind, line=value_line, what=f"{what} temperature")
+            value = _berlinger_value(value_text, kind=kind, line=value_line, what=what)
             time = _BERLINGER_TIME_RE.fullmatch(time_text)
             if time is None:
-                raise _damaged(kind, value_line, f'the time "{time_text}" of the {what} is not hh:mm')
+                raise _damaged(kind, value_line, _l('the time "%(time)s" of the %(what)s is not hh:mm', time=time_text, what=what))
             at = _berlinger_datetime(*date.groups(), *time.groups(), kind=kind, line=value_line)
             if value is None:
                 missing += 1
@@ -704,14 +707,15 @@ def _berlinger_days(days: list[dict[str, tuple[str, int]]], kind: str) -> tuple[
 def _berlinger_run(res: dict[str, tuple[str, int]], kind: str) -> tuple[list[tuple[datetime, float]], int]:
     """A Q-tag run's minimum and maximum, and how many were missing."""
     readings, missing = [], 0
-    for what, key in (("minimum", "Min T"), ("maximum", "Max T")):
+    for what, key in ((_l("run minimum temperature"), "Min T"), (_l("run maximum temperature"), "Max T")):
         if key not in res:
             continue
         (value_text, line), (time_text, _) = res[key], res.get(f"TS {key}", ("", res[key][1]))
-        value = _berlinger_value(value_text, kind=kind, line=line, what=f"run {what} temperature")
+        value = _berlinger_value(value_text, kind=kind, line=line, what=what)
         stamp = _BERLINGER_STAMP_RE.fullmatch(time_text)
         if stamp is None:
-            raise _damaged(kind, line, f'the time "{time_text}" of the run {what} is not yyyy-MM-dd hh:mm')
+            raise _damaged(kind, line, _l('the time "%(time)s" of the %(what)s is not yyyy-MM-dd hh:mm', time=time_text,
+                                           what=what))
         if value is None:
             missing += 1
         else:
@@ -724,7 +728,8 @@ def _berlinger_datetime(year: str, month: str, day: str, hour: str, minute: str,
     try:
         return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
     except ValueError:
-        raise _damaged(kind, line, f"{year}-{month}-{day} {hour}:{minute} is not a real date and time") from None
+        raise _damaged(kind, line, _l("%(text)s is not a real date and time",
+                                           text=f"{year}-{month}-{day} {hour}:{minute}")) from None
 
 
 def _berlinger_table(table: list[tuple[int, list[str]]], pattern: re.Pattern[str], kind: str,
@@ -734,10 +739,10 @@ def _berlinger_table(table: list[tuple[int, list[str]]], pattern: re.Pattern[str
             raise _damaged(kind, line, _l("a data row does not have a time, a temperature and an out-of-limits mark"))
         stamp = pattern.fullmatch(cells[0])
         if stamp is None:
-            raise _damaged(kind, line, f'"{cells[0]}" is not a date and time in the table\'s layout')
+            raise _damaged(kind, line, _l('"%(text)s" is not a date and time in the table\'s layout', text=cells[0]))
         at = _berlinger_datetime(stamp["Y"], stamp["m"], stamp["d"], stamp["H"], stamp["M"],
                                  stamp.groupdict().get("S") or "0", kind=kind, line=line)
-        value = _berlinger_value(cells[1], kind=kind, line=line, what="temperature")
+        value = _berlinger_value(cells[1], kind=kind, line=line, what=_l("temperature"))
         if value is None:
             context.missing += 1
         else:
@@ -762,7 +767,8 @@ def _parse_hobo(rows: list[tuple[int, list[str]]], context: _Context) -> LoggerT
     temp_col = temp_cols[0]
     unit = _unit_of(header[temp_col])
     if unit is None:
-        raise _damaged(kind, header_line, f'the temperature column "{header[temp_col].strip()}" states no unit')
+        raise _damaged(kind, header_line, _l('the temperature column "%(column)s" states no unit',
+                                              column=header[temp_col].strip()))
     if len(temp_cols) > 1:
         context.notes.append(_l('the file has %(count)s temperature columns; "%(column)s" was read',
                                 count=len(temp_cols), column=header[temp_col].strip()))
@@ -803,8 +809,8 @@ def _parse_hobo(rows: list[tuple[int, list[str]]], context: _Context) -> LoggerT
         try:
             stated = _offset(zone["sign"], int(zone["h"]), int(zone["m"]))
         except _ZoneOutOfRange:
-            raise _damaged(kind, header_line, f'the header\'s time zone "{zone[0]}" is not a real UTC offset '
-                                              f"(offsets run from GMT-14:00 to GMT+14:00)") from None
+            raise _damaged(kind, header_line, _l('the header\'s time zone "%(zone)s" is not a real UTC offset (offsets run '
+                                                 'from GMT-14:00 to GMT+14:00)', zone=zone[0])) from None
         context.stated_zone = zone[0]
     for (line, _), at, value in zip(times, _datetimes(times, kind=kind, context=context), values, strict=True):
         context.add(at.replace(tzinfo=stated) if stated and at.tzinfo is None else at, value, line)
@@ -900,11 +906,11 @@ def _parse_tandd(rows: list[tuple[int, list[str]]], context: _Context) -> Logger
             continue
         at = _excel_datetime(_cell(cells, serial_col))
         if at is None:
-            raise _damaged(kind, line, f'"{_cell(cells, serial_col)}" is not an Excel date serial')
+            raise _damaged(kind, line, _l('"%(text)s" is not an Excel date serial', text=_cell(cells, serial_col)))
         # The text column may be rounded to the minute; a larger difference means the columns disagree.
         if texts is not None and abs(texts[index].replace(tzinfo=None) - at) > timedelta(seconds=60):
-            raise _damaged(kind, line, f'the two date columns disagree ("{_cell(cells, text_col)}" and serial '
-                                       f'"{_cell(cells, serial_col)}")')
+            raise _damaged(kind, line, _l('the two date columns disagree ("%(text)s" and serial "%(serial)s")',
+                                           text=_cell(cells, text_col), serial=_cell(cells, serial_col)))
         context.add(at, value, line)
     return context.finish("tandd", kind=kind, unit=unit, device=None, serial=None)
 

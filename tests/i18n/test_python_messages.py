@@ -33,6 +33,9 @@ CARRIERS: dict[str, tuple[tuple[int, ...] | None, tuple[str, ...]]] = {
     "Table": ((0,), ("title",)),
     "Column": ((1,), ("title",)),
     "LoggerFileError": (None, ()),
+    # the logger reader's two ways of building one: the reason, and the damaged line's problem
+    "_refuse": ((0,), ("reason",)),
+    "_damaged": ((2,), ("problem",)),
 }
 REFUSAL_KEYWORDS = ("detail", "message")
 
