@@ -81,6 +81,14 @@ def local_date(now: datetime, zone: tzinfo) -> date:
     return now.astimezone(zone).date()
 
 
+def site_date(now: datetime, zone_name: str | None) -> date:
+    """`local_date` on the calendar of the zone a site names (UTC when it names none)."""
+    try:
+        return local_date(now, zone_named(zone_name or "UTC"))
+    except ValueError:
+        return now.astimezone(UTC).date()
+
+
 def zone_label(moment: datetime) -> str:
     """The zone a local moment is shown in: its abbreviation (`CST`, `CEST`, `UTC`) or, where the
     zone has none, its offset (`UTC+05:45`)."""

@@ -4,7 +4,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
-from cell_chain.core.clock import utcnow
+from cell_chain.core.clock import site_date, utcnow
 from cell_chain.core.schemas import PageArgs, SignatureIn, StrictSchema
 from cell_chain.patients.enrolment import visit_state
 from cell_chain.patients.labels import wristband_payload
@@ -32,7 +32,8 @@ class VisitOut(ma.Schema):
     skip_reason = ma.fields.String(allow_none=True)
 
     def _status(self, visit: Any) -> str:
-        return visit_state(visit, utcnow().date())
+        # (the window is days of the patient's hospital's calendar)
+        return visit_state(visit, site_date(utcnow(), visit.patient.site.time_zone))
 
     def _dose(self, visit: Any) -> str | None:
         return visit.active_allocation.dose.code if visit.active_allocation else None

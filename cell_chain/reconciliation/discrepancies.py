@@ -252,7 +252,8 @@ def _partial(scope: Scope, now: datetime) -> list[Discrepancy]:
 
 def _missed(scope: Scope, now: datetime) -> list[Discrepancy]:
     following = rules.following_visit()
-    visit_state = rules.visit_state_sql(Visit, following, now.date())
+    days = rules.site_days(now)  # (each visit's window on its hospital's calendar)
+    visit_state = rules.visit_state_sql(Visit, following, days, Patient.site_id)
     stmt = (select(Patient.subject_id, Site.code.label("site_code"), Visit.number, Visit.window_start,
                    Visit.window_end, Dose.code.label("dose_code"), Dose.status.label("dose_status"))
             .join(Patient, Patient.id == Visit.patient_id).join(Site, Site.id == Patient.site_id)
@@ -260,7 +261,7 @@ def _missed(scope: Scope, now: datetime) -> list[Discrepancy]:
             .outerjoin_from(Visit, Allocation, and_(Allocation.visit_id == Visit.id, rules.allocation_active()))
             .outerjoin(Dose, Dose.id == Allocation.dose_id)
             # (what visit_state needs for "missed", first: cheap tests that skip most visits)
-            .where(Visit.recorded == "open", Visit.window_end < now.date(), visit_state == "missed")
+            .where(Visit.recorded == "open", Visit.window_end < days.sql(Patient.site_id), visit_state == "missed")
             .order_by(Patient.subject_id, Visit.number))
     result = []
     # The most numerous discrepancy (tens of thousands at 100× the trial): positional rows, and

@@ -12,6 +12,7 @@ from sqlalchemy.orm import lazyload
 from cell_chain.accounts.models import User
 from cell_chain.accounts.roles import Role
 from cell_chain.batches.models import Dose, Lot
+from cell_chain.core.clock import site_date
 from cell_chain.core.db import db
 from cell_chain.patients.models import Allocation, Patient, Visit
 from cell_chain.reconciliation.discrepancies import list_discrepancies
@@ -58,9 +59,14 @@ def _dispensed(site_id: int, *, before: datetime | None = None) -> list[tuple[st
     return list(db.session.execute(stmt.options(lazyload("*"))))
 
 
+def _site_today(actor: User, now: datetime) -> date:
+    """Today on the calendar of the actor's hospital, in which visit windows are counted."""
+    return site_date(now, actor.site.time_zone if actor.site is not None else None)
+
+
 def coordinator_needs(actor: User, now: datetime) -> list[Need]:
     """Visits whose window is open or opens soon and that have no dose allocated."""
-    today = now.date()
+    today = _site_today(actor, now)
     allocated = exists().where(Allocation.visit_id == Visit.id, Allocation.active)
     rows = db.session.execute(
         select(Patient.subject_id, Visit.number, Visit.window_start, Visit.window_end)
@@ -84,7 +90,7 @@ def pharmacist_needs(actor: User, now: datetime) -> list[Need]:
                  .order_by(Shipment.dispatched_at).limit(LIMIT))]
     needs += [Need("not_given", code, "shipment_pages.dose_page", {"code": code}, at)
               for code, at in _dispensed(actor.site_id, before=now - NOT_GIVEN_AFTER)]
-    today = now.date()
+    today = _site_today(actor, now)
     thaw = db.session.execute(
         select(Dose.code, Patient.subject_id, Visit.number)
         .join(Allocation, and_(Allocation.dose_id == Dose.id, Allocation.active))

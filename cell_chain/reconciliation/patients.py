@@ -111,11 +111,11 @@ def _visit_joins(stmt: Select[Any]) -> Select[Any]:
             .outerjoin(Dose, Dose.id == func.coalesce(Infusion.dose_id, Allocation.dose_id)))
 
 
-def _state(today: date) -> ColumnElement[str]:
-    return rules.visit_state_sql(Visit, _FOLLOWING, today)
+def _state(today: date | rules.SiteDays) -> ColumnElement[str]:
+    return rules.visit_state_sql(Visit, _FOLLOWING, today, Patient.site_id)
 
 
-def outcome_sql(today: date) -> ColumnElement[str]:
+def outcome_sql(today: date | rules.SiteDays) -> ColumnElement[str]:
     """One of OUTCOMES for a joined visit: the infusion decides when there is one, then the
     schedule (skipped, missed), then where the allocated dose is."""
     where_dose_is = case(
@@ -171,7 +171,7 @@ def _people(scope: Scope) -> list[tuple[int, PatientTotals]]:
             for site_id, code, *head in db.session.execute(_in_scope(sites_stmt, scope, Site.id))]
 
 
-def _totals(scope: Scope, today: date) -> list[PatientTotals]:
+def _totals(scope: Scope, today: rules.SiteDays) -> list[PatientTotals]:
     """Counts per site: patients counted over the patients alone, and visits grouped by site
     and by what decides their counts (outcome, grade, SAE) and added up here. Each visit's
     outcome is then worked out once, not once per count (a conditional count per outcome
@@ -203,7 +203,7 @@ def reconcile_patients(scope: Scope, *, now: datetime, limit: int | None = None,
     Without `limit` every visit of the scope passes by anyway, so the visit counts of the
     totals are added up from those rows rather than by a statement of their own; streamed,
     `sites` and `total` are complete once the patients have been read."""
-    today = now.date()
+    today = rules.site_days(now)  # (each visit's window on its hospital's calendar)
     if limit is None:
         sites = [totals for _, totals in _people(scope)]
         tally: dict[str, dict[str, int]] | None = {totals.site_code or "": totals.counts for totals in sites}

@@ -1,14 +1,16 @@
 """The domains' per-row rules restated once in SQL, so that a report decides over whole tables
 what a service decides for one row. tests/reconciliation/test_rules.py checks that each
 agrees with the Python rule it restates; nothing else in this package restates them."""
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, literal_column, or_, select, tuple_
+from sqlalchemy import ColumnElement, Date, Select, and_, case, func, literal, literal_column, or_, select, tuple_
 from sqlalchemy.orm import aliased
 
 from cell_chain.accounts.models import Site
 from cell_chain.batches.models import Dose
+from cell_chain.core.clock import site_date
 from cell_chain.core.db import db
 from cell_chain.core.messages import Message, _l
 from cell_chain.patients.models import Allocation, Visit
@@ -35,15 +37,45 @@ def next_visit_join(visit: Any, following: Any) -> ColumnElement[bool]:
     return and_(following.patient_id == visit.patient_id, following.number == visit.number + 1)
 
 
-def visit_state_sql(visit: Any, following: Any, today: date) -> ColumnElement[str]:
+@dataclass(frozen=True)
+class SiteDays:
+    """Today on each site's own calendar (site id → day): a visit window is days of its
+    hospital's calendar, and at 01:30 in Lanzhou it is already tomorrow there."""
+
+    by_site: dict[int, date]
+    utc_day: date  # for a site not listed (none is: every site is read)
+
+    def sql(self, site_id: Any, shift: timedelta = timedelta()) -> Any:
+        """The day, moved by `shift`, for the row's site: a plain date when every site's
+        calendar shows the same one (most hours, in a trial whose sites share a zone), else a
+        CASE over the site."""
+        days = {day + shift for day in self.by_site.values()}
+        if len(days) <= 1:
+            return days.pop() if days else self.utc_day + shift
+        return case({site: literal(day + shift, Date()) for site, day in self.by_site.items()}, value=site_id,
+                    else_=literal(self.utc_day + shift, Date()))
+
+
+def site_days(now: datetime) -> SiteDays:
+    """Today at every site, read from the sites' zones (one statement)."""
+    return SiteDays({site_id: site_date(now, zone) for site_id, zone in db.session.execute(
+        select(Site.id, Site.time_zone))}, now.astimezone(UTC).date())
+
+
+def visit_state_sql(visit: Any, following: Any, today: date | SiteDays, site_id: Any = None) -> ColumnElement[str]:
     """schedule.visit_state: upcoming → due → overdue → missed unless recorded done,
-    done_out_of_window or skipped. `following` is the outer-joined next visit."""
+    done_out_of_window or skipped. `following` is the outer-joined next visit; `today` one
+    day, or each site's (`site_id`: the row's site)."""
+    if isinstance(today, SiteDays):
+        day, grace_day = today.sql(site_id), today.sql(site_id, -LAST_VISIT_GRACE)
+    else:
+        day, grace_day = today, today - LAST_VISIT_GRACE
     return case(
         (visit.recorded != "open", visit.recorded),
-        (visit.window_start > today, "upcoming"),
-        (visit.window_end >= today, "due"),
-        (or_(and_(following.id.is_not(None), following.window_start <= today),
-             and_(following.id.is_(None), visit.window_end <= today - LAST_VISIT_GRACE)), "missed"),
+        (visit.window_start > day, "upcoming"),
+        (visit.window_end >= day, "due"),
+        (or_(and_(following.id.is_not(None), following.window_start <= day),
+             and_(following.id.is_(None), visit.window_end <= grace_day)), "missed"),
         else_="overdue",
     )
 

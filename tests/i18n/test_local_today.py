@@ -76,3 +76,40 @@ def test_the_local_date_rule_takes_the_moment_and_the_zone():
     assert local_date(moment, SHANGHAI).isoformat() == "2026-12-04"
     assert local_date(moment, UTC).isoformat() == "2026-12-03"
     assert local_date(moment, ZoneInfo("America/Los_Angeles")).isoformat() == "2026-12-03"
+
+
+def test_reports_and_the_api_judge_each_visit_on_its_hospitals_calendar(app, client, lanzhou, clock):
+    """At 01:30 in Lanzhou (17:30 UTC the day before) a Lanzhou visit whose window ended
+    yesterday there, with the next visit's window open today, is missed: in the discrepancy
+    list, the per-patient report and the API. The same visit at a hospital keeping UTC is
+    still due: its day has not ended."""
+    from cell_chain.patients.models import Visit
+    from cell_chain.reconciliation.discrepancies import find_discrepancies
+    from cell_chain.reconciliation.patients import reconcile_patients
+    from cell_chain.reconciliation.scope import Scope
+    from tests.conftest import api_token
+
+    make_site("BJ")  # keeps UTC
+    utc_coordinator = make_user("bj-coordinator", "coordinator", "BJ")
+    moment = just_after_midnight_in_lanzhou(clock)
+    local_day, utc_day = moment.astimezone(SHANGHAI).date(), moment.date()
+    subjects = {}
+    for site, actor in (("LZ", lanzhou), ("BJ", utc_coordinator)):
+        patient = enrol_patient(site_code=site, arm="msc", enrolled_on=utc_day - timedelta(days=10), initials="WL",
+                                birth_year=1970, actor=actor, now=moment)
+        # visit 1's window ends on the UTC day (yesterday in Lanzhou); visit 2's opens on Lanzhou's today
+        db.session.execute(update(Visit).where(Visit.patient_id == patient.id, Visit.number == 1)
+                           .values(window_start=utc_day - timedelta(days=10), window_end=utc_day))
+        db.session.execute(update(Visit).where(Visit.patient_id == patient.id, Visit.number == 2)
+                           .values(window_start=local_day, window_end=local_day + timedelta(days=14)))
+        subjects[site] = patient.subject_id
+    db.session.commit()
+
+    missed = {d.objects[0].id for d in find_discrepancies(Scope(), now=moment) if d.code == "VISIT_MISSED"}
+    assert missed == {subjects["LZ"]}
+    states = {p.subject_id: p.visits[0].schedule_state for p in reconcile_patients(Scope(), now=moment).patients}
+    assert states == {subjects["LZ"]: "missed", subjects["BJ"]: "due"}
+    for site, expected in (("LZ", "missed"), ("BJ", "due")):
+        headers = api_token(client, f"{site.lower()}-coordinator")
+        body = client.get(f"/api/patients/{subjects[site]}", headers=headers).get_json()
+        assert body["visits"][0]["status"] == expected, (site, body["visits"][0])
