@@ -65,6 +65,7 @@ def seed_demo(now: datetime, *, ward: bool = True) -> list[DemoAccount]:
     seed_patients(now)
     if ward:
         seed_ward(now)
+        seed_box_on_its_way(now)
     return accounts
 
 
@@ -232,3 +233,42 @@ def _logger_export(storage: str, start: datetime, end: datetime) -> bytes:
     steps = max(1, int((end - start).total_seconds() // 300))
     moments = [start + (end - start) * i / steps for i in range(steps + 1)]
     return ("timestamp,celsius\n" + "".join(f"{at.isoformat()},{celsius}\n" for at in moments)).encode()
+
+
+def seed_box_on_its_way(now: datetime) -> None:
+    """A box for the third hospital, dispatched this morning and not yet received: the next
+    due visit of one of its patients still waiting for a dose gets one, labelled, packed and
+    sent, so that hospital's pharmacist has a box to receive (home, shipment list, receipt)."""
+    from cell_chain.accounts.services import user_by_username
+    from cell_chain.accounts.signatures import SignatureInput
+    from cell_chain.core.clock import site_date
+    from cell_chain.core.db import db
+    from cell_chain.labels.payloads import bag_payloads
+    from cell_chain.labels.services import print_labels, verify_label
+    from cell_chain.patients.allocation import active_allocation_of_visit, allocate_dose
+    from cell_chain.patients.enrolment import visit_state
+    from cell_chain.patients.labels import assignment_payload
+    from cell_chain.patients.models import Patient
+    from cell_chain.shipments import services as shipping
+    from sqlalchemy import select
+
+    site = SITES[2][0]
+    coordinator, lab = user_by_username(f"{site.lower()}-coordinator"), user_by_username("lab")
+    today = site_date(now, SITE_TIME_ZONE)
+    waiting = [visit for patient in db.session.scalars(
+                   select(Patient).where(Patient.subject_id.like(f"{site}-%"), Patient.arm == "msc").order_by(Patient.subject_id))
+               for visit in patient.visits
+               if visit_state(visit, today) == "due" and active_allocation_of_visit(visit) is None]
+    if not waiting:
+        return
+    allocated = now - timedelta(hours=6)
+    allocation = allocate_dose(waiting[0], dose=None, actor=coordinator, now=allocated)
+    print_labels(kind="assignment", target=allocation.dose.code, fmt="zpl", reason=None, override=None,
+                 actor=coordinator, now=allocated)
+    verify_label(allocation.dose, scan=assignment_payload(allocation), actor=coordinator, now=allocated)
+    shipped = now - timedelta(hours=3)
+    shipment = shipping.create_shipment(site_code=site, storage=allocation.dose.lot.storage, actor=lab, now=shipped)
+    shipping.pack_dose(shipment, scan=bag_payloads(allocation.dose).compound, actor=lab, now=shipped)
+    shipping.dispatch(shipment, courier="ColdChain Express", logger_id=f"QT-{site}", signature=SignatureInput(
+        DEMO_PASSWORD, ""), actor=lab, now=shipped)
+    db.session.flush()

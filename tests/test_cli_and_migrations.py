@@ -42,4 +42,11 @@ def test_seed_demo_loads_six_sites_and_a_user_per_role_once(app, client):
     token = client.post("/api/auth/token", json={"username": "lz-nurse", "password": "demo-pass-2026"})
     assert token.status_code == 200
     assert len(client.get("/api/sites", headers={"Authorization": "Bearer " + token.get_json()["token"]}).get_json()) == 1
+    # A box is on its way to Shanghai: its pharmacist's home says so, with the link to receive it.
+    from tests.conftest import login
+    from tests.pages import page_text
+
+    pharmacist = app.test_client()
+    assert login(pharmacist, "sh-pharmacist", "demo-pass-2026").status_code == 302
+    assert "SHP-SH-" in page_text(pharmacist.get("/"))
     assert runner.invoke(args=["audit", "verify"]).exit_code == 0
