@@ -123,7 +123,7 @@ def patients_report(scope: Scope, actor: User, now: datetime) -> Report:
     signatures: list[SignatureLine] = []
 
     def tables() -> Iterator[Table]:
-        result = reconcile_patients(scope, now=now, streamed=True)
+        result = reconcile_patients(scope, now=now, streamed=True, download=True)
         yield Table(_l("Planned doses per patient"), VISIT_COLUMNS, _visit_rows(result.patients, signatures))
         yield _patient_totals(result)
 
