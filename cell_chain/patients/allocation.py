@@ -1,6 +1,7 @@
 """Allocation: the bridge from a released, label-verified dose to one patient's visit, with
 its Chain of Identity identifier and assignment label."""
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import Select, select, update
@@ -10,6 +11,7 @@ from cell_chain.accounts.permissions import require_role
 from cell_chain.batches.models import Dose, Lot
 from cell_chain.batches.workflow import DOSE_LIFECYCLE
 from cell_chain.core import audit
+from cell_chain.core.clock import site_date
 from cell_chain.core.db import db, is_postgres, lock_row
 from cell_chain.core.errors import InvalidTransition, ReasonRequired
 from cell_chain.core.isbt128 import Coi
@@ -17,11 +19,14 @@ from cell_chain.patients.errors import (
     DoseNotSuitable,
     NoSuitableDose,
     NotAllocated,
+    NotTheNextVisit,
     PatientNotInMscArm,
     VisitAlreadyAllocated,
     VisitClosed,
 )
+from cell_chain.patients import schedule
 from cell_chain.patients.models import Allocation, CoiSequence, Visit
+from cell_chain.patients.next_action import VisitFacts, next_visit
 from cell_chain.patients.workflow import VISIT_LIFECYCLE
 from cell_chain.web.words import N_
 from cell_chain.core.messages import Joined, _l, state
@@ -29,6 +34,17 @@ from cell_chain.core.messages import Joined, _l, state
 ALLOCATORS = DOSE_LIFECYCLE.roles("allocate")
 # Doses that have left the lab cannot be re-allocated from here (custody decides).
 REVERSIBLE_DOSE_STATES = DOSE_LIFECYCLE.transitions["deallocate"].sources
+
+
+def next_visit_of(patient: Any, now: datetime) -> VisitFacts | None:
+    """The visit the patient's next dose is for (next_action.next_visit), its states read on
+    the calendar of the patient's hospital."""
+    today = site_date(now, patient.site.time_zone)
+    visits = sorted(patient.visits, key=lambda v: v.number)
+    following = {v.number: v.window_start for v in visits}
+    return next_visit([VisitFacts(v.number, schedule.visit_state(
+        recorded=v.recorded, window_start=v.window_start, window_end=v.window_end,
+        next_window_start=following.get(v.number + 1), today=today)) for v in visits])
 
 
 def planned_infusion_at(visit: Visit, now: datetime) -> datetime:
@@ -123,6 +139,10 @@ def allocate_dose(visit: Visit, *, dose: Dose | None, actor: User, now: datetime
     if active_allocation_of_visit(visit) is not None:
         raise VisitAlreadyAllocated(_l("Visit %(number)s of %(subject)s already has a dose.", number=visit.number,
                                                  subject=patient.subject_id))
+    following = next_visit_of(patient, now)
+    if following is not None and following.number != visit.number:
+        raise NotTheNextVisit(_l("The next dose of %(subject)s goes to visit %(number)s first.",
+                                 subject=patient.subject_id, number=following.number))
     if dose is not None:
         lock_row(dose)
         if problems := dose_problems(dose, visit, now):

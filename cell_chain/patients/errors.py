@@ -14,6 +14,10 @@ class VisitAlreadyAllocated(DomainError):
     status, code, title = 409, "VISIT_ALREADY_ALLOCATED", "The visit already has a dose"
 
 
+class NotTheNextVisit(DomainError):
+    status, code, title = 409, "NOT_THE_NEXT_VISIT", "A dose goes to the patient's next visit first"
+
+
 class DoseNotSuitable(DomainError):
     status, code, title = 409, "DOSE_NOT_SUITABLE", "The dose cannot be allocated to this visit"
 

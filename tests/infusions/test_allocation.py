@@ -3,7 +3,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from cell_chain.accounts.models import User
 from cell_chain.batches import services as batches
@@ -37,15 +37,37 @@ def test_fresh_product_is_refused_for_a_visit_months_away(sites, staff):
     now = utcnow()
     fresh = released_lot(staff, "L-FRESH", doses=1, presentation="fresh")
     patient = enrol()
+    # (visit 1 given: visit 2, three months away, is the one waiting for a dose)
+    db.session.execute(update(Visit).where(Visit.id == patient.visits[0].id).values(recorded="done"))
+    db.session.commit()
     with pytest.raises(DoseNotSuitable, match="expires"):
         allocations.allocate_dose(patient.visits[1], dose=fresh.doses[0], actor=coordinator(), now=now)
     db.session.rollback()
     with pytest.raises(NoSuitableDose):
         allocations.allocate_dose(patient.visits[1], dose=None, actor=coordinator(), now=now)
     db.session.rollback()
-    # ... but goes to the visit due now
-    allocation = allocations.allocate_dose(patient.visits[0], dose=None, actor=coordinator(), now=now)
+    # ... but goes to a visit due now
+    allocation = allocations.allocate_dose(enrol().visits[0], dose=None, actor=coordinator(), now=now)
     assert allocation.dose_id == fresh.doses[0].id
+
+
+def test_a_dose_goes_to_the_next_visit_first(sites, staff):
+    """Visit 1 is due: visit 2 cannot take a dose ahead of it, by page or API (409)."""
+    from cell_chain.patients.errors import NotTheNextVisit
+
+    now = utcnow()
+    lot = released_lot(staff, "L-NEXT", doses=2)
+    patient = enrol()
+    with pytest.raises(NotTheNextVisit, match="visit 1"):
+        allocations.allocate_dose(patient.visits[1], dose=None, actor=coordinator(), now=now)
+    db.session.rollback()
+    assert db.session.scalar(select(func.count(Allocation.id))) == 0
+    assert all(d.status == "available" for d in lot.doses)
+    allocations.allocate_dose(patient.visits[0], dose=None, actor=coordinator(), now=now)
+    db.session.commit()
+    # allocated but not yet given, visit 1 is still the next one
+    with pytest.raises(NotTheNextVisit):
+        allocations.allocate_dose(patient.visits[1], dose=None, actor=coordinator(), now=now)
 
 
 def test_never_a_dose_expiring_before_the_visit_plus_cutoff(sites, staff):

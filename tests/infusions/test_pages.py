@@ -2,7 +2,7 @@
 allocation, withdrawal, wristband and assignment labels; the lab's bag-label preview and lot print."""
 import io
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pypdfium2
 import pytest
@@ -444,9 +444,11 @@ def test_assignment_labels_are_scanned_back_by_their_printers_at_their_site(as_u
 
 def test_print_forms_open_their_pdf_in_a_new_tab(as_user, staff):
     allocation = allocated_and_printed(staff)
-    allocations.allocate_dose(db.session.get(Patient, allocation.visit.patient_id).visits[1],
-                              dose=released_lot(staff, "L-3", doses=1).doses[0], actor=coordinator(),
-                              now=utcnow())
+    second = db.session.get(Patient, allocation.visit.patient_id).visits[1]
+    # allocated when visit 2 opens (visit 1 then passed without its dose): a dose goes to the next visit
+    opens = datetime.combine(second.window_start, time(9), tzinfo=UTC)
+    allocations.allocate_dose(second, dose=released_lot(staff, "L-3", doses=1).doses[0], actor=coordinator(),
+                              now=opens)
     db.session.commit()
     client = as_user("lz-coordinator")
     page = html(client.get("/patients/LZ-0001"))
